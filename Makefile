@@ -1,0 +1,32 @@
+# The two commands at the top of README.md: `make harvest` and `make test`.
+# Each creates .venv and installs what it needs, so a fresh machine needs nothing by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install harvest test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: harvest the identifiers listed in config/identifiers.txt into data/harvest.db.
+harvest: $(STAMP)
+	$(BIN)/harvest doi --from-file config/identifiers.txt
+
+## The tests. pytest's exit code 5 (no tests collected) counts as a failure: a green run must test.
+test: $(STAMP)
+	$(BIN)/ruff check harvester tests
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check harvester tests
+	$(BIN)/ruff format --check harvester tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""`python -m harvester` runs the same CLI as the `harvest` console script."""
+
+from harvester.cli import main
+
+main()

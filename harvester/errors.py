@@ -1,0 +1,80 @@
+"""Typed errors. Library code raises these; only `cli.py` turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class HarvesterError(Exception):
+    """Base of every error the harvester expects and reports without a traceback."""
+
+    #: Exit code the CLI uses when this error ends a command.
+    exit_code = 1
+
+
+class BadIdentifier(HarvesterError, ValueError):
+    """Input that is not a DOI or RePEc handle. Carries the input and the reason, for a one-line message."""
+
+    exit_code = 2
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text
+        self.reason = reason
+        super().__init__(f"{text!r}: {reason}")
+
+
+class ConfigError(HarvesterError):
+    """The configuration file or an environment override is wrong; names the key and what is wrong."""
+
+    exit_code = 2
+
+
+class StoreError(HarvesterError):
+    """The database cannot be opened or used (unwritable path, newer schema, ...)."""
+
+    exit_code = 2
+
+
+class UpstreamError(HarvesterError):
+    """A request to an upstream service did not give a usable answer.
+
+    Carries the source, the identifier (when the request was about one) and the HTTP status, so that
+    the run record and the per-identifier line can say exactly what failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        identifier: str | None = None,
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.source = source
+        self.identifier = identifier
+        self.status = status
+        self.url = url
+        super().__init__(message)
+
+
+class NotFound(UpstreamError):
+    """The service answered that it does not know the identifier (usually HTTP 404)."""
+
+
+class RateLimited(UpstreamError):
+    """HTTP 429 still answered after the retries; `retry_after` is what the server last asked for."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class TransientError(UpstreamError):
+    """A failure that may pass: 5xx, connection reset, timeout, truncated body. Retried, then raised."""
+
+
+class BadPayload(UpstreamError):
+    """The service answered, but not with what was asked for: HTML instead of JSON, the wrong shape."""
+
+
+class ClientError(UpstreamError):
+    """A 4xx other than 404 and 429: our request was wrong, so asking again would not help."""

@@ -1,0 +1,1 @@
+"""One module per upstream service: `fetch` does the I/O, `parse` is a pure function of the payload."""
