@@ -1,0 +1,286 @@
+"""DOIs and RePEc handles: parse what people paste, keep the value as given, compare by key.
+
+Everything here is pure (no I/O), so the rest of the harvester can trust a `Doi` or
+`RepecHandle` without re-checking it. Parsing is built so that the result is a fixed point:
+parsing a parsed value gives the same value back, which keeps keys stable across runs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from harvester.errors import BadIdentifier
+
+__all__ = [
+    "Doi",
+    "RepecHandle",
+    "doi_key",
+    "parse_doi",
+    "parse_identifier",
+    "parse_repec",
+    "quote_doi",
+    "quote_doi_query",
+]
+
+#: Longest DOI accepted after cleaning; real ones are far shorter, longer input is a paste accident.
+MAX_LENGTH = 1000
+#: Raw input beyond this is refused before cleaning, so cleaning can never be slow.
+_MAX_RAW_LENGTH = 4 * MAX_LENGTH
+
+#: Only A-Z are folded: DOIs are case-insensitive for ASCII only (DOI Handbook 2.4), and Unicode
+#: case folding would merge DOIs the registries keep apart (and is not stable, e.g. "ß" -> "ss").
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+#: Characters that web pages, PDFs and word processors slip into copied text; never part of a DOI.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+#: Opening character -> its closer (quotes include the German and reversed French pairs).
+_CLOSER_OF = {
+    "(": ")",
+    "[": "]",
+    "<": ">",
+    "{": "}",
+    '"': '"',
+    "'": "'",
+    "“": "”",
+    "‘": "’",
+    "«": "»",
+    "»": "«",
+    "„": "“",
+    "‚": "‘",
+    "”": "”",
+    "’": "’",
+}
+#: Closing character -> the opening one it must balance.
+_OPENER_OF = {
+    ")": "(",
+    "]": "[",
+    ">": "<",
+    "}": "{",
+    "”": "“",
+    "’": "‘",
+    "»": "«",
+    "«": "»",
+    "“": "„",
+    "‘": "‚",
+}
+_SYMMETRIC_QUOTES = frozenset("\"'")
+#: A DOI or handle never starts with these, so a leading one is always wrapping.
+_LEADING_JUNK = frozenset(_CLOSER_OF) | frozenset(_OPENER_OF)
+#: Sentence punctuation that follows an identifier in running text.
+_TRAILING_PUNCT = ".,;:"
+
+_DOI_PREFIXES = re.compile(
+    r"""(?ix)
+    (?:https?://)?(?:www\.|dx\.)?doi\.org/   # resolver URL, with or without scheme
+    | urn:doi:
+    | info:doi/
+    | doi\s*:\s*                            # doi:10.1, DOI: 10.1
+    | doi\s+                                # DOI 10.1
+    """
+)
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_REGISTRANT = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
+_REPEC_WEB = re.compile(r"(?i)^(?:https?://)?(?:[a-z0-9-]+\.)*repec\.org/")
+
+
+@dataclass(frozen=True, slots=True)
+class Doi:
+    """A parsed DOI. `value` is what the user gave (cleaned, NFC); `key` is for comparing."""
+
+    value: str
+
+    @property
+    def key(self) -> str:
+        """Canonical key: A-Z folded to lower case, so 10.1/ABC and 10.1/abc are one record."""
+        return ascii_key(self.value)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class RepecHandle:
+    """A parsed RePEc handle `RePEc:archive:series:item`, parts as first seen."""
+
+    archive: str
+    series: str
+    item: str
+
+    @property
+    def value(self) -> str:
+        """The handle as RePEc spells it, with the prefix normalised to "RePEc"."""
+        return f"RePEc:{self.archive}:{self.series}:{self.item}"
+
+    @property
+    def key(self) -> str:
+        """The value with A-Z folded to lower case: RePEc compares handles case-insensitively."""
+        return ascii_key(self.value)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_doi(text: str) -> Doi:
+    """Turn any pasted form of a DOI (URL, doi: prefix, quoted, percent-encoded) into a `Doi`.
+
+    Percent-escapes are decoded once. Because the value must parse back to itself, a value that
+    still holds an escape after that (it was encoded twice) is refused as ambiguous.
+    """
+    cleaned = _clean(_precheck(text), doi=True)
+    if _PERCENT_RUN.search(cleaned):
+        cleaned = _clean(_percent_decode(text, cleaned), doi=True)
+        if _PERCENT_RUN.search(cleaned):
+            raise BadIdentifier(text, "ambiguous percent-encoding (encoded twice?)")
+    _check_characters(text, cleaned)
+    if not cleaned.startswith("10."):
+        raise BadIdentifier(text, "not a DOI: it must start with 10.")
+    registrant, slash, suffix = cleaned[3:].partition("/")
+    if not _REGISTRANT.fullmatch(registrant):
+        raise BadIdentifier(text, "registrant code must be digits, e.g. 10.1000/")
+    if not slash:
+        raise BadIdentifier(text, "missing / between registrant code and suffix")
+    if not suffix:
+        raise BadIdentifier(text, "empty suffix")
+    if any(ch.isspace() for ch in suffix):
+        raise BadIdentifier(text, "whitespace inside the suffix")
+    return Doi(cleaned)
+
+
+def parse_repec(text: str) -> RepecHandle:
+    """Turn a pasted RePEc handle into a `RepecHandle`; the prefix may be in any case."""
+    cleaned = _clean(_precheck(text), doi=False)
+    _check_characters(text, cleaned)
+    parts = cleaned.split(":", 3)
+    if parts[0].strip().lower() != "repec" or len(parts) < 2:
+        raise BadIdentifier(text, "not a RePEc handle")
+    parts += [""] * (4 - len(parts))
+    archive, series, item = (part.strip() for part in parts[1:])
+    if len(archive) != 3:
+        raise BadIdentifier(text, "archive must be 3 characters")
+    if not _ALNUM.fullmatch(archive):
+        raise BadIdentifier(text, "archive must be letters and digits")
+    if len(series) != 6:
+        raise BadIdentifier(text, "series must be 6 characters")
+    if not _ALNUM.fullmatch(series):
+        raise BadIdentifier(text, "series must be letters and digits")
+    if not item:
+        raise BadIdentifier(text, "missing item")
+    if any(ch.isspace() for ch in item):
+        raise BadIdentifier(text, "whitespace inside the item")
+    return RepecHandle(archive, series, item)
+
+
+def parse_identifier(text: str) -> Doi | RepecHandle:
+    """Decide whether `text` is a RePEc handle or a DOI, so one input field can take either."""
+    cleaned = _clean(_precheck(text), doi=False)
+    if cleaned[:6].lower() == "repec:":
+        return parse_repec(text)
+    if _REPEC_WEB.match(cleaned):
+        raise BadIdentifier(
+            text, "RePEc web page URLs are not supported yet; give the handle RePEc:…"
+        )
+    try:
+        return parse_doi(text)
+    except BadIdentifier as error:
+        if error.reason.startswith("not a DOI"):
+            raise BadIdentifier(text, "not a DOI or RePEc handle") from None
+        raise
+
+
+def doi_key(text: str) -> str:
+    """The canonical key of a pasted DOI, for lookups that only need to compare."""
+    return parse_doi(text).key
+
+
+#: Path: RFC 3986 allows more, but "(", ")" and ":" are all that real clients leave literal
+#: (see the recorded Crossref and OpenAlex URLs); ";" can be cut off as a path parameter and
+#: "[", "]", "<", ">", "+", "#", "?", "%" and spaces break or change URLs, so they are encoded.
+_PATH_SAFE = "/():"
+#: Query value: the same set. "/" and ":" are literal in query strings (Crossref's
+#: `filter=doi:10.1/abc` works), while "&", "=", "+", ",", ";" and "#" would split or end the value.
+_QUERY_SAFE = "/():"
+
+
+def quote_doi(doi: str) -> str:
+    """Percent-encode a DOI for a URL path, keeping "/" so that /works/10.1/abc reads naturally.
+
+    Letters, digits, "-._~/():" stay; everything else, non-ASCII included, becomes UTF-8 %XX.
+    """
+    return quote(doi, safe=_PATH_SAFE)
+
+
+def quote_doi_query(doi: str) -> str:
+    """Percent-encode a DOI for use inside a query-string value (e.g. Crossref `filter=doi:`).
+
+    Same set as the path today, but kept apart so a query-only need never changes the paths.
+    """
+    return quote(doi, safe=_QUERY_SAFE)
+
+
+def ascii_key(value: str) -> str:
+    """Fold A-Z to lower case and nothing else: the canonical comparison key of DOIs and handles."""
+    # NFC again: lower-casing can make a pair composable (W + ring is not, w + ring is "ẘ"),
+    # and the key must parse to itself. For any other text this changes nothing.
+    return unicodedata.normalize("NFC", value.translate(_ASCII_LOWER))
+
+
+def _precheck(text: str) -> str:
+    """Refuse input that is empty or absurdly long before doing any work on it."""
+    if not text or not text.strip():
+        raise BadIdentifier(text, "empty input")
+    if len(text) > _MAX_RAW_LENGTH:
+        raise BadIdentifier(text, f"too long (more than {MAX_LENGTH} characters)")
+    return text
+
+
+def _check_characters(text: str, cleaned: str) -> None:
+    if len(cleaned) > MAX_LENGTH:
+        raise BadIdentifier(text, f"too long (more than {MAX_LENGTH} characters)")
+    for ch in cleaned:
+        if ch < "\x20" or "\x7f" <= ch <= "\x9f":
+            raise BadIdentifier(text, "contains a control character")
+        if "\ud800" <= ch <= "\udfff":
+            raise BadIdentifier(text, "contains an unpaired surrogate")
+
+
+def _percent_decode(text: str, cleaned: str) -> str:
+    """Decode %XX runs as UTF-8; a lone "%" not followed by two hex digits stays as it is."""
+    try:
+        return _PERCENT_RUN.sub(lambda m: bytes.fromhex(m[0].replace("%", "")).decode(), cleaned)
+    except UnicodeDecodeError:
+        raise BadIdentifier(text, "percent-encoding is not valid UTF-8") from None
+
+
+def _clean(text: str, *, doi: bool) -> str:
+    """Peel off what surrounds an identifier in pasted text, until nothing more comes off."""
+    while True:
+        before = text
+        text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text)).strip()
+        if len(text) >= 2 and text[-1] == _CLOSER_OF.get(text[0]):
+            text = text[1:-1]
+        elif text and text[-1] in _TRAILING_PUNCT:
+            text = text[:-1]
+        elif text and text[0] in _LEADING_JUNK:
+            text = text[1:]
+        elif text and _unbalanced_closer(text):
+            text = text[:-1]
+        elif doi and (prefix := _DOI_PREFIXES.match(text)):
+            text = text[prefix.end() :]
+        if text == before:
+            return text
+
+
+def _unbalanced_closer(text: str) -> bool:
+    """A trailing ")" belongs to the DOI only when it closes a "(" inside it (SICI DOIs)."""
+    last = text[-1]
+    if last in _SYMMETRIC_QUOTES:
+        return text.count(last) % 2 == 1
+    opener = _OPENER_OF.get(last)
+    return opener is not None and text.count(last) > text.count(opener)
