@@ -1,0 +1,578 @@
+"""The one HTTP layer: session factory, per-pool rate limiting, and one retry policy for JSON APIs.
+
+Every upstream source goes through `HttpClient.get_json`, so that pacing, retries, error mapping and
+secret masking are decided here once instead of drifting apart in each source module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from harvester import PROJECT_URL, __version__
+from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.errors import (
+    BadPayload,
+    ClientError,
+    NotFound,
+    RateLimited,
+    TransientError,
+    UpstreamError,
+)
+
+log = structlog.get_logger(__name__)
+
+#: Connections kept per host. Crossref allows at most 3 in flight per pool and we run a handful of
+#: pools, so 16 means a worker never waits for, or throws away, a pooled connection.
+POOL_MAXSIZE = 16
+
+#: Query parameters and headers whose values must never reach a log line or an error message.
+SECRET_PARAMS = frozenset({"api_key", "mailto", "key", "token"})
+SECRET_HEADERS = frozenset({"authorization", "crossref-plus-api-token"})
+MASK = "***"
+
+# Statuses asked again after a pause. 429: the server wants us slower, it will answer later.
+# 502/503/504: a gateway or overloaded backend in front of the API; these pass within seconds.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(" + "|".join(sorted(SECRET_PARAMS)) + r")(=|%3D)[^&\s'\")#]*"
+)
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+_INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def user_agent(mailto: str) -> str:
+    """Names us and where to read about us; a mailto also selects Crossref's polite pool."""
+    if mailto:
+        return f"harvester/{__version__} ({PROJECT_URL}; mailto:{mailto})"
+    return f"harvester/{__version__} ({PROJECT_URL})"
+
+
+def make_session(config: Config) -> requests.Session:
+    """The one Session factory, so every source shares the same identity and connection pool.
+
+    urllib3's own retries are switched off (`max_retries=0`): a second, hidden retry loop would
+    multiply attempts and ignore Retry-After and our rate limiters.
+    """
+    session = requests.Session()
+    session.headers["User-Agent"] = user_agent(config.mailto)
+    session.headers["Accept"] = "application/json"
+    adapter = HTTPAdapter(pool_connections=POOL_MAXSIZE, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def redact_url(url: str) -> str:
+    """`url` with secret query parameters and any password masked, for logs and errors.
+
+    Works on the raw query string so that everything else stays byte-for-byte as requested.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    query = parts.query
+    if query:
+        pieces = []
+        for piece in query.split("&"):
+            name, sep, _value = piece.partition("=")
+            if sep and unquote_plus(name).lower() in SECRET_PARAMS:
+                piece = f"{name}={MASK}"
+            pieces.append(piece)
+        query = "&".join(pieces)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str) -> str:
+    """Mask `name=value` secrets in free text, e.g. a urllib3 message quoting the request path."""
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `headers` with credentials masked, for the rare log line that needs headers."""
+    return {k: (MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+class RateLimiter:
+    """Paces one pool of one service (e.g. Crossref "single" or "list"): at most `rate` requests/s
+    started and at most `concurrency` in flight. Thread-safe (threading.Condition).
+
+    Start times are reserved under the lock and slept for outside it, so that waiting threads start
+    one interval apart instead of all at once when the clock allows.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limit: PoolLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit.rate <= 0 or limit.concurrency < 1:
+            raise ValueError(f"{name}: rate must be > 0 and concurrency >= 1, not {limit}")
+        self.name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        # Kept as "count per interval" like the headers say, so that a header changing only one
+        # of the two keeps the other.
+        self._count = float(limit.rate)
+        self._interval = 1.0
+        self._concurrency = int(limit.concurrency)
+        self._in_flight = 0
+        self._next_start = -math.inf
+        self._hold_until = -math.inf
+
+    @property
+    def rate(self) -> float:
+        """Requests per second currently allowed to start."""
+        with self._cond:
+            return self._count / self._interval
+
+    @property
+    def concurrency(self) -> int:
+        """Requests currently allowed in flight."""
+        with self._cond:
+            return self._concurrency
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a free concurrency slot and for this pool's next start time."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight < self._concurrency)
+            self._in_flight += 1
+        try:
+            self._wait_for_start()
+            yield
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _reserve(self) -> float:
+        """Claim the next start time (lock held)."""
+        start = max(self._clock(), self._next_start, self._hold_until)
+        self._next_start = start + self._interval / self._count
+        return start
+
+    def _wait_for_start(self) -> None:
+        with self._cond:
+            start = self._reserve()
+        while True:
+            delay = start - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+            with self._cond:
+                # A 429 elsewhere may have put the pool on hold while we slept: new turn after it.
+                if self._hold_until <= start:
+                    return
+                start = self._reserve()
+
+    def update_from_headers(self, headers: Mapping[str, str]) -> None:
+        """Follow the limits the service announces (x-rate-limit-*, x-concurrency-limit).
+
+        The server's word beats our configured guess: Crossref changes pools and limits at run time.
+        A header that is absent or not understood leaves the current value alone.
+        """
+        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        count = _positive_number(lowered.get("x-rate-limit-limit"))
+        interval = _parse_interval(lowered.get("x-rate-limit-interval"))
+        concurrency = _positive_number(lowered.get("x-concurrency-limit"))
+        if concurrency is not None and concurrency != int(concurrency):
+            concurrency = None
+        with self._cond:
+            old_rate, old_concurrency = self._count / self._interval, self._concurrency
+            if count is not None:
+                self._count = count
+            if interval is not None:
+                self._interval = interval
+            if concurrency is not None:
+                self._concurrency = int(concurrency)
+            new_rate, new_concurrency = self._count / self._interval, self._concurrency
+            if new_concurrency > old_concurrency:
+                self._cond.notify_all()
+        if (new_rate, new_concurrency) != (old_rate, old_concurrency):
+            log.info(
+                "fetch.limits_changed",
+                pool=self.name,
+                rate=new_rate,
+                concurrency=new_concurrency,
+                old_rate=old_rate,
+                old_concurrency=old_concurrency,
+            )
+
+    def hold(self, seconds: float) -> None:
+        """After a 429 with Retry-After: no request of this pool starts before now + seconds.
+
+        All threads of the pool hit the same limit, so all wait, not only the one that saw it.
+        """
+        if seconds <= 0:
+            return
+        with self._cond:
+            self._hold_until = max(self._hold_until, self._clock() + seconds)
+        log.info("fetch.rate_limited", pool=self.name, hold=seconds)
+
+
+def _positive_number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _parse_interval(value: str | None) -> float | None:
+    """Seconds in an x-rate-limit-interval: "1s", "1000ms", "60s", "1m"; bare number = seconds."""
+    if value is None:
+        return None
+    match = _INTERVAL.match(value)
+    if not match:
+        return None
+    seconds = float(match.group(1)) * _INTERVAL_UNITS[(match.group(2) or "s").lower()]
+    return seconds if seconds > 0 else None
+
+
+@dataclass(frozen=True)
+class JsonResponse:
+    """A successful JSON answer, with what a source needs to record where it came from."""
+
+    status: int
+    url: str  # final URL after redirects
+    headers: Mapping[str, str]
+    data: Any  # parsed JSON
+    redirected_from: str | None  # the first requested URL when a redirect happened, else None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way that may pass; tenacity asks again."""
+
+    def __init__(self, reason: str, *, status: int | None, retry_after: float | None) -> None:
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after  # seconds the server asked for, uncapped; None if it did not
+        super().__init__(reason)
+
+
+class HttpClient:
+    """GET JSON from an upstream service; pacing, retries and typed errors decided in one place."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        config: HttpConfig,
+        limiters: Mapping[str, RateLimiter] | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._config = config
+        self._limiters: dict[str, RateLimiter] = dict(limiters or {})
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def add_limiter(self, key: str, limiter: RateLimiter) -> None:
+        """Register the limiter for pool `key` (e.g. "crossref:single")."""
+        self._limiters[key] = limiter
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        pool: str,
+        source: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        identifier: str | None = None,
+    ) -> JsonResponse:
+        """GET `url` within pool `pool` and return its parsed JSON, or raise an `UpstreamError`.
+
+        Retries 429/502/503/504, connection failures, timeouts and truncated bodies up to
+        `max_attempts` in total; everything else is answered at once with its typed error.
+        """
+        try:
+            limiter = self._limiters[pool]
+        except KeyError:
+            # A source without a limiter would hammer its service unpaced: a programming error.
+            raise KeyError(
+                f"no rate limiter for pool {pool!r} (known: {sorted(self._limiters)})"
+            ) from None
+        full_url = _full_url(url, params)
+        context = {"source": source, "identifier": identifier, "url": redact_url(full_url)}
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "fetch.retry",
+                **context,
+                pool=pool,
+                status=getattr(exc, "status", None),
+                reason=getattr(exc, "reason", str(exc)),
+                attempt=state.attempt_number,
+                wait=round(state.next_action.sleep, 3) if state.next_action else None,
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self._config.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retry),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(
+                self._attempt,
+                url,
+                limiter=limiter,
+                params=params,
+                headers=headers,
+                context=context,
+            )
+        except _Retry as exc:
+            attempts = self._config.max_attempts
+            where = _where(context)
+            if exc.status == 429:
+                raise RateLimited(
+                    f"{where}: still rate limited after {attempts} attempts: {exc.reason}",
+                    retry_after=exc.retry_after,
+                    status=429,
+                    **context,
+                ) from None
+            raise TransientError(
+                f"{where}: gave up after {attempts} attempts: {exc.reason}",
+                status=exc.status,
+                **context,
+            ) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: the server's Retry-After if it gave one, else backoff.
+
+        Full jitter (uniform between 0 and an exponentially growing ceiling) keeps parallel workers
+        that failed together from coming back together.
+        """
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry) and exc.retry_after is not None:
+            return min(exc.retry_after, self._config.retry_after_cap)
+        exponent = min(state.attempt_number - 1, 32)
+        ceiling = min(self._config.backoff_max, self._config.backoff_initial * 2**exponent)
+        return self._rng.uniform(0, ceiling)
+
+    def _attempt(
+        self,
+        url: str,
+        *,
+        limiter: RateLimiter,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        context: dict[str, Any],
+    ) -> JsonResponse:
+        """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
+        timeout = (self._config.connect_timeout, self._config.read_timeout)
+        with limiter.slot():
+            try:
+                response = self._session.get(
+                    url,
+                    params=dict(params) if params else None,
+                    headers=dict(headers) if headers else None,
+                    timeout=timeout,
+                )
+                body = response.content
+            except (
+                requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
+                requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
+                requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
+                requests.exceptions.ContentDecodingError,  # gzip stream cut short
+            ) as exc:
+                raise _Retry(
+                    f"{type(exc).__name__}: {redact_text(str(exc))}", status=None, retry_after=None
+                ) from None
+            limiter.update_from_headers(response.headers)
+
+        status = response.status_code
+        context = {**context, "url": redact_url(response.url or context["url"])}
+        where = _where(context)
+        status_line = f"HTTP {status} {response.reason or ''}".rstrip()
+
+        if status in RETRY_STATUSES:
+            retry_after = _retry_after(response.headers)
+            if retry_after is not None:
+                limiter.hold(min(retry_after, self._config.retry_after_cap))
+            # The body is not read as JSON: Crossref's 429/504 bodies are nginx HTML pages.
+            raise _Retry(status_line, status=status, retry_after=retry_after)
+        if status == 404:
+            # Crossref's 404 body is "Resource not found." even when labelled JSON: never parse it.
+            raise NotFound(f"{where}: not found ({status_line})", status=status, **context)
+        if 400 <= status < 500:
+            # Our request was wrong (bad filter, bad cursor, forbidden): asking again gives the same
+            message = _server_message(response, body) or status_line
+            raise ClientError(f"{where}: {status_line}: {message}", status=status, **context)
+        if status == 500:
+            # Crossref's 500 is a deterministic exception on a bad parameter: retrying only adds
+            # load. A later run asks again.
+            message = _server_message(response, body)
+            detail = f": {message}" if message else ""
+            raise UpstreamError(
+                f"{where}: server error {status_line}{detail}", status=status, **context
+            )
+        if not 200 <= status < 300:
+            # 501/505/..., or a 3xx requests could not follow: nothing we know how to recover from.
+            raise UpstreamError(f"{where}: unexpected {status_line}", status=status, **context)
+
+        if _is_truncated(response, body):
+            raise _Retry(
+                f"truncated body ({len(body)} of {response.headers.get('Content-Length')} bytes)",
+                status=status,
+                retry_after=None,
+            )
+        stripped = _strip(body)
+        if stripped[:1] in (b"{", b"["):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                # Starts like JSON but does not parse: the connection dropped mid-body.
+                raise _Retry("truncated JSON body", status=status, retry_after=None) from None
+        else:
+            # HTML (a portal or error page served with 200), plain text, or nothing: not what we
+            # asked for, and asking again would give the same page.
+            kind = _media_type(response) or (
+                "text/html" if stripped[:1] == b"<" else "no content type"
+            )
+            raise BadPayload(
+                f"{where}: expected JSON, got {kind} ({status_line})", status=status, **context
+            )
+
+        return JsonResponse(
+            status=status,
+            url=response.url,
+            headers=response.headers,
+            data=data,
+            redirected_from=response.history[0].url if response.history else None,
+        )
+
+
+def _full_url(url: str, params: Mapping[str, str] | None) -> str:
+    """The URL requests will send, for error messages even when no response ever came back."""
+    prepared = requests.models.PreparedRequest()
+    try:
+        prepared.prepare_url(url, dict(params) if params else None)
+    except requests.RequestException:
+        return url
+    return prepared.url or url
+
+
+def _where(context: Mapping[str, Any]) -> str:
+    """The start of an error message: source, identifier and what was asked."""
+    who = (
+        context["source"]
+        if not context.get("identifier")
+        else f"{context['source']} {context['identifier']}"
+    )
+    return f"{who} (GET {context['url']})"
+
+
+def _strip(body: bytes) -> bytes:
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    return body.lstrip()
+
+
+def _media_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _is_truncated(response: requests.Response, body: bytes) -> bool:
+    """Body shorter than Content-Length (only comparable when the body was not decompressed)."""
+    declared = response.headers.get("Content-Length", "").strip()
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    return declared.isdigit() and encoding in ("", "identity") and len(body) < int(declared)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked for by Retry-After: delta-seconds, or an HTTP-date relative to `Date`."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    when = _http_date(value)
+    if when is None:
+        return None
+    now = _http_date(headers.get("Date", "")) or datetime.now(UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _server_message(response: requests.Response, body: bytes) -> str | None:
+    """The service's own explanation from a JSON error body, if it sent one.
+
+    Crossref: {"message": [{"message": ...}]}; DataCite (JSON:API): {"errors": [{"title": ...}]}.
+    """
+    if _strip(body)[:1] not in (b"{", b"["):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    texts: list[str] = []
+    message = data.get("message")
+    if isinstance(message, str):
+        texts.append(message)
+    elif isinstance(message, list):
+        texts += [
+            m["message"]
+            for m in message
+            if isinstance(m, dict) and isinstance(m.get("message"), str)
+        ]
+        texts += [m for m in message if isinstance(m, str)]
+    elif isinstance(message, dict) and isinstance(message.get("message"), str):
+        texts.append(message["message"])
+    errors = data.get("errors")
+    if isinstance(errors, list):
+        for err in errors:
+            if isinstance(err, dict):
+                text = err.get("detail") or err.get("title")
+                if isinstance(text, str):
+                    texts.append(text)
+    texts = [t.strip() for t in texts if t.strip()]
+    return redact_text("; ".join(texts)) if texts else None
