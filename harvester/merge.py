@@ -1,0 +1,153 @@
+"""Pure functions that turn source records into the values of a work, and compare two versions.
+
+A work is stored as flat column values (lists as JSON text), so that the same comparison serves every
+field: a change is any field whose stored value differs, including to or from empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from harvester.models import Author, Record
+
+#: The columns of `works` that come from sources, in display order. `authors` is compared like a field
+#: and stored in its own table.
+WORK_FIELDS: tuple[str, ...] = (
+    "doi",
+    "repec_handle",
+    "type",
+    "title",
+    "subtitle",
+    "container_title",
+    "issn",
+    "volume",
+    "issue",
+    "pages",
+    "year",
+    "published",
+    "published_print",
+    "published_online",
+    "publisher",
+    "abstract",
+    "language",
+    "license",
+    "url",
+    "reference_count",
+    "cited_by_count",
+    "relations",
+    "updates",
+)
+COMPARED_FIELDS: tuple[str, ...] = (*WORK_FIELDS, "authors")
+
+Value = str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkValues:
+    """What the harvester holds true about a work: column values, authors, and who said each."""
+
+    values: dict[str, Value]
+    authors: tuple[Author, ...]
+    provenance: dict[str, str]  # field -> source whose value won
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str
+    old: Value
+    new: Value
+
+
+def to_json(value: object) -> str | None:
+    """Deterministic JSON for list-valued fields, None for empty, so equal content compares equal."""
+    if value in (None, (), [], {}):
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def author_row(author: Author) -> dict[str, str | None]:
+    """An author as stored in the `authors` table: affiliations as one readable string."""
+    return {
+        "given": author.given,
+        "family": author.family,
+        "name": author.name,
+        "orcid": author.orcid,
+        "affiliation": "; ".join(author.affiliations) or None,
+    }
+
+
+def authors_json(authors: Sequence[Author]) -> str | None:
+    """Authors as one comparable value, in the stored-row form so that the comparison with what the
+    database holds is exact; empty parts are left out to keep change rows readable."""
+    rows = [{k: v for k, v in author_row(a).items() if v is not None} for a in authors]
+    return to_json(rows)
+
+
+def record_values(record: Record) -> dict[str, Value]:
+    """The `works` column values that one source record gives, empty strings folded to None."""
+    year = int(record.issued[:4]) if record.issued and record.issued[:4].isdigit() else None
+    values: dict[str, Value] = {
+        "doi": record.doi,
+        "repec_handle": record.repec_handle,
+        "type": record.type,
+        "title": record.title,
+        "subtitle": record.subtitle,
+        "container_title": record.container_title,
+        "issn": to_json(list(record.issn)),
+        "volume": record.volume,
+        "issue": record.issue,
+        "pages": record.pages,
+        "year": year,
+        "published": record.issued,
+        "published_print": record.published_print,
+        "published_online": record.published_online,
+        "publisher": record.publisher,
+        "abstract": record.abstract,
+        "language": record.language,
+        "license": record.license,
+        "url": record.url,
+        "reference_count": record.reference_count,
+        "cited_by_count": record.cited_by_count,
+        "relations": to_json([asdict(r) for r in record.relations]),
+        "updates": to_json([asdict(u) for u in record.updates]),
+    }
+    return {k: (None if v == "" else v) for k, v in values.items()}
+
+
+def build_work(records: Sequence[Record]) -> WorkValues:
+    """Merge source records, earlier records taking precedence, field by field.
+
+    The caller orders `records` by precedence. Each field takes the first non-empty value, and the
+    provenance says which source gave it; authors are taken whole from the first record that has any,
+    because mixing bylines from two sources would invent an author list nobody published.
+    """
+    values: dict[str, Value] = dict.fromkeys(WORK_FIELDS)
+    provenance: dict[str, str] = {}
+    for record in records:
+        for name, value in record_values(record).items():
+            if values[name] is None and value is not None:
+                values[name] = value
+                provenance[name] = record.source
+    authors: tuple[Author, ...] = ()
+    for record in records:
+        if record.authors:
+            authors = record.authors
+            provenance["authors"] = record.source
+            break
+    return WorkValues(values=values, authors=authors, provenance=provenance)
+
+
+def diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> list[FieldChange]:
+    """Fields whose value differs, in COMPARED_FIELDS order; absent keys count as empty."""
+    return [
+        FieldChange(name, old.get(name), new.get(name))
+        for name in COMPARED_FIELDS
+        if old.get(name) != new.get(name)
+    ]
+
+
+def comparable(work: WorkValues) -> dict[str, Value]:
+    """The values of a work plus its authors as one JSON value, ready for `diff`."""
+    return {**work.values, "authors": authors_json(work.authors)}

@@ -1,0 +1,169 @@
+"""Named schema migrations: the only way the schema is created or changed.
+
+Each migration runs once, in order, inside its own transaction, and is recorded by name in
+`_migrations`. A database that records a migration this code does not know comes from a newer
+harvester, and is refused rather than written to with an older idea of the schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from harvester.errors import StoreError
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def m0001_initial(db: sqlite_utils.Database) -> None:
+    """works, authors, identifiers, source_records, changes and runs: the public face in Datasette."""
+    db["runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "command": str,
+            "status": str,
+            "requested": int,
+            "created": int,
+            "changed": int,
+            "unchanged": int,
+            "not_found": int,
+            "failed": int,
+        },
+        pk="id",
+        not_null={"started_at", "command", "status"},
+        defaults={
+            k: 0 for k in ("requested", "created", "changed", "unchanged", "not_found", "failed")
+        },
+    )
+    db["works"].create(
+        {
+            "id": int,
+            "doi": str,
+            "repec_handle": str,
+            "type": str,
+            "title": str,
+            "subtitle": str,
+            "container_title": str,
+            "issn": str,
+            "volume": str,
+            "issue": str,
+            "pages": str,
+            "year": int,
+            "published": str,
+            "published_print": str,
+            "published_online": str,
+            "publisher": str,
+            "abstract": str,
+            "language": str,
+            "license": str,
+            "url": str,
+            "reference_count": int,
+            "cited_by_count": int,
+            "relations": str,
+            "updates": str,
+            "provenance": str,
+            "version": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"version", "created_at", "updated_at"},
+    )
+    db["authors"].create(
+        {
+            "work_id": int,
+            "position": int,
+            "given": str,
+            "family": str,
+            "name": str,
+            "orcid": str,
+            "affiliation": str,
+        },
+        pk=("work_id", "position"),
+        foreign_keys=[("work_id", "works", "id")],
+    )
+    db["identifiers"].create(
+        {"scheme": str, "key": str, "value": str, "work_id": int},
+        pk=("scheme", "key"),
+        foreign_keys=[("work_id", "works", "id")],
+        not_null={"value", "work_id"},
+    )
+    db["source_records"].create(
+        {
+            "id": int,
+            "source": str,
+            "identifier": str,
+            "work_id": int,
+            "status": str,
+            "fetched_at": str,
+            "last_seen_at": str,
+            "payload": str,
+            "payload_hash": str,
+        },
+        pk="id",
+        foreign_keys=[("work_id", "works", "id")],
+        not_null={"source", "identifier", "status", "fetched_at", "last_seen_at", "payload_hash"},
+    )
+    db["changes"].create(
+        {
+            "id": int,
+            "work_id": int,
+            "run_id": int,
+            "field": str,
+            "old_value": str,
+            "new_value": str,
+            "source": str,
+            "changed_at": str,
+        },
+        pk="id",
+        foreign_keys=[("work_id", "works", "id"), ("run_id", "runs", "id")],
+        not_null={"work_id", "field", "source", "changed_at"},
+    )
+    db["works"].create_index(["doi"])
+    db["works"].create_index(["repec_handle"])
+    db["works"].create_index(["updated_at"])
+    db["identifiers"].create_index(["work_id"])
+    db["source_records"].create_index(
+        ["source", "identifier", "payload_hash"], unique=True, index_name="source_records_unique"
+    )
+    db["source_records"].create_index(["work_id"])
+    db["changes"].create_index(["work_id", "changed_at"])
+    db["changes"].create_index(["run_id"])
+
+
+#: In order. Append new migrations; never edit or reorder one that has shipped.
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_initial", m0001_initial),
+]
+
+
+def migrate(db: sqlite_utils.Database, now: str, where: str = "database") -> list[str]:
+    """Apply the migrations not yet applied; return their names. Refuse a database from a newer schema."""
+    conn = db.conn
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise StoreError(
+            f"{where} was written by a newer harvester (migration {unknown[-1]} is unknown "
+            "here); upgrade harvester to use it"
+        )
+    done = []
+    for name, migration in MIGRATIONS:
+        if name in applied:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            migration(db)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"migration {name} failed: {exc}") from exc
+        done.append(name)
+    return done

@@ -1,0 +1,212 @@
+"""The store: migrations, one transaction per batch, history only when something changed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from harvester.errors import StoreError
+from harvester.merge import build_work
+from harvester.models import Author, Record
+from harvester.store import Observation, open_store
+from harvester.store.migrations import MIGRATIONS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0
+
+    def __call__(self) -> str:
+        self.t += 1
+        return f"2026-11-23T00:00:{self.t:02d}Z"
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path / "sub" / "h.db", now=Clock())
+    yield s
+    s.close()
+
+
+def record(**kw) -> Record:
+    base = dict(
+        source="crossref",
+        doi="10.1000/ABC",
+        type="journal-article",
+        title="A title",
+        issued="2015-08",
+        authors=(Author(given="Ada", family="Lovelace", orcid="0000-0002-1825-0097"),),
+    )
+    return Record(**{**base, **kw})
+
+
+def observe(rec: Record, key: str = "10.1000/abc", payload_hash: str | None = None) -> Observation:
+    return Observation(
+        source="crossref",
+        key=key,
+        status="ok",
+        display=rec.doi or key,
+        work=build_work([rec]),
+        payload="{}",
+        payload_hash=payload_hash or repr(rec),
+    )
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def test_empty_database_migrates_to_the_public_schema(store):
+    conn = store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {r[0] for r in conn.execute("SELECT name FROM _migrations")} == {
+        n for n, _ in MIGRATIONS
+    }
+    assert {
+        "id", "doi", "repec_handle", "type", "title", "container_title", "issn", "volume", "issue",
+        "pages", "year", "published", "publisher", "abstract", "url", "version", "updated_at",
+    } <= table_columns(conn, "works")  # fmt: skip
+    assert {
+        "work_id",
+        "position",
+        "given",
+        "family",
+        "name",
+        "orcid",
+        "affiliation",
+    } <= table_columns(conn, "authors")
+    assert {
+        "source", "identifier", "work_id", "status", "fetched_at", "payload", "payload_hash"
+    } <= table_columns(conn, "source_records")  # fmt: skip
+    assert {
+        "work_id", "run_id", "field", "old_value", "new_value", "source", "changed_at"
+    } <= table_columns(conn, "changes")  # fmt: skip
+    assert {
+        "id", "started_at", "finished_at", "command", "status", "requested", "created", "changed",
+        "unchanged", "not_found", "failed",
+    } <= table_columns(conn, "runs")  # fmt: skip
+    indexes = {r[1] for r in conn.execute("SELECT * FROM sqlite_master WHERE type = 'index'")}
+    assert "source_records_unique" in indexes
+
+
+def test_reopening_applies_nothing_twice(tmp_path):
+    path = tmp_path / "h.db"
+    open_store(path).close()
+    s = open_store(path)
+    assert s.conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    s.close()
+
+
+def test_a_database_from_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "h.db"
+    open_store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _migrations VALUES ('9999_from_the_future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer harvester"):
+        open_store(path)
+
+
+def test_an_unwritable_path_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot"):
+        open_store(blocker / "h.db")
+
+
+def test_created_then_unchanged_writes_no_new_version_or_changes(store):
+    run = store.start_run("test")
+    [first] = store.write_batch(run, [observe(record())])
+    assert first.status == "created" and first.version == 1
+    created_rows = store.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+
+    run2 = store.start_run("test")
+    [again] = store.write_batch(run2, [observe(record(), payload_hash="another hash")])
+    assert again.status == "unchanged"
+    assert store.conn.execute("SELECT count(*) FROM changes").fetchone()[0] == created_rows
+    assert store.work(first.work_id)["version"] == 1
+    assert store.run(run2)["unchanged"] == 1 and store.run(run2)["changed"] == 0
+
+
+def test_a_changed_record_bumps_the_version_and_records_each_field(store):
+    run = store.start_run("test")
+    [first] = store.write_batch(run, [observe(record(pages="1-10"))])
+    run2 = store.start_run("test")
+    changed = record(
+        title="A better title",
+        pages=None,  # a change to empty
+        volume="7",  # a change from empty
+        authors=(Author(given="Ada", family="Lovelace"), Author(name="The Analytical Society")),
+    )
+    [outcome] = store.write_batch(run2, [observe(changed)])
+    assert outcome.status == "changed"
+    assert outcome.fields == ("title", "volume", "pages", "authors")
+    work = store.work(first.work_id)
+    assert work["version"] == 2 and work["title"] == "A better title" and work["pages"] is None
+    assert [a["name"] or a["family"] for a in work["authors"]] == [
+        "Lovelace",
+        "The Analytical Society",
+    ]
+    rows = store.conn.execute(
+        "SELECT field, old_value, new_value, source FROM changes WHERE run_id = ? ORDER BY id",
+        (run2,),
+    ).fetchall()
+    assert rows[0] == ("title", "A title", "A better title", "crossref")
+    assert rows[1] == ("volume", None, "7", "crossref")
+    assert rows[2] == ("pages", "1-10", None, "crossref")
+    assert rows[3][0] == "authors" and "Analytical Society" in rows[3][2]
+    assert store.run(run2)["changed"] == 1
+
+
+def test_a_failing_batch_leaves_nothing_behind(store, monkeypatch):
+    run = store.start_run("test")
+    good = observe(record(doi="10.1000/good"), key="10.1000/good")
+    bad = observe(record(doi="10.1000/bad"), key="10.1000/bad")
+    original = store._insert_work
+    calls = []
+
+    def explode(work, now):
+        calls.append(work)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return original(work, now)
+
+    monkeypatch.setattr(store, "_insert_work", explode)
+    with pytest.raises(RuntimeError):
+        store.write_batch(run, [good, bad])
+    for table in ("works", "authors", "changes", "identifiers", "source_records"):
+        assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    assert store.run(run)["requested"] == 0
+
+
+def test_an_alias_finds_the_same_work(store):
+    run = store.start_run("test")
+    obs = observe(record(doi="10.1000/PRIME"), key="10.1000/alias")
+    [outcome] = store.write_batch(run, [obs])
+    assert store.find_work_id("doi", "10.1000/alias") == outcome.work_id
+    assert store.find_work_id("doi", "10.1000/prime") == outcome.work_id
+
+
+def test_not_found_is_stored_as_such(store):
+    run = store.start_run("test")
+    obs = Observation(source="crossref", key="10.1000/nope", status="not_found")
+    [outcome] = store.write_batch(run, [obs])
+    assert outcome.status == "not_found"
+    row = store.conn.execute("SELECT status, payload FROM source_records").fetchone()
+    assert row == ("not_found", None)
+    store.write_batch(store.start_run("test"), [obs])
+    assert store.conn.execute("SELECT count(*) FROM source_records").fetchone()[0] == 1
+
+
+def test_the_same_payload_is_kept_once(store):
+    run = store.start_run("test")
+    store.write_batch(run, [observe(record(), payload_hash="h1")])
+    store.write_batch(store.start_run("test"), [observe(record(), payload_hash="h1")])
+    store.write_batch(store.start_run("test"), [observe(record(title="New"), payload_hash="h2")])
+    hashes = [
+        r[0] for r in store.conn.execute("SELECT payload_hash FROM source_records ORDER BY id")
+    ]
+    assert hashes == ["h1", "h2"]
+    assert store.known_payloads("crossref", ["10.1000/abc"])["10.1000/abc"][0] == "h2"
