@@ -1,0 +1,437 @@
+"""The `harvest` command. The one place where errors become messages and exit codes.
+
+Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
+stored work not found); 2 bad input, usage or configuration; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
+
+import click
+import structlog
+
+from harvester import __version__
+from harvester.config import LOG_FORMATS, Config, load_config
+from harvester.errors import BadIdentifier, HarvesterError
+from harvester.identifiers import Doi, parse_doi, parse_identifier
+from harvester.log import configure_logging
+from harvester.pipeline import RunResult, connect, harvest
+from harvester.store import Outcome, Store, open_store
+
+log = structlog.get_logger(__name__)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class App:
+    """What every command needs, built lazily so that `--help` never touches the database."""
+
+    config_path: str | None
+    db_path: str | None
+    log_format: str | None
+    verbosity: int
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def setup_logging(self) -> None:
+        configure_logging(self.log_format or self.config.log_format, self.verbosity)
+
+    def open_store(self) -> Store:
+        return open_store(self.db_path or self.config.database)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harvester")
+@click.option(
+    "--db", "db_path", metavar="PATH", help="SQLite database [env HARVEST_DB; data/harvest.db]."
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Config file [env HARVEST_CONFIG; config/harvester.toml].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="Log rendering [env HARVEST_LOG_FORMAT; auto: console on a terminal, JSON otherwise].",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (repeat for more).")
+@click.option(
+    "-q",
+    "--quiet",
+    count=True,
+    help="Less output: no per-identifier lines, errors only in the log.",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_path, config_path, log_format, verbose, quiet) -> None:
+    """Resolve DOIs and RePEc handles against public metadata services into SQLite, keeping a full
+    history of what changed, when, and according to which source."""
+    ctx.obj = App(config_path, db_path, log_format, verbose - quiet)
+
+
+# --- harvest doi -----------------------------------------------------------------------------
+
+
+@cli.command("doi")
+@click.argument("identifiers", nargs=-1)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("rb"),
+    help="Read DOIs from FILE, one a line ('-' for stdin).",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Report lines that are not DOIs and go on with the rest (default: stop, write nothing).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
+)
+@click.pass_obj
+def doi_command(
+    app: App,
+    identifiers: tuple[str, ...],
+    from_file: BinaryIO | None,
+    skip_invalid: bool,
+    as_json: bool,
+) -> int:
+    """Resolve DOIs at Crossref and store them, with what changed since the last harvest.
+
+    Prints a line per DOI (created, changed and which fields, unchanged, not found, failed and why)
+    and a summary; with a single DOI, also the stored record. Exit 0 when all resolved, 1 when some
+    were not found or failed, 2 on bad input (nothing is written).
+    """
+    app.setup_logging()
+    lines = [(f"argument {i}", text) for i, text in enumerate(identifiers, start=1)]
+    if from_file is not None:
+        lines += list(_read_lines(from_file))
+    if not lines:
+        raise click.UsageError("give at least one DOI, or --from-file FILE")
+    dois, errors = _parse_dois(lines)
+    for where, error in errors:
+        click.echo(f"error: {where}: {error}", err=True)
+    if errors and not skip_invalid:
+        click.echo(
+            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
+            err=True,
+        )
+        return EXIT_BAD_INPUT
+    if not dois:
+        click.echo("no valid DOI to harvest", err=True)
+        return EXIT_BAD_INPUT
+
+    config = app.config
+    if not config.mailto:
+        log.warning(
+            "config.no_mailto",
+            hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool (faster, and courteous)",
+        )
+    store = app.open_store()
+    outcomes: list[Outcome] = []
+    quiet = app.verbosity < 0
+
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if not as_json and not quiet:
+            click.echo(format_outcome(outcome))
+
+    try:
+        with stop_on_signals() as stop:
+            result = harvest(
+                dois,
+                store=store,
+                client=connect(config),
+                config=config,
+                command=_command_line(),
+                on_outcome=report,
+                stop=stop,
+            )
+        if as_json:
+            click.echo(
+                json.dumps(_result_json(result, outcomes, store), ensure_ascii=False, indent=2)
+            )
+        else:
+            if len(dois) == 1 and outcomes and outcomes[0].work_id and not quiet:
+                click.echo()
+                click.echo(format_work(store.work(outcomes[0].work_id)))
+            click.echo(format_summary(result, store.path))
+    finally:
+        store.close()
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return result.exit_code
+
+
+def _read_lines(stream: BinaryIO) -> Iterator[tuple[str, str]]:
+    """Lines of an identifier file, each decoded on its own: UTF-8 (BOM allowed), else Windows-1252,
+    so one stray Latin-1 line does not make the whole file unreadable. Blank lines and # comments
+    are skipped."""
+    name = getattr(stream, "name", "-")
+    name = "stdin" if name in ("<stdin>", "-") else name
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        text = text.strip()
+        if text and not text.startswith("#"):
+            yield f"{name}:{number}", text
+
+
+def _parse_dois(lines: list[tuple[str, str]]) -> tuple[list[Doi], list[tuple[str, str]]]:
+    dois: list[Doi] = []
+    errors: list[tuple[str, str]] = []
+    for where, text in lines:
+        try:
+            dois.append(parse_doi(text))
+        except BadIdentifier as exc:
+            errors.append((where, str(exc)))
+    return dois, errors
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM asks the run to stop after the batch in hand (cron and systemd send it); a second
+    one, like Ctrl-C, stops at once, the open transaction rolled back."""
+    stop = threading.Event()
+
+    def on_term(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("run.stopping", reason="SIGTERM", hint="finishing the batch in hand")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --- harvest show / history --------------------------------------------------------------------
+
+
+@cli.command("show")
+@click.argument("work")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored work as JSON.")
+@click.pass_obj
+def show_command(app: App, work: str, as_json: bool) -> int:
+    """Show a stored work. WORK is its id in the database, a DOI or a RePEc handle."""
+    app.setup_logging()
+    store = app.open_store()
+    try:
+        work_id = _find_work(store, work)
+        if work_id is None:
+            click.echo(f"not in the database: {work}", err=True)
+            return EXIT_SOME_FAILED
+        record = store.work(work_id)
+    finally:
+        store.close()
+    click.echo(json.dumps(record, ensure_ascii=False, indent=2) if as_json else format_work(record))
+    return EXIT_OK
+
+
+@cli.command("history")
+@click.argument("work")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.pass_obj
+def history_command(app: App, work: str, as_json: bool) -> int:
+    """List what changed in a stored work over time, field by field, with run and source."""
+    app.setup_logging()
+    store = app.open_store()
+    try:
+        work_id = _find_work(store, work)
+        if work_id is None:
+            click.echo(f"not in the database: {work}", err=True)
+            return EXIT_SOME_FAILED
+        changes = store.history(work_id)
+        record = store.work(work_id)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps({"work_id": work_id, "changes": changes}, ensure_ascii=False, indent=2)
+        )
+    else:
+        click.echo(format_history(record, changes))
+    return EXIT_OK
+
+
+def _find_work(store: Store, text: str) -> int | None:
+    """A work by database id, DOI or RePEc handle; a malformed identifier is a BadIdentifier."""
+    if text.strip().isdigit():
+        work_id = int(text)
+        return work_id if store.work(work_id) is not None else None
+    identifier = parse_identifier(text)
+    scheme = "doi" if isinstance(identifier, Doi) else "repec"
+    return store.find_work_id(scheme, identifier.key)
+
+
+# --- formatting for people ---------------------------------------------------------------------
+
+_LABELS = {
+    "created": "created",
+    "changed": "changed",
+    "unchanged": "unchanged",
+    "not_found": "not found",
+    "failed": "failed",
+}
+
+
+def format_outcome(outcome: Outcome) -> str:
+    label = f"{_LABELS[outcome.status]:<10} {outcome.identifier}"
+    if outcome.status == "created":
+        return f"{label}  work {outcome.work_id}: {_shorten(outcome.title or '(no title)', 70)}"
+    if outcome.status == "changed":
+        return f"{label}  work {outcome.work_id} v{outcome.version}: {', '.join(outcome.fields)}"
+    if outcome.status == "unchanged":
+        return f"{label}  work {outcome.work_id}" if outcome.work_id else label
+    if outcome.status == "not_found":
+        return f"{label}  {outcome.source or 'the source'} has no record of it"
+    return f"{label}  {outcome.error or 'unknown error'}"
+
+
+def format_summary(result: RunResult, db_path: str) -> str:
+    c = result.counts
+    total = c.created + c.changed + c.unchanged + c.not_found + c.failed
+    parts = f"{c.created} created, {c.changed} changed, {c.unchanged} unchanged, {c.not_found} not found, {c.failed} failed"
+    tail = " (interrupted)" if result.status == "interrupted" else ""
+    return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
+
+
+def format_work(work: dict[str, Any] | None) -> str:
+    if work is None:
+        return "(no such work)"
+    out = [
+        f"{work.get('doi') or work.get('repec_handle')}  (work {work['id']}, version {work['version']}, updated {work['updated_at']})"
+    ]
+
+    def line(label: str, value: Any) -> None:
+        if value not in (None, "", [], ()):
+            out.append(f"  {label + ':':<12} {value}")
+
+    title = work.get("title")
+    if work.get("subtitle"):
+        title = f"{title}: {work['subtitle']}"
+    line("Title", title or "(no title)")
+    line("Type", work.get("type"))
+    line("Authors", "; ".join(_author_text(a) for a in work.get("authors", [])))
+    issn = ", ".join(json.loads(work["issn"])) if work.get("issn") else None
+    line(
+        "In",
+        ", ".join(p for p in (work.get("container_title"), f"ISSN {issn}" if issn else None) if p),
+    )
+    line("Volume", work.get("volume"))
+    line("Issue", work.get("issue"))
+    line("Pages", work.get("pages"))
+    line("Published", work.get("published"))
+    line("Publisher", work.get("publisher"))
+    line("Language", work.get("language"))
+    line("License", work.get("license"))
+    line("URL", work.get("url"))
+    line("Cited by", work.get("cited_by_count"))
+    for update in json.loads(work["updates"]) if work.get("updates") else []:
+        line(
+            "Update",
+            f"{update['direction']} {update['type']}: {update['doi']}"
+            + (f" ({update['date']})" if update.get("date") else ""),
+        )
+    if work.get("abstract"):
+        out.append("  Abstract:")
+        out.extend(
+            textwrap.fill(p, 96, initial_indent="    ", subsequent_indent="    ")
+            for p in work["abstract"].split("\n\n")
+        )
+    others = [f"{i['scheme']}:{i['value']}" for i in work.get("identifiers", [])]
+    line("Identifiers", ", ".join(others))
+    return "\n".join(out)
+
+
+def format_history(work: dict[str, Any] | None, changes: list[dict[str, Any]]) -> str:
+    title = (work or {}).get("title") or "(no title)"
+    out = [
+        f"{(work or {}).get('doi')}  work {(work or {}).get('id')}, version {(work or {}).get('version')}: {_shorten(title, 70)}"
+    ]
+    run = None
+    for change in changes:
+        if (change["run_id"], change["changed_at"]) != run:
+            run = (change["run_id"], change["changed_at"])
+            out.append(f"{change['changed_at']}  run {change['run_id']}")
+        old, new = change["old_value"], change["new_value"]
+        if old is None:
+            what = f"set to {_shorten(new, 80)}"
+        elif new is None:
+            what = f"removed (was {_shorten(old, 60)})"
+        else:
+            what = f"{_shorten(old, 50)} -> {_shorten(new, 50)}"
+        out.append(f"  {change['field']:<16} {what}  [{change['source']}]")
+    if not changes:
+        out.append("  no changes recorded")
+    return "\n".join(out)
+
+
+def _author_text(author: dict[str, Any]) -> str:
+    name = author.get("name") or " ".join(
+        p for p in (author.get("given"), author.get("family")) if p
+    )
+    extras = [f"ORCID {author['orcid']}"] if author.get("orcid") else []
+    return f"{name} ({', '.join(extras)})" if extras else name
+
+
+def _shorten(text: str | None, width: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _result_json(result: RunResult, outcomes: list[Outcome], store: Store) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "counts": asdict(result.counts),
+        "results": [asdict(o) for o in outcomes],
+    }
+
+
+def _command_line() -> str:
+    return " ".join(["harvest", *sys.argv[1:]])[:500]
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected failures print one line to stderr and set the exit code, never a traceback."""
+    try:
+        code = cli.main(args=argv, prog_name="harvest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except HarvesterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted; every finished batch is stored, a rerun does the rest", err=True)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = EXIT_OK
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

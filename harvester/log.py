@@ -1,0 +1,67 @@
+"""structlog set-up: readable lines on a terminal, JSON lines under cron, stdlib loggers rendered alike.
+
+Logs go to stderr; stdout carries only the command's results, so `harvest doi ... > out.txt` and a
+cron mail both stay clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+#: Library loggers that are chatty at INFO; they are shown only from -vv on.
+_NOISY = ("urllib3", "apscheduler", "requests")
+
+
+def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | None = None) -> str:
+    """Configure structlog and the stdlib root logger once per process; returns the format chosen.
+
+    `fmt` is "console", "json" or "auto" (console on a terminal, JSON otherwise). `verbosity` counts
+    -v (positive) and -q (negative). The console shows warnings by default, because the command's own
+    result lines already say what happened; JSON shows info, because under cron the log is the record.
+    """
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    base = logging.WARNING if fmt == "console" else logging.INFO
+    level = max(logging.DEBUG, min(logging.CRITICAL, base - 10 * verbosity))
+
+    shared: list = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(
+            max(level, logging.INFO if verbosity >= 2 else logging.WARNING)
+        )
+    return fmt

@@ -1,0 +1,241 @@
+"""End to end: the `harvest` command in a subprocess against a local Crossref replaying recorded
+responses on 127.0.0.1, as a user would run it. Nothing here reaches the internet."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from upstream import CrossrefReplay
+
+ELIFE = "10.7554/eLife.01567"
+PLOS = "10.1371/journal.pone.0033693"
+BOOK_CHAPTER = "10.1007/978-3-662-46370-3_13"
+
+
+@pytest.fixture
+def upstream():
+    with CrossrefReplay(prefix="/crossref") as replay:
+        replay.add_recorded(
+            "10.7554_elife.01567",
+            "10.1371_journal.pone.0033693",
+            "10.1007_978-3-662-46370-3_13",
+            "10.1136_jclinpath-2020-206745",
+        )
+        yield replay
+
+
+@pytest.fixture
+def harvest(tmp_path, upstream):
+    """Run `harvest ...` in a fresh working folder with the upstream configured by environment."""
+    config = tmp_path / "harvester.toml"
+    config.write_text("[http]\nmax_attempts = 2\nbackoff_initial = 0.01\nbackoff_max = 0.05\n")
+    env = {
+        **os.environ,
+        "HARVEST_CONFIG": str(config),
+        "HARVEST_DB": str(tmp_path / "data" / "harvest.db"),
+        "HARVEST_CROSSREF_URL": upstream.url,
+        "HARVEST_MAILTO": "tests@example.org",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", *args],
+            cwd=tmp_path,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    run.db_path = tmp_path / "data" / "harvest.db"
+    return run
+
+
+def query(db_path: Path, sql: str, *params) -> list[tuple]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_first_harvest_prints_and_stores_then_a_rerun_changes_nothing(harvest, upstream):
+    first = harvest("doi", ELIFE, f"https://doi.org/{PLOS}", BOOK_CHAPTER)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith(f"created    {ELIFE}  work ")
+    assert "Automated quantitative histology reveals vascular" in lines[0]
+    assert lines[-1].startswith(
+        "3 identifier(s): 3 created, 0 changed, 0 unchanged, 0 not found, 0 failed"
+    )
+
+    db = harvest.db_path
+    assert query(db, "SELECT count(*) FROM works")[0][0] == 3
+    [(container, version)] = query(
+        db, "SELECT container_title, version FROM works WHERE doi = ? COLLATE NOCASE", ELIFE
+    )
+    assert container == "eLife" and version == 1
+    authors = query(
+        db,
+        "SELECT given, family FROM authors JOIN works ON works.id = work_id "
+        "WHERE doi = ? COLLATE NOCASE ORDER BY position",
+        ELIFE,
+    )
+    assert authors[0] == ("Martial", "Sankar")
+    [run] = query(
+        db, "SELECT status, requested, created, changed, unchanged, not_found, failed FROM runs"
+    )
+    assert run == ("ok", 3, 3, 0, 0, 0, 0)
+    # the three DOIs went out in one batched list request, not three single look-ups
+    assert upstream.count("/works?") == 1 and upstream.count("/works/10.") == 0
+    changes_after_first = query(db, "SELECT count(*) FROM changes")[0][0]
+
+    second = harvest("doi", ELIFE, PLOS, BOOK_CHAPTER)
+    assert second.returncode == 0, second.stderr
+    assert all(line.startswith("unchanged") for line in second.stdout.splitlines()[:3])
+    assert query(db, "SELECT count(*) FROM changes")[0][0] == changes_after_first
+    assert query(db, "SELECT max(version) FROM works")[0][0] == 1
+    assert query(db, "SELECT count(*) FROM source_records")[0][0] == 3  # each payload kept once
+    assert query(db, "SELECT unchanged FROM runs WHERE id = 2")[0][0] == 3
+
+
+def test_a_changed_upstream_record_shows_and_stores_exactly_what_changed(harvest, upstream):
+    assert harvest("doi", ELIFE).returncode == 0
+    original = upstream.works["10.7554/elife.01567"]
+    upstream.change(
+        ELIFE,
+        title=["A corrected title"],
+        author=original["author"][:2],
+        volume=None,
+        page="e01567",
+    )
+    proc = harvest("doi", ELIFE)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith(f"changed    {ELIFE}")
+    assert proc.stdout.splitlines()[0].endswith("v2: title, volume, pages, authors")
+
+    rows = query(
+        harvest.db_path,
+        "SELECT field, old_value, new_value, source, run_id FROM changes WHERE run_id = 2 ORDER BY id",
+    )
+    assert [r[0] for r in rows] == ["title", "volume", "pages", "authors"]
+    assert rows[0][2] == "A corrected title" and rows[0][3] == "crossref"
+    assert rows[1][1:3] == ("3", None)  # a change to empty is recorded
+    assert rows[2][1:3] == (None, "e01567")  # and a change from empty
+    assert len(json.loads(rows[3][2])) == 2
+    assert query(harvest.db_path, "SELECT version, title FROM works")[0] == (2, "A corrected title")
+    assert query(harvest.db_path, "SELECT count(*) FROM authors")[0][0] == 2
+    assert query(harvest.db_path, "SELECT changed FROM runs WHERE id = 2")[0][0] == 1
+
+    history = harvest("history", ELIFE.lower())
+    assert history.returncode == 0
+    assert "A corrected title" in history.stdout and "run 2" in history.stdout
+
+
+def test_a_single_doi_prints_the_stored_record(harvest):
+    proc = harvest("doi", f"  doi:{PLOS}. ")
+    assert proc.returncode == 0, proc.stderr
+    assert "Methylphenidate Exposure Induces Dopamine Neuron Loss" in proc.stdout
+    assert "In:          PLoS ONE" in proc.stdout
+    # the correction notice shows on the work
+    assert (
+        "updated-by correction: 10.1371/annotation/c76da2c1-ccb8-4797-94c1-359d3ceceeda"
+        in proc.stdout
+    )
+
+
+def test_not_found_is_reported_stored_and_exits_1(harvest, upstream):
+    proc = harvest("doi", ELIFE, "10.1371/notarealdoi")
+    assert proc.returncode == 1
+    assert "not found  10.1371/notarealdoi" in proc.stdout
+    assert "1 created, 0 changed, 0 unchanged, 1 not found, 0 failed" in proc.stdout
+    assert query(
+        harvest.db_path,
+        "SELECT status FROM source_records WHERE identifier = '10.1371/notarealdoi'",
+    ) == [("not_found",)]
+    # the batch did not contain it, so it was asked for once more on its own before being called missing
+    assert upstream.count("/works/10.1371/notarealdoi") == 1
+
+
+def test_bad_input_names_the_input_and_writes_nothing(harvest):
+    proc = harvest("doi", ELIFE, "not-a-doi", "10.1234/")
+    assert proc.returncode == 2
+    assert "'not-a-doi'" in proc.stderr and "'10.1234/'" in proc.stderr
+    assert proc.stdout == ""
+    assert not harvest.db_path.exists()
+
+
+def test_skip_invalid_goes_on_with_the_rest(harvest):
+    proc = harvest(
+        "doi", "--skip-invalid", "--from-file", "-", stdin=f"{ELIFE}\nrubbish\n\n# note\n"
+    )
+    assert proc.returncode == 0
+    assert "stdin:2" in proc.stderr and "created" in proc.stdout
+
+
+def test_failures_are_reported_without_traceback_and_exit_1(harvest, upstream):
+    for _ in range(2):  # both tries of the batch request (max_attempts = 2)
+        upstream.fail(
+            "/works",
+            503,
+            b"<html><body>Service Unavailable</body></html>",
+            {"content-type": "text/html"},
+        )
+    proc = harvest("doi", ELIFE, PLOS)
+    assert proc.returncode == 1
+    assert [line.split()[0] for line in proc.stdout.splitlines()[:2]] == ["failed", "failed"]
+    assert "503" in proc.stdout
+    [run] = query(harvest.db_path, "SELECT status, failed FROM runs")
+    assert run == ("failures", 2)
+    # Crossref failing the batch is not a reason to ask it once per DOI as well
+    assert upstream.count("/works?") == 2 and upstream.count("/works/10.") == 0
+    again = harvest("doi", ELIFE, PLOS)  # a rerun finishes the work
+    assert again.returncode == 0
+    assert [line.split()[0] for line in again.stdout.splitlines()[:2]] == ["created", "created"]
+
+
+def test_json_output_and_show(harvest):
+    proc = harvest("doi", "--json", ELIFE, "10.1371/notarealdoi")
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["counts"]["created"] == 1 and data["counts"]["not_found"] == 1
+    assert {r["status"] for r in data["results"]} == {"created", "not_found"}
+
+    work_id = next(r["work_id"] for r in data["results"] if r["status"] == "created")
+    shown = harvest("show", "--json", str(work_id))
+    assert shown.returncode == 0
+    work = json.loads(shown.stdout)
+    assert work["doi"] == ELIFE.lower() and work["authors"][0]["family"] == "Sankar"
+    by_url = harvest("show", f"https://doi.org/{ELIFE.upper()}")
+    assert by_url.returncode == 0 and ELIFE in by_url.stdout
+    missing = harvest("show", "10.9999/nothing")
+    assert missing.returncode == 1 and "not in the database" in missing.stderr
+
+
+def test_logs_are_json_lines_when_not_on_a_terminal(harvest):
+    proc = harvest("doi", ELIFE)
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    names = [e["event"] for e in events]
+    assert "run.started" in names and "run.finished" in names and "work.created" in names
+    created = next(e for e in events if e["event"] == "work.created")
+    assert created["run_id"] == 1 and created["source"] == "crossref"
+    assert created["identifier"] == ELIFE
+
+
+def test_usage_errors_exit_2_without_traceback(harvest):
+    assert harvest("doi").returncode == 2
+    assert harvest("no-such-command").returncode == 2
+    bad_config = harvest.db_path.parent.parent / "bad.toml"
+    bad_config.write_text("[crossref]\nbatch_sise = 10\n")
+    proc = harvest("--config", str(bad_config), "doi", ELIFE)
+    assert proc.returncode == 2 and "batch_sise" in proc.stderr
