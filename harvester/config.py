@@ -64,8 +64,12 @@ class Config:
     log_format: str = "auto"
     http: HttpConfig = field(default_factory=HttpConfig)
     crossref: CrossrefConfig = field(default_factory=CrossrefConfig)
-    openalex: ServiceConfig = field(default_factory=lambda: ServiceConfig("https://api.openalex.org"))
-    datacite: ServiceConfig = field(default_factory=lambda: ServiceConfig("https://api.datacite.org"))
+    openalex: ServiceConfig = field(
+        default_factory=lambda: ServiceConfig("https://api.openalex.org")
+    )
+    datacite: ServiceConfig = field(
+        default_factory=lambda: ServiceConfig("https://api.datacite.org")
+    )
     doi: ServiceConfig = field(default_factory=lambda: ServiceConfig("https://doi.org"))
     repec: ServiceConfig = field(default_factory=lambda: ServiceConfig(""))
 
@@ -133,7 +137,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]
@@ -166,7 +172,9 @@ def _override(config: Config, section: str | None, key: str, value: str) -> Conf
 
 def _validate(config: Config) -> None:
     if config.log_format not in LOG_FORMATS:
-        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {config.log_format!r}")
+        raise ConfigError(
+            f"log_format must be one of {', '.join(LOG_FORMATS)}, not {config.log_format!r}"
+        )
     for name in ("crossref", "openalex", "datacite", "doi"):
         url = getattr(config, name).url
         if not url.startswith(("http://", "https://")):
