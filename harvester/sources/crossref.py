@@ -49,6 +49,9 @@ def plan_batches(
     length = base_length
     for doi in dois:
         if "," in doi.value:
+            if batch:  # keep input order: what came before goes first
+                yield batch
+                batch, length = [], base_length
             yield [doi]
             continue
         extra = len("doi:" + quote_doi_query(doi.value)) + 1
