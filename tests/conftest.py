@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,22 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"recorded corpus not found at {FIXTURES}; CI keeps ../shared beside the clone")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Fail any test that opens a connection beyond this machine: tests use `responses` or the
+    local upstream on 127.0.0.1, never the real services."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        try:
+            local = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = host in ("localhost",) or self.family == socket.AF_UNIX
+        if not local:
+            raise OSError(f"test tried to reach {address!r}: tests must not touch the network")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)

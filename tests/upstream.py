@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -43,6 +44,9 @@ class CrossrefReplay:
             tuple[str, int, dict, bytes]
         ] = []  # (path substring, status, headers, body)
         self.requests: list[str] = []
+        self.delay = 0.0  # seconds added to every answer, to make a harvest take a while
+        self.headers = dict(POLITE_HEADERS)  # announced limits, as Crossref sends them
+        self.list_headers = {"x-rate-limit-limit": "3"}
         self.not_found_body = fixture_bytes("errors/crossref_404_works_10.1371_notarealdoi.txt")
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -79,6 +83,19 @@ class CrossrefReplay:
         self.add_recorded(*names)
         return [self.works[k]["DOI"] for k in sorted(self.works)]
 
+    def add_synthetic(self, count: int, template: str = "10.7554_elife.01567") -> list[str]:
+        """`count` works with the shape of a recorded one and new DOIs and titles
+        (10.5555/synthetic.N; 10.5555 is Crossref's test prefix); returns their DOIs."""
+        base = load_json(f"crossref/{template}.json")["message"]
+        dois = []
+        for n in range(count):
+            message = copy.deepcopy(base)
+            message["DOI"] = f"10.5555/synthetic.{n}"
+            message["title"] = [f"Synthetic work {n}: {base['title'][0]}"]
+            self.works[_key(message["DOI"])] = message
+            dois.append(message["DOI"])
+        return dois
+
     def change(self, doi: str, **fields) -> dict:
         """Change the upstream record of `doi` (keys as Crossref spells them); returns the new one."""
         with self._lock:
@@ -107,6 +124,8 @@ class CrossrefReplay:
 
             def do_GET(self) -> None:
                 upstream.requests.append(self.path)
+                if upstream.delay:
+                    time.sleep(upstream.delay)
                 parts = urlsplit(self.path)
                 for fault in list(upstream.faults):
                     if fault[0] in self.path:
@@ -129,7 +148,7 @@ class CrossrefReplay:
                     return self._send(
                         404,
                         upstream.not_found_body,
-                        {"content-type": "text/plain", **POLITE_HEADERS},
+                        {"content-type": "text/plain", **upstream.headers},
                     )
                 envelope = {
                     "status": "ok",
@@ -159,11 +178,11 @@ class CrossrefReplay:
                         "query": {"start-index": 0, "search-terms": None},
                     },
                 }
-                self._json(envelope, {"x-rate-limit-limit": "3"})
+                self._json(envelope, upstream.list_headers)
 
             def _json(self, body: dict, extra: dict | None = None) -> None:
                 data = json.dumps(body).encode()
-                headers = {"content-type": "application/json", **POLITE_HEADERS, **(extra or {})}
+                headers = {"content-type": "application/json", **upstream.headers, **(extra or {})}
                 self._send(200, data, headers)
 
             def _send(self, status: int, body: bytes, headers: dict) -> None:

@@ -1,0 +1,133 @@
+"""A harvest killed with SIGKILL at any moment leaves a consistent database holding only whole
+batches, and a rerun ends with exactly the database an uninterrupted harvest gives."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from upstream import CrossrefReplay
+
+WORKS = 300
+BATCH = 10
+AUTHORS_PER_WORK = 5  # the recorded eLife record the synthetic works are made from
+
+
+def start_harvest(
+    tmp_path: Path, upstream: CrossrefReplay, db: Path, dois: Path
+) -> subprocess.Popen:
+    config = tmp_path / "harvester.toml"
+    config.write_text(f"[crossref]\nbatch_size = {BATCH}\n")
+    env = {
+        **os.environ,
+        "HARVEST_CONFIG": str(config),
+        "HARVEST_DB": str(db),
+        "HARVEST_CROSSREF_URL": upstream.url,
+        "HARVEST_MAILTO": "tests@example.org",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester", "-q", "doi", "--from-file", str(dois)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def count(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # not yet migrated
+        return 0
+    finally:
+        conn.close()
+
+
+def assert_consistent(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        works = conn.execute("SELECT count(*) FROM works").fetchone()[0]
+        assert works % BATCH == 0, f"{works} works: a batch was half-written"
+        assert (
+            conn.execute("SELECT count(*) FROM authors").fetchone()[0] == works * AUTHORS_PER_WORK
+        )
+        assert conn.execute("SELECT count(DISTINCT work_id) FROM changes").fetchone()[0] == works
+        assert conn.execute("SELECT count(*) FROM source_records").fetchone()[0] == works
+        assert conn.execute("SELECT count(*) FROM identifiers").fetchone()[0] == works
+        created = conn.execute("SELECT coalesce(sum(created), 0) FROM runs").fetchone()[0]
+        assert created == works, "the runs' counts disagree with what was written"
+        return works
+    finally:
+        conn.close()
+
+
+def snapshot(db: Path) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        works = conn.execute(
+            "SELECT doi, title, version, volume, published, abstract FROM works ORDER BY doi"
+        ).fetchall()
+        authors = conn.execute(
+            "SELECT doi, position, given, family, orcid, affiliation FROM authors "
+            "JOIN works ON works.id = work_id ORDER BY doi, position"
+        ).fetchall()
+        changes = conn.execute(
+            "SELECT doi, field, old_value, new_value, source FROM changes "
+            "JOIN works ON works.id = work_id ORDER BY doi, field"
+        ).fetchall()
+        return [works, authors, changes]
+    finally:
+        conn.close()
+
+
+def test_sigkill_at_random_moments_then_rerun(tmp_path):
+    rng = random.Random(20261123)
+    with CrossrefReplay() as upstream:
+        upstream.headers["x-rate-limit-limit"] = "200"
+        upstream.list_headers = {}
+        upstream.delay = 0.02
+        dois = tmp_path / "dois.txt"
+        dois.write_text("\n".join(upstream.add_synthetic(WORKS)) + "\n")
+        db = tmp_path / "killed.db"
+
+        kills = 0
+        for _ in range(5):
+            before = count(db, "works")
+            if before >= WORKS:
+                break
+            target = before + rng.randint(1, 6) * BATCH // 2  # often lands mid-batch
+            proc = start_harvest(tmp_path, upstream, db, dois)
+            deadline = time.monotonic() + 30
+            while count(db, "works") < target and proc.poll() is None:
+                assert time.monotonic() < deadline, "the harvest made no progress"
+                time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+            assert_consistent(db)
+        assert kills >= 3
+
+        rerun = start_harvest(tmp_path, upstream, db, dois)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err.decode()
+        assert assert_consistent(db) == WORKS
+
+        clean_db = tmp_path / "clean.db"
+        clean = start_harvest(tmp_path, upstream, clean_db, dois)
+        _, err = clean.communicate(timeout=120)
+        assert clean.returncode == 0, err.decode()
+
+    assert snapshot(db) == snapshot(clean_db)
