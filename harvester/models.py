@@ -68,6 +68,12 @@ class Record:
     cited_by_count: int | None = None
     relations: tuple[Relation, ...] = ()
     updates: tuple[Update, ...] = ()
+    # Carried by DataCite and OpenAlex records; not yet stored (issue 3 adds them to the schema).
+    subjects: tuple[str, ...] = ()  # keywords, subjects, OpenAlex topics' display names
+    resource_version: str | None = None  # DataCite `version` (the dataset's, not our row version)
+    openalex_id: str | None = None  # https://openalex.org/W...
+    oa_status: str | None = None  # OpenAlex open_access.oa_status: gold, green, hybrid, bronze, closed
+    oa_url: str | None = None  # best open-access location
 
 
 @dataclass(frozen=True, slots=True)
