@@ -19,10 +19,13 @@ install: $(STAMP)
 harvest: $(STAMP)
 	$(BIN)/harvest doi --from-file config/identifiers.txt
 
-## The tests. pytest's exit code 5 (no tests collected) counts as a failure: a green run must test.
+## The tests. pytest's exit code 5 (no tests collected) is a failure here, said in words:
+## a green run must have tested something.
 test: $(STAMP)
 	$(BIN)/ruff check harvester tests
-	$(BIN)/pytest -q
+	@$(BIN)/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a green run must test" >&2; fi; \
+	exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check harvester tests

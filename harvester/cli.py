@@ -164,9 +164,7 @@ def doi_command(
                 stop=stop,
             )
         if as_json:
-            click.echo(
-                json.dumps(_result_json(result, outcomes, store), ensure_ascii=False, indent=2)
-            )
+            click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
             if len(dois) == 1 and outcomes and outcomes[0].work_id and not quiet:
                 click.echo()
@@ -400,7 +398,7 @@ def _shorten(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _result_json(result: RunResult, outcomes: list[Outcome], store: Store) -> dict[str, Any]:
+def _result_json(result: RunResult, outcomes: list[Outcome]) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "status": result.status,

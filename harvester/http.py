@@ -111,6 +111,29 @@ def redact_text(text: str) -> str:
     return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
+def describe_connection_error(exc: requests.RequestException) -> str:
+    """One short line a person can act on, instead of urllib3's nested exception text."""
+    host = (
+        urlsplit(exc.request.url).hostname if exc.request is not None and exc.request.url else None
+    )
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"connection to {host} timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return f"{host} did not answer in time (read timeout)"
+    if isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ):
+        return f"connection to {host} dropped mid-answer (truncated body)"
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"cannot resolve {host} (no network or DNS?)"
+    if "Connection refused" in text:
+        return f"connection to {host} refused"
+    if "Connection reset" in text or "RemoteDisconnected" in text:
+        return f"connection to {host} reset"
+    return f"cannot reach {host}: {type(exc).__name__}: {redact_text(text)[:200]}"
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of `headers` with credentials masked, for the rare log line that needs headers."""
     return {k: (MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
@@ -411,7 +434,7 @@ class HttpClient:
                 requests.exceptions.ContentDecodingError,  # gzip stream cut short
             ) as exc:
                 raise _Retry(
-                    f"{type(exc).__name__}: {redact_text(str(exc))}", status=None, retry_after=None
+                    describe_connection_error(exc), status=None, retry_after=None
                 ) from None
             limiter.update_from_headers(response.headers)
 

@@ -72,7 +72,9 @@ class Record:
     subjects: tuple[str, ...] = ()  # keywords, subjects, OpenAlex topics' display names
     resource_version: str | None = None  # DataCite `version` (the dataset's, not our row version)
     openalex_id: str | None = None  # https://openalex.org/W...
-    oa_status: str | None = None  # OpenAlex open_access.oa_status: gold, green, hybrid, bronze, closed
+    oa_status: str | None = (
+        None  # OpenAlex open_access.oa_status: gold, green, hybrid, bronze, closed
+    )
     oa_url: str | None = None  # best open-access location
 
 
