@@ -113,9 +113,9 @@ def redact_text(text: str) -> str:
 
 def describe_connection_error(exc: requests.RequestException) -> str:
     """One short line a person can act on, instead of urllib3's nested exception text."""
-    host = (
-        urlsplit(exc.request.url).hostname if exc.request is not None and exc.request.url else None
-    )
+    request = getattr(exc, "request", None)
+    url = request.url if request is not None else None
+    host = (urlsplit(url).hostname if url else None) or "the server"
     text = str(exc)
     if isinstance(exc, requests.ConnectTimeout):
         return f"connection to {host} timed out"
