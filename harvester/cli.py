@@ -232,16 +232,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
 @click.pass_obj
 def show_command(app: App, work: str, as_json: bool) -> int:
     """Show a stored work. WORK is its id in the database, a DOI or a RePEc handle."""
-    app.setup_logging()
-    store = app.open_store()
-    try:
-        work_id = _find_work(store, work)
-        if work_id is None:
-            click.echo(f"not in the database: {work}", err=True)
-            return EXIT_SOME_FAILED
-        record = store.work(work_id)
-    finally:
-        store.close()
+    found = _stored_work(app, work)
+    if found is None:
+        return EXIT_SOME_FAILED
+    record, _ = found
     click.echo(json.dumps(record, ensure_ascii=False, indent=2) if as_json else format_work(record))
     return EXIT_OK
 
@@ -252,24 +246,30 @@ def show_command(app: App, work: str, as_json: bool) -> int:
 @click.pass_obj
 def history_command(app: App, work: str, as_json: bool) -> int:
     """List what changed in a stored work over time, field by field, with run and source."""
-    app.setup_logging()
-    store = app.open_store()
-    try:
-        work_id = _find_work(store, work)
-        if work_id is None:
-            click.echo(f"not in the database: {work}", err=True)
-            return EXIT_SOME_FAILED
-        changes = store.history(work_id)
-        record = store.work(work_id)
-    finally:
-        store.close()
+    found = _stored_work(app, work)
+    if found is None:
+        return EXIT_SOME_FAILED
+    record, changes = found
     if as_json:
-        click.echo(
-            json.dumps({"work_id": work_id, "changes": changes}, ensure_ascii=False, indent=2)
-        )
+        output = {"work_id": record["id"], "changes": changes}
+        click.echo(json.dumps(output, ensure_ascii=False, indent=2))
     else:
         click.echo(format_history(record, changes))
     return EXIT_OK
+
+
+def _stored_work(app: App, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The stored work named by `text` and its changes, or None after saying it is not stored."""
+    app.setup_logging()
+    store = app.open_store()
+    try:
+        work_id = _find_work(store, text)
+        if work_id is None:
+            click.echo(f"not in the database: {text}", err=True)
+            return None
+        return store.work(work_id), store.history(work_id)
+    finally:
+        store.close()
 
 
 def _find_work(store: Store, text: str) -> int | None:
@@ -362,11 +362,9 @@ def format_work(work: dict[str, Any] | None) -> str:
     return "\n".join(out)
 
 
-def format_history(work: dict[str, Any] | None, changes: list[dict[str, Any]]) -> str:
-    title = (work or {}).get("title") or "(no title)"
-    out = [
-        f"{(work or {}).get('doi')}  work {(work or {}).get('id')}, version {(work or {}).get('version')}: {_shorten(title, 70)}"
-    ]
+def format_history(work: dict[str, Any], changes: list[dict[str, Any]]) -> str:
+    title = _shorten(work.get("title") or "(no title)", 70)
+    out = [f"{work.get('doi')}  work {work['id']}, version {work['version']}: {title}"]
     run = None
     for change in changes:
         if (change["run_id"], change["changed_at"]) != run:
