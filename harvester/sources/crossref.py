@@ -8,13 +8,10 @@ against the recorded responses in ../shared/fixtures/crossref/ and errors/crossr
 from __future__ import annotations
 
 import contextvars
-import html
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 
 import structlog
@@ -24,6 +21,19 @@ from harvester.errors import BadPayload, ClientError, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record, Relation, Update
+from harvester.sources.fields import (
+    as_mapping,
+    bare_orcid,
+    date_parts_to_iso,
+    describe_json,
+    first_inline_text,
+    inline_text,
+    jats_to_text,
+    objects_in,
+    scalar_text,
+    stripped_text,
+    whole_number,
+)
 
 SOURCE = "crossref"
 
@@ -166,7 +176,7 @@ def unwrap(body: Any, expected: str) -> Any:
     """
     if not isinstance(body, Mapping):
         raise BadPayload(
-            f"Crossref: expected a JSON object with message-type {expected!r}, got {_kind(body)}",
+            f"Crossref: expected a JSON object with message-type {expected!r}, got {describe_json(body)}",
             source=SOURCE,
         )
     status = body.get("status")
@@ -196,22 +206,24 @@ def parse_work_list(body: Any) -> WorkList:
     """A `work-list` envelope (from /works, /members/{id}/works, ...) -> WorkList."""
     message = unwrap(body, "work-list")
     if not isinstance(message, Mapping):
-        raise BadPayload(f"Crossref: work-list message is {_kind(message)}", source=SOURCE)
+        raise BadPayload(f"Crossref: work-list message is {describe_json(message)}", source=SOURCE)
     items = message.get("items")
     if not isinstance(items, list):
         raise BadPayload(
-            f"Crossref: work-list has no items list (items is {_kind(items)})", source=SOURCE
+            f"Crossref: work-list has no items list (items is {describe_json(items)})",
+            source=SOURCE,
         )
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadPayload(
-                f"Crossref: work-list item {index} is {_kind(item)}, not a work object",
+                f"Crossref: work-list item {index} is {describe_json(item)}, not a work object",
                 source=SOURCE,
             )
     total = message.get("total-results")
     if not isinstance(total, int) or isinstance(total, bool):
         raise BadPayload(
-            f"Crossref: work-list total-results is {_kind(total)}, not a number", source=SOURCE
+            f"Crossref: work-list total-results is {describe_json(total)}, not a number",
+            source=SOURCE,
         )
     cursor = message.get("next-cursor")
     next_cursor = cursor if isinstance(cursor, str) and cursor else None
@@ -225,8 +237,10 @@ def parse_work(message: Mapping[str, Any]) -> Record:
     is not an object, or has no DOI, raises BadPayload.
     """
     if not isinstance(message, Mapping):
-        raise BadPayload(f"Crossref: expected a work object, got {_kind(message)}", source=SOURCE)
-    doi = _text(message.get("DOI"))
+        raise BadPayload(
+            f"Crossref: expected a work object, got {describe_json(message)}", source=SOURCE
+        )
+    doi = stripped_text(message.get("DOI"))
     if doi is None:
         hint = " (this is an envelope: unwrap it first)" if "message-type" in message else ""
         raise BadPayload(f"Crossref: work object has no DOI{hint}", source=SOURCE)
@@ -235,255 +249,35 @@ def parse_work(message: Mapping[str, Any]) -> Record:
     return Record(
         source=SOURCE,
         doi=doi,
-        type=_text(message.get("type")),
-        title=_first_inline(message.get("title")),
-        subtitle=_first_inline(message.get("subtitle")),
-        container_title=_first_inline(message.get("container-title")),
+        type=stripped_text(message.get("type")),
+        title=first_inline_text(message.get("title")),
+        subtitle=first_inline_text(message.get("subtitle")),
+        container_title=first_inline_text(message.get("container-title")),
         issn=_issns(message),
-        volume=_scalar(message.get("volume")),
-        issue=_scalar(message.get("issue")),
+        volume=scalar_text(message.get("volume")),
+        issue=scalar_text(message.get("issue")),
         # `article-number` (eLife's "e01567") is deliberately not mapped to pages.
-        pages=_scalar(message.get("page")),
-        issued=date_parts_to_iso(_mapping(message.get("issued"))),
-        published_print=date_parts_to_iso(_mapping(message.get("published-print"))),
-        published_online=date_parts_to_iso(_mapping(message.get("published-online"))),
-        publisher=_inline(message.get("publisher")),
+        pages=scalar_text(message.get("page")),
+        issued=date_parts_to_iso(as_mapping(message.get("issued"))),
+        published_print=date_parts_to_iso(as_mapping(message.get("published-print"))),
+        published_online=date_parts_to_iso(as_mapping(message.get("published-online"))),
+        publisher=inline_text(message.get("publisher")),
         authors=tuple(_authors(message.get("author"))),
         abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
-        language=_text(message.get("language")),
+        language=stripped_text(message.get("language")),
         license=_license(message.get("license")),
-        url=_text(message.get("URL")),
-        reference_count=_count(message.get("references-count", message.get("reference-count"))),
-        cited_by_count=_count(message.get("is-referenced-by-count")),
+        url=stripped_text(message.get("URL")),
+        reference_count=whole_number(
+            message.get("references-count", message.get("reference-count"))
+        ),
+        cited_by_count=whole_number(message.get("is-referenced-by-count")),
         relations=_relations(message.get("relation")),
         updates=_updates(message),
     )
 
 
-def date_parts_to_iso(value: Mapping | None) -> str | None:
-    """Crossref {"date-parts": [[2014, 2, 11]]} -> "2014-02-11"; partial dates stay partial.
-
-    [[2014, 2]] -> "2014-02", [[2014]] -> "2014"; [[None]], [[]], a missing or malformed value ->
-    None. A month or day out of range ends the date there rather than being guessed at.
-    """
-    if not isinstance(value, Mapping):
-        return None
-    parts = value.get("date-parts")
-    if not isinstance(parts, list) or not parts or not isinstance(parts[0], list):
-        return None
-    numbers = [_date_number(p) for p in parts[0][:3]]
-    limits = (9999, 12, 31)
-    out: list[int] = []
-    for number, limit in zip(numbers, limits, strict=False):
-        if number is None or not 1 <= number <= limit:
-            break
-        out.append(number)
-    if not out:
-        return None
-    return "-".join([f"{out[0]:04d}", *(f"{n:02d}" for n in out[1:])])
-
-
-def jats_to_text(markup: str) -> str:
-    """A JATS (or HTML) abstract -> clean text.
-
-    Tags are dropped, keeping their text; paragraphs, sections and section titles become blocks
-    separated by a blank line; a title that is just "Abstract" or "Summary" is dropped. Inside a
-    block whitespace is collapsed and entities are unescaped. Inline elements (italic, sup, sub,
-    ...) stay inline; the line breaks Crossref's pretty-printer puts around them are layout, so
-    they vanish next to brackets and punctuation ("(\\n<jats:italic>KRAS</jats:italic>\\n)" ->
-    "(KRAS)") and become one space elsewhere. Text with no markup is split into paragraphs on
-    blank lines.
-    """
-    if "<" not in markup:
-        paragraphs = (_tidy(p) for p in _BLANK_LINE.split(html.unescape(markup)))
-        return "\n\n".join(p for p in paragraphs if p)
-    blocks = _MarkupText.blocks_of(markup)
-    return "\n\n".join(text for text, is_title in blocks if not (is_title and _generic(text)))
-
-
-# Local names (after any "jats:" prefix) that start a new block; every other element is inline.
-_BLOCK_TAGS = frozenset(
-    {
-        "abstract",
-        "trans-abstract",
-        "sec",
-        "title",
-        "p",
-        "list",
-        "list-item",
-        "def-list",
-        "def-item",
-        "disp-quote",
-        "boxed-text",
-        "statement",
-        "fig",
-        "caption",
-        "table-wrap",
-        "table",
-        "tr",
-        "ack",
-        "div",
-        "section",
-        "blockquote",
-        "ul",
-        "ol",
-        "li",
-        "br",
-        "hr",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-    }
-)
-_GENERIC_HEADINGS = frozenset({"abstract", "summary"})
-_BOUNDARY = "\x00"  # marks where an inline tag was, until _tidy has looked at it
-_RUN = re.compile(r"[\s\x00]+")
-_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
-_NO_SPACE_AFTER = frozenset("([{/")
-_NO_SPACE_BEFORE = frozenset(")]},.;:!?/")
-_ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", re.IGNORECASE)
-
-
-class _MarkupText(HTMLParser):
-    """Collects the text of a markup string as blocks of (text, is_title)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, bool]] = []
-        self._buffer: list[str] = []
-        self._title_depth = 0
-
-    @classmethod
-    def blocks_of(cls, markup: str) -> list[tuple[str, bool]]:
-        parser = cls()
-        parser.feed(markup)
-        parser.close()
-        parser._flush()
-        return parser.blocks
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        local = tag.rpartition(":")[2]
-        if local in _BLOCK_TAGS:
-            self._flush()
-            if local == "title":
-                self._title_depth += 1
-        else:
-            self._buffer.append(_BOUNDARY)
-
-    def handle_endtag(self, tag: str) -> None:
-        local = tag.rpartition(":")[2]
-        if local in _BLOCK_TAGS:
-            self._flush()
-            if local == "title" and self._title_depth:
-                self._title_depth -= 1
-        else:
-            self._buffer.append(_BOUNDARY)
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag.rpartition(":")[2] in _BLOCK_TAGS:
-            self._flush()
-        else:
-            self._buffer.append(_BOUNDARY)
-
-    def handle_data(self, data: str) -> None:
-        self._buffer.append(data)
-
-    def _flush(self) -> None:
-        text = _tidy("".join(self._buffer))
-        self._buffer.clear()
-        if text:
-            self.blocks.append((text, self._title_depth > 0))
-
-
-def _tidy(text: str) -> str:
-    """Collapse whitespace; drop inline-tag boundaries and the layout line breaks around them."""
-
-    def replace(match: re.Match[str]) -> str:
-        run = match.group()
-        if _BOUNDARY not in run:
-            return " "
-        if not any(c.isspace() for c in run):
-            return ""  # a tag boundary inside a word: 10<sup>3</sup> -> 103
-        if "\n" in run:  # pretty-printer layout around an inline element
-            before = text[match.start() - 1] if match.start() else ""
-            after = text[match.end()] if match.end() < len(text) else ""
-            if before in _NO_SPACE_AFTER or after in _NO_SPACE_BEFORE:
-                return ""
-        return " "
-
-    return _RUN.sub(replace, text).strip()
-
-
-def _generic(heading: str) -> bool:
-    return heading.strip(" :.").casefold() in _GENERIC_HEADINGS
-
-
-def _inline(value: Any) -> str | None:
-    """A one-line clean text of a title-like string: markup dropped, entities unescaped."""
-    if not isinstance(value, str):
-        return None
-    if "<" not in value and "&" not in value:
-        return _tidy(value) or None
-    text = " ".join(text for text, _ in _MarkupText.blocks_of(value))
-    return text or None
-
-
-def _first_inline(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return None
-    for item in value:
-        text = _inline(item)
-        if text:
-            return text
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return value.strip() or None
-
-
-def _scalar(value: Any) -> str | None:
-    """Volume, issue, pages: strings as given; a bare number is taken as its string."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _text(value)
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def _mapping(value: Any) -> Mapping | None:
-    return value if isinstance(value, Mapping) else None
-
-
-def _entries(value: Any) -> Iterator[Mapping]:
-    """The objects of a list of objects; a single object counts as a list of one."""
-    if isinstance(value, Mapping):
-        value = [value]
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, Mapping):
-                yield item
-
-
-def _date_number(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,4}", value.strip()):
-        return int(value)
-    return None
-
-
 def _issns(message: Mapping) -> tuple[str, ...]:
-    typed = list(_entries(message.get("issn-type")))
+    typed = list(objects_in(message.get("issn-type")))
     typed.sort(key=lambda entry: entry.get("type") != "print")  # stable: print first
     candidates = [entry.get("value") for entry in typed]
     plain = message.get("ISSN")
@@ -492,7 +286,7 @@ def _issns(message: Mapping) -> tuple[str, ...]:
     seen: set[str] = set()
     out: list[str] = []
     for candidate in candidates:
-        issn = _text(candidate)
+        issn = stripped_text(candidate)
         if issn and issn.upper() not in seen:
             seen.add(issn.upper())
             out.append(issn)
@@ -501,17 +295,17 @@ def _issns(message: Mapping) -> tuple[str, ...]:
 
 def _authors(value: Any) -> Iterator[Author]:
     """Authors in byline order; entries with no name and no ORCID at all are skipped."""
-    for entry in _entries(value):
-        given = _inline(entry.get("given"))
-        family = _inline(entry.get("family"))
-        name = _inline(entry.get("name"))
-        orcid = _orcid(entry.get("ORCID"))
+    for entry in objects_in(value):
+        given = inline_text(entry.get("given"))
+        family = inline_text(entry.get("family"))
+        name = inline_text(entry.get("name"))
+        orcid = bare_orcid(entry.get("ORCID"))
         if not (given or family or name or orcid):
             continue
         affiliations: list[str] = []
         raw = entry.get("affiliation")
         for affiliation in raw if isinstance(raw, list) else ():
-            label = _inline(
+            label = inline_text(
                 affiliation.get("name") if isinstance(affiliation, Mapping) else affiliation
             )
             if label and label not in affiliations:
@@ -525,19 +319,11 @@ def _authors(value: Any) -> Iterator[Author]:
         )
 
 
-def _orcid(value: Any) -> str | None:
-    """http(s)://orcid.org/0000-0002-1825-0097 (or the bare form) -> 0000-0002-1825-0097."""
-    if not isinstance(value, str):
-        return None
-    match = _ORCID.search(value)
-    return match.group(1).upper() if match else None
-
-
 def _license(value: Any) -> str | None:
     licences = [
         (entry.get("content-version"), url)
-        for entry in _entries(value)
-        if (url := _text(entry.get("URL")))
+        for entry in objects_in(value)
+        if (url := stripped_text(entry.get("URL")))
     ]
     for version, url in licences:
         if version == "vor":
@@ -553,10 +339,10 @@ def _relations(value: Any) -> tuple[Relation, ...]:
     for relation_type, targets in value.items():
         if not isinstance(relation_type, str) or not relation_type:
             continue
-        for target in _entries(targets):
-            identifier = _text(target.get("id"))
+        for target in objects_in(targets):
+            identifier = stripped_text(target.get("id"))
             if identifier:
-                id_type = _text(target.get("id-type")) or "unknown"
+                id_type = stripped_text(target.get("id-type")) or "unknown"
                 found.add(Relation(relation_type, id_type, identifier))
     return tuple(sorted(found, key=lambda r: (r.type, r.id_type, r.id)))
 
@@ -565,36 +351,28 @@ def _updates(message: Mapping) -> tuple[Update, ...]:
     """update-to entries (this work updates another) then updated-by (another updates this)."""
     out: list[Update] = []
     for direction in ("update-to", "updated-by"):
-        for entry in _entries(message.get(direction)):
-            doi = _text(entry.get("DOI"))
+        for entry in objects_in(message.get(direction)):
+            doi = stripped_text(entry.get("DOI"))
             if not doi:
                 continue
             update = Update(
                 direction=direction,
                 doi=doi,
-                type=_text(entry.get("type")) or "unknown",
-                label=_text(entry.get("label")),
-                date=date_parts_to_iso(_mapping(entry.get("updated"))),
+                type=stripped_text(entry.get("type")) or "unknown",
+                label=stripped_text(entry.get("label")),
+                date=date_parts_to_iso(as_mapping(entry.get("updated"))),
             )
             if update not in out:
                 out.append(update)
     return tuple(out)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return f"a string ({value[:60]!r})"
-    return f"a JSON {type(value).__name__}"
-
-
 def _failure_detail(message: Any) -> str:
     """What Crossref said went wrong, from a validation-failure / resource-failure / exception."""
     parts: list[str] = []
-    for entry in _entries(message):
-        text = _text(entry.get("message")) or _text(entry.get("description"))
-        kind = _text(entry.get("type")) or _text(entry.get("name"))
+    for entry in objects_in(message):
+        text = stripped_text(entry.get("message")) or stripped_text(entry.get("description"))
+        kind = stripped_text(entry.get("type")) or stripped_text(entry.get("name"))
         if "value" in entry:
             kind = f"{kind} ({entry.get('value')!r})" if kind else repr(entry.get("value"))
         piece = ": ".join(p for p in (kind, text) if p)

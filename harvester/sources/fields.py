@@ -1,0 +1,268 @@
+"""Pure helpers that read the loosely typed JSON every metadata service sends.
+
+Shared by the source parsers: each treats a value of the wrong type as missing (a source that
+sends a number where a list belongs must not crash a nightly run), and cleans text the same way,
+so that a title from Crossref and the same title from DataCite compare equal.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator, Mapping
+from html.parser import HTMLParser
+from typing import Any
+
+
+def date_parts_to_iso(value: Mapping | None) -> str | None:
+    """Crossref {"date-parts": [[2014, 2, 11]]} -> "2014-02-11"; partial dates stay partial.
+
+    [[2014, 2]] -> "2014-02", [[2014]] -> "2014"; [[None]], [[]], a missing or malformed value ->
+    None. A month or day out of range ends the date there rather than being guessed at.
+    """
+    if not isinstance(value, Mapping):
+        return None
+    parts = value.get("date-parts")
+    if not isinstance(parts, list) or not parts or not isinstance(parts[0], list):
+        return None
+    numbers = [date_number(p) for p in parts[0][:3]]
+    limits = (9999, 12, 31)
+    out: list[int] = []
+    for number, limit in zip(numbers, limits, strict=False):
+        if number is None or not 1 <= number <= limit:
+            break
+        out.append(number)
+    if not out:
+        return None
+    return "-".join([f"{out[0]:04d}", *(f"{n:02d}" for n in out[1:])])
+
+
+def jats_to_text(markup: str) -> str:
+    """A JATS (or HTML) abstract -> clean text.
+
+    Tags are dropped, keeping their text; paragraphs, sections and section titles become blocks
+    separated by a blank line; a title that is just "Abstract" or "Summary" is dropped. Inside a
+    block whitespace is collapsed and entities are unescaped. Inline elements (italic, sup, sub,
+    ...) stay inline; the line breaks Crossref's pretty-printer puts around them are layout, so
+    they vanish next to brackets and punctuation ("(\\n<jats:italic>KRAS</jats:italic>\\n)" ->
+    "(KRAS)") and become one space elsewhere. Text with no markup is split into paragraphs on
+    blank lines.
+    """
+    if "<" not in markup:
+        paragraphs = (tidy_text(p) for p in _BLANK_LINE.split(html.unescape(markup)))
+        return "\n\n".join(p for p in paragraphs if p)
+    blocks = _MarkupText.blocks_of(markup)
+    return "\n\n".join(
+        text for text, is_title in blocks if not (is_title and is_generic_heading(text))
+    )
+
+
+# Local names (after any "jats:" prefix) that start a new block; every other element is inline.
+_BLOCK_TAGS = frozenset(
+    {
+        "abstract",
+        "trans-abstract",
+        "sec",
+        "title",
+        "p",
+        "list",
+        "list-item",
+        "def-list",
+        "def-item",
+        "disp-quote",
+        "boxed-text",
+        "statement",
+        "fig",
+        "caption",
+        "table-wrap",
+        "table",
+        "tr",
+        "ack",
+        "div",
+        "section",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "br",
+        "hr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
+)
+
+
+_GENERIC_HEADINGS = frozenset({"abstract", "summary"})
+
+
+_BOUNDARY = "\x00"  # marks where an inline tag was, until tidy_text has looked at it
+
+
+_RUN = re.compile(r"[\s\x00]+")
+
+
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
+_NO_SPACE_AFTER = frozenset("([{/")
+
+
+_NO_SPACE_BEFORE = frozenset(")]},.;:!?/")
+
+
+_ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", re.IGNORECASE)
+
+
+class _MarkupText(HTMLParser):
+    """Collects the text of a markup string as blocks of (text, is_title)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, bool]] = []
+        self._buffer: list[str] = []
+        self._title_depth = 0
+
+    @classmethod
+    def blocks_of(cls, markup: str) -> list[tuple[str, bool]]:
+        parser = cls()
+        parser.feed(markup)
+        parser.close()
+        parser._flush()
+        return parser.blocks
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        local = tag.rpartition(":")[2]
+        if local in _BLOCK_TAGS:
+            self._flush()
+            if local == "title":
+                self._title_depth += 1
+        else:
+            self._buffer.append(_BOUNDARY)
+
+    def handle_endtag(self, tag: str) -> None:
+        local = tag.rpartition(":")[2]
+        if local in _BLOCK_TAGS:
+            self._flush()
+            if local == "title" and self._title_depth:
+                self._title_depth -= 1
+        else:
+            self._buffer.append(_BOUNDARY)
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag.rpartition(":")[2] in _BLOCK_TAGS:
+            self._flush()
+        else:
+            self._buffer.append(_BOUNDARY)
+
+    def handle_data(self, data: str) -> None:
+        self._buffer.append(data)
+
+    def _flush(self) -> None:
+        text = tidy_text("".join(self._buffer))
+        self._buffer.clear()
+        if text:
+            self.blocks.append((text, self._title_depth > 0))
+
+
+def tidy_text(text: str) -> str:
+    """Collapse whitespace; drop inline-tag boundaries and the layout line breaks around them."""
+
+    def replace(match: re.Match[str]) -> str:
+        run = match.group()
+        if _BOUNDARY not in run:
+            return " "
+        if not any(c.isspace() for c in run):
+            return ""  # a tag boundary inside a word: 10<sup>3</sup> -> 103
+        if "\n" in run:  # pretty-printer layout around an inline element
+            before = text[match.start() - 1] if match.start() else ""
+            after = text[match.end()] if match.end() < len(text) else ""
+            if before in _NO_SPACE_AFTER or after in _NO_SPACE_BEFORE:
+                return ""
+        return " "
+
+    return _RUN.sub(replace, text).strip()
+
+
+def is_generic_heading(heading: str) -> bool:
+    return heading.strip(" :.").casefold() in _GENERIC_HEADINGS
+
+
+def inline_text(value: Any) -> str | None:
+    """A one-line clean text of a title-like string: markup dropped, entities unescaped."""
+    if not isinstance(value, str):
+        return None
+    if "<" not in value and "&" not in value:
+        return tidy_text(value) or None
+    text = " ".join(text for text, _ in _MarkupText.blocks_of(value))
+    return text or None
+
+
+def first_inline_text(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return None
+    for item in value:
+        text = inline_text(item)
+        if text:
+            return text
+    return None
+
+
+def stripped_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def scalar_text(value: Any) -> str | None:
+    """Volume, issue, pages: strings as given; a bare number is taken as its string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return stripped_text(value)
+
+
+def whole_number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def as_mapping(value: Any) -> Mapping | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def objects_in(value: Any) -> Iterator[Mapping]:
+    """The objects of a list of objects; a single object counts as a list of one."""
+    if isinstance(value, Mapping):
+        value = [value]
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping):
+                yield item
+
+
+def date_number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,4}", value.strip()):
+        return int(value)
+    return None
+
+
+def bare_orcid(value: Any) -> str | None:
+    """http(s)://orcid.org/0000-0002-1825-0097 (or the bare form) -> 0000-0002-1825-0097."""
+    if not isinstance(value, str):
+        return None
+    match = _ORCID.search(value)
+    return match.group(1).upper() if match else None
+
+
+def describe_json(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"a string ({value[:60]!r})"
+    return f"a JSON {type(value).__name__}"
