@@ -1,0 +1,423 @@
+"""DataCite REST API (api.datacite.org).
+
+The parse section is pure: it turns the JSON:API document DataCite answers `/dois/{doi}` with into
+the harvester's canonical `Record`, and never does I/O, so the module imports without network
+access. Shapes were written against the recorded responses in ../shared/fixtures/datacite/ (both
+those recorded in 2026 and those recorded in 2021 by bolognese) and errors/datacite_404_*.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from harvester.errors import BadPayload, NotFound
+from harvester.models import Author, Record, Relation
+from harvester.sources.fields import (
+    bare_orcid,
+    describe_json,
+    inline_text,
+    jats_to_text,
+    objects_in,
+    scalar_text,
+    stripped_text,
+    whole_number,
+)
+
+SOURCE = "datacite"
+
+
+# --- parse (pure) ---
+
+
+def unwrap(body: Any) -> Mapping:
+    """The attributes of a JSON:API `{"data": {"id", "type": "dois", "attributes": {...}}}` answer.
+
+    The DOI record's `id` is added to the attributes under "id" (it is the DOI, lower-cased by
+    DataCite). An `{"errors": [...]}` body raises NotFound when an error has status 404, else
+    BadPayload; anything else that is not a single `dois` resource raises BadPayload.
+    """
+    if not isinstance(body, Mapping):
+        raise BadPayload(
+            f"DataCite: expected a JSON:API object with a 'dois' resource, got {describe_json(body)}",
+            source=SOURCE,
+        )
+    if "errors" in body and not isinstance(body.get("data"), Mapping):
+        message = parse_error(body) or "an errors body with no message"
+        if any(_status(entry) == "404" for entry in objects_in(body.get("errors"))):
+            raise NotFound(f"DataCite: {message}", source=SOURCE, status=404)
+        raise BadPayload(f"DataCite: {message}", source=SOURCE)
+    data = body.get("data")
+    if isinstance(data, list):
+        raise BadPayload(
+            f"DataCite: expected one 'dois' resource, got a list of {len(data)} "
+            "(a search answer: parse its items one by one)",
+            source=SOURCE,
+        )
+    if not isinstance(data, Mapping):
+        hint = " (these are already attributes: parse them directly)" if "doi" in body else ""
+        raise BadPayload(
+            f"DataCite: expected a 'data' object, got {describe_json(data)}{hint}", source=SOURCE
+        )
+    kind = data.get("type")
+    if kind is not None and kind != "dois":
+        raise BadPayload(
+            f"DataCite: expected a resource of type 'dois', got {kind!r}", source=SOURCE
+        )
+    attributes = data.get("attributes")
+    if not isinstance(attributes, Mapping):
+        raise BadPayload(
+            f"DataCite: 'dois' resource has no attributes object (attributes is "
+            f"{describe_json(attributes)})",
+            source=SOURCE,
+        )
+    out = dict(attributes)
+    if isinstance(data.get("id"), str):
+        out["id"] = data["id"]
+    return out
+
+
+def parse_error(body: Any) -> str | None:
+    """The human message of a JSON:API errors body: titles (and details) joined by "; ".
+
+    None when the body is not an errors body or its errors carry no text.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    parts: list[str] = []
+    for entry in objects_in(body.get("errors")):
+        title = stripped_text(entry.get("title"))
+        detail = stripped_text(entry.get("detail"))
+        piece = ": ".join(p for p in (title, detail if detail != title else None) if p)
+        if piece and piece not in parts:
+            parts.append(piece)
+    return "; ".join(parts)[:500] or None
+
+
+def parse_doi_record(body_or_attributes: Mapping) -> Record:
+    """A DataCite DOI record -> Record.
+
+    Accepts the whole JSON:API answer, its `data` resource, or the attributes (as `unwrap` gives
+    them). Every field is optional and a field of the wrong type counts as missing; only a value
+    that is not an object, or a record without a DOI, raises BadPayload (an errors body raises
+    what `unwrap` raises).
+    """
+    if not isinstance(body_or_attributes, Mapping):
+        raise BadPayload(
+            f"DataCite: expected a DOI record object, got {describe_json(body_or_attributes)}",
+            source=SOURCE,
+        )
+    attributes: Mapping = body_or_attributes
+    if "data" in attributes or "errors" in attributes:
+        attributes = unwrap(attributes)
+    elif attributes.get("type") == "dois" and isinstance(attributes.get("attributes"), Mapping):
+        attributes = unwrap({"data": attributes})
+    doi = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
+    if doi is None:
+        raise BadPayload("DataCite: DOI record has no doi", source=SOURCE)
+
+    container = _container(attributes)
+    title, subtitle = _titles(attributes.get("titles"))
+    types = attributes.get("types")
+    return Record(
+        source=SOURCE,
+        doi=doi,
+        type=_work_type(types.get("resourceTypeGeneral") if isinstance(types, Mapping) else None),
+        title=title,
+        subtitle=subtitle,
+        container_title=container.get("title"),
+        issn=_issns(attributes),
+        volume=container.get("volume"),
+        issue=container.get("issue"),
+        pages=container.get("pages"),
+        issued=_issued(attributes),
+        publisher=_publisher(attributes.get("publisher")),
+        authors=tuple(_creators(attributes.get("creators"))),
+        abstract=_abstract(attributes.get("descriptions")),
+        language=stripped_text(attributes.get("language")),
+        license=_license(attributes.get("rightsList")),
+        url=stripped_text(attributes.get("url")),
+        reference_count=whole_number(attributes.get("referenceCount")),
+        cited_by_count=whole_number(attributes.get("citationCount")),
+        relations=_relations(attributes.get("relatedIdentifiers")),
+        subjects=_subjects(attributes.get("subjects")),
+        resource_version=scalar_text(attributes.get("version")),
+    )
+
+
+#: resourceTypeGeneral -> the Crossref-like type name; others are hyphenated by _hyphenate.
+_TYPES = {
+    "JournalArticle": "journal-article",
+    "Preprint": "posted-content",
+    "ConferencePaper": "proceedings-article",
+    "ConferenceProceeding": "proceedings",
+    "BookChapter": "book-chapter",
+}
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s_]+")
+_ISO_DATE = re.compile(r"\s*([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?![0-9])")
+#: rightsUri values that state access (open, embargoed, ...), not a licence.
+_ACCESS_RIGHTS = "info:eu-repo/semantics/"
+
+
+def _hyphenate(value: str) -> str:
+    """IsSupplementTo -> is-supplement-to, PhysicalObject -> physical-object, Text -> text."""
+    return _SEPARATORS.sub("-", _WORD_START.sub("-", value.strip())).lower()
+
+
+def _work_type(value: Any) -> str | None:
+    text = stripped_text(value)
+    if text is None:
+        return None
+    return _TYPES.get(text) or _hyphenate(text)
+
+
+def _titles(value: Any) -> tuple[str | None, str | None]:
+    """(title, subtitle): the first title without a titleType (else the first title), and the
+    first title typed Subtitle. Translated and alternative titles are not used."""
+    main: str | None = None
+    fallback: str | None = None
+    subtitle: str | None = None
+    for entry in objects_in(value):
+        text = inline_text(entry.get("title"))
+        if not text:
+            continue
+        title_type = entry.get("titleType")
+        if title_type is None:
+            main = main or text
+        elif title_type == "Subtitle":
+            subtitle = subtitle or text
+        fallback = fallback or text
+    return main or fallback, subtitle
+
+
+def _publisher(value: Any) -> str | None:
+    """A string, or (schema 4.5, `publisher=true`) an object with a `name`."""
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    return inline_text(value)
+
+
+def _year(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        year = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]{4}\s*", value):
+        year = int(value)
+    else:
+        return None
+    return year if 1 <= year <= 9999 else None
+
+
+def _iso_date(value: Any) -> str | None:
+    """The leading calendar date of a DataCite date -> partial ISO ("2011-02-01T17:22:41Z" ->
+    "2011-02-01"); a month or day out of range ends the date there. Ranges keep their start."""
+    if not isinstance(value, str):
+        return None
+    match = _ISO_DATE.match(value)
+    if not match:
+        return None
+    year, month, day = match.groups()
+    if int(year) < 1:
+        return None
+    out = year
+    if month and 1 <= int(month) <= 12:
+        out += f"-{month}"
+        if day and 1 <= int(day) <= 31:
+            out += f"-{day}"
+    return out
+
+
+def _issued(attributes: Mapping) -> str | None:
+    """publicationYear, made more precise by the most precise `Issued` date of the same year.
+
+    An Issued date from another year than publicationYear is ignored; without a publicationYear
+    the most precise Issued date is used.
+    """
+    year = _year(attributes.get("publicationYear"))
+    best: str | None = None
+    for entry in objects_in(attributes.get("dates")):
+        if entry.get("dateType") != "Issued":
+            continue
+        date = _iso_date(entry.get("date"))
+        if date is None or (year is not None and int(date[:4]) != year):
+            continue
+        if best is None or len(date) > len(best):
+            best = date
+    if best is not None:
+        return best
+    return f"{year:04d}" if year is not None else None
+
+
+def _container(attributes: Mapping) -> dict[str, str | None]:
+    """title, volume, issue and pages of the container, each from `container` where present,
+    else from the first relatedItem the record IsPublishedIn."""
+    sources = [c for c in (attributes.get("container"),) if isinstance(c, Mapping)]
+    sources.extend(_published_in(attributes.get("relatedItems")))
+    out: dict[str, str | None] = {"title": None, "volume": None, "issue": None, "pages": None}
+    for source in sources:
+        if out["title"] is None:
+            if "titles" in source:  # a relatedItem
+                out["title"], _ = _titles(source.get("titles"))
+            else:
+                out["title"] = inline_text(source.get("title"))
+        for key in ("volume", "issue"):
+            if out[key] is None:
+                out[key] = scalar_text(source.get(key))
+        if out["pages"] is None:
+            out["pages"] = _pages(source.get("firstPage"), source.get("lastPage"))
+    return out
+
+
+def _published_in(value: Any) -> Iterator[Mapping]:
+    for item in objects_in(value):
+        if item.get("relationType") == "IsPublishedIn":
+            yield item
+
+
+def _pages(first: Any, last: Any) -> str | None:
+    first_page, last_page = scalar_text(first), scalar_text(last)
+    if first_page and last_page and last_page != first_page:
+        return f"{first_page}-{last_page}"
+    return first_page or last_page
+
+
+def _issns(attributes: Mapping) -> tuple[str, ...]:
+    """The container's ISSN, then those of relatedItems the record IsPublishedIn; deduplicated."""
+    candidates: list[Any] = []
+    container = attributes.get("container")
+    if isinstance(container, Mapping) and container.get("identifierType") in ("ISSN", "EISSN"):
+        candidates.append(container.get("identifier"))
+    for item in _published_in(attributes.get("relatedItems")):
+        identifier = item.get("relatedItemIdentifier")
+        if isinstance(identifier, Mapping) and identifier.get("relatedItemIdentifierType") in (
+            "ISSN",
+            "EISSN",
+        ):
+            candidates.append(identifier.get("relatedItemIdentifier"))
+    seen: set[str] = set()
+    out: list[str] = []
+    for candidate in candidates:
+        issn = stripped_text(candidate)
+        if issn and issn.upper() not in seen:
+            seen.add(issn.upper())
+            out.append(issn)
+    return tuple(out)
+
+
+def _creators(value: Any) -> Iterator[Author]:
+    """Creators in byline order; entries with no name and no ORCID at all are skipped.
+
+    A personal creator (nameType Personal, or givenName/familyName given) keeps given and family,
+    with `name` only when neither is there; an organisational one, or one the source did not split
+    (e.g. several people in one `name`), keeps `name` as given.
+    """
+    for entry in objects_in(value):
+        name = inline_text(entry.get("name"))
+        given = family = None
+        if entry.get("nameType") != "Organizational":
+            given = inline_text(entry.get("givenName"))
+            family = inline_text(entry.get("familyName"))
+        if given or family:
+            name = None
+        orcid = _creator_orcid(entry.get("nameIdentifiers"))
+        if not (given or family or name or orcid):
+            continue
+        yield Author(
+            given=given,
+            family=family,
+            name=name,
+            orcid=orcid,
+            affiliations=_affiliations(entry.get("affiliation")),
+        )
+
+
+def _creator_orcid(value: Any) -> str | None:
+    """The first ORCID among nameIdentifiers: scheme "ORCID" (2026) or "https://orcid.org/"
+    (2021), or an orcid.org URL as the identifier; returned in the bare form."""
+    for entry in objects_in(value):
+        identifier = entry.get("nameIdentifier")
+        scheme = " ".join(
+            s
+            for s in (entry.get("nameIdentifierScheme"), entry.get("schemeUri"))
+            if isinstance(s, str)
+        )
+        if "orcid" in scheme.lower() or (isinstance(identifier, str) and "orcid.org" in identifier):
+            orcid = bare_orcid(identifier)
+            if orcid:
+                return orcid
+    return None
+
+
+def _affiliations(value: Any) -> tuple[str, ...]:
+    """Strings (schema 4.0-4.2 answers) or objects with a `name` (affiliation=true) -> names."""
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        label = inline_text(item.get("name") if isinstance(item, Mapping) else item)
+        if label and label not in out:
+            out.append(label)
+    return tuple(out)
+
+
+def _abstract(value: Any) -> str | None:
+    """The first non-empty description typed Abstract, as clean text (HTML tags dropped)."""
+    for entry in objects_in(value):
+        if entry.get("descriptionType") != "Abstract":
+            continue
+        description = entry.get("description")
+        if isinstance(description, str):
+            text = jats_to_text(description)
+            if text:
+                return text
+    return None
+
+
+def _subjects(value: Any) -> tuple[str, ...]:
+    """subjects[].subject in order, exact repeats (one per scheme or language) dropped."""
+    out: list[str] = []
+    for entry in objects_in(value):
+        subject = inline_text(entry.get("subject"))
+        if subject and subject not in out:
+            out.append(subject)
+    return tuple(out)
+
+
+def _license(value: Any) -> str | None:
+    """The first rightsUri that names a licence (not an info:eu-repo access statement), else the
+    first rights text."""
+    entries = list(objects_in(value))
+    for entry in entries:
+        uri = stripped_text(entry.get("rightsUri"))
+        if uri and not uri.startswith(_ACCESS_RIGHTS):
+            return uri
+    for entry in entries:
+        rights = inline_text(entry.get("rights"))
+        if rights and not rights.startswith(_ACCESS_RIGHTS):
+            return rights
+    return None
+
+
+def _relations(value: Any) -> tuple[Relation, ...]:
+    """relatedIdentifiers -> Relation(hyphenated relationType, lower-case identifier type, id),
+    deduplicated and sorted; entries without an identifier or a relation type are skipped."""
+    found: set[Relation] = set()
+    for entry in objects_in(value):
+        relation_type = stripped_text(entry.get("relationType"))
+        identifier = stripped_text(entry.get("relatedIdentifier"))
+        if not relation_type or not identifier:
+            continue
+        id_type = stripped_text(entry.get("relatedIdentifierType"))
+        found.add(
+            Relation(
+                _hyphenate(relation_type), id_type.lower() if id_type else "unknown", identifier
+            )
+        )
+    return tuple(sorted(found, key=lambda r: (r.type, r.id_type, r.id)))
+
+
+def _status(entry: Mapping) -> str | None:
+    status = entry.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return str(status)
+    return stripped_text(status)
