@@ -81,8 +81,13 @@ def author_row(author: Author) -> dict[str, str | None]:
 def authors_json(authors: Sequence[Author]) -> str | None:
     """Authors as one comparable value, in the stored-row form so that the comparison with what the
     database holds is exact; empty parts are left out to keep change rows readable."""
-    rows = [{k: v for k, v in author_row(a).items() if v is not None} for a in authors]
-    return to_json(rows)
+    return rows_json([author_row(a) for a in authors])
+
+
+def rows_json(rows: Sequence[Mapping[str, Value]]) -> str | None:
+    """Author rows as one comparable value; empty parts left out to keep change rows readable.
+    The store calls this on the rows it holds, so both sides of a comparison are built alike."""
+    return to_json([{k: v for k, v in row.items() if v is not None} for row in rows])
 
 
 def record_values(record: Record) -> dict[str, Value]:

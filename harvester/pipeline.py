@@ -45,18 +45,20 @@ def connect(config: Config) -> HttpClient:
     return client
 
 
-def canonical_payload(payload: dict, volatile: Iterable[str] = ()) -> tuple[str, str]:
+def canonical_payload(
+    payload: dict, volatile: Iterable[str] = (), parser_version: int = 1
+) -> tuple[str, str]:
     """The payload as stored (deterministic JSON) and its hash.
 
     The hash leaves out fields the source re-stamps without the work changing (Crossref's `indexed`
     timestamp and query `score`), so a re-indexed but otherwise identical record counts as the same
-    payload and is neither stored again nor parsed again.
+    payload and is neither stored again nor parsed again. The parser version is part of the hash,
+    so that a parser that learnt to read more parses every payload again once.
     """
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     stable = {k: v for k, v in payload.items() if k not in set(volatile)}
-    digest = hashlib.sha256(
-        json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    stable_text = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{parser_version}\n{stable_text}".encode()).hexdigest()
     return text, digest
 
 
@@ -78,7 +80,9 @@ def observe(
         return Observation(status="failed", error=fetched.error, **common)
     if fetched.status == "not_found" or fetched.payload is None:
         return Observation(status="not_found", **common)
-    text, digest = canonical_payload(fetched.payload, crossref.VOLATILE_KEYS)
+    text, digest = canonical_payload(
+        fetched.payload, crossref.VOLATILE_KEYS, crossref.PARSER_VERSION
+    )
     aliases = (
         (fetched.resolved,) if fetched.resolved and fetched.resolved != fetched.identifier else ()
     )
@@ -123,7 +127,8 @@ def harvest(
             displays[doi.key] = doi.value
             yield doi
 
-    batches = crossref.fetch_works(requested(), client, config.crossref)
+    concurrency = config.crossref_limits()["list"].concurrency
+    batches = crossref.fetch_works(requested(), client, config.crossref, concurrency)
     try:
         for batch in batches:
             known = store.known_payloads(crossref.SOURCE, [f.identifier for f in batch])
@@ -141,13 +146,19 @@ def harvest(
     except KeyboardInterrupt:
         result.status = "interrupted"
         raise
+    except BaseException:
+        result.status = "error"  # the run record must not say ok when the run died
+        raise
     finally:
-        batches.close()
         if result.status == "running":
             result.status = "failures" if result.counts.failed else "ok"
+        # Record the end before waiting for requests still in flight, so that a second signal
+        # during that wait cannot leave the run marked as running.
         store.finish_run(run_id, result.status)
+        result.counts = store.run_counts(run_id)  # what was committed, not what was counted
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
+        batches.close()
     return result
 
 

@@ -210,3 +210,48 @@ def test_the_same_payload_is_kept_once(store):
     ]
     assert hashes == ["h1", "h2"]
     assert store.known_payloads("crossref", ["10.1000/abc"])["10.1000/abc"][0] == "h2"
+
+
+def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store):
+    """Crossref later makes X an alias of Y: X must find Y's work, never a second copy of Y."""
+    run = store.start_run("test")
+    [x] = store.write_batch(run, [observe(record(doi="10.1000/X", title="X"), key="10.1000/x")])
+    [y] = store.write_batch(run, [observe(record(doi="10.1000/Y", title="Y"), key="10.1000/y")])
+    as_alias = Observation(
+        source="crossref",
+        key="10.1000/x",
+        status="ok",
+        work=build_work([record(doi="10.1000/Y", title="Y")]),
+        payload="{}",
+        payload_hash="y-again",
+        aliases=("10.1000/y",),
+    )
+    [outcome] = store.write_batch(store.start_run("test"), [as_alias])
+    assert outcome.work_id == y.work_id != x.work_id
+    assert store.find_work_id("doi", "10.1000/x") == y.work_id
+    dois = [r[0] for r in store.conn.execute("SELECT doi FROM works WHERE doi = '10.1000/Y'")]
+    assert dois == ["10.1000/Y"]
+
+
+def test_a_read_only_command_does_not_create_a_database(tmp_path):
+    missing = tmp_path / "typo" / "h.db"
+    with pytest.raises(StoreError, match="no such database"):
+        open_store(missing, create=False)
+    assert not missing.parent.exists()
+
+
+def test_processes_creating_the_same_new_database_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "new.db"
+    code = "import sys; from harvester.store import open_store; open_store(sys.argv[1]).close()"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [p.communicate()[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    conn.close()

@@ -40,6 +40,10 @@ SOURCE = "crossref"
 #: Fields Crossref re-stamps without the work changing: left out of the payload hash.
 VOLATILE_KEYS = ("indexed", "score")
 
+#: Bump when parse_work reads something new or reads it differently: payloads stored under an
+#: older version are then parsed again instead of being skipped as already seen.
+PARSER_VERSION = 1
+
 log = structlog.get_logger(__name__)
 
 
@@ -81,7 +85,7 @@ def list_url(base_url: str, dois: list[Doi]) -> str:
 
 
 def fetch_works(
-    dois: Iterable[Doi], client: HttpClient, config: CrossrefConfig
+    dois: Iterable[Doi], client: HttpClient, config: CrossrefConfig, concurrency: int = 1
 ) -> Iterator[list[Fetched]]:
     """Fetch DOIs from Crossref, yielding one list of results per batch, in input order.
 
@@ -90,7 +94,7 @@ def fetch_works(
     long the input. Every requested DOI comes back exactly once: ok, not_found or failed.
     """
     base_url = config.url.rstrip("/")
-    workers = max(config.polite_concurrency, config.public_concurrency, 1) + 1
+    workers = max(concurrency, 1) + 1  # one more, for single look-ups behind a batch
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crossref")
     pending: deque[Future[list[Fetched]]] = deque()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from harvester.merge import (
     author_row,
     comparable,
     diff,
+    rows_json,
     to_json,
 )
 from harvester.store.migrations import migrate
@@ -106,11 +108,19 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT: take the write lock up front, so a batch never fails half-way
         for want of it, and roll back on any exception, KeyboardInterrupt included."""
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self.conn.execute("BEGIN IMMEDIATE")
             yield self.conn
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            # "database is locked" after the busy timeout, disk full, read-only file: expected
+            # failures that deserve a message, not a traceback.
+            raise StoreError(f"{self.path}: {exc}") from exc
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (disk full): never hide the real error.
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -133,6 +143,11 @@ class Store:
 
     def run(self, run_id: int) -> dict[str, Any]:
         return dict(self.db["runs"].get(run_id))
+
+    def run_counts(self, run_id: int) -> RunCounts:
+        """The counts of a run as committed: the one truth, whatever happened in memory."""
+        row = self.run(run_id)
+        return RunCounts(**{k: row[k] for k in vars(RunCounts())})
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -158,13 +173,17 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    def find_work_by_id(self, work_id: int) -> int | None:
+        row = self.conn.execute("SELECT id FROM works WHERE id = ?", (work_id,)).fetchone()
+        return row[0] if row else None
+
     def work(self, work_id: int) -> dict[str, Any] | None:
         """A stored work with its authors and identifiers, or None."""
-        row = self.conn.execute("SELECT * FROM works WHERE id = ?", (work_id,)).fetchone()
+        cur = self.conn.execute("SELECT * FROM works WHERE id = ?", (work_id,))
+        row = cur.fetchone()
         if row is None:
             return None
-        names = [d[0] for d in self.conn.execute("SELECT * FROM works LIMIT 0").description]
-        work = dict(zip(names, row, strict=True))
+        work = dict(zip([d[0] for d in cur.description], row, strict=True))
         work["authors"] = self._author_rows(work_id)
         work["identifiers"] = [
             {"scheme": s, "value": v}
@@ -199,8 +218,7 @@ class Store:
             f"SELECT {columns}, version FROM works WHERE id = ?", (work_id,)
         ).fetchone()
         values = dict(zip(WORK_FIELDS, row[: len(WORK_FIELDS)], strict=True))
-        rows = [{k: v for k, v in r.items() if v is not None} for r in self._author_rows(work_id)]
-        values["authors"] = to_json(rows)
+        values["authors"] = rows_json(self._author_rows(work_id))
         return values, row[-1]
 
     # --- writes -----------------------------------------------------------------------------
@@ -234,9 +252,11 @@ class Store:
     def _write(self, run_id: int, obs: Observation, now: str) -> Outcome:
         if obs.status == "failed":
             return Outcome(obs.display or obs.key, "failed", error=obs.error, source=obs.source)
-        work_id = self.find_work_id(obs.scheme, obs.key)
-        for alias in obs.aliases:
-            work_id = work_id or self.find_work_id(obs.scheme, alias)
+        # The identifier the source answered with (the prime DOI of an alias) decides the work,
+        # so that an alias can never keep a second work of its own.
+        work_id = None
+        for key in (*obs.aliases, obs.key):
+            work_id = work_id or self.find_work_id(obs.scheme, key)
         if obs.status == "not_found":
             self._keep_payload(obs, work_id, now)
             return Outcome(obs.display or obs.key, "not_found", work_id=work_id, source=obs.source)
@@ -318,7 +338,8 @@ class Store:
         for alias in obs.aliases:
             pairs.setdefault(alias, alias)
         self.conn.executemany(
-            "INSERT OR IGNORE INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)",
+            """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
+               ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
             [(obs.scheme, k, v, work_id) for k, v in pairs.items()],
         )
 
@@ -368,13 +389,19 @@ class Store:
         )
 
 
-def open_store(path: str | os.PathLike[str], *, now=utc_now) -> Store:
-    """Open (creating if needed) the database at `path` in WAL mode, migrated to this code's schema."""
+def open_store(path: str | os.PathLike[str], *, now=utc_now, create: bool = True) -> Store:
+    """Open the database at `path` in WAL mode, migrated to this code's schema.
+
+    With `create` False (commands that only read), a missing database is an error rather than a
+    new empty file left behind by a typo in --db.
+    """
     path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"{path}: no such database (harvest something first, or check --db)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         # NORMAL in WAL mode never corrupts and never loses a committed batch to a killed process;
         # only an OS crash or power cut may lose the last commits, which a rerun fetches again.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -386,6 +413,19 @@ def open_store(path: str | os.PathLike[str], *, now=utc_now) -> Store:
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database folder: {exc.strerror}") from None
     return Store(db=db, path=str(path), now=now)
+
+
+def _set_wal(conn: sqlite3.Connection, tries: int = 50) -> None:
+    """Switch to WAL. The switch ignores the busy timeout, so two processes creating the same new
+    database at once would fail here; wait a little and try again instead."""
+    for attempt in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05 + 0.01 * attempt)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -159,11 +159,16 @@ def migrate(db: sqlite_utils.Database, now: str, where: str = "database") -> lis
             continue
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # Another process may have applied it while we waited for the write lock.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
             migration(db)
             conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(f"migration {name} failed: {exc}") from exc
         done.append(name)
     return done
