@@ -51,8 +51,8 @@ class App:
     def setup_logging(self) -> None:
         configure_logging(self.log_format or self.config.log_format, self.verbosity)
 
-    def open_store(self) -> Store:
-        return open_store(self.db_path or self.config.database)
+    def open_store(self, create: bool = True) -> Store:
+        return open_store(self.db_path or self.config.database, create=create)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,7 +166,7 @@ def doi_command(
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
-            if len(dois) == 1 and outcomes and outcomes[0].work_id and not quiet:
+            if len(outcomes) == 1 and outcomes[0].work_id and not quiet:
                 click.echo()
                 click.echo(format_work(store.work(outcomes[0].work_id)))
             click.echo(format_summary(result, store.path))
@@ -236,7 +236,10 @@ def show_command(app: App, work: str, as_json: bool) -> int:
     if found is None:
         return EXIT_SOME_FAILED
     record, _ = found
-    click.echo(json.dumps(record, ensure_ascii=False, indent=2) if as_json else format_work(record))
+    if as_json:
+        click.echo(json.dumps(_decoded(record), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_work(record))
     return EXIT_OK
 
 
@@ -261,7 +264,7 @@ def history_command(app: App, work: str, as_json: bool) -> int:
 def _stored_work(app: App, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The stored work named by `text` and its changes, or None after saying it is not stored."""
     app.setup_logging()
-    store = app.open_store()
+    store = app.open_store(create=False)
     try:
         work_id = _find_work(store, text)
         if work_id is None:
@@ -276,7 +279,9 @@ def _find_work(store: Store, text: str) -> int | None:
     """A work by database id, DOI or RePEc handle; a malformed identifier is a BadIdentifier."""
     if text.strip().isdigit():
         work_id = int(text)
-        return work_id if store.work(work_id) is not None else None
+        if work_id > 2**63 - 1:  # beyond SQLite's integers: certainly not stored
+            return None
+        return store.find_work_by_id(work_id)
     identifier = parse_identifier(text)
     scheme = "doi" if isinstance(identifier, Doi) else "repec"
     return store.find_work_id(scheme, identifier.key)
@@ -308,7 +313,7 @@ def format_outcome(outcome: Outcome) -> str:
 
 def format_summary(result: RunResult, db_path: str) -> str:
     c = result.counts
-    total = c.created + c.changed + c.unchanged + c.not_found + c.failed
+    total = c.requested
     parts = f"{c.created} created, {c.changed} changed, {c.unchanged} unchanged, {c.not_found} not found, {c.failed} failed"
     tail = " (interrupted)" if result.status == "interrupted" else ""
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
@@ -396,6 +401,14 @@ def _shorten(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: Columns stored as JSON text, shown as JSON values by `show --json`.
+_JSON_COLUMNS = ("issn", "relations", "updates", "provenance")
+
+
+def _decoded(work: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.loads(v) if k in _JSON_COLUMNS and v else v) for k, v in work.items()}
+
+
 def _result_json(result: RunResult, outcomes: list[Outcome]) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
@@ -416,8 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected failures print one line to stderr and set the exit code, never a traceback."""
     try:
         code = cli.main(args=argv, prog_name="harvest", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except click.exceptions.Abort:  # click's form of Ctrl-C
+        click.echo("interrupted; every finished batch is stored, a rerun does the rest", err=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
@@ -425,9 +438,4 @@ def main(argv: list[str] | None = None) -> None:
     except HarvesterError as exc:
         click.echo(f"error: {exc}", err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("interrupted; every finished batch is stored, a rerun does the rest", err=True)
-        code = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        code = EXIT_OK
     sys.exit(code if isinstance(code, int) else EXIT_OK)

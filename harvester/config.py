@@ -180,6 +180,26 @@ def _validate(config: Config) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"[{name}] url must start with http:// or https://, not {url!r}")
     c = config.crossref
+    for name in (
+        "polite_single_rate",
+        "polite_list_rate",
+        "public_single_rate",
+        "public_list_rate",
+    ):
+        if getattr(c, name) <= 0:
+            raise ConfigError(f"[crossref] {name} must be above 0, not {getattr(c, name)}")
+    for name in ("polite_concurrency", "public_concurrency"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"[crossref] {name} must be at least 1, not {getattr(c, name)}")
+    if c.max_url_bytes < 200:
+        raise ConfigError(f"[crossref] max_url_bytes must be at least 200, not {c.max_url_bytes}")
+    h = config.http
+    for name in ("connect_timeout", "read_timeout"):
+        if getattr(h, name) <= 0:
+            raise ConfigError(f"[http] {name} must be above 0 seconds, not {getattr(h, name)}")
+    for name in ("backoff_initial", "backoff_max", "retry_after_cap"):
+        if getattr(h, name) < 0:
+            raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:
         raise ConfigError(f"[crossref] batch_size must be 1 to 1000, not {c.batch_size}")
     if config.http.max_attempts < 1:

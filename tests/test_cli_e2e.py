@@ -220,6 +220,15 @@ def test_json_output_and_show(harvest):
     assert by_url.returncode == 0 and ELIFE in by_url.stdout
     missing = harvest("show", "10.9999/nothing")
     assert missing.returncode == 1 and "not in the database" in missing.stderr
+    huge = harvest("show", "9" * 30)
+    assert huge.returncode == 1 and "not in the database" in huge.stderr
+    assert work["issn"] == ["2050-084X"]  # JSON columns are JSON values, not strings of JSON
+
+
+def test_reading_commands_do_not_create_a_database(harvest, tmp_path):
+    proc = harvest("--db", str(tmp_path / "typo" / "h.db"), "show", ELIFE)
+    assert proc.returncode == 2 and "no such database" in proc.stderr
+    assert not (tmp_path / "typo").exists()
 
 
 def test_logs_are_json_lines_when_not_on_a_terminal(harvest):

@@ -256,3 +256,20 @@ def test_crossref_limits_are_public_without_a_mailto():
 def test_crossref_limits_follow_the_file(in_tmp):
     path = write(in_tmp, 'mailto = "a@b.org"\n[crossref]\npolite_single_rate = 20\n')
     assert load_config(path, env={}).crossref_limits()["single"] == PoolLimit(20.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "named"),
+    [
+        ("crossref", "polite_list_rate = 0", "polite_list_rate"),
+        ("crossref", "public_concurrency = 0", "public_concurrency"),
+        ("crossref", "max_url_bytes = 10", "max_url_bytes"),
+        ("http", "read_timeout = -1", "read_timeout"),
+        ("http", "backoff_max = -1", "backoff_max"),
+    ],
+)
+def test_values_that_would_crash_later_are_refused_up_front(tmp_path, table, line, named):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[{table}]\n{line}\n")
+    with pytest.raises(ConfigError, match=named):
+        load_config(path, env={})
