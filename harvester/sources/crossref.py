@@ -32,6 +32,7 @@ from harvester.sources.fields import (
     objects_in,
     scalar_text,
     stripped_text,
+    unique_issns,
     whole_number,
 )
 
@@ -287,14 +288,7 @@ def _issns(message: Mapping) -> tuple[str, ...]:
     plain = message.get("ISSN")
     if isinstance(plain, list):
         candidates.extend(plain)
-    seen: set[str] = set()
-    out: list[str] = []
-    for candidate in candidates:
-        issn = stripped_text(candidate)
-        if issn and issn.upper() not in seen:
-            seen.add(issn.upper())
-            out.append(issn)
-    return tuple(out)
+    return unique_issns(candidates)
 
 
 def _authors(value: Any) -> Iterator[Author]:

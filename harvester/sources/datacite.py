@@ -22,6 +22,7 @@ from harvester.sources.fields import (
     objects_in,
     scalar_text,
     stripped_text,
+    unique_issns,
     whole_number,
 )
 
@@ -295,14 +296,7 @@ def _issns(attributes: Mapping) -> tuple[str, ...]:
             "EISSN",
         ):
             candidates.append(identifier.get("relatedItemIdentifier"))
-    seen: set[str] = set()
-    out: list[str] = []
-    for candidate in candidates:
-        issn = stripped_text(candidate)
-        if issn and issn.upper() not in seen:
-            seen.add(issn.upper())
-            out.append(issn)
-    return tuple(out)
+    return unique_issns(candidates)
 
 
 def _creators(value: Any) -> Iterator[Author]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
 
@@ -266,3 +266,15 @@ def describe_json(value: Any) -> str:
     if isinstance(value, str):
         return f"a string ({value[:60]!r})"
     return f"a JSON {type(value).__name__}"
+
+
+def unique_issns(candidates: Iterable[Any]) -> tuple[str, ...]:
+    """ISSNs in the order given, each once (compared case-insensitively, for the check digit X)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for candidate in candidates:
+        issn = stripped_text(candidate)
+        if issn and issn.upper() not in seen:
+            seen.add(issn.upper())
+            out.append(issn)
+    return tuple(out)

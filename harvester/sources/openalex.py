@@ -25,6 +25,7 @@ from harvester.sources.fields import (
     objects_in,
     scalar_text,
     stripped_text,
+    unique_issns,
     whole_number,
 )
 
@@ -212,14 +213,7 @@ def _issns(source: Mapping) -> tuple[str, ...]:
     listed = source.get("issn")
     if isinstance(listed, list):
         candidates.extend(listed)
-    seen: set[str] = set()
-    out: list[str] = []
-    for candidate in candidates:
-        issn = stripped_text(candidate)
-        if issn and issn.upper() not in seen:
-            seen.add(issn.upper())
-            out.append(issn)
-    return tuple(out)
+    return unique_issns(candidates)
 
 
 def _authors(value: Any) -> Iterator[Author]:
