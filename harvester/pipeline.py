@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | failures | interrupted
+    status: str  # ok | failures | interrupted | error (as in runs.status)
     counts: RunCounts = field(default_factory=RunCounts)
 
     @property
@@ -56,7 +56,8 @@ def canonical_payload(
     so that a parser that learnt to read more parses every payload again once.
     """
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    stable = {k: v for k, v in payload.items() if k not in set(volatile)}
+    leave_out = set(volatile)
+    stable = {k: v for k, v in payload.items() if k not in leave_out}
     stable_text = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(f"{parser_version}\n{stable_text}".encode()).hexdigest()
     return text, digest
