@@ -9,11 +9,13 @@ those recorded in 2026 and those recorded in 2021 by bolognese) and errors/datac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from harvester.errors import BadPayload, NotFound
-from harvester.models import Author, Record, Relation
+from harvester.errors import BadPayload, NotFound, UpstreamError
+from harvester.http import HttpClient
+from harvester.identifiers import Doi, ascii_key, quote_doi
+from harvester.models import Author, Fetched, Record, Relation
 from harvester.sources.fields import (
     bare_orcid,
     describe_json,
@@ -27,6 +29,42 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "datacite"
+
+
+# --- fetch (I/O) ---
+
+
+def fetch_records(dois: Iterable[Doi], client: HttpClient, base_url: str) -> Iterator[Fetched]:
+    """Fetch DOIs from DataCite one by one, lazily, yielding one result per DOI in input order.
+
+    DataCite has no reliable batch lookup by a list of DOIs (a `query=doi:(a OR b)` search goes
+    through the search index, which lags and matches loosely), so every DOI is its own
+    `/dois/{doi}` request; pacing is left to the "datacite:single" rate limiter. Every requested
+    DOI comes back exactly once: ok, not_found or failed.
+    """
+    for doi in dois:
+        yield fetch_record(doi, client, base_url)
+
+
+def fetch_record(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
+    """`/dois/{doi}`: ok with the whole JSON:API body as payload, not_found on a 404 (or an
+    errors body with status 404), failed on any other upstream error or a malformed body."""
+    try:
+        response = client.get_json(
+            f"{base_url.rstrip('/')}/dois/{quote_doi(doi.value)}",
+            pool="datacite:single",
+            source=SOURCE,
+            identifier=doi.value,
+        )
+        attributes = unwrap(response.data)
+        answered = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
+        if answered is None:
+            raise BadPayload("DataCite: DOI record has no doi", source=SOURCE, identifier=doi.value)
+    except NotFound:
+        return Fetched(SOURCE, doi.key, "not_found")
+    except UpstreamError as exc:
+        return Fetched(SOURCE, doi.key, "failed", error=str(exc))
+    return Fetched(SOURCE, doi.key, "ok", payload=dict(response.data), resolved=ascii_key(answered))
 
 
 # --- parse (pure) ---
