@@ -38,6 +38,11 @@ WORK_FIELDS: tuple[str, ...] = (
     "cited_by_count",
     "relations",
     "updates",
+    "subjects",
+    "resource_version",
+    "openalex_id",
+    "oa_status",
+    "oa_url",
 )
 COMPARED_FIELDS: tuple[str, ...] = (*WORK_FIELDS, "authors")
 
@@ -117,6 +122,11 @@ def record_values(record: Record) -> dict[str, Value]:
         "cited_by_count": record.cited_by_count,
         "relations": to_json([asdict(r) for r in record.relations]),
         "updates": to_json([asdict(u) for u in record.updates]),
+        "subjects": to_json(list(record.subjects)),
+        "resource_version": record.resource_version,
+        "openalex_id": record.openalex_id,
+        "oa_status": record.oa_status,
+        "oa_url": record.oa_url,
     }
     return {k: (None if v == "" else v) for k, v in values.items()}
 

@@ -255,3 +255,54 @@ def test_processes_creating_the_same_new_database_at_once_all_succeed(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
     conn.close()
+
+
+def test_agencies_are_kept_per_prefix(store):
+    assert store.known_agencies(["10.5061", "10.7554"]) == {}
+    store.keep_agencies({"10.5061": "datacite", "10.9999": None})
+    store.keep_agencies({"10.7554": "crossref", "10.5061": "datacite"})
+    assert store.known_agencies(["10.5061", "10.7554", "10.9999", "10.1"]) == {
+        "10.5061": "datacite",
+        "10.7554": "crossref",
+        "10.9999": None,
+    }
+
+
+def test_enrichment_fields_are_stored_and_compared(store):
+    rec = record(subjects=("Ecology",), openalex_id="https://openalex.org/W1", oa_status="gold")
+    run = store.start_run("test")
+    [created] = store.write_batch(run, [observe(rec)])
+    work = store.work(created.work_id)
+    assert (work["subjects"], work["openalex_id"], work["oa_status"]) == (
+        '["Ecology"]',
+        "https://openalex.org/W1",
+        "gold",
+    )
+    [changed] = store.write_batch(
+        store.start_run("test"), [observe(record(subjects=("Ecology",), oa_status="green"))]
+    )
+    assert changed.fields == ("openalex_id", "oa_status")
+
+
+def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path, monkeypatch):
+    from harvester.store import migrations
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    old = open_store(path)
+    old.conn.execute(
+        "INSERT INTO works (doi, title, version, created_at, updated_at) "
+        "VALUES ('10.1/x', 'Kept', 1, 't', 't')"
+    )
+    old.close()
+    monkeypatch.undo()
+
+    upgraded = open_store(path)
+    assert upgraded.conn.execute("SELECT title, oa_status FROM works").fetchall() == [
+        ("Kept", None)
+    ]
+    assert {"work_id", "field", "source", "value"} <= table_columns(upgraded.conn, "conflicts")
+    assert {"prefix", "agency", "checked_at"} <= table_columns(upgraded.conn, "agencies")
+    applied = [r[0] for r in upgraded.conn.execute("SELECT name FROM _migrations ORDER BY name")]
+    assert applied == [name for name, _ in MIGRATIONS]
+    upgraded.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -172,6 +172,30 @@ class Store:
             "SELECT work_id FROM identifiers WHERE scheme = ? AND key = ?", (scheme, key)
         ).fetchone()
         return row[0] if row else None
+
+    def known_agencies(self, prefixes: Sequence[str]) -> dict[str, str | None]:
+        """The registration agency already learned for each DOI prefix (None: doi.org knew none)."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(list(prefixes), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT prefix, agency FROM agencies WHERE prefix IN ({marks})", chunk
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def keep_agencies(self, learned: Mapping[str, str | None]) -> None:
+        """Remember what doi.org said of each prefix, so that it is asked once, not every night."""
+        if not learned:
+            return
+        with self.transaction() as conn:
+            now = self.now()
+            conn.executemany(
+                """INSERT INTO agencies (prefix, agency, checked_at) VALUES (?, ?, ?)
+                   ON CONFLICT (prefix) DO UPDATE SET
+                     agency = excluded.agency, checked_at = excluded.checked_at""",
+                [(prefix, agency, now) for prefix, agency in learned.items()],
+            )
 
     def find_work_by_id(self, work_id: int) -> int | None:
         row = self.conn.execute("SELECT id FROM works WHERE id = ?", (work_id,)).fetchone()

@@ -135,9 +135,37 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
     db["changes"].create_index(["run_id"])
 
 
+def m0002_agencies_conflicts_enrichment(db: sqlite_utils.Database) -> None:
+    """The registration agency of each DOI prefix (asked of doi.org once, then kept; NULL when
+    doi.org does not know it), the values sources disagree on, and the fields DataCite and
+    OpenAlex add to a work."""
+    db["agencies"].create(
+        {"prefix": str, "agency": str, "checked_at": str},
+        pk="prefix",
+        not_null={"checked_at"},
+    )
+    db["conflicts"].create(
+        {
+            "work_id": int,
+            "field": str,
+            "source": str,
+            "value": str,
+            "run_id": int,
+            "seen_at": str,
+        },
+        pk=("work_id", "field", "source"),
+        foreign_keys=[("work_id", "works", "id"), ("run_id", "runs", "id")],
+        not_null={"seen_at"},
+    )
+    for column in ("subjects", "resource_version", "openalex_id", "oa_status", "oa_url"):
+        db["works"].add_column(column, str)
+    db["works"].create_index(["openalex_id"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
+    ("0002_agencies_conflicts_enrichment", m0002_agencies_conflicts_enrichment),
 ]
 
 
