@@ -7,6 +7,8 @@ field: a change is any field whose stored value differs, including to or from em
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -166,3 +168,81 @@ def diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> list[FieldChange
 def comparable(work: WorkValues) -> dict[str, Value]:
     """The values of a work plus its authors as one JSON value, ready for `diff`."""
     return {**work.values, "authors": authors_json(work.authors)}
+
+
+# --- precedence and conflicts (issue 3) ---
+
+#: Who wins a field by default: the user's own edits, then the DOI's registration agency (whichever
+#: of these answered), then RePEc, then OpenAlex, which aggregates what the others say.
+DEFAULT_PRECEDENCE: tuple[str, ...] = (
+    "local",
+    "crossref",
+    "datacite",
+    "doi.org",
+    "repec",
+    "openalex",
+)
+
+#: Fields where two sources saying different things is worth a person's look.
+CONFLICT_FIELDS: tuple[str, ...] = ("title", "year", "volume", "issue", "pages")
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str
+    source: str
+    value: str
+
+
+def by_precedence(
+    records: Sequence[Record], precedence: Sequence[str] = DEFAULT_PRECEDENCE
+) -> list[Record]:
+    """Records ordered for `build_work`: sources named in `precedence` first, in that order;
+    others after them, in the order given."""
+    rank = {source: i for i, source in enumerate(precedence)}
+    return sorted(records, key=lambda r: rank.get(r.source, len(rank)))
+
+
+def find_conflicts(records: Sequence[Record]) -> list[Conflict]:
+    """For each conflict field on which the records disagree once normalised, every source's value.
+
+    Normalising first keeps case, punctuation, diacritics, dash styles and abbreviated page
+    ranges (624-40 for 624-640) from being reported as disagreements: only real ones are.
+    """
+    conflicts: list[Conflict] = []
+    for name in CONFLICT_FIELDS:
+        said = [(r.source, v) for r in records if (v := record_values(r)[name]) is not None]
+        if len({normalised(name, v) for _, v in said}) > 1:
+            conflicts.extend(Conflict(name, source, str(value)) for source, value in said)
+    return conflicts
+
+
+def normalised(field: str, value: Value) -> str:
+    """The form in which two values of `field` are compared for a conflict."""
+    text = str(value)
+    if field == "title":
+        return _title_key(text)
+    if field == "pages":
+        return _pages_key(text)
+    return " ".join(text.split()).casefold().lstrip("0") or "0"
+
+
+def _title_key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = (c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in "".join(letters).casefold() if c.isalnum())
+
+
+_PAGE_RANGE = re.compile(r"^\s*([A-Za-z]*)(\d+)\s*[-‐‑‒–—−]+\s*([A-Za-z]*)(\d+)\s*$")
+
+
+def _pages_key(text: str) -> str:
+    """'624–640', '624-40' and 'pp. 624 - 640' all become '624-640'."""
+    text = re.sub(r"^\s*pp?\.?\s*", "", text, flags=re.IGNORECASE)
+    match = _PAGE_RANGE.match(text)
+    if not match:
+        return " ".join(text.split()).casefold()
+    prefix, first, _, last = match.groups()
+    if len(last) < len(first):  # abbreviated end page: 624-40 means 624-640
+        last = first[: len(first) - len(last)] + last
+    return f"{prefix.casefold()}{int(first)}-{int(last)}"

@@ -1,0 +1,75 @@
+"""Merging source records: precedence, provenance, a source losing a field, and conflicts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from conftest import load_json
+
+from harvester.merge import Conflict, build_work, by_precedence, find_conflicts, normalised
+from harvester.models import Record
+from harvester.sources import crossref, openalex
+
+
+def elife_records() -> tuple[Record, Record]:
+    """The same eLife article as Crossref and OpenAlex recorded it."""
+    from_crossref = crossref.parse_work(
+        crossref.unwrap(load_json("crossref/10.7554_elife.01567.json"), "work")
+    )
+    from_openalex = openalex.parse_work(load_json("openalex/10.7554_elife.01567.json"))
+    return from_crossref, from_openalex
+
+
+def test_the_agency_wins_and_openalex_fills_what_it_lacks_with_provenance():
+    cr, oa = elife_records()
+    work = build_work(by_precedence([oa, cr]))
+    assert work.values["title"] == cr.title
+    assert work.provenance["title"] == "crossref"
+    assert work.values["oa_status"] == oa.oa_status and work.provenance["oa_status"] == "openalex"
+    assert work.values["pages"] == "e01567" and work.provenance["pages"] == "openalex"
+    assert work.provenance["authors"] == "crossref"
+    assert [a.family for a in work.authors][:2] == ["Sankar", "Nieminen"]
+
+
+def test_a_field_the_agency_drops_falls_back_to_the_next_source():
+    cr, oa = elife_records()
+    without_volume = dataclasses.replace(cr, volume=None)
+    work = build_work(by_precedence([oa, without_volume]))
+    assert work.values["volume"] == oa.volume == "3"
+    assert work.provenance["volume"] == "openalex"
+
+
+def test_local_edits_win_over_every_source():
+    cr, oa = elife_records()
+    local = Record(source="local", title="My corrected title")
+    work = build_work(by_precedence([oa, cr, local]))
+    assert work.values["title"] == "My corrected title" and work.provenance["title"] == "local"
+    assert work.provenance["container_title"] == "crossref"
+
+
+def test_the_real_records_of_one_article_do_not_conflict():
+    cr, oa = elife_records()
+    assert find_conflicts([cr, oa]) == []
+
+
+def test_disagreements_are_reported_with_every_sources_value():
+    a = Record(source="crossref", title="Wages and Work", pages="624-640", issued="2015")
+    b = Record(source="repec", title="Wages and work.", pages="625-640", issued="2016")
+    conflicts = find_conflicts([a, b])
+    assert Conflict("pages", "crossref", "624-640") in conflicts
+    assert Conflict("pages", "repec", "625-640") in conflicts
+    assert (
+        Conflict("year", "crossref", "2015") in conflicts
+        and Conflict("year", "repec", "2016") in conflicts
+    )
+    assert not any(c.field == "title" for c in conflicts)
+
+
+def test_normalisation_sees_through_typography():
+    assert normalised("pages", "624–40") == normalised("pages", "pp. 624 - 640") == "624-640"
+    assert normalised("pages", "e01567") == "e01567"
+    assert normalised("title", "Über Löhne: eine Studie") == normalised(
+        "title", "uber lohne - Eine studie"
+    )
+    assert normalised("issue", "04") == normalised("issue", "4")
+    assert normalised("title", "Wages") != normalised("title", "Wagers")
