@@ -1,0 +1,199 @@
+"""doi.org content negotiation: CSL-JSON for DOIs registered with any agency.
+
+Crossref, DataCite, mEDRA and JaLC each have their own API, but all of them answer
+`GET https://doi.org/{doi}` with `Accept: application/vnd.citationstyles.csl+json`: doi.org
+redirects to the registration agency's service, which answers with one CSL-JSON item. This is how
+DOIs of agencies without a source of their own (mEDRA, JaLC, ...) are read.
+
+The parse section is pure, so the module imports without network access. Shapes were written
+against the recorded CSL bodies in ../shared/fixtures/csl/ (Crossref's flavour of CSL-JSON, which
+keeps Crossref's type names and adds fields such as `ISSN` lists and `references-count`) and the
+CSL-JSON schema (citation-style-language/schema, csl-data.json).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from harvester.errors import BadPayload, NotFound, UpstreamError
+from harvester.http import HttpClient
+from harvester.identifiers import Doi, ascii_key, quote_doi
+from harvester.models import Author, Fetched, Record
+from harvester.sources.fields import (
+    as_mapping,
+    bare_orcid,
+    date_parts_to_iso,
+    describe_json,
+    first_inline_text,
+    inline_text,
+    jats_to_text,
+    objects_in,
+    scalar_text,
+    stripped_text,
+    unique_issns,
+    whole_number,
+)
+
+SOURCE = "doi.org"
+
+#: The Accept type doi.org and every agency behind it understand for CSL-JSON.
+CSL_JSON = "application/vnd.citationstyles.csl+json"
+
+#: Rate-limiter pool of the content-negotiation requests.
+POOL = "doi:csl"
+
+#: CSL item types -> the harvester's (Crossref's) type names. Anything else is kept as sent:
+#: Crossref's CSL already carries its own names ("journal-article"), which pass through unchanged.
+CSL_TYPES = {
+    "article-journal": "journal-article",
+    "paper-conference": "proceedings-article",
+    "chapter": "book-chapter",
+    "book": "book",
+    "dataset": "dataset",
+    "report": "report",
+    "thesis": "dissertation",
+    "posted-content": "posted-content",
+    "article": "posted-content",
+}
+
+_LEADING_YEAR = re.compile(r"\s*([0-9]{4})(?![0-9])")
+
+
+# --- fetch (I/O) ---
+
+
+def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
+    """`GET {base_url}/{doi}` asking for CSL-JSON; requests follows doi.org's redirect to the agency.
+
+    doi.org's own 404 and 400 answers are HTML pages: HttpClient maps them by status and never
+    parses them (a 200 that is not JSON, e.g. a landing page, fails as BadPayload).
+    """
+    try:
+        response = client.get_json(
+            f"{base_url.rstrip('/')}/{quote_doi(doi.value)}",
+            pool=POOL,
+            source=SOURCE,
+            headers={"Accept": CSL_JSON},
+            identifier=doi.value,
+        )
+        item = response.data
+        if not isinstance(item, Mapping) or stripped_text(item.get("DOI")) is None:
+            raise BadPayload(
+                f"doi.org: expected a CSL-JSON item with a DOI, got {describe_json(item)}"
+                if not isinstance(item, Mapping)
+                else "doi.org: CSL-JSON item without a DOI",
+                source=SOURCE,
+                identifier=doi.value,
+            )
+    except NotFound:
+        return Fetched(SOURCE, doi.key, "not_found")
+    except UpstreamError as exc:
+        return Fetched(SOURCE, doi.key, "failed", error=str(exc))
+    return Fetched(
+        SOURCE, doi.key, "ok", payload=dict(item), resolved=ascii_key(item["DOI"].strip())
+    )
+
+
+# --- parse (pure) ---
+
+
+def parse_csl(item: Mapping[str, Any]) -> Record:
+    """A CSL-JSON item -> Record.
+
+    Every field is optional and a field of the wrong type counts as missing; only an item that is
+    not an object, or has no DOI, raises BadPayload.
+    """
+    if not isinstance(item, Mapping):
+        raise BadPayload(
+            f"doi.org: expected a CSL-JSON item, got {describe_json(item)}", source=SOURCE
+        )
+    doi = stripped_text(item.get("DOI"))
+    if doi is None:
+        raise BadPayload("doi.org: CSL-JSON item has no DOI", source=SOURCE)
+
+    abstract = item.get("abstract")
+    csl_type = stripped_text(item.get("type"))
+    return Record(
+        source=SOURCE,
+        doi=doi,
+        type=CSL_TYPES.get(csl_type, csl_type) if csl_type else None,
+        title=_text(item.get("title")),
+        subtitle=_text(item.get("subtitle")),  # not CSL; Crossref's CSL sends it
+        container_title=_text(item.get("container-title")),
+        issn=_issns(item.get("ISSN")),
+        volume=scalar_text(item.get("volume")),
+        issue=scalar_text(item.get("issue")),
+        pages=scalar_text(item.get("page")),
+        issued=_date(item.get("issued")),
+        published_print=_date(item.get("published-print")),
+        published_online=_date(item.get("published-online")),
+        publisher=inline_text(item.get("publisher")),
+        authors=tuple(_authors(item.get("author"))),
+        abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
+        language=stripped_text(item.get("language")),
+        license=_license(item.get("license")),
+        url=stripped_text(item.get("URL")),
+        reference_count=whole_number(item.get("references-count", item.get("reference-count"))),
+        cited_by_count=whole_number(item.get("is-referenced-by-count")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    """CSL sends titles as a string; Crossref's CSL sometimes as a list of strings."""
+    return first_inline_text(value) if isinstance(value, list) else inline_text(value)
+
+
+def _issns(value: Any) -> tuple[str, ...]:
+    return unique_issns(value if isinstance(value, list) else [value])
+
+
+def _date(value: Any) -> str | None:
+    """A CSL date: "date-parts", else a leading year of "raw" or "literal" ("2019-03?", "Spring 2019"
+    gives nothing: only a year that starts the text is trusted)."""
+    date = as_mapping(value)
+    if date is None:
+        return None
+    iso = date_parts_to_iso(date)
+    if iso:
+        return iso
+    for key in ("raw", "literal"):
+        text = date.get(key)
+        match = _LEADING_YEAR.match(text) if isinstance(text, str) else None
+        if match and int(match.group(1)) >= 1:
+            return match.group(1)
+    return None
+
+
+def _authors(value: Any) -> Iterator[Author]:
+    """Authors in byline order; `literal` (CSL) or `name` (Crossref's CSL) is an unsplit name."""
+    for entry in objects_in(value):
+        given = inline_text(entry.get("given"))
+        family = inline_text(entry.get("family"))
+        name = inline_text(entry.get("literal")) or inline_text(entry.get("name"))
+        orcid = bare_orcid(entry.get("ORCID"))
+        if not (given or family or name or orcid):
+            continue
+        affiliations: list[str] = []
+        raw = entry.get("affiliation")
+        for affiliation in raw if isinstance(raw, list) else ():
+            label = inline_text(
+                affiliation.get("name") if isinstance(affiliation, Mapping) else affiliation
+            )
+            if label and label not in affiliations:
+                affiliations.append(label)
+        yield Author(
+            given=given, family=family, name=name, orcid=orcid, affiliations=tuple(affiliations)
+        )
+
+
+def _license(value: Any) -> str | None:
+    """CSL `license` is a string; Crossref's CSL sends a list of {"URL": ...}: the first URL."""
+    if isinstance(value, str):
+        return stripped_text(value)
+    for entry in objects_in(value):
+        url = stripped_text(entry.get("URL"))
+        if url:
+            return url
+    return None
