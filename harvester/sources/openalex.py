@@ -8,12 +8,23 @@ against the recorded responses in ../shared/fixtures/openalex/.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from harvester.errors import BadPayload
-from harvester.models import Author, Record
+import structlog
+
+from harvester.errors import (
+    BadPayload,
+    ClientError,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+)
+from harvester.http import HttpClient, JsonResponse
+from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
+from harvester.models import Author, Fetched, Record
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -34,6 +45,214 @@ SOURCE = "openalex"
 #: Concepts (the older, deprecated OpenAlex tagging) count as subjects only from this score up,
 #: and only when a work has no topics.
 CONCEPT_MIN_SCORE = 0.5
+
+log = structlog.get_logger(__name__)
+
+
+# --- fetch (I/O) ---
+
+
+class DailyLimitReached(UpstreamError):
+    """OpenAlex said the day's allowance is used up: stop asking OpenAlex for the rest of this run.
+
+    The rule (inferred, not confirmed against a recorded answer): OpenAlex's errors page says
+    429 = "daily limit exceeded" and 403 = "rate limit exceeded; slow down", and the
+    HttpClient already retries every 429 `max_attempts` times, honouring Retry-After or backing
+    off. A per-second burst passes within those retries, so a 429 that still ends in
+    `RateLimited` is taken to be the daily allowance. The RateLimited error does not carry the
+    response's X-RateLimit-Remaining / X-RateLimit-Reset headers, so they cannot confirm it.
+
+    `answered` holds the results already got for the batch in which the limit was hit.
+    """
+
+    def __init__(self, message: str, *, answered: list[Fetched] | None = None, **kw) -> None:
+        self.answered: list[Fetched] = list(answered or [])
+        super().__init__(message, **kw)
+
+
+#: The error of every DOI left unasked once the daily allowance is used up.
+NOT_ASKED = "OpenAlex daily allowance reached; not asked this run"
+
+#: Characters that split an OR filter value (`|`) or the filter list (`,`): such a DOI goes alone.
+_FILTER_SEPARATORS = frozenset("|,")
+
+
+def plan_batches(
+    dois: Iterable[Doi],
+    base_url: str,
+    max_values: int = 100,
+    max_url_bytes: int = 4000,
+    *,
+    api_key: str = "",
+) -> Iterator[list[Doi]]:
+    """Group DOIs for `/works?filter=doi:A|B|C` requests, each URL under `max_url_bytes`.
+
+    Pure and lazy, in input order. OpenAlex takes at most 100 values in one OR filter. A DOI with
+    "|" or "," cannot be told apart from the filter's separators, so it travels alone (and is
+    then looked up singly). `api_key`, when given, is counted in the URL length.
+    """
+    base_length = len(list_url(base_url, [], api_key).encode("utf-8")) + 3  # per_page: 3 digits
+    batch: list[Doi] = []
+    length = base_length
+    for doi in dois:
+        if _FILTER_SEPARATORS & set(doi.value):
+            if batch:  # keep input order: what came before goes first
+                yield batch
+                batch, length = [], base_length
+            yield [doi]
+            continue
+        extra = len(quote_doi_query(doi.value).encode("utf-8")) + 1  # value and its "|"
+        if batch and (len(batch) >= max_values or length + extra > max_url_bytes):
+            yield batch
+            batch, length = [], base_length
+        batch.append(doi)
+        length += extra
+    if batch:
+        yield batch
+
+
+def list_url(base_url: str, dois: list[Doi], api_key: str = "") -> str:
+    """The batch request; per_page is the number of DOIs (OpenAlex's default page is 25)."""
+    values = "|".join(quote_doi_query(d.value) for d in dois)
+    url = f"{base_url}/works?filter=doi:{values}&per_page={len(dois)}"
+    return f"{url}&api_key={quote(api_key, safe='')}" if api_key else url
+
+
+def fetch_works(
+    dois: Iterable[Doi], client: HttpClient, base_url: str, api_key: str = ""
+) -> Iterator[list[Fetched]]:
+    """Fetch DOIs from OpenAlex, yielding one list of results per batch, in input order.
+
+    Every requested DOI comes back exactly once: ok, not_found or failed. Once OpenAlex's daily
+    allowance is used up (DailyLimitReached), every DOI not yet answered comes back failed with
+    NOT_ASKED, and no further request is sent.
+    """
+    base_url = base_url.rstrip("/")
+    batches = plan_batches(dois, base_url, api_key=api_key)
+    for batch in batches:
+        try:
+            results = fetch_batch(batch, client, base_url, api_key)
+        except DailyLimitReached as exc:
+            log.error("openalex.daily_limit_reached", source=SOURCE, error=str(exc))
+            yield exc.answered + _not_asked(batch[len(exc.answered) :])
+            for rest in batches:
+                yield _not_asked(rest)
+            return
+        yield results
+
+
+def fetch_batch(
+    batch: list[Doi], client: HttpClient, base_url: str, api_key: str = ""
+) -> list[Fetched]:
+    """One list request for the batch (pool "openalex:list"); a DOI missing from the answer is
+    not found, not asked again: OpenAlex simply lacks many DOIs.
+
+    Without an api_key no list request is sent (OpenAlex requires a key for lists since February
+    2026): the DOIs are looked up singly instead, and `openalex.no_api_key` is logged.
+    Raises DailyLimitReached.
+    """
+    if not api_key:
+        log.warning("openalex.no_api_key", source=SOURCE, size=len(batch))
+        return _singles(batch, client, base_url, api_key)
+    if len(batch) == 1:
+        return _singles(batch, client, base_url, api_key)
+    try:
+        response = _get_json(client, list_url(base_url, batch, api_key), pool="openalex:list")
+        page = parse_work_list(response.data)
+    except DailyLimitReached:
+        raise
+    except ClientError as exc:
+        if exc.status == 403:
+            # OpenAlex's "rate limit exceeded; slow down": asking each DOI now only adds load.
+            return [_failed(doi, exc) for doi in batch]
+        # The request itself was refused: single look-ups (free) may still succeed.
+        log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
+        return _singles(batch, client, base_url, api_key)
+    except (NotFound, BadPayload) as exc:
+        log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
+        return _singles(batch, client, base_url, api_key)
+    except UpstreamError as exc:
+        # OpenAlex is failing (retries exhausted): asking each DOI again would only add load.
+        return [_failed(doi, exc) for doi in batch]
+    found: dict[str, dict] = {}
+    for item in page.items:
+        answered = bare_doi(item.get("doi"))
+        if answered:
+            found.setdefault(ascii_key(answered), item)
+    return [
+        Fetched(SOURCE, doi.key, "ok", payload=found[doi.key], resolved=doi.key)
+        if doi.key in found
+        else Fetched(SOURCE, doi.key, "not_found")
+        for doi in batch
+    ]
+
+
+def fetch_single(doi: Doi, client: HttpClient, base_url: str, api_key: str = "") -> Fetched:
+    """`/works/doi:{doi}` (pool "openalex:single"). A merged work answers 301 to the surviving
+    work, which is followed: `resolved` is then the DOI that work carries.
+    Raises DailyLimitReached."""
+    url = f"{base_url}/works/doi:{quote_doi(doi.value)}"
+    if api_key:
+        url += f"?api_key={quote(api_key, safe='')}"
+    try:
+        response = _get_json(client, url, pool="openalex:single", identifier=doi.value)
+        work = response.data
+        if not isinstance(work, Mapping) or isinstance(work.get("results"), list):
+            raise BadPayload(
+                f"OpenAlex: expected a work object, got {describe_json(work)}",
+                source=SOURCE,
+                identifier=doi.value,
+            )
+    except NotFound:
+        return Fetched(SOURCE, doi.key, "not_found")
+    except DailyLimitReached:
+        raise
+    except UpstreamError as exc:
+        return _failed(doi, exc)
+    answered = bare_doi(work.get("doi"))
+    return Fetched(
+        SOURCE,
+        doi.key,
+        "ok",
+        payload=dict(work),
+        resolved=ascii_key(answered) if answered else doi.key,
+    )
+
+
+def _get_json(
+    client: HttpClient, url: str, *, pool: str, identifier: str | None = None
+) -> JsonResponse:
+    """client.get_json, with a final 429 turned into DailyLimitReached (see its docstring)."""
+    try:
+        return client.get_json(url, pool=pool, source=SOURCE, identifier=identifier)
+    except RateLimited as exc:
+        raise DailyLimitReached(
+            f"OpenAlex daily allowance reached: {exc}",
+            source=SOURCE,
+            identifier=exc.identifier,
+            status=exc.status,
+            url=exc.url,
+        ) from None
+
+
+def _singles(batch: list[Doi], client: HttpClient, base_url: str, api_key: str) -> list[Fetched]:
+    """fetch_single for each DOI; on DailyLimitReached the answers so far ride on the error."""
+    results: list[Fetched] = []
+    for doi in batch:
+        try:
+            results.append(fetch_single(doi, client, base_url, api_key))
+        except DailyLimitReached as exc:
+            exc.answered = results
+            raise
+    return results
+
+
+def _failed(doi: Doi, exc: UpstreamError) -> Fetched:
+    return Fetched(SOURCE, doi.key, "failed", error=str(exc))
+
+
+def _not_asked(batch: list[Doi]) -> list[Fetched]:
+    return [Fetched(SOURCE, doi.key, "failed", error=NOT_ASKED) for doi in batch]
 
 
 # --- parse (pure) ---
