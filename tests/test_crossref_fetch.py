@@ -11,13 +11,13 @@ import itertools
 import json
 import random
 import re
-import threading
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json
+from fakes import FakeClock
 
 from harvester.config import Config, CrossrefConfig, HttpConfig, PoolLimit
 from harvester.http import HttpClient, RateLimiter, make_session
@@ -83,24 +83,6 @@ def work_list(items: list[dict]) -> dict:
 
 
 # --- a fake clock and a fake Crossref ---
-
-
-class FakeClock:
-    """Monotonic time that moves only when someone sleeps; every sleep is recorded. Thread-safe."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class FakeCrossref:

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import responses
 from conftest import fixture_path, load_json
+from fakes import FakeClock
 
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.http import HttpClient, RateLimiter, make_session
@@ -42,21 +43,6 @@ DRYAD = "10.5061_dryad.8515"
 ARXIV = "10.48550_arxiv.2311.16162"
 UUID = "10.4121_uuid_3926db30-f712-4394-aebc-75976070e91f"
 TERRA = "10.5067_terra+aqua_ceres_cldtyphist_l3.004"
-
-
-class FakeClock:
-    """Monotonic time that moves only when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class FakeDataCite:

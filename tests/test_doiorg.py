@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import responses
 from conftest import fixture_path, load_json, load_meta
+from fakes import FakeClock
 
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadPayload
@@ -36,19 +37,6 @@ HTTP = HttpConfig(
     backoff_max=8.0,
     retry_after_cap=30.0,
 )
-
-
-class FakeClock:
-    """Monotonic time that moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

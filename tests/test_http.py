@@ -10,6 +10,7 @@ import pytest
 import requests
 import responses
 from conftest import fixture_path, load_meta
+from fakes import FakeClock
 from structlog.testing import capture_logs
 
 from harvester import PROJECT_URL, __version__
@@ -47,21 +48,6 @@ HTML_429 = (
     "<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
-
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class SpyLimiter(RateLimiter):

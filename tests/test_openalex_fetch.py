@@ -12,13 +12,13 @@ import itertools
 import json
 import random
 import re
-import threading
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
 from conftest import load_json
+from fakes import FakeClock
 from structlog.testing import capture_logs
 
 from harvester.config import Config, HttpConfig, PoolLimit
@@ -77,24 +77,6 @@ def work_list(items: list[dict]) -> dict:
 
 
 # --- a fake clock and a fake OpenAlex ---
-
-
-class FakeClock:
-    """Monotonic time that moves only when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class FakeOpenAlex:
