@@ -72,6 +72,10 @@ class TransientError(UpstreamError):
     """A failure that may pass: 5xx, connection reset, timeout, truncated body. Retried, then raised."""
 
 
+class SourceExhausted(UpstreamError):
+    """The source will not answer again this run (e.g. a daily allowance spent): stop asking it."""
+
+
 class BadPayload(UpstreamError):
     """The service answered, but not with what was asked for: HTML instead of JSON, the wrong shape."""
 

@@ -21,6 +21,7 @@ from harvester.errors import BadPayload, ClientError, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record, Relation, Update
+from harvester.sources import failed, fetch_one
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -127,7 +128,7 @@ def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fet
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
     except UpstreamError as exc:
         # Crossref is failing (retries exhausted): asking each DOI again would only add load.
-        return [_failed(doi, exc) for doi in batch]
+        return [failed(SOURCE, doi, exc) for doi in batch]
     return [
         Fetched(SOURCE, doi.key, "ok", payload=found[doi.key], resolved=doi.key)
         if doi.key in found
@@ -138,25 +139,20 @@ def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fet
 
 def fetch_single(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     """`/works/{doi}`. Crossref answers an alias with a 301 to its prime DOI, which is followed."""
-    try:
-        response = client.get_json(
-            f"{base_url}/works/{quote_doi(doi.value)}",
-            pool="crossref:single",
-            source=SOURCE,
-            identifier=doi.value,
-        )
-        message = unwrap(response.data, "work")
+
+    def read(body: Any) -> tuple[Mapping[str, Any], str]:
+        message = unwrap(body, "work")
         if not isinstance(message, Mapping) or not isinstance(message.get("DOI"), str):
             raise BadPayload("Crossref: work without a DOI", source=SOURCE, identifier=doi.value)
-    except NotFound:
-        return Fetched(SOURCE, doi.key, "not_found")
-    except UpstreamError as exc:
-        return _failed(doi, exc)
-    return Fetched(SOURCE, doi.key, "ok", payload=dict(message), resolved=ascii_key(message["DOI"]))
+        return message, message["DOI"]
 
-
-def _failed(doi: Doi, exc: UpstreamError) -> Fetched:
-    return Fetched(SOURCE, doi.key, "failed", error=str(exc))
+    url = f"{base_url}/works/{quote_doi(doi.value)}"
+    return fetch_one(
+        doi,
+        SOURCE,
+        lambda: client.get_json(url, pool="crossref:single", source=SOURCE, identifier=doi.value),
+        read,
+    )
 
 
 # --- parse (pure) ---

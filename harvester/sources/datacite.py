@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from harvester.errors import BadPayload, NotFound, UpstreamError
+from harvester.errors import BadPayload, NotFound
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, ascii_key, quote_doi
+from harvester.identifiers import Doi, quote_doi
 from harvester.models import Author, Fetched, Record, Relation
+from harvester.sources import fetch_one
 from harvester.sources.fields import (
     bare_orcid,
     describe_json,
@@ -49,22 +50,21 @@ def fetch_records(dois: Iterable[Doi], client: HttpClient, base_url: str) -> Ite
 def fetch_record(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     """`/dois/{doi}`: ok with the whole JSON:API body as payload, not_found on a 404 (or an
     errors body with status 404), failed on any other upstream error or a malformed body."""
-    try:
-        response = client.get_json(
-            f"{base_url.rstrip('/')}/dois/{quote_doi(doi.value)}",
-            pool="datacite:single",
-            source=SOURCE,
-            identifier=doi.value,
-        )
-        attributes = unwrap(response.data)
+
+    def read(body: Any) -> tuple[Mapping[str, Any], str]:
+        attributes = unwrap(body)
         answered = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
         if answered is None:
             raise BadPayload("DataCite: DOI record has no doi", source=SOURCE, identifier=doi.value)
-    except NotFound:
-        return Fetched(SOURCE, doi.key, "not_found")
-    except UpstreamError as exc:
-        return Fetched(SOURCE, doi.key, "failed", error=str(exc))
-    return Fetched(SOURCE, doi.key, "ok", payload=dict(response.data), resolved=ascii_key(answered))
+        return body, answered
+
+    url = f"{base_url.rstrip('/')}/dois/{quote_doi(doi.value)}"
+    return fetch_one(
+        doi,
+        SOURCE,
+        lambda: client.get_json(url, pool="datacite:single", source=SOURCE, identifier=doi.value),
+        read,
+    )
 
 
 # --- parse (pure) ---

@@ -17,10 +17,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from harvester.errors import BadPayload, NotFound, UpstreamError
+from harvester.errors import BadPayload
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, ascii_key, quote_doi
+from harvester.identifiers import Doi, quote_doi
 from harvester.models import Author, Fetched, Record
+from harvester.sources import fetch_one
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -70,15 +71,8 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     doi.org's own 404 and 400 answers are HTML pages: HttpClient maps them by status and never
     parses them (a 200 that is not JSON, e.g. a landing page, fails as BadPayload).
     """
-    try:
-        response = client.get_json(
-            f"{base_url.rstrip('/')}/{quote_doi(doi.value)}",
-            pool=POOL,
-            source=SOURCE,
-            headers={"Accept": CSL_JSON},
-            identifier=doi.value,
-        )
-        item = response.data
+
+    def read(item: Any) -> tuple[Mapping[str, Any], str]:
         if not isinstance(item, Mapping) or stripped_text(item.get("DOI")) is None:
             raise BadPayload(
                 f"doi.org: expected a CSL-JSON item with a DOI, got {describe_json(item)}"
@@ -87,12 +81,16 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
                 source=SOURCE,
                 identifier=doi.value,
             )
-    except NotFound:
-        return Fetched(SOURCE, doi.key, "not_found")
-    except UpstreamError as exc:
-        return Fetched(SOURCE, doi.key, "failed", error=str(exc))
-    return Fetched(
-        SOURCE, doi.key, "ok", payload=dict(item), resolved=ascii_key(item["DOI"].strip())
+        return item, item["DOI"].strip()
+
+    url = f"{base_url.rstrip('/')}/{quote_doi(doi.value)}"
+    return fetch_one(
+        doi,
+        SOURCE,
+        lambda: client.get_json(
+            url, pool=POOL, source=SOURCE, headers={"Accept": CSL_JSON}, identifier=doi.value
+        ),
+        read,
     )
 
 

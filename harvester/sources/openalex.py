@@ -20,11 +20,13 @@ from harvester.errors import (
     ClientError,
     NotFound,
     RateLimited,
+    SourceExhausted,
     UpstreamError,
 )
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record
+from harvester.sources import failed, fetch_one
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -52,7 +54,7 @@ log = structlog.get_logger(__name__)
 # --- fetch (I/O) ---
 
 
-class DailyLimitReached(UpstreamError):
+class DailyLimitReached(SourceExhausted):
     """OpenAlex said the day's allowance is used up: stop asking OpenAlex for the rest of this run.
 
     The rule (inferred, not confirmed against a recorded answer): OpenAlex's errors page says
@@ -164,7 +166,7 @@ def fetch_batch(
     except ClientError as exc:
         if exc.status == 403:
             # OpenAlex's "rate limit exceeded; slow down": asking each DOI now only adds load.
-            return [_failed(doi, exc) for doi in batch]
+            return [failed(SOURCE, doi, exc) for doi in batch]
         # The request itself was refused: single look-ups (free) may still succeed.
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
         return _singles(batch, client, base_url, api_key)
@@ -173,7 +175,7 @@ def fetch_batch(
         return _singles(batch, client, base_url, api_key)
     except UpstreamError as exc:
         # OpenAlex is failing (retries exhausted): asking each DOI again would only add load.
-        return [_failed(doi, exc) for doi in batch]
+        return [failed(SOURCE, doi, exc) for doi in batch]
     found: dict[str, dict] = {}
     for item in page.items:
         answered = bare_doi(item.get("doi"))
@@ -194,28 +196,21 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str, api_key: str = "")
     url = f"{base_url}/works/doi:{quote_doi(doi.value)}"
     if api_key:
         url += f"?api_key={quote(api_key, safe='')}"
-    try:
-        response = _get_json(client, url, pool="openalex:single", identifier=doi.value)
-        work = response.data
+
+    def read(work: Any) -> tuple[Mapping[str, Any], str | None]:
         if not isinstance(work, Mapping) or isinstance(work.get("results"), list):
             raise BadPayload(
                 f"OpenAlex: expected a work object, got {describe_json(work)}",
                 source=SOURCE,
                 identifier=doi.value,
             )
-    except NotFound:
-        return Fetched(SOURCE, doi.key, "not_found")
-    except DailyLimitReached:
-        raise
-    except UpstreamError as exc:
-        return _failed(doi, exc)
-    answered = bare_doi(work.get("doi"))
-    return Fetched(
+        return work, bare_doi(work.get("doi"))
+
+    return fetch_one(
+        doi,
         SOURCE,
-        doi.key,
-        "ok",
-        payload=dict(work),
-        resolved=ascii_key(answered) if answered else doi.key,
+        lambda: _get_json(client, url, pool="openalex:single", identifier=doi.value),
+        read,
     )
 
 
@@ -245,10 +240,6 @@ def _singles(batch: list[Doi], client: HttpClient, base_url: str, api_key: str) 
             exc.answered = results
             raise
     return results
-
-
-def _failed(doi: Doi, exc: UpstreamError) -> Fetched:
-    return Fetched(SOURCE, doi.key, "failed", error=str(exc))
 
 
 def _not_asked(batch: list[Doi]) -> list[Fetched]:
