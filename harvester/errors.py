@@ -21,6 +21,20 @@ class BadIdentifier(HarvesterError, ValueError):
         super().__init__(f"{text!r}: {reason}")
 
 
+class BadInputFile(HarvesterError):
+    """A bibliographic file that cannot be read; carries the file, the line (when known) and why,
+    so the user can go straight to the place to fix. Nothing of such a file is imported."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = path if line is None else f"{path}:{line}"
+        super().__init__(f"{where}: {reason}")
+
+
 class ConfigError(HarvesterError):
     """The configuration file or an environment override is wrong; names the key and what is wrong."""
 

@@ -1,0 +1,392 @@
+"""Users' bibliographic files in, stored works out: BibTeX, RIS, CSL-JSON and CSV.
+
+Everything here is pure (text in, records out; works in, text out), so the CLI and the store decide
+where files come from and where records go. A file is read and checked whole before anything is
+returned: one bad record stops the import with its file and line, so nothing is half-imported.
+
+Values are built with the conventions of the sources (`merge.record_values`), so that a value from a
+user's file compares equal with the same value from Crossref or DataCite. Each format module has a
+`read(text, path)` and a `write(works, stream)`; the helpers below are what they share.
+"""
+
+from __future__ import annotations
+
+import calendar
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from harvester.errors import BadIdentifier, BadInputFile
+from harvester.identifiers import parse_doi, parse_repec
+from harvester.merge import WORK_FIELDS, Value, to_json
+from harvester.models import Author
+
+__all__ = ["FORMATS", "LocalRecord", "detect_format", "read_records", "write_works"]
+
+FORMATS = ("bibtex", "ris", "csl-json", "csv")
+
+#: File name endings that tell the format, for `detect_format`.
+EXTENSIONS = {
+    ".bib": "bibtex",
+    ".bibtex": "bibtex",
+    ".ris": "ris",
+    ".json": "csl-json",
+    ".csljson": "csl-json",
+    ".csv": "csv",
+}
+
+_MODULES = {"bibtex": "bibtex", "ris": "ris", "csl-json": "csljson", "csv": "csvfile"}
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRecord:
+    """One record of a user's file, in the store's shape.
+
+    `values` holds only what the file gives (keys from merge.WORK_FIELDS, never empty strings);
+    `line` is where the record starts (1-based) and `label` how to name it to a person.
+    """
+
+    values: dict[str, Value]
+    authors: tuple[Author, ...]
+    line: int
+    label: str
+
+
+class RecordError(ValueError):
+    """A value of one record is wrong; the format module adds the file and line (BadInputFile)."""
+
+
+def detect_format(path: str | Path, explicit: str | None = None) -> str:
+    """The format of a file: `explicit` (from --format) if given, else from the file name ending."""
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise BadInputFile(
+                str(path), None, f"unknown format {explicit!r}; known formats: {', '.join(FORMATS)}"
+            )
+        return explicit
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise BadInputFile(
+            str(path),
+            None,
+            f"cannot tell the format from the file name; known endings are {', '.join(EXTENSIONS)}"
+            f", or name the format with --format ({', '.join(FORMATS)})",
+        )
+    return fmt
+
+
+def read_records(text: str, fmt: str, path: str = "<input>") -> list[LocalRecord]:
+    """Every record of a file, or BadInputFile for the first problem; nothing is returned for a
+    file with a bad record, so an import is all or nothing."""
+    module = _module(fmt)
+    text = text.removeprefix("\ufeff")  # a BOM that survived decoding is not content
+    if not text.strip():
+        raise BadInputFile(path, None, "the file is empty")
+    records = module.read(text, path)
+    if not records:
+        raise BadInputFile(path, None, f"no {fmt} records in the file")
+    return records
+
+
+def write_works(works: Iterable[Mapping[str, Any]], fmt: str, stream: TextIO) -> None:
+    """Write works (as `Store.work()` returns them) to `stream` in `fmt`; missing keys are empty."""
+    _module(fmt).write(list(works), stream)
+
+
+def _module(fmt: str) -> Any:
+    if fmt not in _MODULES:
+        raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    return importlib.import_module(f"{__name__}.{_MODULES[fmt]}")
+
+
+# --- reading: values as the store holds them ------------------------------------------------
+
+
+def local_values(raw: Mapping[str, object]) -> dict[str, Value]:
+    """The store's values from what one record says (field -> text, number or list of text).
+
+    Empty values are left out; year and published are completed from each other as the sources do
+    (merge.record_values). Raises RecordError naming the field and the value.
+    """
+    values: dict[str, Value] = {}
+    for name, given in raw.items():
+        if name not in WORK_FIELDS:
+            raise AssertionError(f"not a works column: {name}")
+        if given is None or given == "" or given == []:
+            continue
+        value = _CLEANERS.get(name, clean_text)(name, given)
+        if value is not None:
+            values[name] = value
+    year, published = values.get("year"), values.get("published")
+    if published is None and year is not None:
+        values["published"] = f"{year:04d}"
+    elif isinstance(published, str):
+        if year is None:
+            values["year"] = int(published[:4])
+        elif year != int(published[:4]):
+            raise RecordError(f"year {year} does not match the date {published}")
+    return values
+
+
+def clean_text(name: str, given: object) -> str | None:
+    """Text, whitespace-trimmed; a whole number (CSL-JSON volumes) is taken as its digits."""
+    if isinstance(given, int) and not isinstance(given, bool):
+        return str(given)
+    if not isinstance(given, str):
+        raise RecordError(f"{name} must be text, not {kind_of(given)}")
+    return given.strip() or None
+
+
+def clean_doi(name: str, given: object) -> str | None:
+    text = clean_text(name, given)
+    try:
+        return parse_doi(text).value if text else None
+    except BadIdentifier as exc:
+        raise RecordError(f"DOI {text!r}: {exc.reason}") from None
+
+
+def clean_repec(name: str, given: object) -> str | None:
+    text = clean_text(name, given)
+    try:
+        return parse_repec(text).value if text else None
+    except BadIdentifier as exc:
+        raise RecordError(f"RePEc handle {text!r}: {exc.reason}") from None
+
+
+def clean_year(name: str, given: object) -> int:
+    """A year is a number of up to four digits; 'in press' or 'n.d.' is an error, not a guess."""
+    if isinstance(given, int) and not isinstance(given, bool) and 1 <= given <= 9999:
+        return given
+    text = given.strip() if isinstance(given, str) else repr(given)
+    if not re.fullmatch(r"[0-9]{1,4}", text) or int(text) == 0:
+        raise RecordError(f"year {text!r} is not a number")
+    return int(text)
+
+
+_ISO_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+
+
+def clean_date(name: str, given: object) -> str | None:
+    """An ISO date as precise as given: "2015", "2015-06" or "2015-06-01"."""
+    text = clean_text(name, given)
+    if text is None:
+        return None
+    match = _ISO_DATE.fullmatch(text)
+    year, month, day = match.groups() if match else (None, None, None)
+    if (
+        year is None
+        or int(year) == 0
+        or (month is not None and not 1 <= int(month) <= 12)
+        or (day is not None and not 1 <= int(day) <= calendar.monthrange(int(year), int(month))[1])
+    ):
+        raise RecordError(f"{name} {text!r} is not a date like 2015, 2015-06 or 2015-06-01")
+    return text
+
+
+def date_from_parts(year: object, month: object = None, day: object = None) -> str:
+    """An ISO date from separate parts (BibTeX year and month, RIS 2015/06/01, CSL date-parts).
+
+    The year must be a number; a month or day that is not a valid number ends the date there
+    ("Spring", "13"), as the sources' date_parts_to_iso does, rather than being guessed at.
+    """
+    whole_year = clean_year("year", year)
+    date = f"{whole_year:04d}"
+    whole_month = _part(month, 12)
+    if whole_month is None:
+        return date
+    date += f"-{whole_month:02d}"
+    whole_day = _part(day, calendar.monthrange(whole_year, whole_month)[1])
+    return date if whole_day is None else f"{date}-{whole_day:02d}"
+
+
+def _part(value: object, limit: int) -> int | None:
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,2}\s*", value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit:
+        return value
+    return None
+
+
+def clean_count(name: str, given: object) -> int | None:
+    if isinstance(given, int) and not isinstance(given, bool) and given >= 0:
+        return given
+    text = clean_text(name, given)
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise RecordError(f"{name} {text!r} is not a whole number")
+    return int(text)
+
+
+_ISSN = re.compile(r"([0-9]{4})-?([0-9]{3}[0-9X])")
+
+
+def clean_issns(name: str, given: object) -> str | None:
+    """ISSNs as the sources write them, 0950-0170 with an upper-case X, as a JSON list."""
+    issns: list[str] = []
+    for text in text_list(name, given, r"[,;\s]+"):
+        match = _ISSN.fullmatch(text.upper())
+        if match is None:
+            raise RecordError(f"ISSN {text!r} is not 8 digits (the last may be X), e.g. 0950-0170")
+        issn = f"{match[1]}-{match[2]}"
+        if issn not in issns:
+            issns.append(issn)
+    return to_json(issns)
+
+
+def is_issn(text: str) -> bool:
+    """Whether `text` looks like an ISSN (RIS SN also carries ISBNs, which are skipped)."""
+    return _ISSN.fullmatch(text.strip().upper()) is not None
+
+
+def clean_subjects(name: str, given: object) -> str | None:
+    """Keywords as a JSON list, each once, in the order given; text is split on , and ;."""
+    subjects: list[str] = []
+    for subject in text_list(name, given, r"[,;]"):
+        if subject not in subjects:
+            subjects.append(subject)
+    return to_json(subjects)
+
+
+def text_list(name: str, given: object, separators: str) -> list[str]:
+    """A list of texts from a list (kept whole) or from one text split on `separators`."""
+    items = re.split(separators, given) if isinstance(given, str) else given
+    if not isinstance(items, list):
+        raise RecordError(f"{name} must be text or a list of text, not {kind_of(given)}")
+    texts = [clean_text(name, item) for item in items]
+    return [text for text in texts if text]
+
+
+def clean_pages(name: str, given: object) -> str | None:
+    """Page ranges with a plain hyphen, as the sources give them: 635--641 and 635–641 are 635-641."""
+    text = clean_text(name, given)
+    return re.sub(r"\s*(?:-{2,3}|–)\s*", "-", text) if text else None
+
+
+_CLEANERS: dict[str, Callable[[str, object], Value]] = {
+    "doi": clean_doi,
+    "repec_handle": clean_repec,
+    "year": clean_year,
+    "published": clean_date,
+    "published_print": clean_date,
+    "published_online": clean_date,
+    "issn": clean_issns,
+    "subjects": clean_subjects,
+    "pages": clean_pages,
+    "reference_count": clean_count,
+    "cited_by_count": clean_count,
+}
+
+
+def parse_person(text: str) -> Author | None:
+    """ "Family, Given" is a person (", Given" and "Family," too); text without a comma is the name
+    of an organisation, which is how RIS and the CSV authors column tell them apart."""
+    text = text.strip()
+    if "," not in text:
+        return Author(name=text) if text else None
+    family, _, given = text.partition(",")
+    if not (family.strip() or given.strip()):
+        return None
+    return Author(given=given.strip() or None, family=family.strip() or None)
+
+
+def record_label(given: object, values: Mapping[str, Value], line: int) -> str:
+    """How to name a record to a person: its key or id in the file, else its title, else its line."""
+    for candidate in (given, values.get("title")):
+        if isinstance(candidate, str | int) and str(candidate).strip():
+            return str(candidate).strip()
+    return f"record at line {line}"
+
+
+def bad_record(path: str, line: int | None, label: str | None, error: RecordError) -> BadInputFile:
+    """The BadInputFile for a wrong value: where it is, which record, what is wrong."""
+    named = f"{label}: " if label and not label.startswith("record at line") else ""
+    return BadInputFile(path, line, f"{named}{error}")
+
+
+def kind_of(value: object) -> str:
+    """A value's JSON kind, for messages about files that hold JSON-like values."""
+    kinds = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
+    kinds.update({int: "a number", float: "a number"})
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+# --- writing: works as `Store.work()` returns them --------------------------------------------
+
+
+def work_value(work: Mapping[str, Any], name: str) -> Value:
+    """A column of a work; missing and empty are both None."""
+    value = work.get(name)
+    return None if value == "" else value
+
+
+def work_text(work: Mapping[str, Any], name: str) -> str | None:
+    value = work_value(work, name)
+    return None if value is None else str(value)
+
+
+def work_list(work: Mapping[str, Any], name: str) -> list[str]:
+    """A JSON-list column (issn, subjects) as a list of text; anything else counts as empty."""
+    value = work_value(work, name)
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [str(item) for item in items if item] if isinstance(items, list) else []
+
+
+def work_authors(work: Mapping[str, Any]) -> list[Author]:
+    """The author rows of a work as Authors; a row with no name and no ORCID is left out."""
+    authors: list[Author] = []
+    for row in work.get("authors") or ():
+        affiliation = row.get("affiliation") or ""
+        author = Author(
+            given=row.get("given") or None,
+            family=row.get("family") or None,
+            name=row.get("name") or None,
+            orcid=row.get("orcid") or None,
+            affiliations=tuple(part for part in affiliation.split("; ") if part),
+        )
+        if author.given or author.family or author.name or author.orcid:
+            authors.append(author)
+    return authors
+
+
+def person_text(author: Author) -> str | None:
+    """The reverse of `parse_person`: "Family, Given", "Family," or ", Given" for people."""
+    if author.family or author.given:
+        return f"{author.family or ''}, {author.given or ''}".strip()
+    return author.name
+
+
+def date_parts(work: Mapping[str, Any]) -> list[int]:
+    """[year, month, day] as far as the work's date goes (published, else year); [] for none."""
+    published = work_text(work, "published")
+    if published and _ISO_DATE.fullmatch(published):
+        return [int(part) for part in published.split("-")]
+    year = work_value(work, "year")
+    return (
+        [int(year)] if isinstance(year, int) or (isinstance(year, str) and year.isdigit()) else []
+    )
+
+
+def unique_keys(works: Sequence[Mapping[str, Any]], clean: Callable[[str], str]) -> list[str]:
+    """One stable key per work, unique in the file: the DOI, else the RePEc handle, else
+    work{id}; `clean` makes it valid for the format, and a repeat gets -2, -3, ..."""
+    keys: list[str] = []
+    seen: set[str] = set()
+    for number, work in enumerate(works, start=1):
+        identifier = work_text(work, "doi") or work_text(work, "repec_handle")
+        work_id = work.get("id")
+        base = clean(identifier or (f"work{work_id}" if work_id else f"record{number}"))
+        key, repeat = base, 1
+        while key.casefold() in seen:  # BibTeX keys compare without case
+            repeat += 1
+            key = f"{base}-{repeat}"
+        seen.add(key.casefold())
+        keys.append(key)
+    return keys
