@@ -1,19 +1,45 @@
-"""A local Crossref on 127.0.0.1 that replays recorded responses, for end-to-end tests.
+"""Local upstreams on 127.0.0.1 that replay recorded responses, for end-to-end tests.
 
-It serves the recorded work objects from ../shared/fixtures under a path prefix (as a mirror or proxy
-would), answers `/works/{doi}` with the recorded envelope and headers, `/works?filter=doi:...` with a
-work-list built from those same recorded items in the envelope Crossref uses, unknown DOIs with the
-recorded 404 body, and lets a test change a record, alias a DOI or inject faults.
+One threaded HTTP server (one port) plays four services, each under its own path prefix, with the
+real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv there):
+
+    /crossref    api.crossref.org: `/works/{doi}` answers the recorded envelope and polite-pool
+                 headers; `/works?filter=doi:A,B` a work-list built from those same items; an unknown
+                 DOI the recorded 404 text. A test can change a record, alias a DOI (301) or add
+                 synthetic works.
+    /datacite    api.datacite.org: `/dois/{doi}` answers the recorded JSON:API body with its recorded
+                 headers; an unknown DOI the recorded 404 errors body.
+    /openalex    api.openalex.org: `/works/doi:{doi}` answers the recorded work;
+                 `/works?filter=doi:A|B&per_page=N[&api_key=K]` a list envelope (shaped like the
+                 recorded `/works?sample=5`) holding the recorded works asked for, matched
+                 case-insensitively. A test can require an api_key and spend the daily allowance (429).
+    /doi         doi.org: `/ra/{prefix}` names the registration agency (from the recorded corpus a
+                 prefix appears in, or set_agency); `/{doi}` with the CSL-JSON Accept answers 302 to
+                 the agency, played by `/agency-csl/{agency}/{doi}` on this same server, which answers
+                 the CSL item; a DOI without CSL gets doi.org's recorded 404 page.
+
+Every request is kept in `requests` (path and query as sent), so `count("/openalex/works?")` counts
+calls per service; `fail(...)` injects an answer and `delay` slows every answer down.
+
+    with ReplayUpstream() as upstream:
+        upstream.add_crossref("10.7554_elife.01567")
+        env["HARVEST_CROSSREF_URL"] = upstream.url_for("crossref")
+
+`CrossrefReplay` is the same class under its older name; its `url` is `url_for("crossref")`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import html
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from conftest import FIXTURES, load_json, load_meta
 
@@ -27,37 +53,107 @@ POLITE_HEADERS = {
     "x-concurrency-limit": "3",
 }
 
+#: The services this server plays and the path prefix of each (Crossref's can be changed).
+PREFIXES = {
+    "crossref": "/crossref",
+    "datacite": "/datacite",
+    "openalex": "/openalex",
+    "doi": "/doi",
+}
+#: Where doi.org's content-negotiation redirect points: the agency's CSL service, played here.
+AGENCY_CSL = "/agency-csl"
+
+CSL_JSON = "application/vnd.citationstyles.csl+json"
+DATACITE_404 = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52_1.json"
+DOIORG_302 = "csl/doiorg-302_10.1126_science.169.3946.635.html"
+DOIORG_404 = "errors/doiorg_404_10.1126_foo.html"
+DOIORG_400 = "errors/doiorg_400_foo.html"
+#: The recorded list answer whose envelope (meta, group_by) OpenAlex list answers are built in.
+OPENALEX_LIST = "openalex/list_works_sample-5.json"
+#: The JSON doi.org's /ra answers are served as (csl/doiorg-ra_10.5061.meta.json).
+RA_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
+#: OpenAlex takes at most 100 values in one OR filter (as harvester.sources.openalex says).
+OPENALEX_MAX_OR_VALUES = 100
+
+#: Recorded headers that described the recorded transfer, not the answer: the bodies are stored
+#: decoded (the sidecars' body_note), and this server sets its own length and date.
+_TRANSFER_HEADERS = frozenset(
+    {"content-encoding", "content-length", "transfer-encoding", "connection", "date", "server"}
+)
+_RESOLVER = re.compile(r"(?i)^(?:https?://)?(?:dx\.)?doi\.org/")
+
 
 def _key(doi: str) -> str:
-    """Crossref matches DOIs case-insensitively for ASCII, as the harvester does."""
+    """Crossref matches DOIs case-insensitively for ASCII, as the harvester does (and so do
+    DataCite, OpenAlex and doi.org)."""
     return ascii_key(doi)
 
 
-class CrossrefReplay:
-    """Start with `with CrossrefReplay() as upstream:`; `upstream.url` is the base URL to configure."""
+def _prefix(doi: str) -> str:
+    return _key(doi).partition("/")[0]
+
+
+class ReplayUpstream:
+    """Start with `with ReplayUpstream() as upstream:`; `upstream.url_for(service)` is the base URL
+    to configure for "crossref", "datacite", "openalex" or "doi"."""
 
     def __init__(self, prefix: str = "/crossref") -> None:
-        self.prefix = prefix
-        self.works: dict[str, dict] = {}
-        self.aliases: dict[str, str] = {}
-        self.faults: list[
-            tuple[str, int, dict, bytes]
-        ] = []  # (path substring, status, headers, body)
-        self.requests: list[str] = []
-        self.delay = 0.0  # seconds added to every answer, to make a harvest take a while
+        self.prefix = prefix  # Crossref's path prefix (the only one a test has needed to choose)
+        self.prefixes = {**PREFIXES, "crossref": prefix}
+        # Crossref
+        self.works: dict[str, dict] = {}  # DOI key -> the `message` of /works/{doi}
+        self.aliases: dict[str, str] = {}  # DOI key -> the DOI a 301 points to
         self.headers = dict(POLITE_HEADERS)  # announced limits, as Crossref sends them
         self.list_headers = {"x-rate-limit-limit": "3"}
         self.not_found_body = fixture_bytes("errors/crossref_404_works_10.1371_notarealdoi.txt")
+        # DataCite and OpenAlex: DOI key -> recorded fixture (relative to FIXTURES)
+        self.datacite: dict[str, str] = {}
+        self.openalex: dict[str, str] = {}
+        self.openalex_key: str | None = None  # when set, list requests must carry it
+        self.openalex_key_status = 401
+        self.openalex_allowance: int | None = None  # OpenAlex requests left before 429; None: any
+        self.api_keys: list[str | None] = []  # api_key of each OpenAlex request, None: not given
+        # doi.org
+        self.agencies: dict[str, str] = {}  # prefix key -> agency as doi.org spells it (overrides)
+        # DOI key -> (CSL item, headers to send it with, agency that serves it)
+        self.csl: dict[str, tuple[dict, dict[str, str], str]] = {}
+        # every service
+        self.faults: list[list] = []  # [path substring, status, headers, body, times left or None]
+        self.requests: list[str] = []
+        self.delay = 0.0  # seconds added to every answer, to make a harvest take a while
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base(self) -> str:
+        """http://127.0.0.1:PORT, the server every service shares."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url_for(self, service: str) -> str:
+        """The base URL of one service: http://127.0.0.1:PORT/crossref, .../datacite, ..."""
+        if service not in self.prefixes:
+            raise KeyError(f"no such service {service!r}; known: {sorted(self.prefixes)}")
+        return self.base + self.prefixes[service]
+
+    def env(self) -> dict[str, str]:
+        """The environment that points a harvester at this server for every service."""
+        return {
+            "HARVEST_CROSSREF_URL": self.url_for("crossref"),
+            "HARVEST_DATACITE_URL": self.url_for("datacite"),
+            "HARVEST_OPENALEX_URL": self.url_for("openalex"),
+            "HARVEST_DOI_URL": self.url_for("doi"),
+        }
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.prefix}"
+        """Crossref's base URL (the name CrossrefReplay tests use)."""
+        return self.url_for("crossref")
 
-    def __enter__(self) -> CrossrefReplay:
+    def __enter__(self) -> ReplayUpstream:
         self._thread.start()
         return self
 
@@ -65,26 +161,23 @@ class CrossrefReplay:
         self._server.shutdown()
         self._server.server_close()
 
-    # --- what a test sets up -------------------------------------------------------------------
+    # --- what a test sets up: Crossref ---------------------------------------------------------
 
-    def add_recorded(self, *names: str) -> None:
-        """Serve recorded single-work responses, e.g. add_recorded("10.7554_elife.01567")."""
+    def add_crossref(self, *names: str) -> None:
+        """Serve recorded single-work responses, e.g. add_crossref("10.7554_elife.01567")."""
         for name in names:
             message = load_json(f"crossref/{name}.json")["message"]
             self.works[_key(message["DOI"])] = message
 
+    add_recorded = add_crossref  # the older name
+
     def add_all_recorded(self) -> list[str]:
-        """Serve every recorded single work; returns their DOIs."""
-        names = sorted(
-            p.name[: -len(".json")]
-            for p in (FIXTURES / "crossref").glob("10.*.json")
-            if not p.name.endswith(".meta.json")
-        )
-        self.add_recorded(*names)
+        """Serve every recorded Crossref single work; returns their DOIs."""
+        self.add_crossref(*recorded_names("crossref"))
         return [self.works[k]["DOI"] for k in sorted(self.works)]
 
     def add_synthetic(self, count: int, template: str = "10.7554_elife.01567") -> list[str]:
-        """`count` works with the shape of a recorded one and new DOIs and titles
+        """`count` Crossref works with the shape of a recorded one and new DOIs and titles
         (10.5555/synthetic.N; 10.5555 is Crossref's test prefix); returns their DOIs."""
         base = load_json(f"crossref/{template}.json")["message"]
         dois = []
@@ -97,21 +190,131 @@ class CrossrefReplay:
         return dois
 
     def change(self, doi: str, **fields) -> dict:
-        """Change the upstream record of `doi` (keys as Crossref spells them); returns the new one."""
+        """Change the Crossref record of `doi` (keys as Crossref spells them); returns the new one."""
         with self._lock:
             message = copy.deepcopy(self.works[_key(doi)])
             message.update(fields)
             self.works[_key(doi)] = message
         return message
 
+    # --- DataCite and OpenAlex -----------------------------------------------------------------
+
+    def add_datacite(self, *names: str) -> list[str]:
+        """Serve recorded DataCite records, e.g. add_datacite("10.5061_dryad.8515"); returns their
+        DOIs as DataCite spells them."""
+        dois = []
+        for name in names:
+            relative = f"datacite/{name}.json"
+            doi = load_json(relative)["data"]["id"]
+            self.datacite[_key(doi)] = relative
+            dois.append(doi)
+        return dois
+
+    def add_openalex(self, *names: str) -> list[str]:
+        """Serve recorded OpenAlex works, e.g. add_openalex("10.7554_elife.01567"); returns their
+        DOIs, bare (OpenAlex writes them as https://doi.org/... URLs)."""
+        dois = []
+        for name in names:
+            relative = f"openalex/{name}.json"
+            doi = _bare(load_json(relative)["doi"])
+            self.openalex[_key(doi)] = relative
+            dois.append(doi)
+        return dois
+
+    def require_openalex_key(self, key: str, status: int = 401) -> None:
+        """From now on an OpenAlex list request without this api_key is refused with `status`.
+        Single look-ups stay free and keyless, as OpenAlex documents them."""
+        self.openalex_key, self.openalex_key_status = key, status
+
+    def limit_openalex(self, requests: int = 0) -> None:
+        """After `requests` more OpenAlex requests, every OpenAlex request answers 429, as OpenAlex
+        does once the day's allowance is spent (the harvester then stops asking for the run)."""
+        self.openalex_allowance = requests
+
+    # --- doi.org -------------------------------------------------------------------------------
+
+    def set_agency(self, prefix: str, agency: str) -> None:
+        """doi.org's /ra names `agency` (spelled as doi.org does: "mEDRA", "JaLC") for `prefix`."""
+        self.agencies[_prefix(prefix)] = agency
+
+    def agency_of(self, prefix: str) -> str | None:
+        """The agency /ra names for a prefix (or DOI): set_agency, else the service it is served
+        from here, else the recorded corpus it appears in; None when nothing places it."""
+        key = _prefix(prefix)
+        if key in self.agencies:
+            return self.agencies[key]
+        if any(_prefix(doi) == key for doi in list(self.works)):
+            return "Crossref"
+        if any(_prefix(doi) == key for doi in list(self.datacite)):
+            return "DataCite"
+        return recorded_agencies().get(key)
+
+    def add_csl(self, doi: str, item: dict | str, agency: str | None = None) -> dict:
+        """Let doi.org's content negotiation answer `doi` with a CSL-JSON item: a dict, or the name
+        of a recorded one under csl/ (e.g. "10.1126_science.169.3946.635_habanero", served with
+        its recorded headers). `agency` (e.g. "mEDRA") also becomes /ra's answer for the prefix;
+        without it the prefix must be placed already (agency_of). Returns the item served."""
+        headers = {"Content-Type": CSL_JSON}
+        if isinstance(item, str):
+            relative = f"csl/{item}.json"
+            headers = {**headers, **replay_headers(relative)}
+            item = load_json(relative)
+        item = {**item, "DOI": item.get("DOI", doi)}
+        if agency is not None:
+            self.set_agency(doi, agency)
+        placed = self.agency_of(doi)
+        if placed is None:
+            raise ValueError(f"no agency known for {doi}: pass agency=")
+        self.csl[_key(doi)] = (item, headers, placed)
+        return item
+
+    # --- faults and what was asked ----------------------------------------------------------------
+
     def fail(
-        self, path_part: str, status: int, body: bytes = b"", headers: dict | None = None
+        self,
+        path_part: str,
+        status: int,
+        body: bytes = b"",
+        headers: dict | None = None,
+        times: int | None = 1,
     ) -> None:
-        """The next request whose path contains `path_part` gets this answer instead (once)."""
-        self.faults.append((path_part, status, headers or {}, body))
+        """The next request whose path (with query) contains `path_part` gets this answer instead;
+        `times` requests in all, or every one from now on when None."""
+        self.faults.append([path_part, status, headers or {}, body, times])
 
     def count(self, path_part: str) -> int:
-        return sum(path_part in r for r in self.requests)
+        """How many requests so far had `path_part` in their path and query, e.g. "/datacite/"."""
+        return sum(path_part in r for r in list(self.requests))
+
+    def _take_fault(self, path: str) -> list | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault[0] in path:
+                    if fault[4] is not None:
+                        fault[4] -= 1
+                        if fault[4] <= 0:
+                            self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _spend_openalex(self) -> bool:
+        """Count one OpenAlex request against the allowance; False when it is spent."""
+        with self._lock:
+            if self.openalex_allowance is None:
+                return True
+            if self.openalex_allowance <= 0:
+                return False
+            self.openalex_allowance -= 1
+            return True
+
+    def _route(self, path: str) -> tuple[str | None, str]:
+        """(service, rest of the path) for a request path; Crossref's prefix is tried last, so that
+        a Crossref mounted at "" does not shadow the others."""
+        for service in ("datacite", "openalex", "doi", "agency-csl", "crossref"):
+            prefix = AGENCY_CSL if service == "agency-csl" else self.prefixes[service]
+            if path == prefix or path.startswith(prefix + "/"):
+                return service, path[len(prefix) :]
+        return None, path
 
     # --- the server ------------------------------------------------------------------------------
 
@@ -126,19 +329,33 @@ class CrossrefReplay:
                 upstream.requests.append(self.path)
                 if upstream.delay:
                     time.sleep(upstream.delay)
+                fault = upstream._take_fault(self.path)
+                if fault is not None:
+                    return self._send(fault[1], fault[3], fault[2])
                 parts = urlsplit(self.path)
-                for fault in list(upstream.faults):
-                    if fault[0] in self.path:
-                        upstream.faults.remove(fault)
-                        return self._send(fault[1], fault[3], fault[2])
-                if not parts.path.startswith(upstream.prefix + "/works"):
-                    return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
-                rest = parts.path[len(upstream.prefix + "/works") :]
-                if rest.startswith("/"):
-                    return self._single(unquote(rest[1:]))
-                return self._list(parse_qs(parts.query))
+                service, rest = upstream._route(parts.path)
+                query = parse_qs(parts.query)
+                if service == "crossref":
+                    return self._crossref(rest, query)
+                if service == "datacite":
+                    return self._datacite(rest)
+                if service == "openalex":
+                    return self._openalex(rest, query)
+                if service == "doi":
+                    return self._doiorg(rest)
+                if service == "agency-csl":
+                    return self._agency_csl(rest)
+                return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
 
-            def _single(self, doi: str) -> None:
+            # --- Crossref: /works/{doi}, /works?filter=doi:A,B&rows=N ---
+
+            def _crossref(self, rest: str, query: dict[str, list[str]]) -> None:
+                if not rest.startswith("/works"):
+                    return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
+                rest = rest[len("/works") :]
+                if not rest.startswith("/"):
+                    return self._crossref_list(query)
+                doi = unquote(rest[1:])
                 key = _key(doi)
                 if key in upstream.aliases:
                     location = f"{upstream.prefix}/works/{upstream.aliases[key]}"
@@ -156,9 +373,9 @@ class CrossrefReplay:
                     "message-version": "1.0.0",
                     "message": message,
                 }
-                self._json(envelope)
+                self._json(envelope, {**upstream.headers})
 
-            def _list(self, query: dict[str, list[str]]) -> None:
+            def _crossref_list(self, query: dict[str, list[str]]) -> None:
                 rows = int(query.get("rows", ["20"])[0])
                 wanted = [
                     f[len("doi:") :]
@@ -178,22 +395,153 @@ class CrossrefReplay:
                         "query": {"start-index": 0, "search-terms": None},
                     },
                 }
-                self._json(envelope, upstream.list_headers)
+                self._json(envelope, {**upstream.headers, **upstream.list_headers})
 
-            def _json(self, body: dict, extra: dict | None = None) -> None:
+            # --- DataCite: /dois/{doi} ---
+
+            def _datacite(self, rest: str) -> None:
+                relative = None
+                if rest.startswith("/dois/"):
+                    relative = upstream.datacite.get(_key(unquote(rest[len("/dois/") :])))
+                if relative is None:
+                    relative = DATACITE_404
+                self._recorded(relative)
+
+            # --- OpenAlex: /works?filter=doi:A|B&per_page=N, /works/doi:{doi} ---
+
+            def _openalex(self, rest: str, query: dict[str, list[str]]) -> None:
+                upstream.api_keys.append(query.get("api_key", [None])[0])
+                if not upstream._spend_openalex():
+                    # No 429 is recorded; OpenAlex documents 429 "daily limit exceeded" and this
+                    # error shape ({"error", "message"}) on developers.openalex.org/api-reference/errors.
+                    body = {"error": "Rate limit exceeded", "message": "Daily limit exceeded"}
+                    limits = {"X-RateLimit-Remaining": "0", "X-RateLimit-Remaining-USD": "0"}
+                    return self._json(body, limits, status=429)
+                if rest == "/works":
+                    return self._openalex_list(query)
+                wanted = unquote(rest[len("/works/") :]) if rest.startswith("/works/") else ""
+                relative = None
+                if wanted.lower().startswith("doi:") or _RESOLVER.match(wanted):
+                    relative = upstream.openalex.get(_key(_bare(wanted)))
+                elif wanted:  # an OpenAlex id (W...), as a merged work's redirect points to
+                    relative = next(
+                        (
+                            r
+                            for r in upstream.openalex.values()
+                            if _openalex_id(r) == wanted.upper()
+                        ),
+                        None,
+                    )
+                if relative is None:
+                    # No OpenAlex 404 is recorded: a minimal body in OpenAlex's documented error
+                    # shape. The harvester never reads a 404's body.
+                    body = {"error": "Not Found", "message": f"{wanted} not found"}
+                    return self._json(body, status=404)
+                self._recorded(relative)
+
+            def _openalex_list(self, query: dict[str, list[str]]) -> None:
+                given = query.get("api_key", [None])[0]
+                if upstream.openalex_key is not None and given != upstream.openalex_key:
+                    # Neither recorded nor documented: what OpenAlex answers a list request with a
+                    # missing or wrong key. The status is the test's choice (401 by default).
+                    body = {"error": "API key required", "message": "Pass a valid api_key."}
+                    return self._json(body, status=upstream.openalex_key_status)
+                wanted: list[str] = []
+                for part in ",".join(query.get("filter", [])).split(","):
+                    if part.startswith("doi:"):
+                        wanted += [_bare(v) for v in part[len("doi:") :].split("|") if v]
+                if len(wanted) > OPENALEX_MAX_OR_VALUES:
+                    body = {
+                        "error": "Invalid query parameters error.",
+                        "message": f"Maximum number of values exceeded for doi. Decrease values to "
+                        f"{OPENALEX_MAX_OR_VALUES} or below.",
+                    }
+                    return self._json(body, status=400)
+                per_page = int(query.get("per_page", query.get("per-page", ["25"]))[0])
+                keys = list(dict.fromkeys(_key(d) for d in wanted))  # one result per work
+                results = [parsed(upstream.openalex[k]) for k in keys if k in upstream.openalex]
+                body = copy.deepcopy(parsed(OPENALEX_LIST))
+                shown = {k: v for k, v in query.items() if k != "api_key"}
+                body["meta"].update(
+                    count=len(results),
+                    page=1,
+                    per_page=per_page,
+                    x_query={"url": "/works?" + urlencode(shown, doseq=True, safe=":|/()")},
+                )
+                body["results"] = results[:per_page]
+                self._json(body, replay_headers(OPENALEX_LIST))
+
+            # --- doi.org: /ra/{prefix}, /{doi} (content negotiation) ---
+
+            def _doiorg(self, rest: str) -> None:
+                if rest.startswith("/ra/"):
+                    return self._doiorg_ra(unquote(rest[len("/ra/") :]))
+                doi = unquote(rest.lstrip("/"))
+                if not doi.startswith("10."):
+                    return self._recorded(DOIORG_400)  # doi.org: "Not a DOI"
+                entry = upstream.csl.get(_key(doi))
+                if entry is None:
+                    status, headers, body = recorded(DOIORG_404)
+                    body = body.replace(b"10.1126/foo", html.escape(doi).encode())
+                    return self._send(status, body, headers)
+                if CSL_JSON not in self.headers.get("Accept", ""):
+                    # Not recorded: doi.org sends other Accept types to the landing page, which a
+                    # local replay cannot serve; refuse instead of redirecting off this machine.
+                    return self._send(406, b"Not Acceptable", {"Content-Type": "text/plain"})
+                # As recorded: 302 to the agency's service, the DOI's "/" percent-encoded.
+                slug = quote(entry[2].lower(), safe="")
+                location = f"{upstream.base}{AGENCY_CSL}/{slug}/{quote(doi, safe='')}"
+                status, headers, body = recorded(DOIORG_302)
+                recorded_location = recorded_headers(DOIORG_302)["location"]
+                body = body.replace(recorded_location.encode(), html.escape(location).encode())
+                self._send(status, body, {**headers, "Location": location})
+
+            def _doiorg_ra(self, asked: str) -> None:
+                entries = []
+                for name in asked.split(","):
+                    agency = upstream.agency_of(name)
+                    entries.append(
+                        {"DOI": name, "RA": agency}
+                        if agency
+                        else {"DOI": name, "status": "DOI does not exist"}
+                    )
+                self._json(entries, RA_HEADERS)
+
+            # --- the agency behind doi.org's redirect: /agency-csl/{agency}/{doi} ---
+
+            def _agency_csl(self, rest: str) -> None:
+                doi = unquote(rest.lstrip("/").partition("/")[2])
+                entry = upstream.csl.get(_key(doi))
+                if entry is None:
+                    return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
+                self._json(entry[0], entry[1])
+
+            # --- writing answers ---
+
+            def _recorded(self, relative: str) -> None:
+                status, headers, body = recorded(relative)
+                self._send(status, body, headers)
+
+            def _json(self, body: Any, headers: dict | None = None, status: int = 200) -> None:
                 data = json.dumps(body).encode()
-                headers = {"content-type": "application/json", **upstream.headers, **(extra or {})}
-                self._send(200, data, headers)
+                self._send(status, data, {"content-type": "application/json", **(headers or {})})
 
             def _send(self, status: int, body: bytes, headers: dict) -> None:
                 self.send_response(status)
+                sent = {}
                 for name, value in headers.items():
+                    sent[name.lower()] = (name, value)  # the last spelling of a header wins
+                for name, value in sent.values():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
         return Handler
+
+
+#: The older name: the Crossref-only replay grew into all four services; tests using it run as before.
+CrossrefReplay = ReplayUpstream
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -204,3 +552,67 @@ def recorded_headers(relative: str) -> dict[str, str]:
     """The response headers recorded with a fixture, first value of each."""
     headers = load_meta(relative)["response"]["headers"]
     return {k: (v[0] if isinstance(v, list) else v) for k, v in headers.items()}
+
+
+def replay_headers(relative: str) -> dict[str, str]:
+    """The recorded headers fit to send again: without those of the recorded transfer (the body is
+    stored decoded, so a replayed Content-Encoding: gzip would be a lie)."""
+    return {
+        k: v for k, v in recorded_headers(relative).items() if k.lower() not in _TRANSFER_HEADERS
+    }
+
+
+@functools.cache
+def recorded(relative: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers to send and body of a recorded response."""
+    status = load_meta(relative)["response"]["status"]
+    return status, replay_headers(relative), fixture_bytes(relative)
+
+
+@functools.cache
+def parsed(relative: str) -> Any:
+    """load_json, read once per test session (callers must not change what it returns)."""
+    return load_json(relative)
+
+
+def recorded_names(service: str) -> list[str]:
+    """Names of the recorded single-record responses of crossref/, datacite/ or openalex/."""
+    return sorted(
+        p.name[: -len(".json")]
+        for p in (FIXTURES / service).glob("10.*.json")
+        if not p.name.endswith(".meta.json")
+    )
+
+
+@functools.cache
+def recorded_agencies() -> dict[str, str]:
+    """Prefix -> agency as doi.org spells it, from the recorded corpus: prefixes of crossref/ works
+    are Crossref's, of datacite/ records DataCite's; Crossref's recorded /works/{doi}/agency
+    answers (crossref/agency_*) and doi.org's recorded /ra answers (csl/doiorg-ra_*) say the rest."""
+    agencies: dict[str, str] = {}
+    for name in recorded_names("crossref"):
+        agencies[_prefix(load_json(f"crossref/{name}.json")["message"]["DOI"])] = "Crossref"
+    for name in recorded_names("datacite"):
+        agencies[_prefix(load_json(f"datacite/{name}.json")["data"]["id"])] = "DataCite"
+    for path in sorted((FIXTURES / "crossref").glob("agency_*.json")):
+        if not path.name.endswith(".meta.json"):
+            message = load_json(f"crossref/{path.name}")["message"]
+            agencies[_prefix(message["DOI"])] = message["agency"]["label"]
+    for path in sorted((FIXTURES / "csl").glob("doiorg-ra_*.json")):
+        if not path.name.endswith(".meta.json"):
+            for entry in load_json(f"csl/{path.name}"):
+                agencies[_prefix(entry["DOI"])] = entry["RA"]
+    return agencies
+
+
+def _bare(value: str) -> str:
+    """ "https://doi.org/10.1/X" or "doi:10.1/X" -> "10.1/X", as OpenAlex reads a DOI it is given."""
+    value = value.strip()
+    if value.lower().startswith("doi:"):
+        value = value[len("doi:") :]
+    return _RESOLVER.sub("", value, count=1)
+
+
+def _openalex_id(relative: str) -> str:
+    """The W id of a recorded work ("https://openalex.org/W2121398592" -> "W2121398592")."""
+    return parsed(relative)["id"].rsplit("/", 1)[-1].upper()
