@@ -11,9 +11,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from harvester.errors import ConfigError
+from harvester.merge import COMPARED_FIELDS, DEFAULT_PRECEDENCE
 
 DEFAULT_CONFIG_PATH = Path("config/harvester.toml")
 
@@ -53,8 +54,31 @@ class CrossrefConfig:
 
 @dataclass(frozen=True)
 class ServiceConfig:
+    """A service without announced limits of its own: we pace ourselves at `rate` requests/s with
+    at most `concurrency` in flight, per pool."""
+
     url: str
     api_key: str = ""
+    rate: float = 5.0
+    concurrency: int = 2
+
+    @property
+    def limit(self) -> PoolLimit:
+        return PoolLimit(self.rate, self.concurrency)
+
+
+SOURCES = frozenset(DEFAULT_PRECEDENCE)
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """Field precedence: `precedence` for every field, `fields` overriding it for some."""
+
+    precedence: tuple[str, ...] = DEFAULT_PRECEDENCE
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def order_for(self, name: str) -> tuple[str, ...]:
+        return self.fields.get(name, self.precedence)
 
 
 @dataclass(frozen=True)
@@ -62,16 +86,26 @@ class Config:
     database: str = "data/harvest.db"
     mailto: str = ""
     log_format: str = "auto"
+    # A DOI its agency did not know is asked again only after this many days (`--refresh`: now).
+    recheck_not_found_days: int = 30
+    # DOIs resolved and written together, in one transaction.
+    chunk_size: int = 200
     http: HttpConfig = field(default_factory=HttpConfig)
     crossref: CrossrefConfig = field(default_factory=CrossrefConfig)
+    # OpenAlex: unlimited single look-ups with a key, a hard cap of 100 requests/s.
     openalex: ServiceConfig = field(
-        default_factory=lambda: ServiceConfig("https://api.openalex.org")
+        default_factory=lambda: ServiceConfig("https://api.openalex.org", rate=10.0, concurrency=3)
     )
+    # DataCite: about 1,000 requests per 5 minutes per IP (api-notes.md).
     datacite: ServiceConfig = field(
-        default_factory=lambda: ServiceConfig("https://api.datacite.org")
+        default_factory=lambda: ServiceConfig("https://api.datacite.org", rate=3.0, concurrency=2)
     )
-    doi: ServiceConfig = field(default_factory=lambda: ServiceConfig("https://doi.org"))
-    repec: ServiceConfig = field(default_factory=lambda: ServiceConfig(""))
+    # doi.org announces no limit; /ra is asked once per prefix, content negotiation once per DOI.
+    doi: ServiceConfig = field(
+        default_factory=lambda: ServiceConfig("https://doi.org", rate=5.0, concurrency=2)
+    )
+    repec: ServiceConfig = field(default_factory=lambda: ServiceConfig("", rate=2.0, concurrency=1))
+    merge: MergeConfig = field(default_factory=MergeConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""
@@ -154,6 +188,16 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin is tuple:  # tuple[str, ...]: a TOML array of strings
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+        return tuple(value)
+    if origin is dict:  # dict[str, tuple[str, ...]]: a TOML table of such arrays
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, not {value!r}")
+        inner = get_args(hint)[1]
+        return {k: _check_type(v, inner, f"{where}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float) and isinstance(value, bool):
@@ -202,5 +246,37 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:
         raise ConfigError(f"[crossref] batch_size must be 1 to 1000, not {c.batch_size}")
+    for name in ("openalex", "datacite", "doi", "repec"):
+        service = getattr(config, name)
+        if service.rate <= 0:
+            raise ConfigError(f"[{name}] rate must be above 0, not {service.rate}")
+        if service.concurrency < 1:
+            raise ConfigError(f"[{name}] concurrency must be at least 1, not {service.concurrency}")
+    if not 1 <= config.chunk_size <= 10000:
+        raise ConfigError(f"chunk_size must be 1 to 10000, not {config.chunk_size}")
+    if config.recheck_not_found_days < 0:
+        raise ConfigError(
+            f"recheck_not_found_days must not be negative, not {config.recheck_not_found_days}"
+        )
+    _validate_merge(config.merge)
     if config.http.max_attempts < 1:
         raise ConfigError(f"[http] max_attempts must be at least 1, not {config.http.max_attempts}")
+
+
+def _validate_merge(merge: MergeConfig) -> None:
+    for where, order in [("precedence", merge.precedence)] + [
+        (f"fields.{name}", order) for name, order in merge.fields.items()
+    ]:
+        unknown = [s for s in order if s not in SOURCES]
+        if unknown:
+            raise ConfigError(
+                f"[merge] {where}: unknown source {unknown[0]!r} (known: {', '.join(sorted(SOURCES))})"
+            )
+        if len(set(order)) != len(order):
+            raise ConfigError(f"[merge] {where}: a source is named twice")
+    unknown_fields = sorted(set(merge.fields) - set(COMPARED_FIELDS))
+    if unknown_fields:
+        raise ConfigError(
+            f"[merge] fields: unknown field {unknown_fields[0]!r} "
+            f"(known: {', '.join(COMPARED_FIELDS)})"
+        )

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from harvester.models import Author, Record
 
@@ -48,7 +49,21 @@ WORK_FIELDS: tuple[str, ...] = (
 )
 COMPARED_FIELDS: tuple[str, ...] = (*WORK_FIELDS, "authors")
 
+#: Who wins a field by default: the user's own edits, then the DOI's registration agency (whichever
+#: of these answered), then RePEc, then OpenAlex, which aggregates what the others say.
+DEFAULT_PRECEDENCE: tuple[str, ...] = (
+    "local",
+    "crossref",
+    "datacite",
+    "doi.org",
+    "repec",
+    "openalex",
+)
+
 Value = str | int | None
+
+#: The columns that hold whole numbers; every other column holds text (lists as JSON text).
+INT_FIELDS = frozenset({"year", "reference_count", "cited_by_count"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,28 @@ def rows_json(rows: Sequence[Mapping[str, Value]]) -> str | None:
     return to_json([{k: v for k, v in row.items() if v is not None} for row in rows])
 
 
+def authors_from_rows(rows: Sequence[Mapping[str, Value]]) -> tuple[Author, ...]:
+    """The inverse of `author_row`: stored (or imported) author rows back into `Author`s."""
+    return tuple(
+        Author(
+            given=_text_or_none(row.get("given")),
+            family=_text_or_none(row.get("family")),
+            name=_text_or_none(row.get("name")),
+            orcid=_text_or_none(row.get("orcid")),
+            affiliations=tuple(
+                part.strip()
+                for part in str(row.get("affiliation") or "").split(";")
+                if part.strip()
+            ),
+        )
+        for row in rows
+    )
+
+
+def _text_or_none(value: Value) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
 def record_values(record: Record) -> dict[str, Value]:
     """The `works` column values that one source record gives, empty strings folded to None."""
     year = int(record.issued[:4]) if record.issued and record.issued[:4].isdigit() else None
@@ -133,25 +170,50 @@ def record_values(record: Record) -> dict[str, Value]:
     return {k: (None if v == "" else v) for k, v in values.items()}
 
 
-def build_work(records: Sequence[Record]) -> WorkValues:
-    """Merge source records, earlier records taking precedence, field by field.
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one source says about a work, in `works` column terms. The user's own values (imported
+    or set by hand) arrive in this form; a source's `Record` is turned into it by `contribution`."""
 
-    The caller orders `records` by precedence. Each field takes the first non-empty value, and the
-    provenance says which source gave it; authors are taken whole from the first record that has any,
-    because mixing bylines from two sources would invent an author list nobody published.
+    source: str
+    values: Mapping[str, Value]
+    authors: tuple[Author, ...] = ()
+
+
+def contribution(item: Record | Contribution) -> Contribution:
+    if isinstance(item, Contribution):
+        return item
+    return Contribution(item.source, record_values(item), item.authors)
+
+
+def build_work(
+    records: Sequence[Record | Contribution],
+    precedence: Sequence[str] = DEFAULT_PRECEDENCE,
+    field_precedence: Mapping[str, Sequence[str]] | None = None,
+) -> WorkValues:
+    """Merge what the sources say, field by field, in order of precedence.
+
+    Each field takes the first non-empty value in the order `field_precedence[field]` or else
+    `precedence` gives (sources not named come after, in the order given), and the provenance
+    says which source gave it. Authors are taken whole from the first source that has any, because
+    mixing bylines from two sources would invent an author list nobody published.
     """
+    said = [contribution(r) for r in records]
+    field_precedence = field_precedence or {}
     values: dict[str, Value] = dict.fromkeys(WORK_FIELDS)
     provenance: dict[str, str] = {}
-    for record in records:
-        for name, value in record_values(record).items():
-            if values[name] is None and value is not None:
+    for name in WORK_FIELDS:
+        for item in by_precedence(said, field_precedence.get(name, precedence)):
+            value = item.values.get(name)
+            if value is not None and value != "":
                 values[name] = value
-                provenance[name] = record.source
+                provenance[name] = item.source
+                break
     authors: tuple[Author, ...] = ()
-    for record in records:
-        if record.authors:
-            authors = record.authors
-            provenance["authors"] = record.source
+    for item in by_precedence(said, field_precedence.get("authors", precedence)):
+        if item.authors:
+            authors = item.authors
+            provenance["authors"] = item.source
             break
     return WorkValues(values=values, authors=authors, provenance=provenance)
 
@@ -172,19 +234,12 @@ def comparable(work: WorkValues) -> dict[str, Value]:
 
 # --- precedence and conflicts (issue 3) ---
 
-#: Who wins a field by default: the user's own edits, then the DOI's registration agency (whichever
-#: of these answered), then RePEc, then OpenAlex, which aggregates what the others say.
-DEFAULT_PRECEDENCE: tuple[str, ...] = (
-    "local",
-    "crossref",
-    "datacite",
-    "doi.org",
-    "repec",
-    "openalex",
-)
 
 #: Fields where two sources saying different things is worth a person's look.
 CONFLICT_FIELDS: tuple[str, ...] = ("title", "year", "volume", "issue", "pages")
+
+
+_Said = TypeVar("_Said", Record, Contribution)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +250,8 @@ class Conflict:
 
 
 def by_precedence(
-    records: Sequence[Record], precedence: Sequence[str] = DEFAULT_PRECEDENCE
-) -> list[Record]:
+    records: Sequence[_Said], precedence: Sequence[str] = DEFAULT_PRECEDENCE
+) -> list[_Said]:
     """Records ordered for `build_work`: sources named in `precedence` first, in that order;
     others after them, in the order given."""
     rank = {source: i for i, source in enumerate(precedence)}
