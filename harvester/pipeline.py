@@ -1,27 +1,65 @@
-"""The orchestrator: every entry point (`harvest doi`, later `harvest run` and the scheduler) calls
-`harvest()`. It fetches in batches, parses, merges, and hands each batch to the store as one
-transaction; it does no I/O of its own beyond calling the sources and the store.
+"""The orchestrator: every entry point (`harvest doi`, `harvest import`, `harvest set`, later
+`harvest run` and the scheduler) calls in here. It routes each DOI to the agency that registered it,
+adds what OpenAlex knows, merges that with the user's own values, and hands each chunk to the store
+as one transaction; it does no I/O of its own beyond calling the sources and the store.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
 from harvester.config import Config
+from harvester.errors import UpstreamError
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.identifiers import Doi
-from harvester.merge import build_work
-from harvester.models import Fetched
-from harvester.sources import crossref
-from harvester.store import Observation, Outcome, RunCounts, Store
+from harvester.identifiers import Doi, parse_doi, parse_repec
+from harvester.merge import (
+    Contribution,
+    Value,
+    authors_from_rows,
+    authors_json,
+    build_work,
+    find_conflicts,
+)
+from harvester.models import Fetched, Record
+from harvester.routing import AgencyCache, fetch_agency, prefix_of
+from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceParser:
+    """How to read what a source keeps in `source_records`, and what of it to leave out of the hash."""
+
+    parse: Callable[[Mapping[str, Any]], Record]
+    volatile: tuple[str, ...]
+    version: int
+
+
+PARSERS: dict[str, SourceParser] = {
+    crossref.SOURCE: SourceParser(
+        crossref.parse_work, crossref.VOLATILE_KEYS, crossref.PARSER_VERSION
+    ),
+    datacite.SOURCE: SourceParser(
+        datacite.parse_doi_record, datacite.VOLATILE_KEYS, datacite.PARSER_VERSION
+    ),
+    doiorg.SOURCE: SourceParser(doiorg.parse_csl, doiorg.VOLATILE_KEYS, doiorg.PARSER_VERSION),
+    openalex.SOURCE: SourceParser(
+        openalex.parse_work, openalex.VOLATILE_KEYS, openalex.PARSER_VERSION
+    ),
+}
 
 
 @dataclass
@@ -38,10 +76,18 @@ class RunResult:
 
 def connect(config: Config) -> HttpClient:
     """The one HTTP client of a run: one pooled Session, and a rate limiter per upstream pool that
-    starts from the configured limits and then follows what the service announces."""
+    starts from the configured limits (and, for Crossref, then follows what it announces)."""
     client = HttpClient(make_session(config), config.http)
     for pool, limit in config.crossref_limits().items():
         client.add_limiter(f"crossref:{pool}", RateLimiter(f"crossref:{pool}", limit))
+    for pool, service in (
+        ("datacite:single", config.datacite),
+        ("openalex:list", config.openalex),
+        ("openalex:single", config.openalex),
+        ("doi:ra", config.doi),
+        ("doi:csl", config.doi),
+    ):
+        client.add_limiter(pool, RateLimiter(pool, service.limit))
     return client
 
 
@@ -50,17 +96,32 @@ def canonical_payload(
 ) -> tuple[str, str]:
     """The payload as stored (deterministic JSON) and its hash.
 
-    The hash leaves out fields the source re-stamps without the work changing (Crossref's `indexed`
-    timestamp and query `score`), so a re-indexed but otherwise identical record counts as the same
-    payload and is neither stored again nor parsed again. The parser version is part of the hash,
-    so that a parser that learnt to read more parses every payload again once.
+    The hash leaves out what the source re-stamps without the work changing (Crossref's `indexed`
+    timestamp, DataCite's view counters; dotted paths reach into nested objects), so a re-indexed
+    but otherwise identical record counts as the same payload and is neither stored again nor
+    parsed again. The parser version is part of the hash, so that a parser that learnt to read more
+    parses every payload again once.
     """
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    leave_out = set(volatile)
-    stable = {k: v for k, v in payload.items() if k not in leave_out}
+    stable = _without(payload, volatile)
     stable_text = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(f"{parser_version}\n{stable_text}".encode()).hexdigest()
     return text, digest
+
+
+def _without(payload: dict, paths: Iterable[str]) -> dict:
+    paths = list(paths)
+    if not paths:
+        return payload
+    stable = copy.deepcopy(payload)
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = stable
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return stable
 
 
 def unique_dois(dois: Iterable[Doi]) -> Iterator[Doi]:
@@ -72,33 +133,239 @@ def unique_dois(dois: Iterable[Doi]) -> Iterator[Doi]:
             yield doi
 
 
-def observe(
-    fetched: Fetched, display: str, known: dict[str, tuple[str, int | None]]
-) -> Observation:
-    """Turn one fetch result into what the store writes: parse only payloads not seen before."""
-    common = {"source": fetched.source, "key": fetched.identifier, "display": display}
-    if fetched.status == "failed":
-        return Observation(status="failed", error=fetched.error, **common)
-    if fetched.status == "not_found" or fetched.payload is None:
-        return Observation(status="not_found", **common)
-    text, digest = canonical_payload(
-        fetched.payload, crossref.VOLATILE_KEYS, crossref.PARSER_VERSION
-    )
-    aliases = (
-        (fetched.resolved,) if fetched.resolved and fetched.resolved != fetched.identifier else ()
-    )
-    previous = known.get(fetched.identifier)
-    if previous and previous[0] == digest and previous[1] is not None:
-        return Observation(status="unchanged", payload=text, payload_hash=digest, **common)
-    record = crossref.parse_work(fetched.payload)
-    return Observation(
-        status="ok",
-        work=build_work([record]),
-        payload=text,
-        payload_hash=digest,
-        aliases=aliases,
-        **common,
-    )
+def answer_of(fetched: Fetched) -> Answer | None:
+    """What to keep of one fetch: its payload and hash, "not found", or nothing for a failure
+    (a failure says nothing about the work, so the last answer stands)."""
+    if fetched.status == "not_found":
+        return Answer(fetched.source, fetched.identifier, "not_found")
+    if fetched.status != "ok" or fetched.payload is None:
+        return None
+    parser = PARSERS[fetched.source]
+    text, digest = canonical_payload(fetched.payload, parser.volatile, parser.version)
+    return Answer(fetched.source, fetched.identifier, "ok", text, digest)
+
+
+def merge_work(
+    answers: Sequence[Answer | StoredAnswer],
+    local: Contribution | None,
+    config: Config,
+) -> tuple[Any, tuple]:
+    """The work as every source's latest answer and the user's own values make it, and the
+    conflicts between the sources. Pure apart from parsing the payload texts."""
+    records = [
+        PARSERS[a.source].parse(json.loads(a.payload))
+        for a in answers
+        if a.status == "ok" and a.payload and a.source in PARSERS
+    ]
+    said: list[Record | Contribution] = [*records, *([local] if local else [])]
+    work = build_work(said, config.merge.precedence, config.merge.fields)
+    return work, tuple(find_conflicts(records))
+
+
+class _Enrichment:
+    """OpenAlex for one run: says once what it skips, and stops asking once the day's allowance
+    is gone (the rest of the run keeps each work's last OpenAlex answer)."""
+
+    def __init__(self, client: HttpClient, config: Config) -> None:
+        self.client, self.config = client, config
+        self.exhausted = False
+        if not config.openalex.api_key:
+            log.warning(
+                "openalex.no_api_key",
+                skipped="batched look-ups",
+                hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
+            )
+
+    def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
+        if self.exhausted or not dois:
+            return {}
+        results = itertools.chain.from_iterable(
+            openalex.fetch_works(
+                dois, self.client, self.config.openalex.url, self.config.openalex.api_key
+            )
+        )
+        found = {f.identifier: f for f in results}
+        if any(f.error == openalex.NOT_ASKED for f in found.values()):
+            self.exhausted = True
+            log.error(
+                "openalex.skipped_for_this_run",
+                reason="daily allowance reached",
+                hint="works keep their last OpenAlex data; the next run asks again",
+            )
+        return found
+
+
+class _Resolver:
+    """Resolves chunks of DOIs for one run: routing, agency, enrichment, merge."""
+
+    def __init__(self, store: Store, client: HttpClient, config: Config, refresh: bool) -> None:
+        self.store, self.client, self.config, self.refresh = store, client, config, refresh
+        # A prefix doi.org did not know is not asked about again until the recheck period is
+        # over (or --refresh): a registrant may be new since.
+        known = store.known_agencies(unknown_since=None if refresh else self._recheck_since())
+        if refresh:
+            known = {prefix: agency for prefix, agency in known.items() if agency is not None}
+        self.agencies = AgencyCache(
+            lambda prefix: fetch_agency(prefix, client, config.doi.url), known
+        )
+        self.kept_agencies: set[str] = set()
+        self.enrichment = _Enrichment(client, config)
+        workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
+        self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
+
+    def _recheck_since(self) -> str:
+        since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
+        return since.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def close(self) -> None:
+        self.singles.shutdown(wait=True, cancel_futures=True)
+
+    def resolve(self, chunk: list[Doi], displays: Mapping[str, str]) -> list[Observation]:
+        skipped = self._recently_not_found(chunk)
+        asked = [d for d in chunk if d.key not in skipped]
+        routes = self._route(asked)
+        self.store.keep_agencies(self._newly_learned())
+
+        by_agency = self._fetch_agencies(routes)
+        ok = [by_agency[d.key] for d in asked if by_agency[d.key].status == "ok"]
+        enriched = self.enrichment.fetch([Doi(f.resolved or f.identifier) for f in ok])
+
+        keys = {d.key for d in chunk} | {f.resolved for f in ok if f.resolved}
+        work_ids = self.store.find_work_ids("doi", sorted(keys))
+        stored = self.store.latest_answers(sorted(set(work_ids.values())))
+        observations = []
+        for doi in chunk:
+            display = displays.get(doi.key, doi.value)
+            if doi.key in skipped:
+                observations.append(self._cached_not_found(doi, display, skipped[doi.key]))
+                continue
+            fetched = by_agency[doi.key]
+            extra = enriched.get(fetched.resolved or doi.key) if fetched.status == "ok" else None
+            observations.append(self._observe(doi, display, fetched, extra, work_ids, stored))
+        return observations
+
+    # --- routing ---
+
+    def _recently_not_found(self, chunk: list[Doi]) -> dict[str, str]:
+        if self.refresh or self.config.recheck_not_found_days == 0:
+            return {}
+        return self.store.recently_not_found([d.key for d in chunk], self._recheck_since())
+
+    def _route(self, dois: list[Doi]) -> dict[str, str | UpstreamError | None]:
+        """The agency of each DOI's prefix; new prefixes are asked of doi.org side by side."""
+
+        def agency(doi: Doi) -> str | UpstreamError | None:
+            try:
+                return self.agencies.agency(doi)
+            except UpstreamError as exc:  # doi.org failing: these DOIs fail, the rest go on
+                return exc
+
+        return dict(zip((d.key for d in dois), self.singles.map(agency, dois), strict=True))
+
+    def _newly_learned(self) -> dict[str, str | None]:
+        learned = self.agencies.learned()
+        new = {p: a for p, a in learned.items() if p not in self.kept_agencies}
+        self.kept_agencies.update(new)
+        return new
+
+    # --- fetching ---
+
+    def _fetch_agencies(
+        self, routes: Mapping[str, str | UpstreamError | None]
+    ) -> dict[str, Fetched]:
+        """Each DOI from its agency: Crossref in batches, DataCite and the other agencies (by
+        doi.org content negotiation) one by one on the worker threads, all at the same time."""
+        results: dict[str, Fetched] = {}
+        to_crossref: list[Doi] = []
+        singles = []
+        for key, agency in routes.items():
+            doi = Doi(key)
+            if isinstance(agency, UpstreamError):
+                results[key] = Fetched(
+                    doiorg.SOURCE, key, "failed", error=f"cannot tell the agency: {agency}"
+                )
+            elif agency is None:
+                results[key] = Fetched(
+                    doiorg.SOURCE,
+                    key,
+                    "not_found",
+                    error=f"doi.org knows no registration agency for {prefix_of(doi)}",
+                )
+            elif agency == "crossref":
+                to_crossref.append(doi)
+            elif agency == "datacite":
+                singles.append(
+                    self.singles.submit(
+                        datacite.fetch_record, doi, self.client, self.config.datacite.url
+                    )
+                )
+            else:
+                singles.append(
+                    self.singles.submit(doiorg.fetch_csl, doi, self.client, self.config.doi.url)
+                )
+        if to_crossref:
+            concurrency = self.config.crossref_limits()["list"].concurrency
+            batches = crossref.fetch_works(
+                to_crossref, self.client, self.config.crossref, concurrency
+            )
+            for batch in batches:
+                results.update((f.identifier, f) for f in batch)
+        for future in singles:
+            fetched = future.result()
+            results[fetched.identifier] = fetched
+        return results
+
+    # --- observing ---
+
+    def _observe(
+        self,
+        doi: Doi,
+        display: str,
+        fetched: Fetched,
+        extra: Fetched | None,
+        work_ids: Mapping[str, int],
+        stored: Mapping[int, Mapping[str, StoredAnswer]],
+    ) -> Observation:
+        common = {"source": fetched.source, "key": doi.key, "display": display}
+        if fetched.status == "failed":
+            return Observation(status="failed", error=fetched.error, **common)
+        if fetched.status == "not_found":
+            answer = Answer(fetched.source, doi.key, "not_found")
+            return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
+
+        answers = tuple(a for a in (answer_of(fetched), extra and answer_of(extra)) if a)
+        resolved = fetched.resolved or doi.key
+        aliases = (resolved,) if resolved != doi.key else ()
+        work_id = work_ids.get(resolved) or work_ids.get(doi.key)
+        before = stored.get(work_id, {}) if work_id else {}
+        if work_id and all(
+            a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
+        ):
+            return Observation(status="unchanged", answers=answers, aliases=aliases, **common)
+
+        # Something changed: merge this run's answers with the other sources' last ones (those
+        # that failed or were not asked this time) and the user's own values.
+        answered = {a.source for a in answers}
+        if work_id:
+            earlier = self.store.latest_answers([work_id], with_payload=True).get(work_id, {})
+            kept = [a for source, a in earlier.items() if source not in answered]
+            local = self.store.local_values([work_id]).get(work_id)
+        else:
+            kept, local = [], None
+        work, conflicts = merge_work([*answers, *kept], local, self.config)
+        return Observation(
+            status="ok", work=work, answers=answers, aliases=aliases, conflicts=conflicts, **common
+        )
+
+    def _cached_not_found(self, doi: Doi, display: str, seen: str) -> Observation:
+        return Observation(
+            source="cache",
+            key=doi.key,
+            display=display,
+            status="not_found",
+            error=f"not found when last asked ({seen}); asked again after "
+            f"{self.config.recheck_not_found_days} days, or now with --refresh",
+        )
 
 
 def harvest(
@@ -110,32 +377,26 @@ def harvest(
     command: str,
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: threading.Event | None = None,
+    refresh: bool = False,
 ) -> RunResult:
-    """Resolve DOIs at Crossref and store what changed; one `runs` row records the whole run.
+    """Resolve DOIs, each at its registration agency and at OpenAlex, merge, and store what
+    changed; one `runs` row records the whole run.
 
-    Batches are written as they arrive, each in one transaction, so an interrupted run keeps every
-    batch it finished and a rerun does the rest. `stop` (set by SIGTERM or Ctrl-C in the CLI) ends the
-    run after the batch in hand.
+    DOIs go in chunks (`config.chunk_size`), large enough for several Crossref and OpenAlex
+    batches to run side by side. Each chunk is written in one transaction as soon as it is
+    resolved, so an interrupted run keeps every chunk it finished and a rerun does the rest. `stop` (set by SIGTERM in the CLI) ends the
+    run after the chunk in hand. `refresh` asks again about DOIs recently found not to exist.
     """
     run_id = store.start_run(command)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     result = RunResult(run_id=run_id, status="running")
     log.info("run.started", command=command)
     displays: dict[str, str] = {}
-
-    def requested() -> Iterator[Doi]:
-        for doi in unique_dois(dois):
-            displays[doi.key] = doi.value
-            yield doi
-
-    concurrency = config.crossref_limits()["list"].concurrency
-    batches = crossref.fetch_works(requested(), client, config.crossref, concurrency)
+    resolver = _Resolver(store, client, config, refresh)
     try:
-        for batch in batches:
-            known = store.known_payloads(crossref.SOURCE, [f.identifier for f in batch])
-            observations = [
-                observe(f, displays.get(f.identifier, f.identifier), known) for f in batch
-            ]
+        for chunk in _chunks(unique_dois(dois), config.chunk_size):
+            displays = {d.key: d.value for d in chunk}
+            observations = resolver.resolve(chunk, displays)
             for outcome in store.write_batch(run_id, observations):
                 result.counts.add(outcome)
                 _log_outcome(outcome)
@@ -159,8 +420,151 @@ def harvest(
         result.counts = store.run_counts(run_id)  # what was committed, not what was counted
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
-        batches.close()
+        resolver.close()
     return result
+
+
+# --- the user's own values -----------------------------------------------------------------------
+
+
+def local_observation(
+    store: Store,
+    config: Config,
+    edits: Mapping[str, Value | None],
+    *,
+    work_id: int | None = None,
+    key: str = "",
+    scheme: str = "doi",
+    display: str = "",
+    origin: str = "set",
+) -> Observation:
+    """The work as it becomes with the user's `edits` (None unsets a field): rebuilt from every
+    source's last answer and the user's values, so that an edit wins at once and an unset gives
+    the field back to the sources. A work not stored yet is created from the edits alone.
+    `authors`, if edited, is JSON text of author rows."""
+    stored: Sequence[StoredAnswer] = ()
+    current: dict[str, Value] = {}
+    if work_id is not None:
+        stored = list(store.latest_answers([work_id], with_payload=True).get(work_id, {}).values())
+        existing = store.local_values([work_id]).get(work_id)
+        if existing:
+            current = dict(existing.values)
+            if existing.authors:
+                current["authors"] = authors_json(existing.authors)
+    merged = {k: v for k, v in {**current, **edits}.items() if v is not None}
+    authors = merged.pop("authors", None)
+    local = Contribution(
+        "local", merged, authors_from_rows(json.loads(authors)) if isinstance(authors, str) else ()
+    )
+    work, conflicts = merge_work(stored, local if merged or local.authors else None, config)
+    return Observation(
+        source="local",
+        key=key,
+        scheme=scheme,
+        display=display,
+        status="ok",
+        work=work,
+        work_id=work_id,
+        conflicts=conflicts if stored else None,
+        local=dict(edits),
+        local_origin=origin,
+    )
+
+
+def edit_work(
+    work_id: int,
+    edits: Mapping[str, Value | None],
+    *,
+    store: Store,
+    config: Config,
+    command: str,
+) -> Outcome:
+    """`harvest set` / `harvest unset`: one run, one transaction, the change history saying
+    `local` for every field the edit changed."""
+    run_id = store.start_run(command)
+    try:
+        [outcome] = store.write_batch(
+            run_id, [local_observation(store, config, edits, work_id=work_id)]
+        )
+    except BaseException:
+        store.finish_run(run_id, "error")
+        raise
+    store.finish_run(run_id, "ok")
+    _log_outcome(outcome)
+    return outcome
+
+
+@dataclass
+class ImportResult:
+    run_id: int
+    outcomes: list[Outcome]
+    without_identifier: list[Any]  # the LocalRecords that name no DOI or RePEc handle
+
+
+def import_records(
+    records: Sequence[Any], *, store: Store, config: Config, command: str
+) -> ImportResult:
+    """`harvest import`: the user's own records, matched to stored works by DOI or RePEc handle
+    (else, for a record with neither, by exact title and year among works with no identifier),
+    written in one transaction so that a file is imported whole or not at all. Records that
+    name the same work are combined, later ones winning field by field."""
+    combined: dict[tuple[str, str], tuple[Any, dict[str, Value | None]]] = {}
+    without_identifier = []
+    for number, record in enumerate(records):
+        edits: dict[str, Value | None] = dict(record.values)
+        if edits.get("published") == f"{edits.get('year')}":
+            # A file's bare year (BibTeX, RIS PY) says no more than `year`: it must not hide a
+            # source's full date behind a local "2015".
+            del edits["published"]
+        if record.authors:
+            edits["authors"] = authors_json(record.authors)
+        doi, handle = record.values.get("doi"), record.values.get("repec_handle")
+        if isinstance(doi, str):
+            ident = ("doi", parse_doi(doi).key)
+        elif isinstance(handle, str):
+            ident = ("repec", parse_repec(handle).key)
+        else:
+            without_identifier.append(record)
+            ident = ("", f"{number}")
+        first, earlier = combined.get(ident, (record, {}))
+        combined[ident] = (first, {**earlier, **edits})
+
+    observations = []
+    for (scheme, key), (record, edits) in combined.items():
+        if scheme:
+            work_id = store.find_work_id(scheme, key)
+        else:
+            work_id = store.find_unidentified_work(
+                record.values.get("title"), record.values.get("year")
+            )
+        observations.append(
+            local_observation(
+                store,
+                config,
+                edits,
+                work_id=work_id,
+                key=key if scheme else "",
+                scheme=scheme or "doi",
+                display=record.label,
+                origin="import",
+            )
+        )
+    run_id = store.start_run(command)
+    try:
+        outcomes = store.write_batch(run_id, observations)
+    except BaseException:
+        store.finish_run(run_id, "error")
+        raise
+    store.finish_run(run_id, "ok")
+    for outcome in outcomes:
+        _log_outcome(outcome)
+    return ImportResult(run_id, outcomes, without_identifier)
+
+
+def _chunks(items: Iterable[Doi], size: int) -> Iterator[list[Doi]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _log_outcome(outcome: Outcome) -> None:

@@ -39,7 +39,7 @@ def harvest(tmp_path, upstream):
         **os.environ,
         "HARVEST_CONFIG": str(config),
         "HARVEST_DB": str(tmp_path / "data" / "harvest.db"),
-        "HARVEST_CROSSREF_URL": upstream.url,
+        **upstream.env(),
         "HARVEST_MAILTO": "tests@example.org",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
@@ -105,7 +105,11 @@ def test_first_harvest_prints_and_stores_then_a_rerun_changes_nothing(harvest, u
     assert all(line.startswith("unchanged") for line in second.stdout.splitlines()[:3])
     assert query(db, "SELECT count(*) FROM changes")[0][0] == changes_after_first
     assert query(db, "SELECT max(version) FROM works")[0][0] == 1
-    assert query(db, "SELECT count(*) FROM source_records")[0][0] == 3  # each payload kept once
+    # each answer kept once: three Crossref payloads, three "not found" from OpenAlex
+    assert query(db, "SELECT source, status, count(*) FROM source_records GROUP BY 1, 2") == [
+        ("crossref", "ok", 3),
+        ("openalex", "not_found", 3),
+    ]
     assert query(db, "SELECT unchanged FROM runs WHERE id = 2")[0][0] == 3
 
 

@@ -23,12 +23,12 @@ def start_harvest(
     tmp_path: Path, upstream: CrossrefReplay, db: Path, dois: Path
 ) -> subprocess.Popen:
     config = tmp_path / "harvester.toml"
-    config.write_text(f"[crossref]\nbatch_size = {BATCH}\n")
+    config.write_text(f"chunk_size = {BATCH}\n[crossref]\nbatch_size = {BATCH}\n")
     env = {
         **os.environ,
         "HARVEST_CONFIG": str(config),
         "HARVEST_DB": str(db),
-        "HARVEST_CROSSREF_URL": upstream.url,
+        **upstream.env(),
         "HARVEST_MAILTO": "tests@example.org",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
@@ -64,7 +64,9 @@ def assert_consistent(db: Path) -> int:
             conn.execute("SELECT count(*) FROM authors").fetchone()[0] == works * AUTHORS_PER_WORK
         )
         assert conn.execute("SELECT count(DISTINCT work_id) FROM changes").fetchone()[0] == works
-        assert conn.execute("SELECT count(*) FROM source_records").fetchone()[0] == works
+        kept = "SELECT count(*) FROM source_records WHERE source = ?"
+        assert conn.execute(kept, ("crossref",)).fetchone()[0] == works
+        assert conn.execute(kept, ("openalex",)).fetchone()[0] == works  # each not found
         assert conn.execute("SELECT count(*) FROM identifiers").fetchone()[0] == works
         created = conn.execute("SELECT coalesce(sum(created), 0) FROM runs").fetchone()[0]
         assert created == works, "the runs' counts disagree with what was written"

@@ -313,17 +313,17 @@ def test_without_an_api_key_dois_are_looked_up_singly(client, openalex):
         f"{PREFIX}/works/doi:{d.value}" for d in dois
     ]
     assert all(urlsplit(c.request.url).query == "" for c in openalex.single_calls())
-    warnings = [e for e in logs if e["event"] == "openalex.no_api_key"]
-    assert len(warnings) == 1  # one batch, one warning
+    warnings = [e for e in logs if e["event"] == "openalex.singles_without_key"]
+    assert len(warnings) == 1  # one batch, one line
     assert warnings[0]["size"] == 3
 
 
-def test_without_an_api_key_the_warning_comes_once_per_batch(client, openalex):
+def test_without_an_api_key_each_batch_goes_singly_and_says_so(client, openalex):
     dois = short_dois(150)
     with capture_logs() as logs:
         results = flat(fetch_all(dois, client, api_key=""))
     assert [f.status for f in results] == ["not_found"] * 150
-    assert [e["size"] for e in logs if e["event"] == "openalex.no_api_key"] == [100, 50]
+    assert [e["size"] for e in logs if e["event"] == "openalex.singles_without_key"] == [100, 50]
 
 
 def test_merged_work_301_is_followed(client, openalex):

@@ -33,7 +33,10 @@ def setup(tmp_path):
         config = dataclasses.replace(
             base,
             mailto="tests@example.org",
+            chunk_size=5,
             crossref=dataclasses.replace(base.crossref, url=upstream.url, batch_size=5),
+            doi=dataclasses.replace(base.doi, url=upstream.url_for("doi")),
+            openalex=dataclasses.replace(base.openalex, url=upstream.url_for("openalex")),
         )
         store = open_store(tmp_path / "h.db")
         yield dois, config, store

@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 
 from harvester.errors import StoreError
-from harvester.merge import build_work
+from harvester.merge import Conflict, Contribution, build_work
 from harvester.models import Author, Record
-from harvester.store import Observation, open_store
+from harvester.store import Answer, Observation, open_store
 from harvester.store.migrations import MIGRATIONS
 
 
@@ -48,8 +48,7 @@ def observe(rec: Record, key: str = "10.1000/abc", payload_hash: str | None = No
         status="ok",
         display=rec.doi or key,
         work=build_work([rec]),
-        payload="{}",
-        payload_hash=payload_hash or repr(rec),
+        answers=(Answer("crossref", key, "ok", "{}", payload_hash or repr(rec)),),
     )
 
 
@@ -191,7 +190,12 @@ def test_an_alias_finds_the_same_work(store):
 
 def test_not_found_is_stored_as_such(store):
     run = store.start_run("test")
-    obs = Observation(source="crossref", key="10.1000/nope", status="not_found")
+    obs = Observation(
+        source="crossref",
+        key="10.1000/nope",
+        status="not_found",
+        answers=(Answer("crossref", "10.1000/nope", "not_found"),),
+    )
     [outcome] = store.write_batch(run, [obs])
     assert outcome.status == "not_found"
     row = store.conn.execute("SELECT status, payload FROM source_records").fetchone()
@@ -209,7 +213,8 @@ def test_the_same_payload_is_kept_once(store):
         r[0] for r in store.conn.execute("SELECT payload_hash FROM source_records ORDER BY id")
     ]
     assert hashes == ["h1", "h2"]
-    assert store.known_payloads("crossref", ["10.1000/abc"])["10.1000/abc"][0] == "h2"
+    [work_id] = store.latest_answers([1])
+    assert store.latest_answers([work_id])[work_id]["crossref"].payload_hash == "h2"
 
 
 def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store):
@@ -222,8 +227,7 @@ def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store)
         key="10.1000/x",
         status="ok",
         work=build_work([record(doi="10.1000/Y", title="Y")]),
-        payload="{}",
-        payload_hash="y-again",
+        answers=(Answer("crossref", "10.1000/x", "ok", "{}", "y-again"),),
         aliases=("10.1000/y",),
     )
     [outcome] = store.write_batch(store.start_run("test"), [as_alias])
@@ -231,6 +235,14 @@ def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store)
     assert store.find_work_id("doi", "10.1000/x") == y.work_id
     dois = [r[0] for r in store.conn.execute("SELECT doi FROM works WHERE doi = '10.1000/Y'")]
     assert dois == ["10.1000/Y"]
+    # X's old work is merged into Y's, not left behind without identifiers: its source records
+    # and history follow, and the merge is itself in Y's history.
+    assert store.work(x.work_id) is None
+    assert store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 1
+    moved = store.conn.execute("SELECT DISTINCT work_id FROM source_records").fetchall()
+    assert moved == [(y.work_id,)]
+    fields = [c["field"] for c in store.history(y.work_id)]
+    assert fields.count("title") == 2 and "merged_work_id" in fields
 
 
 def test_a_read_only_command_does_not_create_a_database(tmp_path):
@@ -257,15 +269,18 @@ def test_processes_creating_the_same_new_database_at_once_all_succeed(tmp_path):
     conn.close()
 
 
-def test_agencies_are_kept_per_prefix(store):
-    assert store.known_agencies(["10.5061", "10.7554"]) == {}
+def test_agencies_are_kept_per_prefix_and_unknown_prefixes_expire(store):
+    assert store.known_agencies() == {}
     store.keep_agencies({"10.5061": "datacite", "10.9999": None})
     store.keep_agencies({"10.7554": "crossref", "10.5061": "datacite"})
-    assert store.known_agencies(["10.5061", "10.7554", "10.9999", "10.1"]) == {
+    assert store.known_agencies() == {
         "10.5061": "datacite",
         "10.7554": "crossref",
         "10.9999": None,
     }
+    # The clock of this store counts seconds from 2026-11-23T00:00:00Z.
+    assert "10.9999" not in store.known_agencies(unknown_since="2026-11-24")
+    assert store.known_agencies(unknown_since="2026-11-24")["10.5061"] == "datacite"
 
 
 def test_enrichment_fields_are_stored_and_compared(store):
@@ -306,3 +321,112 @@ def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path, monkeyp
     applied = [r[0] for r in upgraded.conn.execute("SELECT name FROM _migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
     upgraded.close()
+
+
+def test_latest_answers_give_each_sources_last_word_about_a_work(store):
+    run = store.start_run("test")
+    first = observe(record(), payload_hash="h1")
+    [created] = store.write_batch(run, [first])
+    later = Observation(
+        source="crossref",
+        key="10.1000/abc",
+        status="ok",
+        work=build_work([record(title="B")]),
+        answers=(
+            Answer("crossref", "10.1000/abc", "ok", '{"v": 2}', "h2"),
+            Answer("openalex", "10.1000/abc", "not_found"),
+        ),
+    )
+    store.write_batch(store.start_run("test"), [later])
+    latest = store.latest_answers([created.work_id], with_payload=True)[created.work_id]
+    assert (latest["crossref"].payload_hash, latest["crossref"].payload) == ("h2", '{"v": 2}')
+    assert latest["openalex"].status == "not_found"
+    assert store.latest_answers([created.work_id])[created.work_id]["crossref"].payload is None
+
+
+def test_not_found_is_remembered_per_identifier_for_the_recheck_period(store):
+    missing = Observation(
+        source="crossref",
+        key="10.1000/gone",
+        status="not_found",
+        answers=(Answer("crossref", "10.1000/gone", "not_found"),),
+    )
+    store.write_batch(store.start_run("test"), [missing, observe(record())])
+    seen = store.recently_not_found(["10.1000/gone", "10.1000/abc", "10.1000/never"], "2000")
+    assert list(seen) == ["10.1000/gone"]
+    assert store.recently_not_found(["10.1000/gone"], "2999") == {}
+
+
+def test_local_values_are_kept_apart_and_win_until_unset(store):
+    [created] = store.write_batch(store.start_run("test"), [observe(record())])
+    local = Contribution("local", {"title": "Mine", "year": 2016})
+    edit = Observation(
+        source="local",
+        key="",
+        status="ok",
+        work_id=created.work_id,
+        work=build_work([record(), local]),
+        local={"title": "Mine", "year": 2016},
+    )
+    [changed] = store.write_batch(store.start_run("set"), [edit])
+    assert changed.fields == ("title", "year")
+    assert store.local_values([created.work_id])[created.work_id].values == {
+        "title": "Mine",
+        "year": 2016,
+    }
+    sources = {c["field"]: c["source"] for c in store.history(created.work_id) if c["run_id"] == 2}
+    assert sources == {"title": "local", "year": "local"}
+    unset = Observation(
+        source="local",
+        key="",
+        status="ok",
+        work_id=created.work_id,
+        work=build_work([record(), Contribution("local", {"year": 2016})]),
+        local={"title": None},
+    )
+    store.write_batch(store.start_run("unset"), [unset])
+    assert store.work(created.work_id)["title"] == "A title"
+    assert store.local_values([created.work_id])[created.work_id].values == {"year": 2016}
+
+
+def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
+    with_conflict = Observation(
+        source="crossref",
+        key="10.1000/abc",
+        status="ok",
+        work=build_work([record()]),
+        answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h1"),),
+        conflicts=(Conflict("pages", "crossref", "1-2"), Conflict("pages", "openalex", "1-3")),
+    )
+    [created] = store.write_batch(store.start_run("test"), [with_conflict])
+    rows = store.conn.execute(
+        "SELECT field, source, value FROM conflicts WHERE work_id = ? ORDER BY source",
+        (created.work_id,),
+    ).fetchall()
+    assert rows == [("pages", "crossref", "1-2"), ("pages", "openalex", "1-3")]
+    resolved = Observation(
+        source="crossref",
+        key="10.1000/abc",
+        status="ok",
+        work=build_work([record(title="New")]),
+        answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h2"),),
+        conflicts=(),
+    )
+    store.write_batch(store.start_run("test"), [resolved])
+    assert store.conn.execute("SELECT count(*) FROM conflicts").fetchone()[0] == 0
+
+
+def test_a_work_without_any_identifier_is_kept(store):
+    local = Contribution("local", {"title": "A report we wrote"})
+    obs = Observation(
+        source="local",
+        key="",
+        status="ok",
+        work=build_work([local]),
+        local={"title": "A report we wrote"},
+        local_origin="import",
+    )
+    [created] = store.write_batch(store.start_run("import"), [obs])
+    assert created.status == "created"
+    assert store.work(created.work_id)["identifiers"] == []
+    assert store.conn.execute("SELECT origin FROM local_fields").fetchall() == [("import",)]

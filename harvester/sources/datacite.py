@@ -31,6 +31,21 @@ from harvester.sources.fields import (
 
 SOURCE = "datacite"
 
+#: Parts of the stored body DataCite re-stamps without the record changing (usage counters, the
+#: update time, the client record): left out of the payload hash. Dotted paths into the body.
+VOLATILE_KEYS = (
+    "data.attributes.updated",
+    "data.attributes.viewCount",
+    "data.attributes.viewsOverTime",
+    "data.attributes.downloadCount",
+    "data.attributes.downloadsOverTime",
+    "data.attributes.citationsOverTime",
+    "included",
+)
+
+#: Bump when parse_doi_record reads something new: stored payloads are then parsed again.
+PARSER_VERSION = 1
+
 
 # --- fetch (I/O) ---
 

@@ -39,6 +39,12 @@ from harvester.sources.fields import (
 
 SOURCE = "doi.org"
 
+#: Agencies' CSL carries their index time (Crossref's `indexed`): left out of the payload hash.
+VOLATILE_KEYS = ("indexed", "score")
+
+#: Bump when parse_csl reads something new: stored payloads are then parsed again.
+PARSER_VERSION = 1
+
 #: The Accept type doi.org and every agency behind it understand for CSL-JSON.
 CSL_JSON = "application/vnd.citationstyles.csl+json"
 

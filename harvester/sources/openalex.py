@@ -44,6 +44,20 @@ from harvester.sources.fields import (
 
 SOURCE = "openalex"
 
+#: Fields OpenAlex recomputes without the work changing: left out of the payload hash.
+#: (`counts_by_year` moves with `cited_by_count`, which is kept and so still counts.)
+VOLATILE_KEYS = (
+    "updated_date",
+    "relevance_score",
+    "counts_by_year",
+    "fwci",
+    "citation_normalized_percentile",
+    "cited_by_percentile_year",
+)
+
+#: Bump when parse_work reads something new: stored payloads are then parsed again.
+PARSER_VERSION = 1
+
 #: Concepts (the older, deprecated OpenAlex tagging) count as subjects only from this score up,
 #: and only when a work has no topics.
 CONCEPT_MIN_SCORE = 0.5
@@ -150,11 +164,11 @@ def fetch_batch(
     not found, not asked again: OpenAlex simply lacks many DOIs.
 
     Without an api_key no list request is sent (OpenAlex requires a key for lists since February
-    2026): the DOIs are looked up singly instead, and `openalex.no_api_key` is logged.
+    2026): the DOIs are looked up singly instead (the orchestrator says so once per run).
     Raises DailyLimitReached.
     """
     if not api_key:
-        log.warning("openalex.no_api_key", source=SOURCE, size=len(batch))
+        log.debug("openalex.singles_without_key", source=SOURCE, size=len(batch))
         return _singles(batch, client, base_url, api_key)
     if len(batch) == 1:
         return _singles(batch, client, base_url, api_key)

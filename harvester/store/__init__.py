@@ -7,6 +7,7 @@ keep reading the last committed state throughout.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -22,11 +23,15 @@ import sqlite_utils
 from harvester.errors import StoreError
 from harvester.identifiers import ascii_key
 from harvester.merge import (
+    INT_FIELDS,
     WORK_FIELDS,
+    Conflict,
+    Contribution,
     FieldChange,
     Value,
     WorkValues,
     author_row,
+    authors_from_rows,
     comparable,
     diff,
     rows_json,
@@ -36,6 +41,9 @@ from harvester.store.migrations import migrate
 
 OUTCOMES = ("created", "changed", "unchanged", "not_found", "failed")
 
+#: The sources that speak for a DOI (its registration agencies); OpenAlex only adds to them.
+AGENCY_SOURCES = ("crossref", "datacite", "doi.org")
+
 
 def utc_now() -> str:
     """The timestamp format of every *_at column: ISO 8601, UTC, seconds, 'Z'."""
@@ -43,12 +51,31 @@ def utc_now() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
-    """What one source said about one requested identifier in this run, ready to be written.
+class Answer:
+    """What one source answered about one identifier: kept in `source_records`, once per distinct
+    payload. status is "ok" (payload and its hash given) or "not_found"."""
 
-    status: "ok" (work holds the new values), "unchanged" (the same payload as last time),
-    "not_found" or "failed". `key` is the requested DOI key; `aliases` are further keys (such as the
-    prime DOI an alias resolved to) that must find the same work.
+    source: str
+    identifier: str
+    status: str
+    payload: str | None = None
+    payload_hash: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """What `source_records.payload_hash` holds for this answer."""
+        return self.payload_hash or self.status
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What this run learned about one requested identifier, ready to be written.
+
+    status: "ok" (work holds the merged values), "unchanged" (every source said what it said last
+    time), "not_found" or "failed". `source` is the source that speaks for the identifier (its
+    registration agency), named in the outcome. `key` is the requested key; `aliases` are further
+    keys (the prime DOI an alias resolved to) that must find the same work. `answers` are kept
+    whatever the status. `conflicts` None leaves the stored conflicts of the work as they are.
     """
 
     source: str
@@ -56,11 +83,25 @@ class Observation:
     status: str
     display: str = ""
     work: WorkValues | None = None
-    payload: str | None = None
-    payload_hash: str | None = None
+    answers: tuple[Answer, ...] = ()
     aliases: tuple[str, ...] = ()
     error: str | None = None
     scheme: str = "doi"
+    conflicts: tuple[Conflict, ...] | None = None
+    work_id: int | None = None  # the work, when the caller already knows it (local edits)
+    local: Mapping[str, Value | None] | None = None  # local fields to set (None: unset)
+    local_origin: str = "set"  # "set" by hand or "import"ed
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The latest answer a source gave about a work, as `source_records` holds it."""
+
+    source: str
+    identifier: str
+    status: str
+    payload_hash: str
+    payload: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,38 +192,124 @@ class Store:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def known_payloads(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, int | None]]:
-        """The latest payload hash and work id each identifier had at `source`, for skipping
-        identical payloads without parsing them."""
-        found: dict[str, tuple[str, int | None]] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"""SELECT identifier, payload_hash, work_id, max(last_seen_at)
-                    FROM source_records WHERE source = ? AND identifier IN ({marks})
-                    GROUP BY identifier""",
-                (source, *chunk),
-            )
-            for identifier, payload_hash, work_id, _ in rows:
-                found[identifier] = (payload_hash, work_id)
-        return found
-
     def find_work_id(self, scheme: str, key: str) -> int | None:
         row = self.conn.execute(
             "SELECT work_id FROM identifiers WHERE scheme = ? AND key = ?", (scheme, key)
         ).fetchone()
         return row[0] if row else None
 
-    def known_agencies(self, prefixes: Sequence[str]) -> dict[str, str | None]:
-        """The registration agency already learned for each DOI prefix (None: doi.org knew none)."""
-        found: dict[str, str | None] = {}
-        for chunk in _chunks(list(prefixes), 500):
+    def find_unidentified_work(self, title: Value, year: Value) -> int | None:
+        """A work with no identifier at all and exactly this title and year: how a record without
+        DOI or RePEc handle, imported again, finds the work its first import created."""
+        if not title:
+            return None
+        row = self.conn.execute(
+            """SELECT id FROM works WHERE title = ? AND year IS ?
+               AND NOT EXISTS (SELECT 1 FROM identifiers WHERE work_id = works.id)
+               ORDER BY id LIMIT 1""",
+            (title, year),
+        ).fetchone()
+        return row[0] if row else None
+
+    def iter_works(self, *, since: str | None = None, changed: bool = False) -> Iterator[dict]:
+        """Stored works for export, oldest first: updated at or after `since`, and with `changed`
+        only those whose values changed after they were first stored."""
+        clauses, params = [], []
+        if since:
+            clauses.append("updated_at >= ?")
+            params.append(since)
+        if changed:
+            clauses.append("version > 1")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        ids = [r[0] for r in self.conn.execute(f"SELECT id FROM works {where} ORDER BY id", params)]
+        for work_id in ids:
+            work = self.work(work_id)
+            if work is not None:
+                yield work
+
+    def find_work_ids(self, scheme: str, keys: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"SELECT prefix, agency FROM agencies WHERE prefix IN ({marks})", chunk
+                f"SELECT key, work_id FROM identifiers WHERE scheme = ? AND key IN ({marks})",
+                (scheme, *chunk),
             )
             found.update(dict(rows.fetchall()))
         return found
+
+    def latest_answers(
+        self, work_ids: Sequence[int], *, with_payload: bool = False
+    ) -> dict[int, dict[str, StoredAnswer]]:
+        """The latest answer of every source about each work (payload text only if asked for:
+        deciding whether anything changed needs the hashes alone)."""
+        found: dict[int, dict[str, StoredAnswer]] = {}
+        payload = "payload" if with_payload else "NULL"
+        for chunk in _chunks(list(work_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"""SELECT work_id, source, identifier, status, payload_hash, {payload}
+                    FROM (SELECT *, row_number() OVER (
+                            PARTITION BY work_id, source ORDER BY last_seen_at DESC, id DESC) AS n
+                          FROM source_records WHERE work_id IN ({marks}))
+                    WHERE n = 1""",
+                chunk,
+            )
+            for work_id, source, identifier, status, payload_hash, text in rows:
+                found.setdefault(work_id, {})[source] = StoredAnswer(
+                    source, identifier, status, payload_hash, text
+                )
+        return found
+
+    def local_values(self, work_ids: Sequence[int]) -> dict[int, Contribution]:
+        """The user's own values for each work that has any, as a contribution to the merge."""
+        found: dict[int, tuple[dict[str, Value], tuple]] = {}
+        for chunk in _chunks(list(work_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT work_id, field, value FROM local_fields WHERE work_id IN ({marks})", chunk
+            )
+            for work_id, name, value in rows:
+                values, _ = found.setdefault(work_id, ({}, ()))
+                if name == "authors":
+                    found[work_id] = (values, authors_from_rows(json.loads(value)))
+                else:
+                    values[name] = int(value) if name in INT_FIELDS else value
+        return {
+            work_id: Contribution("local", values, authors)
+            for work_id, (values, authors) in found.items()
+        }
+
+    def recently_not_found(self, keys: Sequence[str], since: str) -> dict[str, str]:
+        """Requested DOIs whose agency said "not found" at `since` or later, with when it last
+        said so: these are not asked again until the recheck period is over."""
+        found: dict[str, str] = {}
+        agencies = ",".join("?" * len(AGENCY_SOURCES))
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"""SELECT identifier, status, last_seen_at FROM (
+                      SELECT identifier, status, last_seen_at, row_number() OVER (
+                        PARTITION BY identifier ORDER BY last_seen_at DESC, id DESC) AS n
+                      FROM source_records
+                      WHERE identifier IN ({marks}) AND source IN ({agencies}))
+                    WHERE n = 1""",
+                (*chunk, *AGENCY_SOURCES),
+            )
+            for identifier, status, seen in rows:
+                if status == "not_found" and seen >= since:
+                    found[identifier] = seen
+        return found
+
+    def known_agencies(self, unknown_since: str | None = None) -> dict[str, str | None]:
+        """The registration agency learned for each DOI prefix (one row per prefix: a small
+        table). A prefix doi.org did not know (None) counts only if checked at or after
+        `unknown_since`, so that a registrant new since then is asked about again."""
+        rows = self.conn.execute(
+            "SELECT prefix, agency FROM agencies WHERE agency IS NOT NULL OR checked_at >= ?",
+            (unknown_since or "",),
+        )
+        return dict(rows.fetchall())
 
     def keep_agencies(self, learned: Mapping[str, str | None]) -> None:
         """Remember what doi.org said of each prefix, so that it is asked once, not every night."""
@@ -213,6 +340,13 @@ class Store:
             {"scheme": s, "value": v}
             for s, v in self.conn.execute(
                 "SELECT scheme, value FROM identifiers WHERE work_id = ? ORDER BY scheme, key",
+                (work_id,),
+            )
+        ]
+        work["conflicts"] = [
+            {"field": f, "source": s, "value": v}
+            for f, s, v in self.conn.execute(
+                "SELECT field, source, value FROM conflicts WHERE work_id = ? ORDER BY field, source",
                 (work_id,),
             )
         ]
@@ -274,19 +408,15 @@ class Store:
         return outcomes
 
     def _write(self, run_id: int, obs: Observation, now: str) -> Outcome:
+        display = obs.display or obs.key
         if obs.status == "failed":
-            return Outcome(obs.display or obs.key, "failed", error=obs.error, source=obs.source)
-        # The identifier the source answered with (the prime DOI of an alias) decides the work,
-        # so that an alias can never keep a second work of its own.
-        work_id = None
-        for key in (*obs.aliases, obs.key):
-            work_id = work_id or self.find_work_id(obs.scheme, key)
-        if obs.status == "not_found":
-            self._keep_payload(obs, work_id, now)
-            return Outcome(obs.display or obs.key, "not_found", work_id=work_id, source=obs.source)
-        if obs.status == "unchanged" or obs.work is None:
-            self._keep_payload(obs, work_id, now)
-            return Outcome(obs.display or obs.key, "unchanged", work_id=work_id, source=obs.source)
+            return Outcome(display, "failed", error=obs.error, source=obs.source)
+        work_id = self._resolve_work(obs, run_id, now)
+        if obs.status in ("not_found", "unchanged") or obs.work is None:
+            for answer in obs.answers:
+                self._keep_answer(answer, work_id, now)
+            status = "not_found" if obs.status == "not_found" else "unchanged"
+            return Outcome(display, status, work_id=work_id, error=obs.error, source=obs.source)
 
         new = comparable(obs.work)
         if work_id is None:
@@ -300,17 +430,66 @@ class Store:
             if changes:
                 version += 1
                 self._update_work(work_id, obs.work, version, changes, now)
+            else:
+                # Same values, perhaps from another source now (one dropped a field that the
+                # next one has): the provenance must say who gives each value today.
+                self.conn.execute(
+                    "UPDATE works SET provenance = ? WHERE id = ? AND provenance IS NOT ?",
+                    (to_json(obs.work.provenance), work_id, to_json(obs.work.provenance)),
+                )
+        if obs.local is not None:
+            self._write_local(work_id, obs.local, obs.local_origin, now)
         self._link_identifiers(obs, work_id)
-        self._keep_payload(obs, work_id, now)
+        for answer in obs.answers:
+            self._keep_answer(answer, work_id, now)
         self._record_changes(work_id, run_id, changes, obs, now)
+        if obs.conflicts is not None:
+            self._replace_conflicts(work_id, run_id, obs.conflicts, now)
         return Outcome(
-            obs.display or obs.key,
+            display or f"work {work_id}",
             status,
             work_id=work_id,
             version=version,
             fields=tuple(c.field for c in changes) if status == "changed" else (),
             title=obs.work.values.get("title"),  # type: ignore[arg-type]
             source=obs.source,
+        )
+
+    def _resolve_work(self, obs: Observation, run_id: int, now: str) -> int | None:
+        """The work an observation is about. The identifier the source answered with (the prime
+        DOI of an alias) decides, so an alias never keeps a work of its own; if it had one from
+        before it became an alias, that work is merged into the prime's."""
+        if obs.work_id is not None:
+            return obs.work_id
+        if not obs.key:
+            return None
+        prime = next(
+            (w for alias in obs.aliases if (w := self.find_work_id(obs.scheme, alias))), None
+        )
+        asked = self.find_work_id(obs.scheme, obs.key)
+        if prime is not None and asked is not None and prime != asked:
+            self._absorb(asked, prime, run_id, obs.source, now)
+        return prime or asked
+
+    def _absorb(self, orphan: int, survivor: int, run_id: int, source: str, now: str) -> None:
+        """Move everything known about `orphan` to `survivor` and delete it: its identifiers, its
+        source records and its history follow; the survivor's own local values win over the
+        orphan's. The merge itself is a change in the survivor's history."""
+        conn = self.conn
+        for table in ("source_records", "identifiers", "changes"):
+            conn.execute(f"UPDATE {table} SET work_id = ? WHERE work_id = ?", (survivor, orphan))
+        conn.execute(
+            """INSERT OR IGNORE INTO local_fields (work_id, field, value, origin, updated_at)
+               SELECT ?, field, value, origin, updated_at FROM local_fields WHERE work_id = ?""",
+            (survivor, orphan),
+        )
+        for table in ("local_fields", "conflicts", "authors"):
+            conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
+        conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
+        conn.execute(
+            """INSERT INTO changes (work_id, run_id, field, old_value, new_value, source, changed_at)
+               VALUES (?, ?, 'merged_work_id', ?, ?, ?, ?)""",
+            (survivor, run_id, str(orphan), str(survivor), source, now),
         )
 
     def _insert_work(self, work: WorkValues, now: str) -> int:
@@ -354,22 +533,27 @@ class Store:
         )
 
     def _link_identifiers(self, obs: Observation, work_id: int) -> None:
-        """Every key that named this work (as asked, as answered) finds it from now on."""
-        doi = obs.work.values.get("doi") if obs.work else None
-        pairs = {obs.key: obs.display or obs.key}
-        if isinstance(doi, str):
-            pairs.setdefault(ascii_key(doi), doi)
+        """Every key that named this work (as asked, as answered, its DOI and RePEc handle as
+        merged) finds it from now on."""
+        pairs: dict[tuple[str, str], str] = {}
+        if obs.key:
+            pairs[(obs.scheme, obs.key)] = obs.display or obs.key
         for alias in obs.aliases:
-            pairs.setdefault(alias, alias)
+            pairs.setdefault((obs.scheme, alias), alias)
+        values = obs.work.values if obs.work else {}
+        doi, handle = values.get("doi"), values.get("repec_handle")
+        if isinstance(doi, str):
+            pairs.setdefault(("doi", ascii_key(doi)), doi)
+        if isinstance(handle, str):
+            pairs.setdefault(("repec", ascii_key(handle)), handle)
         self.conn.executemany(
             """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
                ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
-            [(obs.scheme, k, v, work_id) for k, v in pairs.items()],
+            [(scheme, key, value, work_id) for (scheme, key), value in pairs.items()],
         )
 
-    def _keep_payload(self, obs: Observation, work_id: int | None, now: str) -> None:
+    def _keep_answer(self, answer: Answer, work_id: int | None, now: str) -> None:
         """Each distinct payload is kept once; seeing it again only moves its last_seen_at."""
-        payload_hash = obs.payload_hash or obs.status
         self.conn.execute(
             """INSERT INTO source_records
                  (source, identifier, work_id, status, fetched_at, last_seen_at, payload,
@@ -379,15 +563,44 @@ class Store:
                  last_seen_at = excluded.last_seen_at,
                  work_id = coalesce(excluded.work_id, work_id)""",
             (
-                obs.source,
-                obs.key,
+                answer.source,
+                answer.identifier,
                 work_id,
-                "not_found" if obs.status == "not_found" else "ok",
+                answer.status,
                 now,
                 now,
-                obs.payload,
-                payload_hash,
+                answer.payload,
+                answer.fingerprint,
             ),
+        )
+
+    def _write_local(
+        self, work_id: int, local: Mapping[str, Value | None], origin: str, now: str
+    ) -> None:
+        """Set (or, for None, unset) the user's own values of a work."""
+        for name, value in local.items():
+            if value is None:
+                self.conn.execute(
+                    "DELETE FROM local_fields WHERE work_id = ? AND field = ?", (work_id, name)
+                )
+            else:
+                self.conn.execute(
+                    """INSERT INTO local_fields (work_id, field, value, origin, updated_at)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (work_id, field) DO UPDATE SET value = excluded.value,
+                         origin = excluded.origin, updated_at = excluded.updated_at""",
+                    (work_id, name, str(value), origin, now),
+                )
+
+    def _replace_conflicts(
+        self, work_id: int, run_id: int, conflicts: Sequence[Conflict], now: str
+    ) -> None:
+        """The work's conflicts are what its sources disagree on now: older ones are dropped."""
+        self.conn.execute("DELETE FROM conflicts WHERE work_id = ?", (work_id,))
+        self.conn.executemany(
+            """INSERT OR REPLACE INTO conflicts (work_id, field, source, value, run_id, seen_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [(work_id, c.field, c.source, c.value, run_id, now) for c in conflicts],
         )
 
     def _record_changes(
@@ -405,7 +618,8 @@ class Store:
                     c.field,
                     _text(c.old),
                     _text(c.new),
-                    provenance.get(c.field, obs.source),
+                    # A user's edit is the user's change, whichever source's value it uncovers.
+                    "local" if obs.source == "local" else provenance.get(c.field, obs.source),
                     now,
                 )
                 for c in changes

@@ -162,10 +162,25 @@ def m0002_agencies_conflicts_enrichment(db: sqlite_utils.Database) -> None:
     db["works"].create_index(["openalex_id"])
 
 
+def m0003_local_fields(db: sqlite_utils.Database) -> None:
+    """The user's own values for a work (imported or set by hand), one row per field, kept apart
+    from what sources say so that they win until unset and survive every harvest. `authors` holds
+    the author rows as JSON."""
+    db["local_fields"].create(
+        {"work_id": int, "field": str, "value": str, "origin": str, "updated_at": str},
+        pk=("work_id", "field"),
+        foreign_keys=[("work_id", "works", "id")],
+        not_null={"origin", "updated_at"},
+    )
+    # "Which source said what about this work, latest first" is the read behind every merge.
+    db["source_records"].create_index(["work_id", "source", "last_seen_at"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
     ("0002_agencies_conflicts_enrichment", m0002_agencies_conflicts_enrichment),
+    ("0003_local_fields", m0003_local_fields),
 ]
 
 
