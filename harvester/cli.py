@@ -11,9 +11,12 @@ import signal
 import sys
 import textwrap
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
@@ -21,10 +24,20 @@ import structlog
 
 from harvester import __version__
 from harvester.config import LOG_FORMATS, Config, load_config
-from harvester.errors import BadIdentifier, HarvesterError
+from harvester.errors import BadIdentifier, BadInputFile, HarvesterError
+from harvester.formats import (
+    FORMATS,
+    RecordError,
+    detect_format,
+    local_values,
+    read_records,
+    write_works,
+)
+from harvester.formats.csvfile import parse_authors
 from harvester.identifiers import Doi, parse_doi, parse_identifier
 from harvester.log import configure_logging
-from harvester.pipeline import RunResult, connect, harvest
+from harvester.merge import WORK_FIELDS, Value, authors_json
+from harvester.pipeline import RunResult, connect, edit_work, harvest, import_records
 from harvester.store import Outcome, Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -104,6 +117,11 @@ def cli(ctx: click.Context, db_path, config_path, log_format, verbose, quiet) ->
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
 )
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask again about DOIs found not to exist within recheck_not_found_days.",
+)
 @click.pass_obj
 def doi_command(
     app: App,
@@ -111,8 +129,13 @@ def doi_command(
     from_file: BinaryIO | None,
     skip_invalid: bool,
     as_json: bool,
+    refresh: bool,
 ) -> int:
-    """Resolve DOIs at Crossref and store them, with what changed since the last harvest.
+    """Resolve DOIs and store them, with what changed since the last harvest.
+
+    Each DOI is asked of the agency that registered it (Crossref, DataCite, or another agency
+    through doi.org), then of OpenAlex, and merged with your own values (`harvest import`,
+    `harvest set`); `harvest show` says which source gave each field.
 
     Prints a line per DOI (created, changed and which fields, unchanged, not found, failed and why)
     and a summary; with a single DOI, also the stored record. Exit 0 when all resolved, 1 when some
@@ -162,6 +185,7 @@ def doi_command(
                 command=_command_line(),
                 on_outcome=report,
                 stop=stop,
+                refresh=refresh,
             )
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
@@ -287,6 +311,221 @@ def _find_work(store: Store, text: str) -> int | None:
     return store.find_work_id(scheme, identifier.key)
 
 
+# --- the user's own values: set, unset, import -------------------------------------------------
+
+#: What `harvest set` can correct: every `works` column from sources, and the author list.
+EDITABLE_FIELDS = (*WORK_FIELDS, "authors")
+
+
+@cli.command("set")
+@click.argument("work")
+@click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.pass_obj
+def set_command(app: App, work: str, assignments: tuple[str, ...]) -> int:
+    """Correct fields of a stored work by hand. Your values win over every source until
+    `harvest unset`, and each change is in the history with source `local`.
+
+    WORK is its id, DOI or RePEc handle. Lists: `issn=0950-0170,1469-8722`,
+    `subjects=Labour; Wages`, `authors="Family, Given; {An Organisation}"`.
+    """
+    app.setup_logging()
+    edits = _parse_assignments(assignments)
+    return _edit(app, work, edits)
+
+
+@cli.command("unset")
+@click.argument("work")
+@click.argument("fields", nargs=-1, required=True, metavar="FIELD...")
+@click.pass_obj
+def unset_command(app: App, work: str, fields: tuple[str, ...]) -> int:
+    """Drop your own value of fields of a stored work, giving them back to the sources."""
+    app.setup_logging()
+    for name in fields:
+        _check_field(name)
+    return _edit(app, work, dict.fromkeys(fields))
+
+
+def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
+    store = app.open_store(create=False)
+    try:
+        work_id = _find_work(store, text)
+        if work_id is None:
+            click.echo(f"not in the database: {text}", err=True)
+            return EXIT_SOME_FAILED
+        unset = [k for k, v in edits.items() if v is None]
+        held = store.local_values([work_id]).get(work_id)
+        held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
+        for name in unset:
+            if name not in held_fields:
+                click.echo(f"note: {name} has no value of yours to unset", err=True)
+        if held and {"year", "published"} & set(unset):
+            # `set year=` also sets the date to that year (and `set published=` the year): the
+            # two go back to the sources together, or the work would hold two different years.
+            year, published = held.values.get("year"), held.values.get("published")
+            if year is not None and str(published or "")[:4] == f"{year:04d}":
+                edits = {**edits, "year": None, "published": None}
+        outcome = edit_work(
+            work_id, edits, store=store, config=app.config, command=_command_line(), display=text
+        )
+        if app.verbosity >= 0:
+            click.echo(format_outcome(outcome))
+            click.echo()
+            click.echo(format_work(store.work(work_id)))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _check_field(name: str) -> None:
+    if name not in EDITABLE_FIELDS:
+        raise click.UsageError(f"unknown field {name!r}; fields are: {', '.join(EDITABLE_FIELDS)}")
+
+
+def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Value | None]:
+    """FIELD=VALUE pairs as the store's values, checked like a CSV import's cells."""
+    raw: dict[str, str] = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        name = name.strip()
+        if not equals:
+            raise click.UsageError(f"{assignment!r}: write FIELD=VALUE (to drop a value: unset)")
+        _check_field(name)
+        if not value.strip():
+            raise click.UsageError(f"{name}: empty value (to drop your value: harvest unset)")
+        raw[name] = value
+    try:
+        edits: dict[str, Value | None] = dict(
+            local_values({k: v for k, v in raw.items() if k != "authors"})
+        )
+    except RecordError as exc:
+        raise click.UsageError(str(exc)) from None
+    if "authors" in raw:
+        authors = parse_authors(raw["authors"])
+        if not authors:
+            raise click.UsageError("authors: no author in the value")
+        edits["authors"] = authors_json(authors)
+    return edits
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="The file's format [from its name: .bib, .ris, .json, .csv].",
+)
+@click.pass_obj
+def import_command(app: App, file: str, fmt: str | None) -> int:
+    """Take your own records (BibTeX, RIS, CSL-JSON or CSV with columns named as in `works`)
+    as values that win over every source, matched to works by DOI or RePEc handle.
+
+    A file with a bad record is refused whole, naming the file and line: nothing is
+    half-imported. Records with neither DOI nor RePEc handle are kept as works of their own
+    and listed.
+    """
+    app.setup_logging()
+    fmt = detect_format(file, fmt) if file != "-" or fmt else "csv"
+    text = _read_text(file)
+    records = read_records(text, fmt, file)
+    store = app.open_store()
+    try:
+        result = import_records(records, store=store, config=app.config, command=_command_line())
+    finally:
+        store.close()
+    if app.verbosity >= 0:
+        for outcome in result.outcomes:
+            click.echo(format_outcome(outcome))
+    counts = Counter(o.status for o in result.outcomes)
+    click.echo(
+        f"{len(records)} record(s) from {file}: {counts['created']} new work(s), "
+        f"{counts['changed']} changed, {counts['unchanged']} unchanged; run {result.run_id}"
+    )
+    if result.without_identifier:
+        click.echo(f"{len(result.without_identifier)} record(s) without DOI or RePEc handle, kept:")
+        for record in result.without_identifier:
+            click.echo(f"  line {record.line}: {_shorten(record.label, 90)}")
+    return EXIT_OK
+
+
+def _read_text(file: str) -> str:
+    """A file's text: UTF-8 (with or without BOM); anything else is refused with the line of the
+    first byte that is not UTF-8, rather than imported garbled."""
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise BadInputFile(file, None, f"cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInputFile(file, line, "not UTF-8 text; save the file as UTF-8") from None
+
+
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only works created or updated on or after DATE (2026-11-01 or an ISO time).",
+)
+@click.option(
+    "--changed",
+    is_flag=True,
+    help="Only works whose values changed after they were first stored (e.g. corrections).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to FILE (replaced whole when done) instead of stdout.",
+)
+@click.pass_obj
+def export_command(app: App, fmt: str, since: str | None, changed: bool, output: str | None) -> int:
+    """Write stored works as BibTeX, RIS, CSL-JSON or CSV."""
+    app.setup_logging()
+    since_at = _since(since) if since else None
+    store = app.open_store(create=False)
+    try:
+        works = store.iter_works(since=since_at, changed=changed)
+        if output is None:
+            write_works(works, fmt, sys.stdout)
+        else:
+            _write_atomically(Path(output), lambda stream: write_works(works, fmt, stream))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _since(text: str) -> str:
+    """A date or ISO time as the *_at columns hold it (UTC, 'Z'), for comparing as text."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a date like 2026-11-01 or 2026-11-01T12:00:00Z", param_hint="--since"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file, and
+    a failed export leaves the previous one in place."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as stream:
+            write(stream)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise BadInputFile(str(path), None, f"cannot write: {exc.strerror}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 # --- formatting for people ---------------------------------------------------------------------
 
 _LABELS = {
@@ -307,7 +546,7 @@ def format_outcome(outcome: Outcome) -> str:
     if outcome.status == "unchanged":
         return f"{label}  work {outcome.work_id}" if outcome.work_id else label
     if outcome.status == "not_found":
-        return f"{label}  {outcome.source or 'the source'} has no record of it"
+        return f"{label}  {outcome.error or f'{outcome.source} has no record of it'}"
     return f"{label}  {outcome.error or 'unknown error'}"
 
 
@@ -349,6 +588,10 @@ def format_work(work: dict[str, Any] | None) -> str:
     line("Language", work.get("language"))
     line("License", work.get("license"))
     line("URL", work.get("url"))
+    line("Version", work.get("resource_version"))
+    line("Open access", " ".join(p for p in (work.get("oa_status"), work.get("oa_url")) if p))
+    line("Subjects", "; ".join(json.loads(work["subjects"])) if work.get("subjects") else None)
+    line("OpenAlex", work.get("openalex_id"))
     line("Cited by", work.get("cited_by_count"))
     for update in json.loads(work["updates"]) if work.get("updates") else []:
         line(
@@ -364,6 +607,16 @@ def format_work(work: dict[str, Any] | None) -> str:
         )
     others = [f"{i['scheme']}:{i['value']}" for i in work.get("identifiers", [])]
     line("Identifiers", ", ".join(others))
+    by_source: dict[str, list[str]] = {}
+    for name, source in json.loads(work.get("provenance") or "{}").items():
+        by_source.setdefault(source, []).append(name)
+    line("From", "; ".join(f"{source}: {', '.join(names)}" for source, names in by_source.items()))
+    disagreements: dict[str, list[str]] = {}
+    for conflict in work.get("conflicts", []):
+        said = f"{conflict['source']} {_shorten(conflict['value'], 40)!r}"
+        disagreements.setdefault(conflict["field"], []).append(said)
+    for name, said in disagreements.items():
+        line("Conflict", f"{name}: {', '.join(said)}")
     return "\n".join(out)
 
 
@@ -402,7 +655,7 @@ def _shorten(text: str | None, width: int) -> str:
 
 
 #: Columns stored as JSON text, shown as JSON values by `show --json`.
-_JSON_COLUMNS = ("issn", "relations", "updates", "provenance")
+_JSON_COLUMNS = ("issn", "relations", "updates", "subjects", "provenance")
 
 
 def _decoded(work: dict[str, Any]) -> dict[str, Any]:

@@ -478,13 +478,14 @@ def edit_work(
     store: Store,
     config: Config,
     command: str,
+    display: str = "",
 ) -> Outcome:
     """`harvest set` / `harvest unset`: one run, one transaction, the change history saying
     `local` for every field the edit changed."""
     run_id = store.start_run(command)
     try:
         [outcome] = store.write_batch(
-            run_id, [local_observation(store, config, edits, work_id=work_id)]
+            run_id, [local_observation(store, config, edits, work_id=work_id, display=display)]
         )
     except BaseException:
         store.finish_run(run_id, "error")
@@ -533,6 +534,10 @@ def import_records(
     for (scheme, key), (record, edits) in combined.items():
         if scheme:
             work_id = store.find_work_id(scheme, key)
+            if work_id is not None:
+                # The identifier matched the work; as a value it would only restate the DOI or
+                # handle the sources already give (perhaps in another letter case).
+                edits.pop("doi" if scheme == "doi" else "repec_handle", None)
         else:
             work_id = store.find_unidentified_work(
                 record.values.get("title"), record.values.get("year")
