@@ -252,3 +252,31 @@ def test_usage_errors_exit_2_without_traceback(harvest):
     bad_config.write_text("[crossref]\nbatch_sise = 10\n")
     proc = harvest("--config", str(bad_config), "doi", ELIFE)
     assert proc.returncode == 2 and "batch_sise" in proc.stderr
+
+
+def test_a_mixed_list_is_resolved_each_doi_at_its_own_agency(harvest, upstream):
+    """The issue's own try-out: a DataCite preprint, a DataCite dataset, a Crossref article and a
+    DOI no agency knows, in one command."""
+    upstream.add_datacite("10.48550_arxiv.2311.16162", "10.5061_dryad.8515")
+    upstream.add_openalex("10.7554_elife.01567")
+    proc = harvest(
+        "doi", "10.48550/arXiv.2311.16162", "10.5061/dryad.8515", ELIFE, "10.99999/nobody"
+    )
+    assert proc.returncode == 1, proc.stderr  # one was not found
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("created    10.48550/arXiv.2311.16162")
+    assert lines[1].startswith("created    10.5061/dryad.8515  work 2: Data from: A new malaria")
+    assert lines[2].startswith(f"created    {ELIFE}")
+    assert (
+        lines[3] == "not found  10.99999/nobody  doi.org knows no registration agency for 10.99999"
+    )
+    assert lines[4].startswith("4 identifier(s): 3 created, 0 changed, 0 unchanged, 1 not found")
+
+    shown = harvest("show", "10.5061/dryad.8515").stdout
+    assert "Type:        dataset" in shown and "From:        datacite: " in shown
+    elife = harvest("show", ELIFE).stdout
+    assert "crossref: " in elife and "openalex: " in elife and "Open access: gold" in elife
+
+    again = harvest("doi", "10.99999/nobody")
+    assert "asked again after 30 days, or now with --refresh" in again.stdout
+    assert upstream.count("/doi/ra/10.99999") == 1

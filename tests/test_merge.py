@@ -6,8 +6,15 @@ import dataclasses
 
 from conftest import load_json
 
-from harvester.merge import Conflict, build_work, by_precedence, find_conflicts, normalised
-from harvester.models import Record
+from harvester.merge import (
+    Conflict,
+    Contribution,
+    build_work,
+    by_precedence,
+    find_conflicts,
+    normalised,
+)
+from harvester.models import Author, Record
 from harvester.sources import crossref, openalex
 
 
@@ -73,3 +80,27 @@ def test_normalisation_sees_through_typography():
     )
     assert normalised("issue", "04") == normalised("issue", "4")
     assert normalised("title", "Wages") != normalised("title", "Wagers")
+
+
+def test_precedence_can_be_changed_for_one_field():
+    cr, oa = elife_records()
+    cr = dataclasses.replace(cr, abstract="Crossref's abstract")
+    work = build_work([cr, oa], field_precedence={"abstract": ("openalex", "crossref")})
+    assert work.values["abstract"] == oa.abstract and work.provenance["abstract"] == "openalex"
+    assert work.provenance["title"] == "crossref"  # every other field as by default
+
+
+def test_the_users_values_join_the_merge_in_column_terms():
+    cr, oa = elife_records()
+    mine = Contribution("local", {"year": 2015, "pages": "1-20"}, (Author(family="Mine"),))
+    work = build_work([oa, mine, cr])
+    assert (work.values["year"], work.values["pages"]) == (2015, "1-20")
+    assert work.provenance["year"] == work.provenance["authors"] == "local"
+    assert [a.family for a in work.authors] == ["Mine"]
+    assert work.values["title"] == cr.title
+
+
+def test_a_source_ranked_last_still_fills_what_nobody_else_has():
+    cr, oa = elife_records()
+    work = build_work([oa, cr], precedence=("crossref",))
+    assert work.provenance["oa_status"] == "openalex"
