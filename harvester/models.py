@@ -68,7 +68,7 @@ class Record:
     cited_by_count: int | None = None
     relations: tuple[Relation, ...] = ()
     updates: tuple[Update, ...] = ()
-    # Carried by DataCite and OpenAlex records; not yet stored (issue 3 adds them to the schema).
+    # Carried by DataCite and OpenAlex records (works columns of the same names).
     subjects: tuple[str, ...] = ()  # keywords, subjects, OpenAlex topics' display names
     resource_version: str | None = None  # DataCite `version` (the dataset's, not our row version)
     openalex_id: str | None = None  # https://openalex.org/W...
