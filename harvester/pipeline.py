@@ -6,6 +6,7 @@ as one transaction; it does no I/O of its own beyond calling the sources and the
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import itertools
@@ -251,7 +252,7 @@ class _Resolver:
             return {}
         return self.store.recently_not_found([d.key for d in chunk], self._recheck_since())
 
-    def _route(self, dois: list[Doi]) -> dict[str, str | UpstreamError | None]:
+    def _route(self, dois: list[Doi]) -> list[tuple[Doi, str | UpstreamError | None]]:
         """The agency of each DOI's prefix; new prefixes are asked of doi.org side by side."""
 
         def agency(doi: Doi) -> str | UpstreamError | None:
@@ -260,7 +261,13 @@ class _Resolver:
             except UpstreamError as exc:  # doi.org failing: these DOIs fail, the rest go on
                 return exc
 
-        return dict(zip((d.key for d in dois), self.singles.map(agency, dois), strict=True))
+        return list(zip(dois, self.singles.map(self._in_context(agency), dois), strict=True))
+
+    @staticmethod
+    def _in_context(function: Callable) -> Callable:
+        """`function` run with this thread's context (the run_id the log lines carry)."""
+        context = contextvars.copy_context()
+        return lambda *args: context.copy().run(function, *args)
 
     def _newly_learned(self) -> dict[str, str | None]:
         learned = self.agencies.learned()
@@ -271,15 +278,15 @@ class _Resolver:
     # --- fetching ---
 
     def _fetch_agencies(
-        self, routes: Mapping[str, str | UpstreamError | None]
+        self, routes: list[tuple[Doi, str | UpstreamError | None]]
     ) -> dict[str, Fetched]:
         """Each DOI from its agency: Crossref in batches, DataCite and the other agencies (by
         doi.org content negotiation) one by one on the worker threads, all at the same time."""
         results: dict[str, Fetched] = {}
         to_crossref: list[Doi] = []
         singles = []
-        for key, agency in routes.items():
-            doi = Doi(key)
+        for doi, agency in routes:
+            key = doi.key
             if isinstance(agency, UpstreamError):
                 results[key] = Fetched(
                     doiorg.SOURCE, key, "failed", error=f"cannot tell the agency: {agency}"
@@ -294,15 +301,13 @@ class _Resolver:
             elif agency == "crossref":
                 to_crossref.append(doi)
             elif agency == "datacite":
+                fetch = self._in_context(datacite.fetch_record)
                 singles.append(
-                    self.singles.submit(
-                        datacite.fetch_record, doi, self.client, self.config.datacite.url
-                    )
+                    self.singles.submit(fetch, doi, self.client, self.config.datacite.url)
                 )
             else:
-                singles.append(
-                    self.singles.submit(doiorg.fetch_csl, doi, self.client, self.config.doi.url)
-                )
+                fetch = self._in_context(doiorg.fetch_csl)
+                singles.append(self.singles.submit(fetch, doi, self.client, self.config.doi.url))
         if to_crossref:
             concurrency = self.config.crossref_limits()["list"].concurrency
             batches = crossref.fetch_works(
