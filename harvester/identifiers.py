@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from harvester.errors import BadIdentifier
 
@@ -21,6 +21,7 @@ __all__ = [
     "parse_doi",
     "parse_identifier",
     "parse_repec",
+    "parse_repec_url",
     "quote_doi",
     "quote_doi_query",
 ]
@@ -177,15 +178,79 @@ def parse_repec(text: str) -> RepecHandle:
     return RepecHandle(archive, series, item)
 
 
+#: IDEAS page kinds: /a/ article, /p/ paper, /b/ book, /h/ chapter, /c/ software.
+_IDEAS = re.compile(
+    r"(?i)^(?:https?://)?(?:www\.)?ideas\.repec\.org/([a-z])/([a-z0-9]{3})/([a-z0-9]{6})/(.+?)\.html?$"
+)
+_ECONPAPERS_PAGE = re.compile(
+    r"(?i)^(?:https?://)?(?:www\.)?econpapers\.repec\.org/"
+    r"(?:article|paper|bookchap|software|book|chapter)/([a-z0-9]{3})([a-z0-9]{6})/(.+?)\.html?$"
+)
+#: The journal-article item convention: v:{volume}:y:{year}:i:{issue}:p:{pages}, colons dropped.
+_IDEAS_JOURNAL_ITEM = re.compile(r"^v([^:]+?)y([0-9]{4})i([^:]+?)p([^:]+)$")
+
+
+def parse_repec_url(text: str) -> RepecHandle:
+    """The handle behind a RePEc web link people paste: EconPapers (`/RePEc:…` and
+    `/article/{archive}{series}/{item, ":" as "_3a"}.htm`), NEP (`d.repec.org/n?u=RePEc:…`) and
+    IDEAS (`ideas.repec.org/a/{archive}/{series}/{item without colons}.html`).
+
+    IDEAS drops the item's colons, so its links map back only by convention: a journal article
+    link whose item reads v…y…i…p… is taken as `v:…:y:…:i:…:p:…`, and an item without that
+    shape as written. A link where neither reading is certain is refused, naming both readings.
+    """
+    cleaned = _clean(_precheck(text), doi=False)
+    parts = urlsplit(cleaned if "://" in cleaned else f"https://{cleaned}")
+    host, path = parts.netloc.lower(), unquote(parts.path)
+    if host.endswith("econpapers.repec.org") and path[1:6].lower() == "repec":
+        return _handle_in(text, path[1:])
+    if host == "d.repec.org" or "u=" in parts.query:
+        handles = parse_qs(parts.query).get("u", [])
+        if handles and handles[0].lower().startswith("repec:"):
+            return _handle_in(text, handles[0])
+    page = _ECONPAPERS_PAGE.match(cleaned)
+    if page:
+        archive, series, item = page.groups()
+        return _handle_in(
+            text, f"RePEc:{archive}:{series}:{item.replace('_3a', ':').replace('_3A', ':')}"
+        )
+    ideas = _IDEAS.match(cleaned)
+    if ideas:
+        kind, archive, series, item = ideas.groups()
+        journal = _IDEAS_JOURNAL_ITEM.match(item)
+        if kind.lower() == "a" and journal:
+            volume, year, issue, pages = journal.groups()
+            return _handle_in(
+                text, f"RePEc:{archive}:{series}:v:{volume}:y:{year}:i:{issue}:p:{pages}"
+            )
+        if journal:
+            raise BadIdentifier(
+                text,
+                f"this IDEAS link may mean RePEc:{archive}:{series}:{item} or the journal form "
+                f"RePEc:{archive}:{series}:v:{journal[1]}:y:{journal[2]}:i:{journal[3]}:p:{journal[4]}"
+                "; give the handle",
+            )
+        return _handle_in(text, f"RePEc:{archive}:{series}:{item}")
+    raise BadIdentifier(
+        text, "a RePEc web link whose handle cannot be told; give the handle RePEc:…"
+    )
+
+
+def _handle_in(url: str, handle: str) -> RepecHandle:
+    """The handle read out of a link, with any problem told about the link as given."""
+    try:
+        return parse_repec(handle)
+    except BadIdentifier as exc:
+        raise BadIdentifier(url, exc.reason) from None
+
+
 def parse_identifier(text: str) -> Doi | RepecHandle:
     """Decide whether `text` is a RePEc handle or a DOI, so one input field can take either."""
     cleaned = _clean(_precheck(text), doi=False)
     if cleaned[:6].lower() == "repec:":
         return parse_repec(text)
     if _REPEC_WEB.match(cleaned):
-        raise BadIdentifier(
-            text, "RePEc web page URLs are not supported yet; give the handle RePEc:…"
-        )
+        return parse_repec_url(text)
     try:
         return parse_doi(text)
     except BadIdentifier as error:

@@ -366,17 +366,15 @@ def test_parse_repec_rejects(text: str, reason: str) -> None:
         ("10.1000/", "empty suffix"),  # clearly meant as a DOI: say what is wrong with it
         ("repec:sae:woemps", "missing item"),
         (
-            "https://ideas.repec.org/a/sae/woemps/v29y2015i4p624-640.html",
-            "RePEc web page URLs are not supported yet; give the handle RePEc:…",
+            "https://ideas.repec.org/e/pxx1.html",  # an author's page: no work behind it
+            "a RePEc web link whose handle cannot be told; give the handle RePEc:…",
         ),
         (
-            "https://econpapers.repec.org/article/saewoemps/v_3a29_3ay_3a2015_3ai_3a4_3ap_3a624-640.htm",
-            "RePEc web page URLs are not supported yet; give the handle RePEc:…",
+            "https://ideas.repec.org/p/abc/wpaper/v1y2020i2p3.html",
+            "this IDEAS link may mean RePEc:abc:wpaper:v1y2020i2p3 or the journal form "
+            "RePEc:abc:wpaper:v:1:y:2020:i:2:p:3; give the handle",
         ),
-        (
-            "ideas.repec.org/p/nbr/nberwo/1234.html",
-            "RePEc web page URLs are not supported yet; give the handle RePEc:…",
-        ),
+        ("https://econpapers.repec.org/RePEc:sae:wo", "series must be 6 characters"),
     ],
 )
 def test_parse_identifier_rejects(text: str, reason: str) -> None:
@@ -505,3 +503,27 @@ def test_parsers_raise_only_bad_identifier(text: str) -> None:
         except BadIdentifier as error:
             assert error.text == text
             assert error.reason
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ideas.repec.org/a/sae/woemps/v29y2015i4p624-640.html",
+        "ideas.repec.org/a/sae/woemps/v29y2015i4p624-640.html",
+        "https://econpapers.repec.org/article/saewoemps/v_3a29_3ay_3a2015_3ai_3a4_3ap_3a624-640.htm",
+        "https://EconPapers.repec.org/RePEc:sae:woemps:v:29:y:2015:i:4:p:624-640",
+        "http://d.repec.org/n?u=RePEc:sae:woemps:v:29:y:2015:i:4:p:624-640&r=lab",
+        "<https://ideas.repec.org/a/sae/woemps/v29y2015i4p624-640.html>.",
+    ],
+)
+def test_the_web_links_people_paste_lead_to_the_handle(url: str) -> None:
+    assert parse_identifier(url) == parse_repec(SEED_HANDLE)
+
+
+def test_an_ideas_paper_link_without_the_journal_shape_is_taken_as_written() -> None:
+    assert parse_identifier("ideas.repec.org/p/nbr/nberwo/1234.html").value == (
+        "RePEc:nbr:nberwo:1234"
+    )
+    assert parse_identifier("https://ideas.repec.org/p/hal/wpaper/hal-01234567.html").value == (
+        "RePEc:hal:wpaper:hal-01234567"
+    )
