@@ -34,7 +34,7 @@ from harvester.formats import (
     write_works,
 )
 from harvester.formats.csvfile import parse_authors
-from harvester.identifiers import Doi, parse_doi, parse_identifier
+from harvester.identifiers import Doi, parse_doi, parse_identifier, parse_repec
 from harvester.log import configure_logging
 from harvester.merge import WORK_FIELDS, Value, authors_json
 from harvester.pipeline import RunResult, connect, edit_work, harvest, import_records
@@ -313,8 +313,9 @@ def _find_work(store: Store, text: str) -> int | None:
 
 # --- the user's own values: set, unset, import -------------------------------------------------
 
-#: What `harvest set` can correct: every `works` column from sources, and the author list.
-EDITABLE_FIELDS = (*WORK_FIELDS, "authors")
+#: What `harvest set` can correct: every `works` column from sources but the JSON lists of
+#: relations and updates (which come from the agencies' link data), and the author list.
+EDITABLE_FIELDS = (*(f for f in WORK_FIELDS if f not in ("relations", "updates")), "authors")
 
 
 @cli.command("set")
@@ -352,6 +353,17 @@ def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
         if work_id is None:
             click.echo(f"not in the database: {text}", err=True)
             return EXIT_SOME_FAILED
+        for scheme, name, parse in (
+            ("doi", "doi", parse_doi),
+            ("repec", "repec_handle", parse_repec),
+        ):
+            value = edits.get(name)
+            other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
+            if other not in (None, work_id):
+                raise click.UsageError(
+                    f"{name} {value} already identifies work {other}; one identifier cannot "
+                    "name two works"
+                )
         unset = [k for k, v in edits.items() if v is None]
         held = store.local_values([work_id]).get(work_id)
         held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()

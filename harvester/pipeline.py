@@ -23,7 +23,7 @@ import structlog
 from harvester.config import Config
 from harvester.errors import UpstreamError
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.identifiers import Doi, parse_doi, parse_repec
+from harvester.identifiers import Doi, ascii_key, parse_doi, parse_repec
 from harvester.merge import (
     Contribution,
     Value,
@@ -441,6 +441,7 @@ def local_observation(
     key: str = "",
     scheme: str = "doi",
     display: str = "",
+    identifier_value: str = "",
     origin: str = "set",
 ) -> Observation:
     """The work as it becomes with the user's `edits` (None unsets a field): rebuilt from every
@@ -467,6 +468,7 @@ def local_observation(
         key=key,
         scheme=scheme,
         display=display,
+        identifier_value=identifier_value,
         status="ok",
         work=work,
         work_id=work_id,
@@ -511,12 +513,13 @@ def import_records(
     records: Sequence[Any], *, store: Store, config: Config, command: str
 ) -> ImportResult:
     """`harvest import`: the user's own records, matched to stored works by DOI or RePEc handle
-    (else, for a record with neither, by exact title and year among works with no identifier),
-    written in one transaction so that a file is imported whole or not at all. Records that
-    name the same work are combined, later ones winning field by field."""
-    combined: dict[tuple[str, str], tuple[Any, dict[str, Value | None]]] = {}
+    (a record with neither by what it says: see `record_key`), written in one transaction so
+    that a file is imported whole or not at all. Records that name the same work are combined,
+    later ones winning field by field. A value that only restates what the work holds already
+    is not kept as the user's: it would pin the field against the sources' later corrections."""
+    combined: dict[tuple[str, str], tuple[Any, str, dict[str, Value | None]]] = {}
     without_identifier = []
-    for number, record in enumerate(records):
+    for record in records:
         edits: dict[str, Value | None] = dict(record.values)
         if edits.get("published") == f"{edits.get('year')}":
             # A file's bare year (BibTeX, RIS PY) says no more than `year`: it must not hide a
@@ -526,36 +529,30 @@ def import_records(
             edits["authors"] = authors_json(record.authors)
         doi, handle = record.values.get("doi"), record.values.get("repec_handle")
         if isinstance(doi, str):
-            ident = ("doi", parse_doi(doi).key)
+            ident, value = ("doi", parse_doi(doi).key), doi
         elif isinstance(handle, str):
-            ident = ("repec", parse_repec(handle).key)
+            ident, value = ("repec", parse_repec(handle).key), handle
         else:
             without_identifier.append(record)
-            ident = ("", f"{number}")
-        first, earlier = combined.get(ident, (record, {}))
-        combined[ident] = (first, {**earlier, **edits})
+            ident, value = ("record", record_key(record)), record.label
+        first, first_value, earlier = combined.get(ident, (record, value, {}))
+        combined[ident] = (first, first_value, {**earlier, **edits})
 
     observations = []
-    for (scheme, key), (record, edits) in combined.items():
-        if scheme:
-            work_id = store.find_work_id(scheme, key)
-            if work_id is not None:
-                # The identifier matched the work; as a value it would only restate the DOI or
-                # handle the sources already give (perhaps in another letter case).
-                edits.pop("doi" if scheme == "doi" else "repec_handle", None)
-        else:
-            work_id = store.find_unidentified_work(
-                record.values.get("title"), record.values.get("year")
-            )
+    for (scheme, key), (record, value, edits) in combined.items():
+        work_id = store.find_work_id(scheme, key)
+        if work_id is not None:
+            edits = _new_to(store.work(work_id) or {}, edits)
         observations.append(
             local_observation(
                 store,
                 config,
                 edits,
                 work_id=work_id,
-                key=key if scheme else "",
-                scheme=scheme or "doi",
+                key=key,
+                scheme=scheme,
                 display=record.label,
+                identifier_value=value,
                 origin="import",
             )
         )
@@ -569,6 +566,44 @@ def import_records(
     for outcome in outcomes:
         _log_outcome(outcome)
     return ImportResult(run_id, outcomes, without_identifier)
+
+
+def record_key(record: Any) -> str:
+    """What finds a record without DOI or RePEc handle again when its file is imported again:
+    a digest of its title, year and author names (of all its values if it has none of these),
+    so that two editorials of one year by different people stay two works."""
+    values = record.values
+    names = [
+        " ".join(p for p in (a.family, a.given, a.name) if p).casefold() for a in record.authors
+    ]
+    title = " ".join(str(values.get("title") or "").split()).casefold()
+    said: Any = [title, values.get("year"), names]
+    if not (title or values.get("year") or names):
+        said = sorted((k, str(v)) for k, v in values.items())
+    text = json.dumps(said, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _new_to(work: Mapping[str, Any], edits: Mapping[str, Value | None]) -> dict[str, Value | None]:
+    """The edits that say something the stored work does not: a restated DOI (in any letter
+    case), value or author list (by names: files rarely carry ORCIDs and affiliations) is left
+    out."""
+    new: dict[str, Value | None] = {}
+    for name, value in edits.items():
+        if name == "authors" and isinstance(value, str):
+            if _names(json.loads(value)) == _names(work.get("authors") or []):
+                continue
+        elif name in ("doi", "repec_handle") and isinstance(value, str):
+            if ascii_key(value) == ascii_key(str(work.get(name) or "")):
+                continue
+        elif work.get(name) == value:
+            continue
+        new[name] = value
+    return new
+
+
+def _names(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
+    return [(r.get("given"), r.get("family"), r.get("name")) for r in rows]
 
 
 def _chunks(items: Iterable[Doi], size: int) -> Iterator[list[Doi]]:

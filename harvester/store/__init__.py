@@ -91,6 +91,7 @@ class Observation:
     work_id: int | None = None  # the work, when the caller already knows it (local edits)
     local: Mapping[str, Value | None] | None = None  # local fields to set (None: unset)
     local_origin: str = "set"  # "set" by hand or "import"ed
+    identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,19 +196,6 @@ class Store:
     def find_work_id(self, scheme: str, key: str) -> int | None:
         row = self.conn.execute(
             "SELECT work_id FROM identifiers WHERE scheme = ? AND key = ?", (scheme, key)
-        ).fetchone()
-        return row[0] if row else None
-
-    def find_unidentified_work(self, title: Value, year: Value) -> int | None:
-        """A work with no identifier at all and exactly this title and year: how a record without
-        DOI or RePEc handle, imported again, finds the work its first import created."""
-        if not title:
-            return None
-        row = self.conn.execute(
-            """SELECT id FROM works WHERE title = ? AND year IS ?
-               AND NOT EXISTS (SELECT 1 FROM identifiers WHERE work_id = works.id)
-               ORDER BY id LIMIT 1""",
-            (title, year),
         ).fetchone()
         return row[0] if row else None
 
@@ -537,7 +525,7 @@ class Store:
         merged) finds it from now on."""
         pairs: dict[tuple[str, str], str] = {}
         if obs.key:
-            pairs[(obs.scheme, obs.key)] = obs.display or obs.key
+            pairs[(obs.scheme, obs.key)] = obs.identifier_value or obs.display or obs.key
         for alias in obs.aliases:
             pairs.setdefault((obs.scheme, alias), alias)
         values = obs.work.values if obs.work else {}
