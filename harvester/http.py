@@ -1,6 +1,7 @@
-"""The one HTTP layer: session factory, per-pool rate limiting, and one retry policy for JSON APIs.
+"""The one HTTP layer: session factory, per-pool rate limiting, and one retry policy.
 
-Every upstream source goes through `HttpClient.get_json`, so that pacing, retries, error mapping and
+Every upstream source goes through `HttpClient`: `get_json` for JSON APIs, `get_bytes` for any
+other body (OAI-PMH's XML), one on top of the other, so that pacing, retries, error mapping and
 secret masking are decided here once instead of drifting apart in each source module.
 """
 
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
@@ -292,6 +293,21 @@ class JsonResponse:
     redirected_from: str | None  # the first requested URL when a redirect happened, else None
 
 
+@dataclass(frozen=True)
+class BytesResponse:
+    """An answer as bytes: a 2xx, or one of the statuses the caller said it reads itself."""
+
+    status: int
+    url: str  # final URL after redirects
+    headers: Mapping[str, str]
+    content: bytes  # the body, decompressed
+    redirected_from: str | None  # the first requested URL when a redirect happened, else None
+
+
+class BodyTooLarge(BadPayload):
+    """The body passed the caller's `max_bytes`: refused, and not read any further."""
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way that may pass; tenacity asks again."""
 
@@ -302,8 +318,14 @@ class _Retry(Exception):
         super().__init__(reason)
 
 
+_T = TypeVar("_T")
+#: Reads one answer into what the caller gets (inside the attempt, so it may raise `_Retry`).
+#: Given the answer, the error context and the status line ("HTTP 200 OK").
+_Read = Callable[[BytesResponse, dict[str, Any], str], _T]
+
+
 class HttpClient:
-    """GET JSON from an upstream service; pacing, retries and typed errors decided in one place."""
+    """GET from an upstream service; pacing, retries and typed errors decided in one place."""
 
     def __init__(
         self,
@@ -336,9 +358,70 @@ class HttpClient:
     ) -> JsonResponse:
         """GET `url` within pool `pool` and return its parsed JSON, or raise an `UpstreamError`.
 
-        Retries 429/502/503/504, connection failures, timeouts and truncated bodies up to
-        `max_attempts` in total; everything else is answered at once with its typed error.
+        `get_bytes` (same pacing, retries and errors) and then the JSON check: a 2xx body that
+        starts like JSON but does not parse was cut short and is asked again; a body that is not
+        JSON at all (an HTML portal page, text, nothing) is a BadPayload.
         """
+        return self._get(
+            url,
+            _read_json,
+            pool=pool,
+            source=source,
+            params=params,
+            headers=headers,
+            identifier=identifier,
+        )
+
+    def get_bytes(
+        self,
+        url: str,
+        *,
+        pool: str,
+        source: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        identifier: str | None = None,
+        answer_statuses: frozenset[int] = frozenset(),
+        max_bytes: int | None = None,
+    ) -> BytesResponse:
+        """GET `url` within pool `pool` and return its body as bytes, or raise an `UpstreamError`.
+
+        Retries 429/502/503/504, connection failures, timeouts and truncated bodies up to
+        `max_attempts` in total, waiting the server's Retry-After (capped at `retry_after_cap`)
+        or a jittered backoff; a Retry-After on any other status is ignored. Everything else is
+        answered at once: the body of a 2xx, or of a status in `answer_statuses` (e.g. the 4xx
+        whose bodies the caller reads itself; a status that is retried stays retried), else
+        NotFound (404), ClientError (other 4xx), UpstreamError (500, other statuses).
+        `max_bytes` caps the body after decompression: BodyTooLarge as soon as Content-Length or
+        the bytes read so far pass it.
+        """
+        return self._get(
+            url,
+            _read_bytes,
+            pool=pool,
+            source=source,
+            params=params,
+            headers=headers,
+            identifier=identifier,
+            answer_statuses=answer_statuses,
+            max_bytes=max_bytes,
+        )
+
+    def _get(
+        self,
+        url: str,
+        read: _Read[_T],
+        *,
+        pool: str,
+        source: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        identifier: str | None,
+        answer_statuses: frozenset[int] = frozenset(),
+        max_bytes: int | None = None,
+    ) -> _T:
+        """The one retry loop: `_attempt` until it returns, fails for good, or attempts run out;
+        `read` turns the answer into what the caller gets (and may ask again, raising `_Retry`)."""
         try:
             limiter = self._limiters[pool]
         except KeyError:
@@ -376,7 +459,10 @@ class HttpClient:
                 limiter=limiter,
                 params=params,
                 headers=headers,
+                answer_statuses=answer_statuses,
+                max_bytes=max_bytes,
                 context=context,
+                read=read,
             )
         except _Retry as exc:
             attempts = self._config.max_attempts
@@ -414,19 +500,25 @@ class HttpClient:
         limiter: RateLimiter,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        answer_statuses: frozenset[int],
+        max_bytes: int | None,
         context: dict[str, Any],
-    ) -> JsonResponse:
+        read: _Read[_T],
+    ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
         timeout = (self._config.connect_timeout, self._config.read_timeout)
         with limiter.slot():
             try:
-                response = self._session.get(
+                with self._session.get(
                     url,
                     params=dict(params) if params else None,
                     headers=dict(headers) if headers else None,
                     timeout=timeout,
-                )
-                body = response.content
+                    stream=True,
+                ) as response:
+                    limiter.update_from_headers(response.headers)
+                    context = {**context, "url": redact_url(response.url or context["url"])}
+                    body = _read_body(response, max_bytes, context)
             except (
                 requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
                 requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
@@ -436,10 +528,8 @@ class HttpClient:
                 raise _Retry(
                     describe_connection_error(exc), status=None, retry_after=None
                 ) from None
-            limiter.update_from_headers(response.headers)
 
         status = response.status_code
-        context = {**context, "url": redact_url(response.url or context["url"])}
         where = _where(context)
         status_line = f"HTTP {status} {response.reason or ''}".rstrip()
 
@@ -449,55 +539,94 @@ class HttpClient:
                 limiter.hold(min(retry_after, self._config.retry_after_cap))
             # The body is not read as JSON: Crossref's 429/504 bodies are nginx HTML pages.
             raise _Retry(status_line, status=status, retry_after=retry_after)
+        if 200 <= status < 300 or status in answer_statuses:
+            declared = _declared_length(response.headers)
+            if declared is not None and len(body) < declared:
+                raise _Retry(
+                    f"truncated body ({len(body)} of {declared} bytes)",
+                    status=status,
+                    retry_after=None,
+                )
+            answer = BytesResponse(
+                status=status,
+                url=response.url,
+                headers=response.headers,
+                content=body,
+                redirected_from=response.history[0].url if response.history else None,
+            )
+            return read(answer, context, status_line)
         if status == 404:
             # Crossref's 404 body is "Resource not found." even when labelled JSON: never parse it.
             raise NotFound(f"{where}: not found ({status_line})", status=status, **context)
         if 400 <= status < 500:
             # Our request was wrong (bad filter, bad cursor, forbidden): asking again gives the same
-            message = _server_message(response, body) or status_line
+            message = _server_message(body) or status_line
             raise ClientError(f"{where}: {status_line}: {message}", status=status, **context)
         if status == 500:
             # Crossref's 500 is a deterministic exception on a bad parameter: retrying only adds
             # load. A later run asks again.
-            message = _server_message(response, body)
+            message = _server_message(body)
             detail = f": {message}" if message else ""
             raise UpstreamError(
                 f"{where}: server error {status_line}{detail}", status=status, **context
             )
-        if not 200 <= status < 300:
-            # 501/505/..., or a 3xx requests could not follow: nothing we know how to recover from.
-            raise UpstreamError(f"{where}: unexpected {status_line}", status=status, **context)
+        # 501/505/..., or a 3xx requests could not follow: nothing we know how to recover from.
+        raise UpstreamError(f"{where}: unexpected {status_line}", status=status, **context)
 
-        if _is_truncated(response, body):
-            raise _Retry(
-                f"truncated body ({len(body)} of {response.headers.get('Content-Length')} bytes)",
-                status=status,
-                retry_after=None,
-            )
-        stripped = _strip(body)
-        if stripped[:1] in (b"{", b"["):
-            try:
-                data = json.loads(body)
-            except ValueError:
-                # Starts like JSON but does not parse: the connection dropped mid-body.
-                raise _Retry("truncated JSON body", status=status, retry_after=None) from None
-        else:
-            # HTML (a portal or error page served with 200), plain text, or nothing: not what we
-            # asked for, and asking again would give the same page.
-            kind = _media_type(response) or (
-                "text/html" if stripped[:1] == b"<" else "no content type"
-            )
-            raise BadPayload(
-                f"{where}: expected JSON, got {kind} ({status_line})", status=status, **context
-            )
 
-        return JsonResponse(
-            status=status,
-            url=response.url,
-            headers=response.headers,
-            data=data,
-            redirected_from=response.history[0].url if response.history else None,
+def _read_bytes(answer: BytesResponse, context: dict[str, Any], status_line: str) -> BytesResponse:
+    return answer
+
+
+def _read_json(answer: BytesResponse, context: dict[str, Any], status_line: str) -> JsonResponse:
+    stripped = _strip(answer.content)
+    if stripped[:1] not in (b"{", b"["):
+        # HTML (a portal or error page served with 200), plain text, or nothing: not what we
+        # asked for, and asking again would give the same page.
+        kind = _media_type(answer.headers) or (
+            "text/html" if stripped[:1] == b"<" else "no content type"
         )
+        raise BadPayload(
+            f"{_where(context)}: expected JSON, got {kind} ({status_line})",
+            status=answer.status,
+            **context,
+        )
+    try:
+        data = json.loads(answer.content)
+    except ValueError:
+        # Starts like JSON but does not parse: the connection dropped mid-body.
+        raise _Retry("truncated JSON body", status=answer.status, retry_after=None) from None
+    return JsonResponse(
+        status=answer.status,
+        url=answer.url,
+        headers=answer.headers,
+        data=data,
+        redirected_from=answer.redirected_from,
+    )
+
+
+def _read_body(
+    response: requests.Response, max_bytes: int | None, context: dict[str, Any]
+) -> bytes:
+    """The body, refused as soon as it is known to pass `max_bytes`: from Content-Length when the
+    server declares it, else while reading (gzip undone, so a zip bomb stops too)."""
+    if max_bytes is None:
+        return response.content
+    declared = _declared_length(response.headers)
+    too_big = (
+        f"{_where(context)}: refused a body over the cap of {max_bytes} bytes "
+        "(not read any further)"
+    )
+    if declared is not None and declared > max_bytes:
+        raise BodyTooLarge(too_big, status=response.status_code, **context)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(too_big, status=response.status_code, **context)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _full_url(url: str, params: Mapping[str, str] | None) -> str:
@@ -526,15 +655,15 @@ def _strip(body: bytes) -> bytes:
     return body.lstrip()
 
 
-def _media_type(response: requests.Response) -> str:
-    return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+def _media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
 
-def _is_truncated(response: requests.Response, body: bytes) -> bool:
-    """Body shorter than Content-Length (only comparable when the body was not decompressed)."""
-    declared = response.headers.get("Content-Length", "").strip()
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    return declared.isdigit() and encoding in ("", "identity") and len(body) < int(declared)
+def _declared_length(headers: Mapping[str, str]) -> int | None:
+    """Content-Length, when it counts the bytes we read: only when the body was not compressed."""
+    declared = headers.get("Content-Length", "").strip()
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    return int(declared) if declared.isdigit() and encoding in ("", "identity") else None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -564,7 +693,7 @@ def _http_date(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _server_message(response: requests.Response, body: bytes) -> str | None:
+def _server_message(body: bytes) -> str | None:
     """The service's own explanation from a JSON error body, if it sent one.
 
     Crossref: {"message": [{"message": ...}]}; DataCite (JSON:API): {"errors": [{"title": ...}]}.

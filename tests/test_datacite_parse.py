@@ -13,10 +13,19 @@ import time
 
 import pytest
 from conftest import FIXTURES, fixture_path, load_json
+from lxml import etree
 
 from harvester.errors import BadPayload, NotFound
 from harvester.models import Author, Record, Relation
-from harvester.sources.datacite import SOURCE, parse_doi_record, parse_error, unwrap
+from harvester.sources.datacite import (
+    SOURCE,
+    attributes_from_xml,
+    is_kernel_xml,
+    parse_doi_record,
+    parse_error,
+    split_family_given,
+    unwrap,
+)
 
 NOT_FOUND = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52_1.json"
 
@@ -661,3 +670,197 @@ def test_record_without_doi_is_bad_payload() -> None:
         parse_doi_record({"doi": "  "})
     with pytest.raises(BadPayload):
         parse_doi_record(["not", "an", "object"])  # type: ignore[arg-type]
+
+
+def test_record_without_doi_is_read_when_a_doi_is_not_required() -> None:
+    attrs = {"url": "https://hdl.example.org/123/9", "titles": [{"title": "Handle only"}]}
+
+    r = parse_doi_record(attrs, require_doi=False)
+
+    assert (r.doi, r.url, r.title, r.source) == (
+        None,
+        "https://hdl.example.org/123/9",
+        "Handle only",
+        "datacite",
+    )
+    with pytest.raises(BadPayload, match="no doi"):
+        parse_doi_record(attrs)
+    # A DOI that is there is read as always.
+    assert parse_doi_record({**attrs, "doi": "10.5555/x"}, require_doi=False).doi == "10.5555/x"
+
+
+# --- kernel XML -> attributes ---
+
+KERNEL_4 = "http://datacite.org/schema/kernel-4"
+
+
+def kernel_resource(inner: str, namespace: str = KERNEL_4) -> etree._Element:
+    return etree.fromstring(f'<resource xmlns="{namespace}">{inner}</resource>'.encode())
+
+
+def test_attributes_from_xml_of_a_recorded_zenodo_resource() -> None:
+    page = etree.fromstring(
+        fixture_path("oaipmh/zenodo_GetRecord_datacite_10357859.xml").read_bytes()
+    )
+    resource = page.find(f".//{{{KERNEL_4}}}resource")
+
+    attrs = attributes_from_xml(resource)
+
+    assert attrs["doi"] == "10.5281/zenodo.10357859"
+    assert "url" not in attrs
+    assert attrs["creators"][0] == {
+        "name": "Klar, Jochen",
+        "nameType": "Personal",
+        "givenName": "Jochen",
+        "familyName": "Klar",
+        "nameIdentifiers": [
+            {
+                "nameIdentifier": "0000-0002-5883-4273",
+                "nameIdentifierScheme": "ORCID",
+                "schemeUri": None,
+            }
+        ],
+        "affiliation": [],
+    }
+    assert attrs["titles"] == [{"title": "Research Data Management Organiser (RDMO)"}]
+    assert attrs["version"] == "2.1.0"
+    assert attrs["rightsList"][0] == {
+        "rights": "Apache License 2.0",
+        "rightsUri": "http://www.apache.org/licenses/LICENSE-2.0",
+    }
+    assert [d["descriptionType"] for d in attrs["descriptions"]] == ["Abstract", "Other"]
+    assert {
+        "relatedIdentifier": "10.5281/zenodo.596581",
+        "relatedIdentifierType": "DOI",
+        "relationType": "IsVersionOf",
+    } in attrs["relatedIdentifiers"]
+    # ... which parse_doi_record reads as it reads the REST API's JSON.
+    r = parse_doi_record(attrs)
+    assert (r.doi, r.type, r.resource_version, r.license) == (
+        "10.5281/zenodo.10357859",
+        "software",
+        "2.1.0",
+        "http://www.apache.org/licenses/LICENSE-2.0",
+    )
+    assert json.loads(json.dumps(attrs)) == attrs  # plain JSON: keepable as a JSON view
+
+
+def test_attributes_from_xml_splits_kernel_3_personal_names_only() -> None:
+    resource = kernel_resource(
+        '<identifier identifierType="Handle">https://hdl.example.org/123/9</identifier>'
+        "<creators>"
+        "<creator><creatorName>Curie, Marie</creatorName></creator>"
+        '<creator><creatorName nameType="Personal">Doe,  Jane  </creatorName></creator>'
+        '<creator><creatorName nameType="Personal">University of X, Department of Economics '
+        "and Finance</creatorName></creator>"
+        '<creator><creatorName nameType="Organizational">Institute of Things, Lab A</creatorName>'
+        "</creator>"
+        "</creators>",
+        "http://datacite.org/schema/kernel-3",
+    )
+
+    attrs = attributes_from_xml(resource)
+
+    assert (attrs.get("doi"), attrs["url"]) == (None, "https://hdl.example.org/123/9")
+    assert [(c["name"], c["givenName"], c["familyName"]) for c in attrs["creators"]] == [
+        ("Curie, Marie", None, None),  # no nameType: not known to be a person
+        ("Doe,  Jane", "Jane", "Doe"),
+        ("University of X, Department of Economics and Finance", None, None),
+        ("Institute of Things, Lab A", None, None),
+    ]
+    assert [
+        a.name or (a.family, a.given) for a in parse_doi_record(attrs, require_doi=False).authors
+    ] == [
+        "Curie, Marie",
+        ("Doe", "Jane"),
+        "University of X, Department of Economics and Finance",
+        "Institute of Things, Lab A",
+    ]
+
+
+def test_attributes_from_xml_reads_breaks_related_items_and_dates() -> None:
+    resource = kernel_resource(
+        '<identifier identifierType="DOI">10.5555/XML</identifier>'
+        '<descriptions><description descriptionType="Abstract">One.<br/>Two <i>in</i> it.'
+        "</description></descriptions>"
+        '<dates><date dateType="Issued">2021-05-06</date></dates>'
+        "<publicationYear>2021</publicationYear>"
+        '<relatedItems><relatedItem relationType="IsPublishedIn" relatedItemType="Journal">'
+        '<relatedItemIdentifier relatedItemIdentifierType="ISSN">1234-5678</relatedItemIdentifier>'
+        "<titles><title>Journal of Things</title></titles><volume>4</volume>"
+        "<firstPage>10</firstPage><lastPage>20</lastPage></relatedItem></relatedItems>"
+    )
+
+    attrs = attributes_from_xml(resource)
+
+    assert attrs["descriptions"] == [
+        {"description": "One.\nTwo in it.", "descriptionType": "Abstract"}
+    ]
+    assert attrs["relatedItems"] == [
+        {
+            "relationType": "IsPublishedIn",
+            "relatedItemType": "Journal",
+            "relatedItemIdentifier": {
+                "relatedItemIdentifier": "1234-5678",
+                "relatedItemIdentifierType": "ISSN",
+            },
+            "titles": [{"title": "Journal of Things"}],
+            "volume": "4",
+            "issue": None,
+            "firstPage": "10",
+            "lastPage": "20",
+        }
+    ]
+    r = parse_doi_record(attrs)
+    assert (r.doi, r.issued, r.container_title, r.issn, r.pages) == (
+        "10.5555/XML",
+        "2021-05-06",
+        "Journal of Things",
+        ("1234-5678",),
+        "10-20",
+    )
+
+
+def test_attributes_from_xml_opens_the_oai_datacite_envelope() -> None:
+    envelope = etree.fromstring(
+        b'<oai_datacite xmlns="http://schema.datacite.org/oai/oai-1.1/"><payload>'
+        b'<resource xmlns="http://datacite.org/schema/kernel-4">'
+        b'<identifier identifierType="DOI">10.5555/IN</identifier></resource>'
+        b"</payload></oai_datacite>"
+    )
+    assert is_kernel_xml(envelope)
+    assert attributes_from_xml(envelope)["doi"] == "10.5555/IN"
+
+
+@pytest.mark.parametrize(
+    ("xml", "says"),
+    [
+        (b'<oai_datacite xmlns="http://schema.datacite.org/oai/oai-1.1/"/>', "without a payload"),
+        (
+            b'<dc xmlns="http://purl.org/dc/elements/1.1/"/>',
+            "expected a kernel <resource>, got <dc>",
+        ),
+        (b"<resource/>", "got <resource> in no namespace"),
+    ],
+)
+def test_attributes_from_xml_refuses_what_is_not_a_kernel_resource(xml, says) -> None:
+    element = etree.fromstring(xml)
+    with pytest.raises(BadPayload, match=says):
+        attributes_from_xml(element)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Smith, John", ("Smith", "John")),
+        ("  de la Cruz ,  Ana María ", ("de la Cruz", "Ana María")),
+        ("Ayumu Tsubosaka", None),
+        ("Smith,", None),
+        (", John", None),
+        ("University of Somewhere, Department of Economics and Finance", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_split_family_given(name, expected) -> None:
+    assert split_family_given(name) == expected

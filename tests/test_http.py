@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import random
 import threading
 import time
@@ -24,6 +26,8 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import (
+    BodyTooLarge,
+    BytesResponse,
     HttpClient,
     JsonResponse,
     RateLimiter,
@@ -586,3 +590,134 @@ def test_slower_rate_from_headers_paces_the_next_requests(clock):
     limiter.update_from_headers({"x-rate-limit-limit": "2", "x-rate-limit-interval": "1s"})
     times = starts(limiter, clock, 3)
     assert times == pytest.approx([0.0, 0.5, 1.0])
+
+
+# --- get_bytes ---------------------------------------------------------------------------------
+
+XML_URL = "https://repository.example.org/oai"
+XML_BODY = b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"/>'
+
+
+def get_bytes(client: HttpClient, url: str = XML_URL, **kw) -> BytesResponse:
+    return client.get_bytes(url, pool=POOL, source="oai", **kw)
+
+
+class _Body(io.BufferedReader):
+    """A response body that remembers how far it was read when it was closed."""
+
+    read_to: int | None = None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.read_to = self.tell()
+        super().close()
+
+
+def test_get_bytes_hands_back_the_body_as_sent(client, mocked):
+    mocked.get(XML_URL, body=XML_BODY, content_type="text/xml")
+    result = get_bytes(client, params={"verb": "Identify"})
+    assert result == BytesResponse(
+        status=200,
+        url=XML_URL + "?verb=Identify",
+        headers=result.headers,
+        content=XML_BODY,
+        redirected_from=None,
+    )
+    assert result.headers["Content-Type"] == "text/xml"
+    request = mocked.calls[0].request
+    assert request.headers["Accept"] == "application/json"  # the session's, unless overridden
+    assert request.req_kwargs["timeout"] == (1.0, 2.0)
+
+
+def test_get_bytes_accept_header_overrides_the_sessions(client, mocked):
+    mocked.get(XML_URL, body=XML_BODY, content_type="text/xml")
+    get_bytes(client, headers={"Accept": "text/xml, application/xml;q=0.9"})
+    request = mocked.calls[0].request
+    assert request.headers["Accept"] == "text/xml, application/xml;q=0.9"
+    assert request.headers["User-Agent"] == user_agent("someone@example.org")
+
+
+def test_get_bytes_never_parses_the_body(client, mocked):
+    mocked.get(XML_URL, body=b"<html>portal</html>", content_type="text/html")
+    assert get_bytes(client).content == b"<html>portal</html>"  # get_json: BadPayload
+    mocked.get(URL, body=b'{"cut', content_type="application/json")
+    assert get_bytes(client, URL).content == b'{"cut'  # get_json: asked again
+    assert len(mocked.calls) == 2
+
+
+def test_get_bytes_hands_back_the_answer_statuses_and_raises_the_others(client, mocked, waits):
+    error = b'<OAI-PMH><error code="badArgument">no</error></OAI-PMH>'
+    mocked.get(XML_URL, status=422, body=error, headers={"Retry-After": "60"})
+    answered = get_bytes(client, answer_statuses=frozenset({404, 422}))
+    assert (answered.status, answered.content) == (422, error)
+    with pytest.raises(ClientError) as info:
+        get_bytes(client)  # not listed: the same ClientError get_json raises
+    assert info.value.status == 422
+    assert len(mocked.calls) == 2
+    assert waits == []  # a Retry-After on a 422 is not a request to wait
+
+
+def test_get_bytes_retries_a_listed_status_that_is_retried(client, mocked, waits):
+    mocked.get(XML_URL, status=429, headers={"Retry-After": "1"})
+    mocked.get(XML_URL, body=XML_BODY)
+    assert get_bytes(client, answer_statuses=frozenset({429})).content == XML_BODY
+    assert waits == [1.0]
+
+
+def test_get_bytes_503_with_retry_after_then_success(client, mocked, waits, limiter):
+    mocked.get(XML_URL, status=503, body="<html>busy</html>", headers={"Retry-After": "7"})
+    mocked.get(XML_URL, body=XML_BODY, content_type="text/xml")
+    with capture_logs() as logs:
+        result = get_bytes(client)
+    assert (result.status, result.content) == (200, XML_BODY)
+    assert waits == [7.0]
+    assert limiter.holds == [7.0]
+    assert [(e["status"], e["wait"]) for e in logs if e["event"] == "fetch.retry"] == [(503, 7.0)]
+
+
+def test_get_bytes_gives_up_like_get_json(client, mocked, waits):
+    mocked.get(XML_URL, status=503, headers={"Retry-After": "2"})
+    with pytest.raises(TransientError, match="gave up after 4 attempts: HTTP 503"):
+        get_bytes(client)
+    assert waits == [2.0] * (HTTP.max_attempts - 1)
+
+
+def test_get_bytes_retries_a_truncated_answer(client, mocked):
+    mocked.get(XML_URL, status=422, body=b"<OAI", headers={"Content-Length": "500"})
+    mocked.get(XML_URL, status=422, body=XML_BODY)
+    assert get_bytes(client, answer_statuses=frozenset({422})).content == XML_BODY
+    assert len(mocked.calls) == 2
+
+
+def test_get_bytes_refuses_a_declared_length_over_the_cap(client, mocked, waits):
+    mocked.get(XML_URL, body=XML_BODY, headers={"Content-Length": str(len(XML_BODY))})
+    assert get_bytes(client, max_bytes=len(XML_BODY)).content == XML_BODY  # at the cap: read
+    with pytest.raises(BodyTooLarge, match="over the cap of 10 bytes") as info:
+        get_bytes(client, max_bytes=10, params={"api_key": "S3CRET"})
+    assert isinstance(info.value, BadPayload)
+    assert (info.value.status, info.value.source) == (200, "oai")
+    assert "S3CRET" not in str(info.value) and "api_key=***" in info.value.url
+    assert len(mocked.calls) == 2  # not asked again
+    assert waits == []
+
+
+def test_get_bytes_cap_stops_reading_a_body_without_length(client, mocked):
+    body = b"<a>" + b"x" * 300_000 + b"</a>"
+    stream = _Body(io.BytesIO(body))
+    mocked.get(XML_URL, body=stream)
+    with pytest.raises(BodyTooLarge, match="over the cap of 4096 bytes"):
+        get_bytes(client, max_bytes=4096)
+    assert "Content-Length" not in mocked.calls[0].response.headers
+    assert stream.read_to <= 4096 + 64 * 1024 < len(body)
+
+
+def test_get_bytes_cap_counts_the_bytes_after_decompression(client, mocked):
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    assert len(bomb) < 4096
+    mocked.get(
+        XML_URL,
+        body=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Length": str(len(bomb))},
+    )
+    with pytest.raises(BodyTooLarge, match="over the cap of 4096 bytes"):
+        get_bytes(client, max_bytes=4096)

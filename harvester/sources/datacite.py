@@ -1,16 +1,19 @@
 """DataCite REST API (api.datacite.org).
 
 The parse section is pure: it turns the JSON:API document DataCite answers `/dois/{doi}` with into
-the harvester's canonical `Record`, and never does I/O, so the module imports without network
-access. Shapes were written against the recorded responses in ../shared/fixtures/datacite/ (both
+the harvester's canonical `Record`, reads DataCite kernel XML (as repositories' OAI-PMH feeds
+serve it) into the same attributes shape (`attributes_from_xml`), and never does I/O, so the
+module imports without network access. Shapes were written against the recorded responses in ../shared/fixtures/datacite/ (both
 those recorded in 2026 and those recorded in 2021 by bolognese) and errors/datacite_404_*.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+from lxml import etree
 
 from harvester.errors import BadPayload, NotFound
 from harvester.http import HttpClient
@@ -45,6 +48,11 @@ VOLATILE_KEYS = (
 
 #: Bump when parse_doi_record reads something new: stored payloads are then parsed again.
 PARSER_VERSION = 1
+
+#: Namespaces of the DataCite kernel XML: kernel-2.2, kernel-3, kernel-4 (4.0 to 4.5 share one).
+KERNEL_NS_PREFIX = "http://datacite.org/schema/kernel-"
+#: The `oai_datacite` envelope (oai-1.0, oai-1.1) around a kernel `resource` in OAI-PMH feeds.
+OAI_DATACITE_NS_PREFIX = "http://schema.datacite.org/oai/oai-1."
 
 
 # --- fetch (I/O) ---
@@ -149,13 +157,14 @@ def parse_error(body: Any) -> str | None:
     return "; ".join(parts)[:500] or None
 
 
-def parse_doi_record(body_or_attributes: Mapping) -> Record:
+def parse_doi_record(body_or_attributes: Mapping, *, require_doi: bool = True) -> Record:
     """A DataCite DOI record -> Record.
 
-    Accepts the whole JSON:API answer, its `data` resource, or the attributes (as `unwrap` gives
-    them). Every field is optional and a field of the wrong type counts as missing; only a value
-    that is not an object, or a record without a DOI, raises BadPayload (an errors body raises
-    what `unwrap` raises).
+    Accepts the whole JSON:API answer, its `data` resource, or the attributes (as `unwrap` or
+    `attributes_from_xml` give them). Every field is optional and a field of the wrong type counts
+    as missing; only a value that is not an object, or a record without a DOI, raises BadPayload
+    (an errors body raises what `unwrap` raises). `require_doi=False` reads a record without a
+    DOI (kernel XML from a repository that registers Handles or URLs) with `doi=None`.
     """
     if not isinstance(body_or_attributes, Mapping):
         raise BadPayload(
@@ -168,7 +177,7 @@ def parse_doi_record(body_or_attributes: Mapping) -> Record:
     elif attributes.get("type") == "dois" and isinstance(attributes.get("attributes"), Mapping):
         attributes = unwrap({"data": attributes})
     doi = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
-    if doi is None:
+    if doi is None and require_doi:
         raise BadPayload("DataCite: DOI record has no doi", source=SOURCE)
 
     container = _container(attributes)
@@ -468,3 +477,191 @@ def _status(entry: Mapping) -> str | None:
     if isinstance(status, int) and not isinstance(status, bool):
         return str(status)
     return stripped_text(status)
+
+
+# --- kernel XML (pure) ---
+
+
+def attributes_from_xml(resource: etree._Element) -> dict[str, Any]:
+    """A DataCite kernel XML `resource` (kernel-2.2 to 4.x, bare or inside an `oai_datacite`
+    envelope) -> the attributes object of the REST API, as far as `parse_doi_record` reads it, so
+    that a work reads the same from the API and from an XML feed.
+
+    The identifier becomes `doi` when typed DOI, else `url` when it is a link. kernel-3 and older
+    give personal creators only as "Family, Given" in creatorName: split into givenName and
+    familyName when nameType is Personal. `<br/>` in descriptions becomes a line break.
+    BadPayload for any other element.
+    """
+    resource = _kernel_resource(resource)
+    ns = etree.QName(resource).namespace or ""
+
+    def q(path: str) -> str:
+        return "/".join(f"{{{ns}}}{part}" for part in path.split("/"))
+
+    def find_text(path: str, element: etree._Element = resource) -> str | None:
+        return _xml_text(element.find(q(path)))
+
+    attributes: dict[str, Any] = {}
+    identifier = resource.find(q("identifier"))
+    identifier_value = _xml_text(identifier)
+    if identifier is not None and (identifier.get("identifierType") or "").upper() == "DOI":
+        attributes["doi"] = identifier_value
+    elif identifier_value and re.match(r"(?i)https?://", identifier_value):
+        attributes["url"] = identifier_value
+    attributes["creators"] = [_xml_creator(c, q) for c in resource.iterfind(q("creators/creator"))]
+    attributes["titles"] = [
+        {"title": _xml_text(t), **({"titleType": t.get("titleType")} if t.get("titleType") else {})}
+        for t in resource.iterfind(q("titles/title"))
+    ]
+    attributes["publisher"] = find_text("publisher")
+    attributes["publicationYear"] = find_text("publicationYear")
+    attributes["dates"] = [
+        {"date": _xml_text(d), "dateType": d.get("dateType")}
+        for d in resource.iterfind(q("dates/date"))
+    ]
+    resource_type = resource.find(q("resourceType"))
+    if resource_type is not None:
+        attributes["types"] = {
+            "resourceTypeGeneral": resource_type.get("resourceTypeGeneral"),
+            "resourceType": _xml_text(resource_type),
+        }
+    attributes["descriptions"] = [
+        {"description": _text_with_breaks(d), "descriptionType": d.get("descriptionType")}
+        for d in resource.iterfind(q("descriptions/description"))
+    ]
+    attributes["subjects"] = [
+        {"subject": _xml_text(s), "subjectScheme": s.get("subjectScheme")}
+        for s in resource.iterfind(q("subjects/subject"))
+    ]
+    attributes["rightsList"] = [
+        {"rights": _xml_text(r), "rightsUri": r.get("rightsURI")}
+        for r in resource.iterfind(q("rightsList/rights"))
+    ]
+    attributes["relatedIdentifiers"] = [
+        {
+            "relatedIdentifier": _xml_text(r),
+            "relatedIdentifierType": r.get("relatedIdentifierType"),
+            "relationType": r.get("relationType"),
+        }
+        for r in resource.iterfind(q("relatedIdentifiers/relatedIdentifier"))
+    ]
+    related_items = []
+    for item in resource.iterfind(q("relatedItems/relatedItem")):
+        item_identifier = item.find(q("relatedItemIdentifier"))
+        related_items.append(
+            {
+                "relationType": item.get("relationType"),
+                "relatedItemType": item.get("relatedItemType"),
+                "relatedItemIdentifier": {
+                    "relatedItemIdentifier": _xml_text(item_identifier),
+                    "relatedItemIdentifierType": item_identifier.get("relatedItemIdentifierType"),
+                }
+                if item_identifier is not None
+                else None,
+                "titles": [{"title": _xml_text(t)} for t in item.iterfind(q("titles/title"))],
+                **{
+                    key: find_text(key, item)
+                    for key in ("volume", "issue", "firstPage", "lastPage")
+                },
+            }
+        )
+    attributes["relatedItems"] = related_items
+    attributes["version"] = find_text("version")
+    attributes["language"] = find_text("language")
+    return attributes
+
+
+def is_kernel_xml(element: etree._Element) -> bool:
+    """Whether `element` is in a DataCite kernel namespace or the `oai_datacite` envelope's."""
+    namespace = etree.QName(element).namespace or ""
+    return namespace.startswith((KERNEL_NS_PREFIX, OAI_DATACITE_NS_PREFIX))
+
+
+def _kernel_resource(element: etree._Element) -> etree._Element:
+    """The kernel `resource`: `element` itself, or the one in an `oai_datacite` envelope."""
+    name = etree.QName(element)
+    namespace = name.namespace or ""
+    if namespace.startswith(OAI_DATACITE_NS_PREFIX):
+        payload = element.find(f"{{{namespace}}}payload")
+        inner = (
+            next((c for c in payload if isinstance(c.tag, str)), None)
+            if payload is not None
+            else None
+        )
+        if inner is None:
+            raise BadPayload(
+                "DataCite XML: an oai_datacite envelope without a payload", source=SOURCE
+            )
+        element, name = inner, etree.QName(inner)
+        namespace = name.namespace or ""
+    if name.localname != "resource" or not namespace.startswith(KERNEL_NS_PREFIX):
+        raise BadPayload(
+            f"DataCite XML: expected a kernel <resource>, got <{name.localname}> in "
+            f"{namespace or 'no namespace'}",
+            source=SOURCE,
+        )
+    return element
+
+
+def _xml_creator(creator: etree._Element, q: Callable[[str], str]) -> dict[str, Any]:
+    name_element = creator.find(q("creatorName"))
+    entry: dict[str, Any] = {
+        "name": _xml_text(name_element),
+        "givenName": _xml_text(creator.find(q("givenName"))),
+        "familyName": _xml_text(creator.find(q("familyName"))),
+        "nameIdentifiers": [
+            {
+                "nameIdentifier": _xml_text(n),
+                "nameIdentifierScheme": n.get("nameIdentifierScheme"),
+                "schemeUri": n.get("schemeURI"),
+            }
+            for n in creator.iterfind(q("nameIdentifier"))
+        ],
+        "affiliation": [
+            {"name": t} for a in creator.iterfind(q("affiliation")) if (t := _xml_text(a))
+        ],
+    }
+    name_type = name_element.get("nameType") if name_element is not None else None
+    if name_type:
+        entry["nameType"] = name_type
+    if name_type == "Personal" and not (entry["givenName"] or entry["familyName"]):
+        split = split_family_given(entry["name"])
+        if split:
+            entry["familyName"], entry["givenName"] = split
+    return entry
+
+
+def _xml_text(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    return "".join(element.itertext()).strip() or None
+
+
+def _text_with_breaks(element: etree._Element) -> str | None:
+    """Element text with DataCite's `<br/>` inside descriptions read as line breaks."""
+    parts = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str) and etree.QName(child).localname == "br":
+            parts.append("\n")
+        elif isinstance(child.tag, str):
+            parts.append("".join(child.itertext()))
+        parts.append(child.tail or "")
+    return "".join(parts).strip() or None
+
+
+#: "Family, Given" is split only when the part after the comma looks like given names, so that
+#: "University of X, Department of Y" stays whole.
+_MAX_GIVEN_WORDS = 4
+
+
+def split_family_given(name: str | None) -> tuple[str, str] | None:
+    """ "Family, Given" -> (family, given), tidied; None when there is no comma, a side is empty,
+    or what follows the comma is more words than given names run to."""
+    text = inline_text(name)
+    if not text:
+        return None
+    family, comma, given = text.partition(",")
+    family, given = family.strip(), given.strip()
+    if comma and family and given and len(given.split()) <= _MAX_GIVEN_WORDS:
+        return family, given
+    return None

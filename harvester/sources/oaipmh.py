@@ -14,12 +14,10 @@ Two halves, as in every source module:
   `get_record`, and `harvest`, which runs one incremental harvest and returns the `from` datestamp
   for the next one only when the list was read to its end.
 
-`HttpClient.get_json` only speaks JSON (a 422 becomes a ClientError whose body is lost, XML is a
-BadPayload), so the bytes come through `XmlHttpClient.get_bytes` below: the same pacing
-(`RateLimiter`), the same retry rules (429/502/503/504, connection failures and truncated bodies,
-Retry-After honoured up to `retry_after_cap`, jittered backoff otherwise) and the same typed errors,
-but the body is handed back as bytes, a size cap is enforced while reading, and the caller names
-the 4xx statuses whose bodies it reads itself (Zenodo answers OAI errors with HTTP 422).
+The bytes come through `HttpClient.get_bytes`, with the pacing, retries and typed errors of every
+other source; the OAI functions add the size cap (enforced while reading) and name the 4xx
+statuses whose bodies they read themselves (Zenodo answers OAI errors with HTTP 422). DataCite
+kernel XML is read by `datacite.attributes_from_xml`, DataCite being the owner of that shape.
 
 Shapes were written against the recorded answers in ../shared/fixtures/oaipmh/ (Zenodo and
 e-periodica.ch, recorded by oaipmh-scythe).
@@ -28,38 +26,26 @@ e-periodica.ch, recorded by oaipmh-scythe).
 from __future__ import annotations
 
 import html
-import random
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
 import structlog
 from lxml import etree
 
-from harvester.config import HttpConfig
-from harvester.errors import (
-    BadIdentifier,
-    BadPayload,
-    ClientError,
-    NotFound,
-    RateLimited,
-    TransientError,
-    UpstreamError,
-)
-from harvester.http import (
-    RETRY_STATUSES,
-    RateLimiter,
-    _retry_after,  # private in http.py; making it public is one of the asks in the reply
-    describe_connection_error,
-    redact_url,
-)
+from harvester.errors import BadIdentifier, BadPayload, ClientError, NotFound, UpstreamError
+from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, redact_url
 from harvester.identifiers import parse_doi, parse_repec, parse_repec_url
 from harvester.models import Author, Record, Relation
-from harvester.sources.datacite import parse_doi_record
+from harvester.sources.datacite import (
+    attributes_from_xml,
+    is_kernel_xml,
+    parse_doi_record,
+    split_family_given,
+)
 from harvester.sources.fields import inline_text, jats_to_text, tidy_text
 
 log = structlog.get_logger(__name__)
@@ -82,10 +68,6 @@ ACCEPT = "text/xml, application/xml;q=0.9, */*;q=0.1"
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
-#: Namespaces of the DataCite kernel: kernel-2.2, kernel-3, kernel-4 (4.0 to 4.5 share one).
-DATACITE_NS_PREFIX = "http://datacite.org/schema/kernel-"
-#: The `oai_datacite` envelope (oai-1.0, oai-1.1) around a DataCite resource.
-OAI_DATACITE_NS_PREFIX = "http://schema.datacite.org/oai/oai-1."
 
 _VERBS = frozenset(
     {"Identify", "ListRecords", "ListIdentifiers", "GetRecord", "ListSets", "ListMetadataFormats"}
@@ -496,7 +478,7 @@ def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
     namespace = etree.QName(metadata).namespace or ""
     if namespace == OAI_DC_NS:
         return record_from_oai_dc(record, source=source)
-    if namespace.startswith((DATACITE_NS_PREFIX, OAI_DATACITE_NS_PREFIX)):
+    if is_kernel_xml(metadata):
         return record_from_datacite(record, source=source)
     raise BadPayload(
         f"oai {record.identifier}: no parser for metadata format {record.metadata_prefix!r} "
@@ -584,19 +566,15 @@ def _unique(values) -> tuple[str, ...]:
     return tuple(out)
 
 
-#: "Family, Given" is split only when the part after the comma looks like given names, so that
-#: "University of X, Department of Y" stays whole.
-_MAX_GIVEN_WORDS = 4
-
-
 def _dc_author(value: str) -> Author | None:
+    """ "Family, Given" is split (unless it reads like "University of X, Department of Y"), any
+    other name is kept whole."""
     name = inline_text(value)
     if not name:
         return None
-    family, comma, given = name.partition(",")
-    family, given = family.strip(), given.strip()
-    if comma and family and given and len(given.split()) <= _MAX_GIVEN_WORDS:
-        return Author(given=given, family=family)
+    split = split_family_given(name)
+    if split:
+        return Author(given=split[1], family=split[0])
     return Author(name=name)
 
 
@@ -750,418 +728,60 @@ def record_from_datacite(record: OaiRecord | etree._Element, *, source: str = SO
     """A DataCite kernel `resource` (bare, as metadataPrefix=datacite gives it, or inside an
     `oai_datacite` envelope) -> Record.
 
-    The XML is read into the attribute shape of DataCite's REST API and handed to
-    `datacite.parse_doi_record`, so that a work reads the same whether it came from DataCite's API
-    or a repository's OAI feed: creators (given/family, ORCID from nameIdentifiers, affiliations),
-    titles, publisher, publicationYear and Issued dates, resourceTypeGeneral, Abstract
-    descriptions, subjects, rights (rightsURI), relatedIdentifiers, relatedItems, version,
-    language. A resource without a DOI (an institutional repository's Handle or URL) keeps
-    doi=None and its identifier as the url.
+    The XML is read into the attribute shape of DataCite's REST API (`datacite.attributes_from_xml`)
+    and handed to `datacite.parse_doi_record`, so that a work reads the same whether it came from
+    DataCite's API or a repository's OAI feed: creators (given/family, ORCID from nameIdentifiers,
+    affiliations), titles, publisher, publicationYear and Issued dates, resourceTypeGeneral,
+    Abstract descriptions, subjects, rights (rightsURI), relatedIdentifiers, relatedItems,
+    version, language. A resource without a DOI (an institutional repository's Handle or URL)
+    keeps doi=None and its identifier as the url. BadPayload for metadata that is not DataCite's.
     """
-    resource = _datacite_resource(_metadata_of(record), source)
-    attributes = datacite_attributes(resource)
-    doi = attributes.get("doi")
-    if doi:
-        parsed = parse_doi_record(attributes)
-    else:
-        # parse_doi_record insists on a DOI, and reads it into Record.doi only: a stand-in is
-        # parsed and dropped again.
-        parsed = replace(parse_doi_record({**attributes, "doi": "10.0/none"}), doi=None)
-    return replace(parsed, source=source)
-
-
-def _datacite_resource(metadata: etree._Element, source: str) -> etree._Element:
-    name = etree.QName(metadata)
-    namespace = name.namespace or ""
-    if namespace.startswith(OAI_DATACITE_NS_PREFIX):
-        payload = metadata.find(f"{{{namespace}}}payload")
-        inner = (
-            next((c for c in payload if isinstance(c.tag, str)), None)
-            if payload is not None
-            else None
-        )
-        if inner is None:
-            raise BadPayload("oai: an oai_datacite envelope without a payload", source=source)
-        metadata, name = inner, etree.QName(inner)
-        namespace = name.namespace or ""
-    if name.localname != "resource" or not namespace.startswith(DATACITE_NS_PREFIX):
-        raise BadPayload(
-            f"oai: expected a DataCite <resource>, got <{name.localname}> in {namespace or 'none'}",
-            source=source,
-        )
-    return metadata
-
-
-def datacite_attributes(resource: etree._Element) -> dict[str, Any]:
-    """A DataCite kernel XML `resource` -> the attributes object of DataCite's REST API (the parts
-    `parse_doi_record` reads). Pure; exposed for tests and for keeping a JSON view."""
-    ns = etree.QName(resource).namespace or ""
-
-    def q(path: str) -> str:
-        return "/".join(f"{{{ns}}}{part}" for part in path.split("/"))
-
-    def text(element: etree._Element | None) -> str | None:
-        if element is None:
-            return None
-        return "".join(element.itertext()).strip() or None
-
-    attributes: dict[str, Any] = {}
-    identifier = resource.find(q("identifier"))
-    identifier_value = text(identifier)
-    if identifier is not None and (identifier.get("identifierType") or "").upper() == "DOI":
-        attributes["doi"] = identifier_value
-    elif identifier_value and re.match(r"(?i)https?://", identifier_value):
-        attributes["url"] = identifier_value
-
-    creators = []
-    for creator in resource.iterfind(q("creators/creator")):
-        name_element = creator.find(q("creatorName"))
-        entry: dict[str, Any] = {
-            "name": text(name_element),
-            "givenName": text(creator.find(q("givenName"))),
-            "familyName": text(creator.find(q("familyName"))),
-            "nameIdentifiers": [
-                {
-                    "nameIdentifier": text(n),
-                    "nameIdentifierScheme": n.get("nameIdentifierScheme"),
-                    "schemeUri": n.get("schemeURI"),
-                }
-                for n in creator.iterfind(q("nameIdentifier"))
-            ],
-            "affiliation": [
-                {"name": t} for a in creator.iterfind(q("affiliation")) if (t := text(a))
-            ],
-        }
-        name_type = name_element.get("nameType") if name_element is not None else None
-        if name_type:
-            entry["nameType"] = name_type
-        if (
-            name_type != "Organizational"
-            and not entry["givenName"]
-            and not entry["familyName"]
-            and entry["name"]
-        ):
-            # kernel-3 and older give only creatorName, "Family, Given" for people.
-            author = _dc_author(entry["name"]) if name_type == "Personal" else None
-            if author and author.family:
-                entry["givenName"], entry["familyName"] = author.given, author.family
-        creators.append(entry)
-    attributes["creators"] = creators
-
-    attributes["titles"] = [
-        {"title": text(t), **({"titleType": t.get("titleType")} if t.get("titleType") else {})}
-        for t in resource.iterfind(q("titles/title"))
-    ]
-    attributes["publisher"] = text(resource.find(q("publisher")))
-    attributes["publicationYear"] = text(resource.find(q("publicationYear")))
-    attributes["dates"] = [
-        {"date": text(d), "dateType": d.get("dateType")} for d in resource.iterfind(q("dates/date"))
-    ]
-    resource_type = resource.find(q("resourceType"))
-    if resource_type is not None:
-        attributes["types"] = {
-            "resourceTypeGeneral": resource_type.get("resourceTypeGeneral"),
-            "resourceType": text(resource_type),
-        }
-    attributes["descriptions"] = [
-        {"description": _text_with_breaks(d), "descriptionType": d.get("descriptionType")}
-        for d in resource.iterfind(q("descriptions/description"))
-    ]
-    attributes["subjects"] = [
-        {"subject": text(s), "subjectScheme": s.get("subjectScheme")}
-        for s in resource.iterfind(q("subjects/subject"))
-    ]
-    attributes["rightsList"] = [
-        {"rights": text(r), "rightsUri": r.get("rightsURI")}
-        for r in resource.iterfind(q("rightsList/rights"))
-    ]
-    attributes["relatedIdentifiers"] = [
-        {
-            "relatedIdentifier": text(r),
-            "relatedIdentifierType": r.get("relatedIdentifierType"),
-            "relationType": r.get("relationType"),
-        }
-        for r in resource.iterfind(q("relatedIdentifiers/relatedIdentifier"))
-    ]
-    related_items = []
-    for item in resource.iterfind(q("relatedItems/relatedItem")):
-        item_identifier = item.find(q("relatedItemIdentifier"))
-        related_items.append(
-            {
-                "relationType": item.get("relationType"),
-                "relatedItemType": item.get("relatedItemType"),
-                "relatedItemIdentifier": {
-                    "relatedItemIdentifier": text(item_identifier),
-                    "relatedItemIdentifierType": item_identifier.get("relatedItemIdentifierType"),
-                }
-                if item_identifier is not None
-                else None,
-                "titles": [{"title": text(t)} for t in item.iterfind(q("titles/title"))],
-                "volume": text(item.find(q("volume"))),
-                "issue": text(item.find(q("issue"))),
-                "firstPage": text(item.find(q("firstPage"))),
-                "lastPage": text(item.find(q("lastPage"))),
-            }
-        )
-    attributes["relatedItems"] = related_items
-    attributes["version"] = text(resource.find(q("version")))
-    attributes["language"] = text(resource.find(q("language")))
-    return attributes
-
-
-def _text_with_breaks(element: etree._Element) -> str | None:
-    """Element text with DataCite's `<br/>` inside descriptions read as line breaks."""
-    parts = [element.text or ""]
-    for child in element:
-        if isinstance(child.tag, str) and etree.QName(child).localname == "br":
-            parts.append("\n")
-        elif isinstance(child.tag, str):
-            parts.append("".join(child.itertext()))
-        parts.append(child.tail or "")
-    return "".join(parts).strip() or None
+    try:
+        attributes = attributes_from_xml(_metadata_of(record))
+    except BadPayload as exc:
+        identifier = record.identifier if isinstance(record, OaiRecord) else None
+        raise BadPayload(f"oai: {exc}", source=source, identifier=identifier) from None
+    return replace(parse_doi_record(attributes, require_doi=False), source=source)
 
 
 # --- fetch (I/O) ---
 
 
-@dataclass(frozen=True)
-class BytesResponse:
-    """An answer read as bytes: 2xx, or one of the 4xx statuses the caller said it reads."""
-
-    status: int
-    url: str  # final URL after redirects
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class BytesGetter(Protocol):
-    """What the OAI functions need of an HTTP client: `XmlHttpClient`, or `HttpClient` once it
-    grows the same `get_bytes`."""
-
-    def get_bytes(
-        self,
-        url: str,
-        *,
-        pool: str,
-        source: str,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        identifier: str | None = None,
-        answer_statuses: frozenset[int] = frozenset(),
-    ) -> BytesResponse: ...
-
-
-class _Again(Exception):
-    """This attempt failed in a way that may pass; asked again after a pause."""
-
-    def __init__(self, reason: str, *, status: int | None, retry_after: float | None) -> None:
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
-        super().__init__(reason)
-
-
-class XmlHttpClient:
-    """GET bytes (XML) with the harvester's pacing and retry rules; see the module doc.
-
-    The same constructor as `HttpClient`, so that both can share one session and the same
-    `RateLimiter`s. Retries 429/502/503/504, connection failures, timeouts and truncated bodies up
-    to `max_attempts`, waiting the server's Retry-After (capped at `retry_after_cap`) or a jittered
-    exponential backoff. A Retry-After on any other status is not a request to wait (Zenodo sends
-    one with every answer) and is ignored.
-    """
-
-    def __init__(
-        self,
-        session: requests.Session,
-        config: HttpConfig,
-        limiters: Mapping[str, RateLimiter] | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        max_bytes: int = MAX_BODY_BYTES,
-    ) -> None:
-        self._session = session
-        self._config = config
-        self._limiters: dict[str, RateLimiter] = dict(limiters or {})
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self.max_bytes = max_bytes
-
-    def add_limiter(self, key: str, limiter: RateLimiter) -> None:
-        self._limiters[key] = limiter
-
-    def get_bytes(
-        self,
-        url: str,
-        *,
-        pool: str,
-        source: str,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        identifier: str | None = None,
-        answer_statuses: frozenset[int] = frozenset(),
-    ) -> BytesResponse:
-        """GET `url`; the body of a 2xx answer or of a status in `answer_statuses`, else the typed
-        error HttpClient would raise (NotFound, ClientError, UpstreamError, TransientError,
-        RateLimited); UnsafeXml for a body over `max_bytes`."""
-        try:
-            limiter = self._limiters[pool]
-        except KeyError:
-            raise KeyError(
-                f"no rate limiter for pool {pool!r} (known: {sorted(self._limiters)})"
-            ) from None
-        try:
-            asked = requests.Request("GET", url, params=dict(params) if params else None).prepare()
-            full_url = asked.url or url
-        except requests.RequestException:
-            full_url = url  # requests will say what is wrong with it on the first attempt
-        context = {"source": source, "identifier": identifier, "url": redact_url(full_url)}
-        attempts = max(1, self._config.max_attempts)
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._attempt(url, params, headers, limiter, answer_statuses, context)
-            except _Again as exc:
-                if attempt == attempts:
-                    return self._give_up(exc, attempts, context)
-                wait = self._wait(exc, attempt)
-                log.warning(
-                    "fetch.retry",
-                    **context,
-                    pool=pool,
-                    status=exc.status,
-                    reason=exc.reason,
-                    attempt=attempt,
-                    wait=round(wait, 3),
-                )
-                self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _give_up(self, exc: _Again, attempts: int, context: dict[str, Any]) -> BytesResponse:
-        where = f"{context['source']} (GET {context['url']})"
-        if exc.status == 429:
-            raise RateLimited(
-                f"{where}: still rate limited after {attempts} attempts: {exc.reason}",
-                retry_after=exc.retry_after,
-                status=429,
-                **context,
-            )
-        raise TransientError(
-            f"{where}: gave up after {attempts} attempts: {exc.reason}",
-            status=exc.status,
-            **context,
-        )
-
-    def _wait(self, exc: _Again, attempt: int) -> float:
-        if exc.retry_after is not None:
-            return min(exc.retry_after, self._config.retry_after_cap)
-        ceiling = min(
-            self._config.backoff_max, self._config.backoff_initial * 2 ** min(attempt - 1, 32)
-        )
-        return self._rng.uniform(0, ceiling)
-
-    def _attempt(
-        self,
-        url: str,
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-        limiter: RateLimiter,
-        answer_statuses: frozenset[int],
-        context: dict[str, Any],
-    ) -> BytesResponse:
-        timeout = (self._config.connect_timeout, self._config.read_timeout)
-        with limiter.slot():
-            try:
-                with self._session.get(
-                    url,
-                    params=dict(params) if params else None,
-                    headers={"Accept": ACCEPT, **(headers or {})},
-                    timeout=timeout,
-                    stream=True,
-                ) as response:
-                    where = (
-                        f"{context['source']} (GET {redact_url(response.url or context['url'])})"
-                    )
-                    body = self._read(response, where, context)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                raise _Again(
-                    describe_connection_error(exc), status=None, retry_after=None
-                ) from None
-            limiter.update_from_headers(response.headers)
-
-        status = response.status_code
-        context = {**context, "url": redact_url(response.url or context["url"])}
-        status_line = f"HTTP {status} {response.reason or ''}".rstrip()
-        if status in RETRY_STATUSES:
-            retry_after = _retry_after(response.headers)
-            if retry_after is not None:
-                limiter.hold(min(retry_after, self._config.retry_after_cap))
-            raise _Again(status_line, status=status, retry_after=retry_after)
-        declared = response.headers.get("Content-Length", "").strip()
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        if declared.isdigit() and encoding in ("", "identity") and len(body) < int(declared):
-            raise _Again(
-                f"truncated body ({len(body)} of {declared} bytes)", status=status, retry_after=None
-            )
-        if 200 <= status < 300 or status in answer_statuses:
-            return BytesResponse(status, response.url, response.headers, body)
-        if status == 404:
-            raise NotFound(f"{where}: not found ({status_line})", status=status, **context)
-        if 400 <= status < 500:
-            raise ClientError(f"{where}: {status_line}", status=status, **context)
-        raise UpstreamError(f"{where}: unexpected {status_line}", status=status, **context)
-
-    def _read(self, response: requests.Response, where: str, context: dict[str, Any]) -> bytes:
-        """The body, refused as soon as it is known to pass `max_bytes`: from Content-Length when
-        the server declares it, else while reading (gzip undone, so a zip bomb stops too)."""
-        declared = response.headers.get("Content-Length", "").strip()
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        too_big = (
-            f"{where}: refused a body over the cap of {self.max_bytes} bytes (not read any further)"
-        )
-        if declared.isdigit() and encoding in ("", "identity") and int(declared) > self.max_bytes:
-            raise UnsafeXml(too_big, status=response.status_code, **context)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=64 * 1024):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise UnsafeXml(too_big, status=response.status_code, **context)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
 def _ask(
-    client: BytesGetter,
+    client: HttpClient,
     base_url: str,
     params: Mapping[str, str],
-    parse: Callable[[bytes, str], Any],
+    parse: Callable[..., Any],  # (body, url, *, max_bytes) -> the answer
     *,
     pool: str,
     source: str,
+    max_bytes: int,
     identifier: str | None = None,
 ) -> Any:
     """One OAI request: the parsed answer, or the OAI error or failure it carries.
 
     A 4xx body is read as OAI-PMH first (Zenodo's 422 with an <error>); a 4xx that is not OAI
-    (an HTML error page) becomes NotFound (404) or ClientError, saying what the body was.
+    (an HTML error page) becomes NotFound (404) or ClientError, saying what the body was. A body
+    over `max_bytes` is UnsafeXml, refused while it is being read.
     """
-    response = client.get_bytes(
-        base_url,
-        pool=pool,
-        source=source,
-        params=params,
-        identifier=identifier,
-        answer_statuses=OAI_ANSWER_STATUSES,
-    )
+    try:
+        response = client.get_bytes(
+            base_url,
+            pool=pool,
+            source=source,
+            params=params,
+            headers={"Accept": ACCEPT},
+            identifier=identifier,
+            answer_statuses=OAI_ANSWER_STATUSES,
+            max_bytes=max_bytes,
+        )
+    except BodyTooLarge as exc:
+        raise UnsafeXml(
+            str(exc), source=exc.source, identifier=exc.identifier, status=exc.status, url=exc.url
+        ) from None
     status = response.status
     try:
-        answer = parse(response.body, response.url)
+        answer = parse(response.content, response.url, max_bytes=max_bytes)
     except OaiError as exc:
         exc.status = status
         raise
@@ -1184,20 +804,39 @@ def _ask(
 
 
 def identify(
-    base_url: str, client: BytesGetter, *, pool: str = POOL, source: str = SOURCE
+    base_url: str,
+    client: HttpClient,
+    *,
+    pool: str = POOL,
+    source: str = SOURCE,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Identify:
-    """verb=Identify: name, base URL, earliest datestamp, granularity, deleted-record policy."""
-    return _ask(client, base_url, {"verb": "Identify"}, parse_identify, pool=pool, source=source)
+    """verb=Identify: name, base URL, earliest datestamp, granularity, deleted-record policy.
+
+    For every fetch function: `client` paces the requests in pool `pool` (it needs a limiter
+    for it), `source` names the repository in errors and logs, and a body over `max_bytes`
+    is refused (UnsafeXml) while it is being read.
+    """
+    return _ask(
+        client,
+        base_url,
+        {"verb": "Identify"},
+        parse_identify,
+        pool=pool,
+        source=source,
+        max_bytes=max_bytes,
+    )
 
 
 def get_record(
     base_url: str,
-    client: BytesGetter,
+    client: HttpClient,
     identifier: str,
     *,
     metadata_prefix: str = "oai_dc",
     pool: str = POOL,
     source: str = SOURCE,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> OaiRecord:
     """verb=GetRecord for one OAI identifier (RePEc's gateway: oai:RePEc:...). IdDoesNotExist
     (a NotFound) when the repository does not know it."""
@@ -1206,9 +845,10 @@ def get_record(
         client,
         base_url,
         params,
-        lambda body, url: parse_response(body, url, metadata_prefix=metadata_prefix),
+        partial(parse_response, metadata_prefix=metadata_prefix),
         pool=pool,
         source=source,
+        max_bytes=max_bytes,
         identifier=identifier,
     )
     if not page.records:
@@ -1222,7 +862,7 @@ def get_record(
 
 def list_records(
     base_url: str,
-    client: BytesGetter,
+    client: HttpClient,
     *,
     metadata_prefix: str = "oai_dc",
     set: str | None = None,  # the OAI-PMH argument, as spelt by the protocol
@@ -1230,6 +870,7 @@ def list_records(
     until: str | None = None,
     pool: str = POOL,
     source: str = SOURCE,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Iterator[OaiPage]:
     """verb=ListRecords, lazily, one OaiPage per answer, following resumptionToken until an
     answer has none (or an empty one).
@@ -1250,12 +891,13 @@ def list_records(
         until=until,
         pool=pool,
         source=source,
+        max_bytes=max_bytes,
     )
 
 
 def list_identifiers(
     base_url: str,
-    client: BytesGetter,
+    client: HttpClient,
     *,
     metadata_prefix: str = "oai_dc",
     set: str | None = None,  # the OAI-PMH argument, as spelt by the protocol
@@ -1263,6 +905,7 @@ def list_identifiers(
     until: str | None = None,
     pool: str = POOL,
     source: str = SOURCE,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Iterator[OaiPage]:
     """verb=ListIdentifiers: as `list_records`, with headers only (records without metadata)."""
     return _list(
@@ -1275,13 +918,14 @@ def list_identifiers(
         until=until,
         pool=pool,
         source=source,
+        max_bytes=max_bytes,
     )
 
 
 def _list(
     verb: str,
     base_url: str,
-    client: BytesGetter,
+    client: HttpClient,
     *,
     metadata_prefix: str,
     set_spec: str | None,
@@ -1289,6 +933,7 @@ def _list(
     until: str | None,
     pool: str,
     source: str,
+    max_bytes: int,
 ) -> Iterator[OaiPage]:
     params: dict[str, str] = {"verb": verb, "metadataPrefix": metadata_prefix}
     if set_spec:
@@ -1297,14 +942,13 @@ def _list(
         params["from"] = from_
     if until:
         params["until"] = until
-
-    def parse(body: bytes, url: str) -> OaiPage:
-        return parse_response(body, url, metadata_prefix=metadata_prefix)
-
+    parse = partial(parse_response, metadata_prefix=metadata_prefix)
     seen_tokens: list[str] = []
     while True:
         try:
-            page = _ask(client, base_url, params, parse, pool=pool, source=source)
+            page = _ask(
+                client, base_url, params, parse, pool=pool, source=source, max_bytes=max_bytes
+            )
         except NoRecordsMatch:
             log.info("oai.no_records_match", source=source, url=redact_url(base_url), verb=verb)
             return
@@ -1355,7 +999,7 @@ class HarvestState:
 
 def harvest(
     base_url: str,
-    client: BytesGetter,
+    client: HttpClient,
     *,
     on_page: Callable[[OaiPage], None],
     metadata_prefix: str = "oai_dc",
@@ -1365,6 +1009,7 @@ def harvest(
     granularity: str | None = None,
     pool: str = POOL,
     source: str = SOURCE,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> HarvestState:
     """Run one incremental ListRecords harvest, handing each page to `on_page` (store it there),
     and return the state to keep for the next harvest.
@@ -1387,6 +1032,7 @@ def harvest(
         until=until,
         pool=pool,
         source=source,
+        max_bytes=max_bytes,
     ):
         on_page(page)
         if pages == 0:
