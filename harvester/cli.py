@@ -34,10 +34,24 @@ from harvester.formats import (
     write_works,
 )
 from harvester.formats.csvfile import parse_authors
-from harvester.identifiers import Doi, parse_doi, parse_identifier, parse_repec
+from harvester.identifiers import (
+    Doi,
+    RepecHandle,
+    parse_doi,
+    parse_identifier,
+    parse_repec,
+    parse_repec_series,
+)
 from harvester.log import configure_logging
 from harvester.merge import WORK_FIELDS, Value, authors_json
-from harvester.pipeline import RunResult, connect, edit_work, harvest, import_records
+from harvester.pipeline import (
+    RunResult,
+    connect,
+    edit_work,
+    harvest,
+    harvest_repec,
+    import_records,
+)
 from harvester.store import Outcome, Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -160,6 +174,25 @@ def doi_command(
         click.echo("no valid DOI to harvest", err=True)
         return EXIT_BAD_INPUT
 
+    return _run_and_report(
+        app,
+        as_json,
+        lambda store, client, report, stop: harvest(
+            dois,
+            store=store,
+            client=client,
+            config=app.config,
+            command=_command_line(),
+            on_outcome=report,
+            stop=stop,
+            refresh=refresh,
+        ),
+    )
+
+
+def _run_and_report(app: App, as_json: bool, run: Any) -> int:
+    """Run a harvest (`run(store, client, report, stop)`), printing a line per outcome and a
+    summary (or one JSON document), and turn its result into the exit code."""
     config = app.config
     if not config.mailto:
         log.warning(
@@ -177,20 +210,11 @@ def doi_command(
 
     try:
         with stop_on_signals() as stop:
-            result = harvest(
-                dois,
-                store=store,
-                client=connect(config),
-                config=config,
-                command=_command_line(),
-                on_outcome=report,
-                stop=stop,
-                refresh=refresh,
-            )
+            result = run(store, connect(config), report, stop)
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
-            if len(outcomes) == 1 and outcomes[0].work_id and not quiet:
+            if len({o.work_id for o in outcomes}) == 1 and outcomes[0].work_id and not quiet:
                 click.echo()
                 click.echo(format_work(store.work(outcomes[0].work_id)))
             click.echo(format_summary(result, store.path))
@@ -199,6 +223,83 @@ def doi_command(
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return result.exit_code
+
+
+# --- harvest repec ---------------------------------------------------------------------------
+
+
+@cli.command("repec")
+@click.argument("handles", nargs=-1)
+@click.option(
+    "--series",
+    multiple=True,
+    metavar="RePEc:aaa:ssssss",
+    help="Harvest a whole series (repeatable); a rerun reads only the files that changed.",
+)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("rb"),
+    help="Read handles from FILE, one a line ('-' for stdin).",
+)
+@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not handles.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
+)
+@click.pass_obj
+def repec_command(
+    app: App,
+    handles: tuple[str, ...],
+    series: tuple[str, ...],
+    from_file: BinaryIO | None,
+    skip_invalid: bool,
+    as_json: bool,
+) -> int:
+    """Resolve RePEc handles (or IDEAS/EconPapers links) and whole series from the RePEc archive
+    tree `[repec] url` names (a folder or an http(s) base), then the DOIs their records carry,
+    so that a work has both identifiers.
+    """
+    app.setup_logging()
+    lines = [(f"argument {i}", text) for i, text in enumerate(handles, start=1)]
+    if from_file is not None:
+        lines += list(_read_lines(from_file))
+    if not lines and not series:
+        raise click.UsageError("give at least one handle, --series RePEc:aaa:ssssss or --from-file")
+    parsed, errors = [], []
+    for where, text in lines:
+        try:
+            identifier = parse_identifier(text)
+            if not isinstance(identifier, RepecHandle):
+                raise BadIdentifier(text, "a DOI: harvest it with `harvest doi`")
+            parsed.append(identifier)
+        except BadIdentifier as exc:
+            errors.append((where, str(exc)))
+    try:
+        series_names = [parse_repec_series(text) for text in series]
+    except BadIdentifier as exc:
+        raise click.BadParameter(str(exc), param_hint="--series") from None
+    for where, error in errors:
+        click.echo(f"error: {where}: {error}", err=True)
+    if errors and not skip_invalid:
+        click.echo(
+            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
+            err=True,
+        )
+        return EXIT_BAD_INPUT
+    return _run_and_report(
+        app,
+        as_json,
+        lambda store, client, report, stop: harvest_repec(
+            parsed,
+            series_names,
+            store=store,
+            client=client,
+            config=app.config,
+            command=_command_line(),
+            on_outcome=report,
+            stop=stop,
+        ),
+    )
 
 
 def _read_lines(stream: BinaryIO) -> Iterator[tuple[str, str]]:

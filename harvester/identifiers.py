@@ -21,6 +21,7 @@ __all__ = [
     "parse_doi",
     "parse_identifier",
     "parse_repec",
+    "parse_repec_series",
     "parse_repec_url",
     "quote_doi",
     "quote_doi_query",
@@ -188,6 +189,21 @@ _ECONPAPERS_PAGE = re.compile(
 )
 #: The journal-article item convention: v:{volume}:y:{year}:i:{issue}:p:{pages}, colons dropped.
 _IDEAS_JOURNAL_ITEM = re.compile(r"^v([^:]+?)y([0-9]{4})i([^:]+?)p([^:]+)$")
+
+
+def parse_repec_series(text: str) -> tuple[str, str]:
+    """(archive, series) of a series handle `RePEc:sae:woemps`, as `harvest repec --series` takes
+    it; a whole item handle names its series too."""
+    cleaned = _clean(_precheck(text), doi=False)
+    parts = [part.strip() for part in cleaned.split(":", 3)]
+    if parts[0].lower() != "repec" or len(parts) < 3:
+        raise BadIdentifier(text, "not a RePEc series handle like RePEc:sae:woemps")
+    archive, series = parts[1], parts[2]
+    if len(archive) != 3 or not _ALNUM.fullmatch(archive):
+        raise BadIdentifier(text, "archive must be 3 letters and digits")
+    if len(series) != 6 or not _ALNUM.fullmatch(series):
+        raise BadIdentifier(text, "series must be 6 letters and digits")
+    return archive, series
 
 
 def parse_repec_url(text: str) -> RepecHandle:

@@ -20,10 +20,11 @@ from typing import Any
 
 import structlog
 
+from harvester import redif
 from harvester.config import Config
-from harvester.errors import UpstreamError
+from harvester.errors import NotFound, UpstreamError
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.identifiers import Doi, ascii_key, parse_doi, parse_repec
+from harvester.identifiers import Doi, RepecHandle, ascii_key, parse_doi, parse_repec
 from harvester.merge import (
     Contribution,
     Value,
@@ -34,7 +35,7 @@ from harvester.merge import (
 )
 from harvester.models import Fetched, Record
 from harvester.routing import AgencyCache, fetch_agency, prefix_of
-from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.sources import crossref, datacite, doiorg, openalex, repec
 from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,7 @@ PARSERS: dict[str, SourceParser] = {
     openalex.SOURCE: SourceParser(
         openalex.parse_work, openalex.VOLATILE_KEYS, openalex.PARSER_VERSION
     ),
+    redif.SOURCE: SourceParser(redif.record_from_payload, (), redif.PARSER_VERSION),
 }
 
 
@@ -87,6 +89,7 @@ def connect(config: Config) -> HttpClient:
         ("openalex:single", config.openalex),
         ("doi:ra", config.doi),
         ("doi:csl", config.doi),
+        ("repec:files", config.repec),
     ):
         client.add_limiter(pool, RateLimiter(pool, service.limit))
     return client
@@ -161,6 +164,48 @@ def merge_work(
     said: list[Record | Contribution] = [*records, *([local] if local else [])]
     work = build_work(said, config.merge.precedence, config.merge.fields)
     return work, tuple(find_conflicts(records))
+
+
+def observe_answers(
+    store: Store,
+    config: Config,
+    answers: tuple[Answer, ...],
+    *,
+    work_id: int | None,
+    before: Mapping[str, StoredAnswer],
+    source: str,
+    key: str,
+    display: str,
+    scheme: str = "doi",
+    aliases: tuple[str, ...] = (),
+    links: tuple[tuple[str, str], ...] = (),
+) -> Observation:
+    """What this run's answers about one identifier make of its work: "unchanged" when every
+    source said what it said last time (nothing is parsed), else the work merged from these
+    answers, the other sources' last ones (those that failed or were not asked this time) and the
+    user's own values."""
+    common = {
+        "source": source,
+        "key": key,
+        "display": display,
+        "scheme": scheme,
+        "aliases": aliases,
+        "links": links,
+        "answers": answers,
+    }
+    if work_id and all(
+        a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
+    ):
+        return Observation(status="unchanged", **common)
+    answered = {a.source for a in answers}
+    kept: list[StoredAnswer] = []
+    local = None
+    if work_id:
+        earlier = store.latest_answers([work_id], with_payload=True).get(work_id, {})
+        kept = [a for name, a in earlier.items() if name not in answered]
+        local = store.local_values([work_id]).get(work_id)
+    work, conflicts = merge_work([*answers, *kept], local, config)
+    return Observation(status="ok", work=work, conflicts=conflicts, **common)
 
 
 class _Enrichment:
@@ -342,24 +387,14 @@ class _Resolver:
         resolved = fetched.resolved or doi.key
         aliases = (resolved,) if resolved != doi.key else ()
         work_id = work_ids.get(resolved) or work_ids.get(doi.key)
-        before = stored.get(work_id, {}) if work_id else {}
-        if work_id and all(
-            a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
-        ):
-            return Observation(status="unchanged", answers=answers, aliases=aliases, **common)
-
-        # Something changed: merge this run's answers with the other sources' last ones (those
-        # that failed or were not asked this time) and the user's own values.
-        answered = {a.source for a in answers}
-        if work_id:
-            earlier = self.store.latest_answers([work_id], with_payload=True).get(work_id, {})
-            kept = [a for source, a in earlier.items() if source not in answered]
-            local = self.store.local_values([work_id]).get(work_id)
-        else:
-            kept, local = [], None
-        work, conflicts = merge_work([*answers, *kept], local, self.config)
-        return Observation(
-            status="ok", work=work, answers=answers, aliases=aliases, conflicts=conflicts, **common
+        return observe_answers(
+            self.store,
+            self.config,
+            answers,
+            work_id=work_id,
+            before=stored.get(work_id, {}) if work_id else {},
+            aliases=aliases,
+            **common,
         )
 
     def _cached_not_found(self, doi: Doi, display: str, seen: str) -> Observation:
@@ -427,6 +462,229 @@ def harvest(
         structlog.contextvars.unbind_contextvars("run_id")
         resolver.close()
     return result
+
+
+# --- RePEc ---------------------------------------------------------------------------------------
+
+
+def harvest_repec(
+    handles: Iterable[RepecHandle] = (),
+    series: Iterable[tuple[str, str]] = (),
+    *,
+    store: Store,
+    client: HttpClient,
+    config: Config,
+    command: str,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+    tree: repec.ArchiveTree | None = None,
+) -> RunResult:
+    """Resolve RePEc handles and harvest whole series from the archive tree `[repec] url` names,
+    then resolve the DOIs their records carry, so that a work has both identifiers.
+
+    A series harvest reads only the files that changed since the last one (their version, else
+    their content hash, says so). A file's works are written before the index records the file
+    as read, so a run killed in between reads it again next time rather than losing it.
+    """
+    tree = tree or repec.open_tree(config.repec.url, client)
+    run_id = store.start_run(command)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    result = RunResult(run_id=run_id, status="running")
+    log.info("run.started", command=command)
+    harvester = _RepecHarvester(tree, store, config)
+    linked: dict[str, Doi] = {}
+
+    def write(observations: list[Observation]) -> bool:
+        for outcome in store.write_batch(run_id, observations):
+            result.counts.add(outcome)
+            _log_outcome(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return stop is not None and stop.is_set()
+
+    try:
+        stopped = False
+        for archive, name in series:
+            for observations, finish in harvester.series(archive, name):
+                stopped = write(observations)
+                finish()
+                linked.update(harvester.dois_of(observations))
+                if stopped:
+                    break
+            if stopped:
+                break
+        for chunk in _chunks(handles, config.chunk_size):
+            if stopped:
+                break
+            observations = harvester.handles(chunk)
+            stopped = write(observations)
+            linked.update(harvester.dois_of(observations))
+        if linked and not stopped:
+            resolver = _Resolver(store, client, config, refresh=False)
+            try:
+                for doi_chunk in _chunks(linked.values(), config.chunk_size):
+                    displays = {d.key: d.value for d in doi_chunk}
+                    if write(resolver.resolve(doi_chunk, displays)):
+                        stopped = True
+                        break
+            finally:
+                resolver.close()
+        if stopped:
+            result.status = "interrupted"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        raise
+    except BaseException:
+        result.status = "error"
+        raise
+    finally:
+        if result.status == "running":
+            result.status = "failures" if result.counts.failed else "ok"
+        store.finish_run(run_id, result.status)
+        result.counts = store.run_counts(run_id)
+        log.info("run.finished", status=result.status, **vars(result.counts))
+        structlog.contextvars.unbind_contextvars("run_id")
+    return result
+
+
+class _RepecHarvester:
+    """Reads archive files into observations; keeps the series names of each archive it saw."""
+
+    def __init__(self, tree: repec.ArchiveTree, store: Store, config: Config) -> None:
+        self.tree, self.store, self.config = tree, store, config
+        self._series_names: dict[str, dict[str, str]] = {}
+
+    def series(
+        self, archive: str, name: str
+    ) -> Iterator[tuple[list[Observation], Callable[[], None]]]:
+        """For each file of the series that changed: its works, and what to call once they are
+        stored (recording the file as read)."""
+        for tree_file in self.tree.files(f"{archive}/{name}"):
+            version, content_hash = self.store.repec_file(tree_file.path)
+            data, new_version = self.tree.read(tree_file.path, version)
+            if data is None:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest == content_hash:
+                self.store.index_repec_file(
+                    tree_file.path, version=new_version, content_hash=digest
+                )
+                continue
+            parsed = redif.parse_file(data, tree_file.path)
+            observations = self._observe_file(parsed)
+            yield observations, lambda p=parsed, v=new_version, d=digest: self._index(p, v, d)
+
+    def handles(self, handles: list[RepecHandle]) -> list[Observation]:
+        """One observation per handle: read from the file the index names (the series folder is
+        indexed first when the handle is not yet known)."""
+        observations = []
+        for handle in handles:
+            path = self.store.repec_path(handle.key)
+            if path is None:
+                self._index_folder(f"{handle.archive}/{handle.series}")
+                path = self.store.repec_path(handle.key)
+            template = self._template(path, handle) if path else None
+            if template is None:
+                observations.append(self._not_found(handle))
+                continue
+            observations.append(self._observe_template(template))
+        return observations
+
+    def dois_of(self, observations: list[Observation]) -> dict[str, Doi]:
+        """The DOIs the RePEc records of these observations carry, to resolve at their agency."""
+        found = {}
+        for obs in observations:
+            for scheme, key in obs.links:
+                if scheme == "doi" and obs.status == "ok":
+                    value = obs.work.values.get("doi") if obs.work else None
+                    found[key] = Doi(value if isinstance(value, str) else key)
+        return found
+
+    # --- reading ---
+
+    def _template(self, path: str, handle: RepecHandle) -> redif.Template | None:
+        try:
+            data, version = self.tree.read(path)
+        except NotFound:
+            return None
+        parsed = redif.parse_file(data or b"", path)
+        self._index(parsed, version, hashlib.sha256(data or b"").hexdigest())
+        return next((t for t in parsed.templates if ascii_key(t.handle) == handle.key), None)
+
+    def _index_folder(self, folder: str) -> None:
+        for tree_file in self.tree.files(folder):
+            version, _ = self.store.repec_file(tree_file.path)
+            data, new_version = self.tree.read(tree_file.path, version)
+            if data is not None:
+                digest = hashlib.sha256(data).hexdigest()
+                self._index(redif.parse_file(data, tree_file.path), new_version, digest)
+
+    def _index(self, parsed: redif.RedifFile, version: str, digest: str) -> None:
+        for error in parsed.errors:
+            log.warning(
+                "repec.template_skipped", file=error.path, line=error.line, reason=error.reason
+            )
+        self.store.index_repec_file(
+            parsed.path,
+            version=version,
+            content_hash=digest,
+            encoding=parsed.encoding,
+            handles=[(ascii_key(t.handle), t.handle, t.type, t.line) for t in parsed.templates],
+            errors=len(parsed.errors),
+        )
+
+    def _names(self, archive: str) -> dict[str, str]:
+        """Series names of an archive, from its {archive}seri.rdf (for container titles)."""
+        if archive not in self._series_names:
+            try:
+                data, _ = self.tree.read(f"{archive}/{archive}seri.rdf")
+                parsed = redif.parse_file(data or b"", f"{archive}/{archive}seri.rdf")
+                self._series_names[archive] = redif.series_names(parsed.templates)
+            except NotFound:
+                self._series_names[archive] = {}
+        return self._series_names[archive]
+
+    # --- observing ---
+
+    def _observe_file(self, parsed: redif.RedifFile) -> list[Observation]:
+        return [self._observe_template(t) for t in parsed.templates if t.type in redif.RECORD_TYPES]
+
+    def _observe_template(self, template: redif.Template) -> Observation:
+        handle = parse_repec(template.handle)
+        series_key = ascii_key(f"RePEc:{handle.archive}:{handle.series}")
+        payload = redif.template_payload(
+            template, self._names(handle.archive.lower()).get(series_key)
+        )
+        text, digest = canonical_payload(payload, (), redif.PARSER_VERSION)
+        doi = redif.doi_of(template)
+        links = (("doi", parse_doi(doi).key),) if doi else ()
+        work_id = self.store.find_work_id("repec", handle.key)
+        for _, key in links:
+            work_id = work_id or self.store.find_work_id("doi", key)
+        before = self.store.latest_answers([work_id]).get(work_id, {}) if work_id else {}
+        return observe_answers(
+            self.store,
+            self.config,
+            (Answer(redif.SOURCE, handle.key, "ok", text, digest),),
+            work_id=work_id,
+            before=before,
+            source=redif.SOURCE,
+            key=handle.key,
+            display=handle.value,
+            scheme="repec",
+            links=links,
+        )
+
+    def _not_found(self, handle: RepecHandle) -> Observation:
+        return Observation(
+            source=redif.SOURCE,
+            key=handle.key,
+            scheme="repec",
+            display=handle.value,
+            status="not_found",
+            answers=(Answer(redif.SOURCE, handle.key, "not_found"),),
+            error=f"no template with this handle in the archive tree ({handle.archive}/{handle.series})",
+        )
 
 
 # --- the user's own values -----------------------------------------------------------------------

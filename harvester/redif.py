@@ -695,3 +695,45 @@ def _relations(template: Template) -> tuple[Relation, ...]:
             if relation not in found:
                 found.append(relation)
     return tuple(found)
+
+
+# --- templates as stored payloads ---
+
+#: Bump when to_record reads something new: stored RePEc payloads are then parsed again.
+PARSER_VERSION = 1
+
+
+def template_payload(template: Template, series_name: str | None = None) -> dict:
+    """A template as JSON for `source_records`: what the archive said, with the series name
+    `to_record` falls back on, so that the stored payload alone rebuilds the record."""
+    return {
+        "type": template.type,
+        "handle": template.handle,
+        "line": template.line,
+        "fields": [list(pair) for pair in template.fields],
+        "clusters": [
+            {"kind": c.kind, "line": c.line, "fields": [list(pair) for pair in c.fields]}
+            for c in template.clusters
+        ],
+        "series_name": series_name,
+    }
+
+
+def record_from_payload(payload: Mapping) -> Record:
+    """The inverse of `template_payload`, read into a Record (the parser the pipeline stores by)."""
+    template = Template(
+        type=payload["type"],
+        handle=payload["handle"],
+        line=payload.get("line", 0),
+        fields=tuple((k, v) for k, v in payload.get("fields", [])),
+        clusters=tuple(
+            Cluster(c["kind"], c.get("line", 0), tuple((k, v) for k, v in c.get("fields", [])))
+            for c in payload.get("clusters", [])
+        ),
+    )
+    name = payload.get("series_name")
+    series_key = ascii_key(":".join(template.handle.split(":")[:3]))
+    record = to_record(template, {series_key: name} if name else None)
+    if record is None:
+        raise ValueError(f"{template.handle}: a {template.type} template is not a work")
+    return record

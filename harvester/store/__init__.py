@@ -92,6 +92,7 @@ class Observation:
     local: Mapping[str, Value | None] | None = None  # local fields to set (None: unset)
     local_origin: str = "set"  # "set" by hand or "import"ed
     identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
+    links: tuple[tuple[str, str], ...] = ()  # (scheme, key) of other identifiers the source names
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +368,64 @@ class Store:
         values["authors"] = rows_json(self._author_rows(work_id))
         return values, row[-1]
 
+    # --- the RePEc index ----------------------------------------------------------------------
+
+    def repec_file(self, path: str) -> tuple[str | None, str | None]:
+        """(version, content hash) of an archive file when last read, or (None, None)."""
+        row = self.conn.execute(
+            "SELECT version, content_hash FROM repec_files WHERE path = ?", (path,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def repec_path(self, handle_key: str) -> str | None:
+        """The archive file that holds a handle, as last indexed."""
+        row = self.conn.execute(
+            "SELECT path FROM repec_handles WHERE key = ?", (handle_key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def index_repec_file(
+        self,
+        path: str,
+        *,
+        version: str,
+        content_hash: str,
+        encoding: str | None = None,
+        handles: Sequence[tuple[str, str, str, int]] | None = None,
+        errors: int = 0,
+    ) -> None:
+        """Record what a file is now; with `handles` ((key, handle, type, line) of each template),
+        also which handles it holds, replacing what it held before. One transaction."""
+        with self.transaction() as conn:
+            if handles is not None:
+                conn.execute("DELETE FROM repec_handles WHERE path = ?", (path,))
+                conn.executemany(
+                    """INSERT INTO repec_handles (key, handle, path, type, line)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (key) DO UPDATE SET handle = excluded.handle,
+                         path = excluded.path, type = excluded.type, line = excluded.line""",
+                    [(key, handle, path, kind, line) for key, handle, kind, line in handles],
+                )
+            conn.execute(
+                """INSERT INTO repec_files
+                     (path, version, content_hash, encoding, templates, errors, checked_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (path) DO UPDATE SET version = excluded.version,
+                     content_hash = excluded.content_hash,
+                     encoding = coalesce(excluded.encoding, encoding),
+                     templates = coalesce(excluded.templates, templates),
+                     errors = excluded.errors, checked_at = excluded.checked_at""",
+                (
+                    path,
+                    version,
+                    content_hash,
+                    encoding,
+                    None if handles is None else len(handles),
+                    errors,
+                    self.now(),
+                ),
+            )
+
     # --- writes -----------------------------------------------------------------------------
 
     def write_batch(self, run_id: int, observations: Iterable[Observation]) -> list[Outcome]:
@@ -457,7 +516,15 @@ class Store:
         asked = self.find_work_id(obs.scheme, obs.key)
         if prime is not None and asked is not None and prime != asked:
             self._absorb(asked, prime, run_id, obs.source, now)
-        return prime or asked
+        found = prime or asked
+        # Another identifier the record names (the DOI in a RePEc record) may have a work of its
+        # own already: the two are one work, the one found first surviving.
+        for scheme, key in obs.links:
+            linked = self.find_work_id(scheme, key)
+            if linked is not None and found is not None and linked != found:
+                self._absorb(linked, found, run_id, obs.source, now)
+            found = found or linked
+        return found
 
     def _absorb(self, orphan: int, survivor: int, run_id: int, source: str, now: str) -> None:
         """Move everything known about `orphan` to `survivor` and delete it: its identifiers, its

@@ -176,11 +176,37 @@ def m0003_local_fields(db: sqlite_utils.Database) -> None:
     db["source_records"].create_index(["work_id", "source", "last_seen_at"])
 
 
+def m0004_repec_index(db: sqlite_utils.Database) -> None:
+    """Where each RePEc handle lives in the archive tree, and what each file was when last read,
+    so that a single handle is found without walking the tree and an unchanged file is not read
+    (or parsed) again."""
+    db["repec_files"].create(
+        {
+            "path": str,
+            "version": str,
+            "content_hash": str,
+            "encoding": str,
+            "templates": int,
+            "errors": int,
+            "checked_at": str,
+        },
+        pk="path",
+        not_null={"checked_at"},
+    )
+    db["repec_handles"].create(
+        {"key": str, "handle": str, "path": str, "type": str, "line": int},
+        pk="key",
+        not_null={"handle", "path", "type"},
+    )
+    db["repec_handles"].create_index(["path"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
     ("0002_agencies_conflicts_enrichment", m0002_agencies_conflicts_enrichment),
     ("0003_local_fields", m0003_local_fields),
+    ("0004_repec_index", m0004_repec_index),
 ]
 
 

@@ -1,0 +1,177 @@
+"""`harvest repec` end to end in-process: a series from an archive tree on disk (the real ReDIF
+files), an incremental rerun, single handles, and a RePEc record linked to its DOI's Crossref record."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import pytest
+from conftest import fixture_path, load_json
+from upstream import ReplayUpstream
+
+from harvester import redif
+from harvester.config import Config
+from harvester.identifiers import parse_doi, parse_repec
+from harvester.pipeline import connect, harvest, harvest_repec
+from harvester.store import open_store
+
+SEED_HANDLE = "RePEc:sae:woemps:v:29:y:2015:i:4:p:624-640"
+SEED_DOI = "10.1177/0950017014538339"
+#: A ReDIF template written for these tests in the shape of the real ones (the recorded archives
+#: hold no record of the seed article): it carries the DOI by which it links to Crossref.
+SEED_REDIF = f"""Template-Type: ReDIF-Article 1.0
+Title: Precarious work and the labour market
+Author-Name: Ann Example
+Author-X-Name-First: Ann
+Author-X-Name-Last: Example
+Author-Workplace-Name: University of Somewhere
+Journal: Work, Employment & Society
+Volume: 29
+Issue: 4
+Pages: 624-640
+Year: 2015
+DOI: {SEED_DOI}
+Handle: {SEED_HANDLE}
+"""
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "repec"
+    (root / "awu" / "journl").mkdir(parents=True)
+    shutil.copy(fixture_path("redif/awu_awuseri.rdf"), root / "awu" / "awuseri.rdf")
+    shutil.copy(fixture_path("redif/awu_journl_prova.rdf"), root / "awu" / "journl" / "prova.rdf")
+    (root / "epo" / "papers").mkdir(parents=True)
+    shutil.copy(fixture_path("redif/epo_papers_2016.rdf"), root / "epo" / "papers" / "2016.rdf")
+    (root / "sae" / "woemps").mkdir(parents=True)
+    (root / "sae" / "woemps" / "woemps2015.rdf").write_text(SEED_REDIF, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def upstream():
+    with ReplayUpstream() as server:
+        # The seed DOI's Crossref record: the recorded eLife work under the seed's DOI and title.
+        message = load_json("crossref/10.7554_elife.01567.json")["message"]
+        server.works[parse_doi(SEED_DOI).key] = {
+            **message,
+            "DOI": SEED_DOI,
+            "title": ["Precarious work and the labour market"],
+            "page": "624-641",
+            "volume": "29",
+            "issue": "4",
+        }
+        yield server
+
+
+def configure(upstream, tree) -> Config:
+    base = Config()
+    fast = {"rate": 1000.0}
+    return dataclasses.replace(
+        base,
+        mailto="tests@example.org",
+        crossref=dataclasses.replace(base.crossref, url=upstream.url_for("crossref")),
+        datacite=dataclasses.replace(base.datacite, url=upstream.url_for("datacite"), **fast),
+        openalex=dataclasses.replace(base.openalex, url=upstream.url_for("openalex"), **fast),
+        doi=dataclasses.replace(base.doi, url=upstream.url_for("doi"), **fast),
+        repec=dataclasses.replace(base.repec, url=str(tree), **fast),
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path / "h.db")
+    yield s
+    s.close()
+
+
+def run(store, config, handles=(), series=()):
+    outcomes = []
+    result = harvest_repec(
+        [parse_repec(h) for h in handles],
+        series,
+        store=store,
+        client=connect(config),
+        config=config,
+        command="test",
+        on_outcome=outcomes.append,
+    )
+    return result, outcomes
+
+
+def test_a_series_is_harvested_and_a_rerun_reads_only_what_changed(
+    upstream, tree, store, monkeypatch
+):
+    config = configure(upstream, tree)
+    result, _ = run(store, config, series=[("awu", "journl")])
+    assert result.counts.created == 153 and result.status == "ok"
+    first = store.work(
+        store.find_work_id("repec", parse_repec("RePEc:awu:journl:v:17:y:2023:i:2:p:145-148").key)
+    )
+    assert first["repec_handle"] == "RePEc:awu:journl:v:17:y:2023:i:2:p:145-148"
+    assert first["volume"] == "17" and first["issue"] == "2" and first["pages"] == "145-148"
+    assert json.loads(first["provenance"])["title"] == "repec"
+
+    parsed = []
+    real_parse = redif.parse_file
+    monkeypatch.setattr(
+        redif, "parse_file", lambda data, path: parsed.append(path) or real_parse(data, path)
+    )
+    again, _ = run(store, config, series=[("awu", "journl")])
+    assert again.counts.requested == 0 and parsed == []  # nothing changed, nothing read again
+
+    prova = tree / "awu" / "journl" / "prova.rdf"
+    text = prova.read_bytes().replace(b"Title: ", b"Title: Revised: ", 1)
+    prova.write_bytes(text)
+    os.utime(prova, ns=(1, 1))
+    changed, _ = run(store, config, series=[("awu", "journl")])
+    # Only the changed file is parsed (and the archive's series list, for the journal's name).
+    assert parsed == ["awu/journl/prova.rdf", "awu/awuseri.rdf"]
+    assert changed.counts.changed == 1 and changed.counts.unchanged == 152
+
+
+def test_single_handles_are_found_through_the_index(upstream, tree, store):
+    config = configure(upstream, tree)
+    result, outcomes = run(
+        store, config, handles=["RePEc:epo:papers:2016-01", "RePEc:epo:papers:no-such-paper"]
+    )
+    assert result.exit_code == 1
+    assert [o.status for o in outcomes] == ["created", "not_found"]
+    assert "no template with this handle" in outcomes[1].error
+    work = store.work(outcomes[0].work_id)
+    assert work["title"] == "Low Visibility: The Fate of Air Traffic Control Privatization"
+    assert work["type"] == "report"
+    assert store.repec_path(parse_repec("RePEc:epo:papers:2016-01").key) == "epo/papers/2016.rdf"
+
+
+def test_a_repec_record_and_its_dois_crossref_record_are_one_work(upstream, tree, store):
+    config = configure(upstream, tree)
+    result, outcomes = run(store, config, handles=[SEED_HANDLE])
+    assert result.exit_code == 0
+    assert [o.source for o in outcomes] == ["repec", "crossref"]
+    assert outcomes[0].work_id == outcomes[1].work_id
+    work_id = outcomes[0].work_id
+    assert store.find_work_id("doi", parse_doi(SEED_DOI).key) == work_id
+    assert store.find_work_id("repec", parse_repec(SEED_HANDLE).key) == work_id
+    work = store.work(work_id)
+    assert work["repec_handle"] == SEED_HANDLE and work["doi"] == SEED_DOI
+    provenance = json.loads(work["provenance"])
+    assert provenance["pages"] == "crossref" and provenance["repec_handle"] == "repec"
+    assert {(c["source"], c["value"]) for c in work["conflicts"] if c["field"] == "pages"} == {
+        ("crossref", "624-641"),
+        ("repec", "624-640"),
+    }
+    assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
+
+
+def test_a_doi_harvested_first_is_joined_by_its_repec_record(upstream, tree, store):
+    config = configure(upstream, tree)
+    harvest([parse_doi(SEED_DOI)], store=store, client=connect(config), config=config, command="t")
+    doi_work = store.find_work_id("doi", parse_doi(SEED_DOI).key)
+    _, outcomes = run(store, config, handles=[SEED_HANDLE])
+    assert outcomes[0].work_id == doi_work
+    assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
+    assert store.work(doi_work)["repec_handle"] == SEED_HANDLE
