@@ -540,7 +540,8 @@ class HttpClient:
             # The body is not read as JSON: Crossref's 429/504 bodies are nginx HTML pages.
             raise _Retry(status_line, status=status, retry_after=retry_after)
         if 200 <= status < 300 or status in answer_statuses:
-            declared = _declared_length(response.headers)
+            # A 304 has no body whatever its Content-Length says (RFC 9110 §15.4.5).
+            declared = _declared_length(response.headers) if status != 304 else None
             if declared is not None and len(body) < declared:
                 raise _Retry(
                     f"truncated body ({len(body)} of {declared} bytes)",

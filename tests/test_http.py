@@ -721,3 +721,10 @@ def test_get_bytes_cap_counts_the_bytes_after_decompression(client, mocked):
     )
     with pytest.raises(BodyTooLarge, match="over the cap of 4096 bytes"):
         get_bytes(client, max_bytes=4096)
+
+
+def test_a_304_is_answered_at_once_whatever_its_content_length_says(client, mocked, waits):
+    mocked.get(XML_URL, status=304, body=b"", headers={"Content-Length": "5120", "ETag": '"v1"'})
+    answered = get_bytes(client, answer_statuses=frozenset({304}))
+    assert (answered.status, answered.content) == (304, b"")
+    assert len(mocked.calls) == 1 and waits == []  # not taken for a truncated body
