@@ -175,3 +175,35 @@ def test_a_doi_harvested_first_is_joined_by_its_repec_record(upstream, tree, sto
     assert outcomes[0].work_id == doi_work
     assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
     assert store.work(doi_work)["repec_handle"] == SEED_HANDLE
+
+
+@pytest.fixture
+def http_tree(tree):
+    """The same archive tree served over http by Python's http.server (directory listings,
+    Last-Modified, 304 to If-Modified-Since), as an archive's web server would."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tree)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_series_over_http_is_harvested_and_rerun_incrementally(upstream, http_tree, store):
+    config = configure(upstream, http_tree)
+    result, _ = run(store, config, series=[("epo", "papers")])
+    assert result.counts.created == 7
+    work = store.work(store.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key))
+    assert work["title"] == "Low Visibility: The Fate of Air Traffic Control Privatization"
+    again, _ = run(store, config, series=[("epo", "papers")])
+    assert again.counts.requested == 0
+    [(version,)] = store.conn.execute("SELECT version FROM repec_files").fetchall()
+    assert version.startswith("modified:")
