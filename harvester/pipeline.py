@@ -604,22 +604,24 @@ class _RepecHarvester:
 
     def _template(self, path: str, handle: RepecHandle) -> redif.Template | None:
         try:
-            data, version = self.tree.read(path)
+            data, _ = self.tree.read(path)
         except NotFound:
             return None
         parsed = redif.parse_file(data or b"", path)
-        self._index(parsed, version, hashlib.sha256(data or b"").hexdigest())
+        self._index(parsed, *self.store.repec_file(path))
         return next((t for t in parsed.templates if ascii_key(t.handle) == handle.key), None)
 
     def _index_folder(self, folder: str) -> None:
+        """Index the handles of a folder's files without counting them as harvested: only a
+        series harvest, having stored every work of a file, records the file's version."""
         for tree_file in self.tree.files(folder):
-            version, _ = self.store.repec_file(tree_file.path)
-            data, new_version = self.tree.read(tree_file.path, version)
+            version, content_hash = self.store.repec_file(tree_file.path)
+            data, _ = self.tree.read(tree_file.path, version)
             if data is not None:
-                digest = hashlib.sha256(data).hexdigest()
-                self._index(redif.parse_file(data, tree_file.path), new_version, digest)
+                parsed = redif.parse_file(data, tree_file.path)
+                self._index(parsed, version, content_hash)
 
-    def _index(self, parsed: redif.RedifFile, version: str, digest: str) -> None:
+    def _index(self, parsed: redif.RedifFile, version: str | None, digest: str | None) -> None:
         for error in parsed.errors:
             log.warning(
                 "repec.template_skipped", file=error.path, line=error.line, reason=error.reason

@@ -58,6 +58,7 @@ def harvest(tmp_path, upstream):
         return proc
 
     run.db_path = tmp_path / "data" / "harvest.db"
+    run.env = env
     return run
 
 
@@ -280,3 +281,28 @@ def test_a_mixed_list_is_resolved_each_doi_at_its_own_agency(harvest, upstream):
     again = harvest("doi", "10.99999/nobody")
     assert "asked again after 30 days, or now with --refresh" in again.stdout
     assert upstream.count("/doi/ra/10.99999") == 1
+
+
+def test_harvest_repec_resolves_a_handle_from_the_archive_tree(harvest, tmp_path):
+    from conftest import fixture_path
+
+    series = tmp_path / "repec" / "epo" / "papers"
+    series.mkdir(parents=True)
+    (series / "2016.rdf").write_bytes(fixture_path("redif/epo_papers_2016.rdf").read_bytes())
+    harvest.env["HARVEST_REPEC_URL"] = str(tmp_path / "repec")
+
+    proc = harvest("repec", "https://ideas.repec.org/p/epo/papers/2016-01.html")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("created    RePEc:epo:papers:2016-01  work 1: Low Visibility")
+    assert "Type:        report" in proc.stdout
+    shown = harvest("show", "RePEc:epo:papers:2016-01")
+    assert "From:        repec: " in shown.stdout
+
+    unset = harvest("repec", "--series", "RePEc:epo:papers")
+    assert unset.returncode == 0 and "7 identifier(s): 6 created" in unset.stdout
+
+    del harvest.env["HARVEST_REPEC_URL"]
+    missing = harvest("repec", "RePEc:epo:papers:2016-01")
+    assert missing.returncode == 2 and "[repec] url is not set" in missing.stderr
+    bad = harvest("repec", "--series", "RePEc:epo")
+    assert bad.returncode == 2 and "not a RePEc series handle" in bad.stderr

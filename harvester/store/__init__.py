@@ -388,14 +388,15 @@ class Store:
         self,
         path: str,
         *,
-        version: str,
-        content_hash: str,
+        version: str | None,
+        content_hash: str | None,
         encoding: str | None = None,
         handles: Sequence[tuple[str, str, str, int]] | None = None,
         errors: int = 0,
     ) -> None:
-        """Record what a file is now; with `handles` ((key, handle, type, line) of each template),
-        also which handles it holds, replacing what it held before. One transaction."""
+        """Record what a file was when its works were last stored (`version` and `content_hash`;
+        None: never, so a series harvest reads it); with `handles` ((key, handle, type, line) of
+        each template), also which handles it holds, replacing what it held before."""
         with self.transaction() as conn:
             if handles is not None:
                 conn.execute("DELETE FROM repec_handles WHERE path = ?", (path,))
