@@ -156,23 +156,11 @@ def doi_command(
     were not found or failed, 2 on bad input (nothing is written).
     """
     app.setup_logging()
-    lines = [(f"argument {i}", text) for i, text in enumerate(identifiers, start=1)]
-    if from_file is not None:
-        lines += list(_read_lines(from_file))
-    if not lines:
-        raise click.UsageError("give at least one DOI, or --from-file FILE")
-    dois, errors = _parse_dois(lines)
-    for where, error in errors:
-        click.echo(f"error: {where}: {error}", err=True)
-    if errors and not skip_invalid:
-        click.echo(
-            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
-            err=True,
-        )
+    dois = _read_identifiers(identifiers, from_file, parse_doi, skip_invalid)
+    if dois is None:
         return EXIT_BAD_INPUT
     if not dois:
-        click.echo("no valid DOI to harvest", err=True)
-        return EXIT_BAD_INPUT
+        raise click.UsageError("give at least one DOI, or --from-file FILE")
 
     return _run_and_report(
         app,
@@ -260,32 +248,15 @@ def repec_command(
     so that a work has both identifiers.
     """
     app.setup_logging()
-    lines = [(f"argument {i}", text) for i, text in enumerate(handles, start=1)]
-    if from_file is not None:
-        lines += list(_read_lines(from_file))
-    if not lines and not series:
-        raise click.UsageError("give at least one handle, --series RePEc:aaa:ssssss or --from-file")
-    parsed, errors = [], []
-    for where, text in lines:
-        try:
-            identifier = parse_identifier(text)
-            if not isinstance(identifier, RepecHandle):
-                raise BadIdentifier(text, "a DOI: harvest it with `harvest doi`")
-            parsed.append(identifier)
-        except BadIdentifier as exc:
-            errors.append((where, str(exc)))
+    parsed = _read_identifiers(handles, from_file, _parse_handle, skip_invalid)
+    if parsed is None:
+        return EXIT_BAD_INPUT
     try:
         series_names = [parse_repec_series(text) for text in series]
     except BadIdentifier as exc:
         raise click.BadParameter(str(exc), param_hint="--series") from None
-    for where, error in errors:
-        click.echo(f"error: {where}: {error}", err=True)
-    if errors and not skip_invalid:
-        click.echo(
-            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
-            err=True,
-        )
-        return EXIT_BAD_INPUT
+    if not parsed and not series_names:
+        raise click.UsageError("give at least one handle, --series RePEc:aaa:ssssss or --from-file")
     return _run_and_report(
         app,
         as_json,
@@ -318,15 +289,43 @@ def _read_lines(stream: BinaryIO) -> Iterator[tuple[str, str]]:
             yield f"{name}:{number}", text
 
 
-def _parse_dois(lines: list[tuple[str, str]]) -> tuple[list[Doi], list[tuple[str, str]]]:
-    dois: list[Doi] = []
-    errors: list[tuple[str, str]] = []
+def _read_identifiers(
+    arguments: tuple[str, ...],
+    from_file: BinaryIO | None,
+    parse: Any,
+    skip_invalid: bool,
+) -> list | None:
+    """The identifiers given as arguments and in --from-file, each parsed by `parse`. Every bad
+    one is reported with its place; then None (nothing is harvested) unless `skip_invalid`."""
+    lines = [(f"argument {i}", text) for i, text in enumerate(arguments, start=1)]
+    if from_file is not None:
+        lines += list(_read_lines(from_file))
+    parsed, errors = [], []
     for where, text in lines:
         try:
-            dois.append(parse_doi(text))
+            parsed.append(parse(text))
         except BadIdentifier as exc:
             errors.append((where, str(exc)))
-    return dois, errors
+    for where, error in errors:
+        click.echo(f"error: {where}: {error}", err=True)
+    if errors and not skip_invalid:
+        click.echo(
+            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
+            err=True,
+        )
+        return None
+    if errors and not parsed:
+        click.echo("no valid identifier to harvest", err=True)
+        return None
+    return parsed
+
+
+def _parse_handle(text: str) -> RepecHandle:
+    """A RePEc handle, or a web link to one; a DOI is pointed to `harvest doi`."""
+    identifier = parse_identifier(text)
+    if not isinstance(identifier, RepecHandle):
+        raise BadIdentifier(text, "a DOI: harvest it with `harvest doi`")
+    return identifier
 
 
 @contextmanager
