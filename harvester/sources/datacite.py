@@ -26,6 +26,7 @@ from harvester.sources.fields import (
     inline_text,
     jats_to_text,
     objects_in,
+    partial_iso_date,
     scalar_text,
     stripped_text,
     unique_issns,
@@ -219,7 +220,6 @@ _TYPES = {
 }
 _WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEPARATORS = re.compile(r"[\s_]+")
-_ISO_DATE = re.compile(r"\s*([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?![0-9])")
 #: rightsUri values that state access (open, embargoed, ...), not a licence.
 _ACCESS_RIGHTS = "info:eu-repo/semantics/"
 
@@ -272,25 +272,6 @@ def _year(value: Any) -> int | None:
     return year if 1 <= year <= 9999 else None
 
 
-def _iso_date(value: Any) -> str | None:
-    """The leading calendar date of a DataCite date -> partial ISO ("2011-02-01T17:22:41Z" ->
-    "2011-02-01"); a month or day out of range ends the date there. Ranges keep their start."""
-    if not isinstance(value, str):
-        return None
-    match = _ISO_DATE.match(value)
-    if not match:
-        return None
-    year, month, day = match.groups()
-    if int(year) < 1:
-        return None
-    out = year
-    if month and 1 <= int(month) <= 12:
-        out += f"-{month}"
-        if day and 1 <= int(day) <= 31:
-            out += f"-{day}"
-    return out
-
-
 def _issued(attributes: Mapping) -> str | None:
     """publicationYear, made more precise by the most precise `Issued` date of the same year.
 
@@ -302,7 +283,7 @@ def _issued(attributes: Mapping) -> str | None:
     for entry in objects_in(attributes.get("dates")):
         if entry.get("dateType") != "Issued":
             continue
-        date = _iso_date(entry.get("date"))
+        date = partial_iso_date(entry.get("date"))
         if date is None or (year is not None and int(date[:4]) != year):
             continue
         if best is None or len(date) > len(best):

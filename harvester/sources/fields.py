@@ -278,3 +278,26 @@ def unique_issns(candidates: Iterable[Any]) -> tuple[str, ...]:
             seen.add(issn.upper())
             out.append(issn)
     return tuple(out)
+
+
+_PARTIAL_DATE = re.compile(r"\s*([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?![0-9])")
+
+
+def partial_iso_date(value: Any) -> str | None:
+    """The leading calendar date of a text as partial ISO: "2011-02-01T17:22:41Z" -> "2011-02-01",
+    "2023-12" and "2023" as they are; a month or day out of range ends the date there, and text
+    that does not start with a year (info:eu-repo/date/embargoEnd/...) is None."""
+    if not isinstance(value, str):
+        return None
+    match = _PARTIAL_DATE.match(value)
+    if not match:
+        return None
+    year, month, day = match.groups()
+    if int(year) < 1:
+        return None
+    out = year
+    if month and 1 <= int(month) <= 12:
+        out += f"-{month}"
+        if day and 1 <= int(day) <= 31:
+            out += f"-{day}"
+    return out

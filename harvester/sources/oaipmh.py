@@ -46,7 +46,7 @@ from harvester.sources.datacite import (
     parse_doi_record,
     split_family_given,
 )
-from harvester.sources.fields import inline_text, jats_to_text, tidy_text
+from harvester.sources.fields import inline_text, jats_to_text, partial_iso_date, tidy_text
 
 log = structlog.get_logger(__name__)
 
@@ -542,7 +542,7 @@ def record_from_oai_dc(record: OaiRecord | etree._Element, *, source: str = SOUR
         repec_handle=_repec_handle([header_id, *identifiers]),
         type=_dc_type(dc.get("type", [])),
         title=_first(inline_text(t) for t in dc.get("title", [])),
-        issued=_first(_partial_date(d) for d in dc.get("date", [])),
+        issued=_first(partial_iso_date(d) for d in dc.get("date", [])),
         publisher=_first(inline_text(p) for p in dc.get("publisher", [])),
         authors=tuple(a for a in map(_dc_author, dc.get("creator", [])) if a),
         abstract=_first(_description_text(d) for d in dc.get("description", [])),
@@ -576,26 +576,6 @@ def _dc_author(value: str) -> Author | None:
     if split:
         return Author(given=split[1], family=split[0])
     return Author(name=name)
-
-
-_DATE = re.compile(r"^\s*([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?![0-9])")
-
-
-def _partial_date(value: str) -> str | None:
-    """ "2023-12-11", "2023-12", "2023", "2023-12-11T17:26:46Z" -> partial ISO; a month or day out
-    of range ends the date there; info:eu-repo/date/embargoEnd/... and other text -> None."""
-    match = _DATE.match(value)
-    if not match:
-        return None
-    year, month, day = match.groups()
-    if int(year) < 1:
-        return None
-    out = year
-    if month and 1 <= int(month) <= 12:
-        out += f"-{month}"
-        if day and 1 <= int(day) <= 31:
-            out += f"-{day}"
-    return out
 
 
 _DOI_IN_TEXT = re.compile(r"(?i)(?:doi\.org/|\bdoi:\s*|info:doi/)(10\.[0-9]{4,9}/[^\s\"<>]+)")
