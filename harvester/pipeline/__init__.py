@@ -1,0 +1,51 @@
+"""The orchestrator: every entry point (`harvest doi`, `harvest repec`, `harvest import`,
+`harvest set`, later `harvest run` and the scheduler) calls in here. It asks the sources, merges what
+they say with the user's own values, and hands each chunk to the store as one transaction; it does no
+I/O of its own beyond calling the sources and the store.
+
+- `common`: the run's HTTP client, payload hashing, the parsers of stored payloads, and
+  `observe_answers`, the one decision between "unchanged" and a new merge;
+- `dois`: DOIs, routed to their registration agency, enriched from OpenAlex;
+- `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
+- `local`: the user's own values (`import`, `set`, `unset`).
+"""
+
+from harvester.pipeline.common import (
+    PARSERS,
+    RunResult,
+    SourceParser,
+    answer_of,
+    canonical_payload,
+    connect,
+    merge_work,
+    observe_answers,
+    unique_dois,
+)
+from harvester.pipeline.dois import harvest
+from harvester.pipeline.local import (
+    ImportResult,
+    edit_work,
+    import_records,
+    local_observation,
+    record_key,
+)
+from harvester.pipeline.repec import harvest_repec
+
+__all__ = [
+    "PARSERS",
+    "ImportResult",
+    "RunResult",
+    "SourceParser",
+    "answer_of",
+    "canonical_payload",
+    "connect",
+    "edit_work",
+    "harvest",
+    "harvest_repec",
+    "import_records",
+    "local_observation",
+    "merge_work",
+    "observe_answers",
+    "record_key",
+    "unique_dois",
+]

@@ -1,0 +1,222 @@
+"""What every harvest shares: the HTTP client of a run, payload hashing, the parsers that rebuild
+records from stored payloads, and the one decision between "unchanged" and a new merge.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from harvester import redif
+from harvester.config import Config
+from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.identifiers import Doi
+from harvester.merge import (
+    Contribution,
+    build_work,
+    find_conflicts,
+)
+from harvester.models import Fetched, Record
+from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceParser:
+    """How to read what a source keeps in `source_records`, and what of it to leave out of the hash."""
+
+    parse: Callable[[Mapping[str, Any]], Record]
+    volatile: tuple[str, ...]
+    version: int
+
+
+PARSERS: dict[str, SourceParser] = {
+    crossref.SOURCE: SourceParser(
+        crossref.parse_work, crossref.VOLATILE_KEYS, crossref.PARSER_VERSION
+    ),
+    datacite.SOURCE: SourceParser(
+        datacite.parse_doi_record, datacite.VOLATILE_KEYS, datacite.PARSER_VERSION
+    ),
+    doiorg.SOURCE: SourceParser(doiorg.parse_csl, doiorg.VOLATILE_KEYS, doiorg.PARSER_VERSION),
+    openalex.SOURCE: SourceParser(
+        openalex.parse_work, openalex.VOLATILE_KEYS, openalex.PARSER_VERSION
+    ),
+    redif.SOURCE: SourceParser(redif.record_from_payload, (), redif.PARSER_VERSION),
+}
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str  # ok | failures | interrupted | error (as in runs.status)
+    counts: RunCounts = field(default_factory=RunCounts)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every identifier resolved; 1 when some were not found or failed."""
+        return 0 if self.counts.not_found == 0 and self.counts.failed == 0 else 1
+
+
+def connect(config: Config) -> HttpClient:
+    """The one HTTP client of a run: one pooled Session, and a rate limiter per upstream pool that
+    starts from the configured limits (and, for Crossref, then follows what it announces)."""
+    client = HttpClient(make_session(config), config.http)
+    for pool, limit in config.crossref_limits().items():
+        client.add_limiter(f"crossref:{pool}", RateLimiter(f"crossref:{pool}", limit))
+    for pool, service in (
+        ("datacite:single", config.datacite),
+        ("openalex:list", config.openalex),
+        ("openalex:single", config.openalex),
+        ("doi:ra", config.doi),
+        ("doi:csl", config.doi),
+        ("repec:files", config.repec),
+    ):
+        client.add_limiter(pool, RateLimiter(pool, service.limit))
+    return client
+
+
+def canonical_payload(
+    payload: dict, volatile: Iterable[str] = (), parser_version: int = 1
+) -> tuple[str, str]:
+    """The payload as stored (deterministic JSON) and its hash.
+
+    The hash leaves out what the source re-stamps without the work changing (Crossref's `indexed`
+    timestamp, DataCite's view counters; dotted paths reach into nested objects), so a re-indexed
+    but otherwise identical record counts as the same payload and is neither stored again nor
+    parsed again. The parser version is part of the hash, so that a parser that learnt to read more
+    parses every payload again once.
+    """
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    stable = _without(payload, volatile)
+    stable_text = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{parser_version}\n{stable_text}".encode()).hexdigest()
+    return text, digest
+
+
+def _without(payload: dict, paths: Iterable[str]) -> dict:
+    paths = list(paths)
+    if not paths:
+        return payload
+    stable = copy.deepcopy(payload)
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = stable
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return stable
+
+
+def unique_dois(dois: Iterable[Doi]) -> Iterator[Doi]:
+    """Each DOI once, by its canonical key, in the order first given."""
+    seen: set[str] = set()
+    for doi in dois:
+        if doi.key not in seen:
+            seen.add(doi.key)
+            yield doi
+
+
+def answer_of(fetched: Fetched) -> Answer | None:
+    """What to keep of one fetch: its payload and hash, "not found", or nothing for a failure
+    (a failure says nothing about the work, so the last answer stands)."""
+    if fetched.status == "not_found":
+        return Answer(fetched.source, fetched.identifier, "not_found")
+    if fetched.status != "ok" or fetched.payload is None:
+        return None
+    parser = PARSERS[fetched.source]
+    text, digest = canonical_payload(fetched.payload, parser.volatile, parser.version)
+    return Answer(fetched.source, fetched.identifier, "ok", text, digest)
+
+
+def merge_work(
+    answers: Sequence[Answer | StoredAnswer],
+    local: Contribution | None,
+    config: Config,
+) -> tuple[Any, tuple]:
+    """The work as every source's latest answer and the user's own values make it, and the
+    conflicts between the sources. Pure apart from parsing the payload texts."""
+    records = [
+        PARSERS[a.source].parse(json.loads(a.payload))
+        for a in answers
+        if a.status == "ok" and a.payload and a.source in PARSERS
+    ]
+    said: list[Record | Contribution] = [*records, *([local] if local else [])]
+    work = build_work(said, config.merge.precedence, config.merge.fields)
+    return work, tuple(find_conflicts(records))
+
+
+def observe_answers(
+    store: Store,
+    config: Config,
+    answers: tuple[Answer, ...],
+    *,
+    work_id: int | None,
+    before: Mapping[str, StoredAnswer],
+    source: str,
+    key: str,
+    display: str,
+    scheme: str = "doi",
+    aliases: tuple[str, ...] = (),
+    links: tuple[tuple[str, str], ...] = (),
+) -> Observation:
+    """What this run's answers about one identifier make of its work: "unchanged" when every
+    source said what it said last time (nothing is parsed), else the work merged from these
+    answers, the other sources' last ones (those that failed or were not asked this time) and the
+    user's own values."""
+    common = {
+        "source": source,
+        "key": key,
+        "display": display,
+        "scheme": scheme,
+        "aliases": aliases,
+        "links": links,
+        "answers": answers,
+    }
+    if work_id and all(
+        a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
+    ):
+        return Observation(status="unchanged", **common)
+    answered = {a.source for a in answers}
+    kept: list[StoredAnswer] = []
+    local = None
+    if work_id:
+        earlier = store.latest_answers([work_id], with_payload=True).get(work_id, {})
+        kept = [a for name, a in earlier.items() if name not in answered]
+        local = store.local_values([work_id]).get(work_id)
+    work, conflicts = merge_work([*answers, *kept], local, config)
+    return Observation(status="ok", work=work, conflicts=conflicts, **common)
+
+
+def chunks(items: Iterable[Doi], size: int) -> Iterator[list[Doi]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def log_outcome(outcome: Outcome) -> None:
+    event = {
+        "created": "work.created",
+        "changed": "work.changed",
+        "unchanged": "work.unchanged",
+        "not_found": "work.not_found",
+        "failed": "work.failed",
+    }[outcome.status]
+    details = {
+        "identifier": outcome.identifier,
+        "source": outcome.source,
+        "work_id": outcome.work_id,
+        "fields": list(outcome.fields) or None,
+        "error": outcome.error,
+    }
+    level = log.warning if outcome.status == "failed" else log.info
+    level(event, **{k: v for k, v in details.items() if v is not None})

@@ -1,0 +1,289 @@
+"""Harvesting DOIs: each at the agency that registered it (doi.org/ra says which), then at
+OpenAlex, merged with the other sources' last answers and the user's own values.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from harvester.config import Config
+from harvester.errors import UpstreamError
+from harvester.http import HttpClient
+from harvester.identifiers import Doi
+from harvester.models import Fetched
+from harvester.pipeline.common import (
+    RunResult,
+    answer_of,
+    chunks,
+    log_outcome,
+    observe_answers,
+    unique_dois,
+)
+from harvester.routing import AgencyCache, fetch_agency, prefix_of
+from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.store import Answer, Observation, Outcome, Store, StoredAnswer
+
+log = structlog.get_logger(__name__)
+
+
+class _Enrichment:
+    """OpenAlex for one run: says once what it skips, and stops asking once the day's allowance
+    is gone (the rest of the run keeps each work's last OpenAlex answer)."""
+
+    def __init__(self, client: HttpClient, config: Config) -> None:
+        self.client, self.config = client, config
+        self.exhausted = False
+        if not config.openalex.api_key:
+            log.warning(
+                "openalex.no_api_key",
+                skipped="batched look-ups",
+                hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
+            )
+
+    def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
+        if self.exhausted or not dois:
+            return {}
+        results = itertools.chain.from_iterable(
+            openalex.fetch_works(
+                dois, self.client, self.config.openalex.url, self.config.openalex.api_key
+            )
+        )
+        found = {f.identifier: f for f in results}
+        if any(f.error == openalex.NOT_ASKED for f in found.values()):
+            self.exhausted = True
+            log.error(
+                "openalex.skipped_for_this_run",
+                reason="daily allowance reached",
+                hint="works keep their last OpenAlex data; the next run asks again",
+            )
+        return found
+
+
+class DoiResolver:
+    """Resolves chunks of DOIs for one run: routing, agency, enrichment, merge."""
+
+    def __init__(self, store: Store, client: HttpClient, config: Config, refresh: bool) -> None:
+        self.store, self.client, self.config, self.refresh = store, client, config, refresh
+        # A prefix doi.org did not know is not asked about again until the recheck period is
+        # over (or --refresh): a registrant may be new since.
+        known = store.known_agencies(unknown_since=None if refresh else self._recheck_since())
+        if refresh:
+            known = {prefix: agency for prefix, agency in known.items() if agency is not None}
+        self.agencies = AgencyCache(
+            lambda prefix: fetch_agency(prefix, client, config.doi.url), known
+        )
+        self.kept_agencies: set[str] = set()
+        self.enrichment = _Enrichment(client, config)
+        workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
+        self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
+
+    def _recheck_since(self) -> str:
+        since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
+        return since.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def close(self) -> None:
+        self.singles.shutdown(wait=True, cancel_futures=True)
+
+    def resolve(self, chunk: list[Doi], displays: Mapping[str, str]) -> list[Observation]:
+        skipped = self._recently_not_found(chunk)
+        asked = [d for d in chunk if d.key not in skipped]
+        routes = self._route(asked)
+        self.store.keep_agencies(self._newly_learned())
+
+        by_agency = self._fetch_agencies(routes)
+        ok = [by_agency[d.key] for d in asked if by_agency[d.key].status == "ok"]
+        enriched = self.enrichment.fetch([Doi(f.resolved or f.identifier) for f in ok])
+
+        keys = {d.key for d in chunk} | {f.resolved for f in ok if f.resolved}
+        work_ids = self.store.find_work_ids("doi", sorted(keys))
+        stored = self.store.latest_answers(sorted(set(work_ids.values())))
+        observations = []
+        for doi in chunk:
+            display = displays.get(doi.key, doi.value)
+            if doi.key in skipped:
+                observations.append(self._cached_not_found(doi, display, skipped[doi.key]))
+                continue
+            fetched = by_agency[doi.key]
+            extra = enriched.get(fetched.resolved or doi.key) if fetched.status == "ok" else None
+            observations.append(self._observe(doi, display, fetched, extra, work_ids, stored))
+        return observations
+
+    # --- routing ---
+
+    def _recently_not_found(self, chunk: list[Doi]) -> dict[str, str]:
+        if self.refresh or self.config.recheck_not_found_days == 0:
+            return {}
+        return self.store.recently_not_found([d.key for d in chunk], self._recheck_since())
+
+    def _route(self, dois: list[Doi]) -> list[tuple[Doi, str | UpstreamError | None]]:
+        """The agency of each DOI's prefix; new prefixes are asked of doi.org side by side."""
+
+        def agency(doi: Doi) -> str | UpstreamError | None:
+            try:
+                return self.agencies.agency(doi)
+            except UpstreamError as exc:  # doi.org failing: these DOIs fail, the rest go on
+                return exc
+
+        return list(zip(dois, self.singles.map(self._in_context(agency), dois), strict=True))
+
+    @staticmethod
+    def _in_context(function: Callable) -> Callable:
+        """`function` run with this thread's context (the run_id the log lines carry)."""
+        context = contextvars.copy_context()
+        return lambda *args: context.copy().run(function, *args)
+
+    def _newly_learned(self) -> dict[str, str | None]:
+        learned = self.agencies.learned()
+        new = {p: a for p, a in learned.items() if p not in self.kept_agencies}
+        self.kept_agencies.update(new)
+        return new
+
+    # --- fetching ---
+
+    def _fetch_agencies(
+        self, routes: list[tuple[Doi, str | UpstreamError | None]]
+    ) -> dict[str, Fetched]:
+        """Each DOI from its agency: Crossref in batches, DataCite and the other agencies (by
+        doi.org content negotiation) one by one on the worker threads, all at the same time."""
+        results: dict[str, Fetched] = {}
+        to_crossref: list[Doi] = []
+        singles = []
+        for doi, agency in routes:
+            key = doi.key
+            if isinstance(agency, UpstreamError):
+                results[key] = Fetched(
+                    doiorg.SOURCE, key, "failed", error=f"cannot tell the agency: {agency}"
+                )
+            elif agency is None:
+                results[key] = Fetched(
+                    doiorg.SOURCE,
+                    key,
+                    "not_found",
+                    error=f"doi.org knows no registration agency for {prefix_of(doi)}",
+                )
+            elif agency == "crossref":
+                to_crossref.append(doi)
+            elif agency == "datacite":
+                fetch = self._in_context(datacite.fetch_record)
+                singles.append(
+                    self.singles.submit(fetch, doi, self.client, self.config.datacite.url)
+                )
+            else:
+                fetch = self._in_context(doiorg.fetch_csl)
+                singles.append(self.singles.submit(fetch, doi, self.client, self.config.doi.url))
+        if to_crossref:
+            concurrency = self.config.crossref_limits()["list"].concurrency
+            batches = crossref.fetch_works(
+                to_crossref, self.client, self.config.crossref, concurrency
+            )
+            for batch in batches:
+                results.update((f.identifier, f) for f in batch)
+        for future in singles:
+            fetched = future.result()
+            results[fetched.identifier] = fetched
+        return results
+
+    # --- observing ---
+
+    def _observe(
+        self,
+        doi: Doi,
+        display: str,
+        fetched: Fetched,
+        extra: Fetched | None,
+        work_ids: Mapping[str, int],
+        stored: Mapping[int, Mapping[str, StoredAnswer]],
+    ) -> Observation:
+        common = {"source": fetched.source, "key": doi.key, "display": display}
+        if fetched.status == "failed":
+            return Observation(status="failed", error=fetched.error, **common)
+        if fetched.status == "not_found":
+            answer = Answer(fetched.source, doi.key, "not_found")
+            return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
+
+        answers = tuple(a for a in (answer_of(fetched), extra and answer_of(extra)) if a)
+        resolved = fetched.resolved or doi.key
+        aliases = (resolved,) if resolved != doi.key else ()
+        work_id = work_ids.get(resolved) or work_ids.get(doi.key)
+        return observe_answers(
+            self.store,
+            self.config,
+            answers,
+            work_id=work_id,
+            before=stored.get(work_id, {}) if work_id else {},
+            aliases=aliases,
+            **common,
+        )
+
+    def _cached_not_found(self, doi: Doi, display: str, seen: str) -> Observation:
+        return Observation(
+            source="cache",
+            key=doi.key,
+            display=display,
+            status="not_found",
+            error=f"not found when last asked ({seen}); asked again after "
+            f"{self.config.recheck_not_found_days} days, or now with --refresh",
+        )
+
+
+def harvest(
+    dois: Iterable[Doi],
+    *,
+    store: Store,
+    client: HttpClient,
+    config: Config,
+    command: str,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+    refresh: bool = False,
+) -> RunResult:
+    """Resolve DOIs, each at its registration agency and at OpenAlex, merge, and store what
+    changed; one `runs` row records the whole run.
+
+    DOIs go in chunks (`config.chunk_size`), large enough for several Crossref and OpenAlex
+    batches to run side by side. Each chunk is written in one transaction as soon as it is
+    resolved, so an interrupted run keeps every chunk it finished and a rerun does the rest. `stop` (set by SIGTERM in the CLI) ends the
+    run after the chunk in hand. `refresh` asks again about DOIs recently found not to exist.
+    """
+    run_id = store.start_run(command)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    result = RunResult(run_id=run_id, status="running")
+    log.info("run.started", command=command)
+    displays: dict[str, str] = {}
+    resolver = DoiResolver(store, client, config, refresh)
+    try:
+        for chunk in chunks(unique_dois(dois), config.chunk_size):
+            displays = {d.key: d.value for d in chunk}
+            observations = resolver.resolve(chunk, displays)
+            for outcome in store.write_batch(run_id, observations):
+                result.counts.add(outcome)
+                log_outcome(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+            if stop is not None and stop.is_set():
+                result.status = "interrupted"
+                break
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        raise
+    except BaseException:
+        result.status = "error"  # the run record must not say ok when the run died
+        raise
+    finally:
+        if result.status == "running":
+            result.status = "failures" if result.counts.failed else "ok"
+        # Record the end before waiting for requests still in flight, so that a second signal
+        # during that wait cannot leave the run marked as running.
+        store.finish_run(run_id, result.status)
+        result.counts = store.run_counts(run_id)  # what was committed, not what was counted
+        log.info("run.finished", status=result.status, **vars(result.counts))
+        structlog.contextvars.unbind_contextvars("run_id")
+        resolver.close()
+    return result

@@ -1,0 +1,251 @@
+"""Harvesting RePEc: handles and whole series from an archive tree, incrementally, and the DOIs
+their records carry, so that a work has both identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+import structlog
+
+from harvester import redif
+from harvester.config import Config
+from harvester.errors import NotFound
+from harvester.http import HttpClient
+from harvester.identifiers import Doi, RepecHandle, ascii_key, parse_doi, parse_repec
+from harvester.pipeline.common import (
+    RunResult,
+    canonical_payload,
+    chunks,
+    log_outcome,
+    observe_answers,
+)
+from harvester.pipeline.dois import DoiResolver
+from harvester.sources import repec
+from harvester.store import Answer, Observation, Outcome, Store
+
+log = structlog.get_logger(__name__)
+
+
+def harvest_repec(
+    handles: Iterable[RepecHandle] = (),
+    series: Iterable[tuple[str, str]] = (),
+    *,
+    store: Store,
+    client: HttpClient,
+    config: Config,
+    command: str,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+    tree: repec.ArchiveTree | None = None,
+) -> RunResult:
+    """Resolve RePEc handles and harvest whole series from the archive tree `[repec] url` names,
+    then resolve the DOIs their records carry, so that a work has both identifiers.
+
+    A series harvest reads only the files that changed since the last one (their version, else
+    their content hash, says so). A file's works are written before the index records the file
+    as read, so a run killed in between reads it again next time rather than losing it.
+    """
+    tree = tree or repec.open_tree(config.repec.url, client)
+    run_id = store.start_run(command)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    result = RunResult(run_id=run_id, status="running")
+    log.info("run.started", command=command)
+    harvester = _RepecHarvester(tree, store, config)
+    linked: dict[str, Doi] = {}
+
+    def write(observations: list[Observation]) -> bool:
+        for outcome in store.write_batch(run_id, observations):
+            result.counts.add(outcome)
+            log_outcome(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return stop is not None and stop.is_set()
+
+    try:
+        stopped = False
+        for archive, name in series:
+            for observations, finish in harvester.series(archive, name):
+                stopped = write(observations)
+                finish()
+                linked.update(harvester.dois_of(observations))
+                if stopped:
+                    break
+            if stopped:
+                break
+        for chunk in chunks(handles, config.chunk_size):
+            if stopped:
+                break
+            observations = harvester.handles(chunk)
+            stopped = write(observations)
+            linked.update(harvester.dois_of(observations))
+        if linked and not stopped:
+            resolver = DoiResolver(store, client, config, refresh=False)
+            try:
+                for doi_chunk in chunks(linked.values(), config.chunk_size):
+                    displays = {d.key: d.value for d in doi_chunk}
+                    if write(resolver.resolve(doi_chunk, displays)):
+                        stopped = True
+                        break
+            finally:
+                resolver.close()
+        if stopped:
+            result.status = "interrupted"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        raise
+    except BaseException:
+        result.status = "error"
+        raise
+    finally:
+        if result.status == "running":
+            result.status = "failures" if result.counts.failed else "ok"
+        store.finish_run(run_id, result.status)
+        result.counts = store.run_counts(run_id)
+        log.info("run.finished", status=result.status, **vars(result.counts))
+        structlog.contextvars.unbind_contextvars("run_id")
+    return result
+
+
+class _RepecHarvester:
+    """Reads archive files into observations; keeps the series names of each archive it saw."""
+
+    def __init__(self, tree: repec.ArchiveTree, store: Store, config: Config) -> None:
+        self.tree, self.store, self.config = tree, store, config
+        self._series_names: dict[str, dict[str, str]] = {}
+
+    def series(
+        self, archive: str, name: str
+    ) -> Iterator[tuple[list[Observation], Callable[[], None]]]:
+        """For each file of the series that changed: its works, and what to call once they are
+        stored (recording the file as read)."""
+        for tree_file in self.tree.files(f"{archive}/{name}"):
+            version, content_hash = self.store.repec_file(tree_file.path)
+            data, new_version = self.tree.read(tree_file.path, version)
+            if data is None:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest == content_hash:
+                self.store.index_repec_file(
+                    tree_file.path, version=new_version, content_hash=digest
+                )
+                continue
+            parsed = redif.parse_file(data, tree_file.path)
+            observations = self._observe_file(parsed)
+            yield observations, lambda p=parsed, v=new_version, d=digest: self._index(p, v, d)
+
+    def handles(self, handles: list[RepecHandle]) -> list[Observation]:
+        """One observation per handle: read from the file the index names (the series folder is
+        indexed first when the handle is not yet known)."""
+        observations = []
+        for handle in handles:
+            path = self.store.repec_path(handle.key)
+            if path is None:
+                self._index_folder(f"{handle.archive}/{handle.series}")
+                path = self.store.repec_path(handle.key)
+            template = self._template(path, handle) if path else None
+            if template is None:
+                observations.append(self._not_found(handle))
+                continue
+            observations.append(self._observe_template(template))
+        return observations
+
+    def dois_of(self, observations: list[Observation]) -> dict[str, Doi]:
+        """The DOIs the RePEc records of these observations carry, to resolve at their agency."""
+        found = {}
+        for obs in observations:
+            for scheme, key in obs.links:
+                if scheme == "doi" and obs.status == "ok":
+                    value = obs.work.values.get("doi") if obs.work else None
+                    found[key] = Doi(value if isinstance(value, str) else key)
+        return found
+
+    # --- reading ---
+
+    def _template(self, path: str, handle: RepecHandle) -> redif.Template | None:
+        try:
+            data, _ = self.tree.read(path)
+        except NotFound:
+            return None
+        parsed = redif.parse_file(data or b"", path)
+        self._index(parsed, *self.store.repec_file(path))
+        return next((t for t in parsed.templates if ascii_key(t.handle) == handle.key), None)
+
+    def _index_folder(self, folder: str) -> None:
+        """Index the handles of a folder's files without counting them as harvested: only a
+        series harvest, having stored every work of a file, records the file's version."""
+        for tree_file in self.tree.files(folder):
+            version, content_hash = self.store.repec_file(tree_file.path)
+            data, _ = self.tree.read(tree_file.path, version)
+            if data is not None:
+                parsed = redif.parse_file(data, tree_file.path)
+                self._index(parsed, version, content_hash)
+
+    def _index(self, parsed: redif.RedifFile, version: str | None, digest: str | None) -> None:
+        for error in parsed.errors:
+            log.warning(
+                "repec.template_skipped", file=error.path, line=error.line, reason=error.reason
+            )
+        self.store.index_repec_file(
+            parsed.path,
+            version=version,
+            content_hash=digest,
+            encoding=parsed.encoding,
+            handles=[(ascii_key(t.handle), t.handle, t.type, t.line) for t in parsed.templates],
+            errors=len(parsed.errors),
+        )
+
+    def _names(self, archive: str) -> dict[str, str]:
+        """Series names of an archive, from its {archive}seri.rdf (for container titles)."""
+        if archive not in self._series_names:
+            try:
+                data, _ = self.tree.read(f"{archive}/{archive}seri.rdf")
+                parsed = redif.parse_file(data or b"", f"{archive}/{archive}seri.rdf")
+                self._series_names[archive] = redif.series_names(parsed.templates)
+            except NotFound:
+                self._series_names[archive] = {}
+        return self._series_names[archive]
+
+    # --- observing ---
+
+    def _observe_file(self, parsed: redif.RedifFile) -> list[Observation]:
+        return [self._observe_template(t) for t in parsed.templates if t.type in redif.RECORD_TYPES]
+
+    def _observe_template(self, template: redif.Template) -> Observation:
+        handle = parse_repec(template.handle)
+        series_key = ascii_key(f"RePEc:{handle.archive}:{handle.series}")
+        payload = redif.template_payload(
+            template, self._names(handle.archive.lower()).get(series_key)
+        )
+        text, digest = canonical_payload(payload, (), redif.PARSER_VERSION)
+        doi = redif.doi_of(template)
+        links = (("doi", parse_doi(doi).key),) if doi else ()
+        work_id = self.store.find_work_id("repec", handle.key)
+        for _, key in links:
+            work_id = work_id or self.store.find_work_id("doi", key)
+        before = self.store.latest_answers([work_id]).get(work_id, {}) if work_id else {}
+        return observe_answers(
+            self.store,
+            self.config,
+            (Answer(redif.SOURCE, handle.key, "ok", text, digest),),
+            work_id=work_id,
+            before=before,
+            source=redif.SOURCE,
+            key=handle.key,
+            display=handle.value,
+            scheme="repec",
+            links=links,
+        )
+
+    def _not_found(self, handle: RepecHandle) -> Observation:
+        return Observation(
+            source=redif.SOURCE,
+            key=handle.key,
+            scheme="repec",
+            display=handle.value,
+            status="not_found",
+            answers=(Answer(redif.SOURCE, handle.key, "not_found"),),
+            error=f"no template with this handle in the archive tree ({handle.archive}/{handle.series})",
+        )
