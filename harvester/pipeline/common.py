@@ -84,6 +84,56 @@ def connect(config: Config) -> HttpClient:
     return client
 
 
+class Run:
+    """One harvest as one `runs` row, from start to an end that tells the truth: `ok`, `failures`
+    (some identifiers failed), `interrupted` or `error` (the run itself died), with the counts as
+    committed, whatever happened in memory.
+
+        with Run(store, command, on_outcome) as run:
+            run.write(observations)        # one transaction; outcomes reported and counted
+        run.result
+    """
+
+    def __init__(
+        self, store: Store, command: str, on_outcome: Callable[[Outcome], None] | None = None
+    ) -> None:
+        self.store, self.command, self.on_outcome = store, command, on_outcome
+        self.result = RunResult(run_id=0, status="running")
+
+    def __enter__(self) -> Run:
+        self.result.run_id = self.store.start_run(self.command)
+        structlog.contextvars.bind_contextvars(run_id=self.result.run_id)
+        log.info("run.started", command=self.command)
+        return self
+
+    def write(self, observations: list[Observation]) -> list[Outcome]:
+        """Write one batch in one transaction; report, count and return its outcomes."""
+        outcomes = self.store.write_batch(self.result.run_id, observations)
+        for outcome in outcomes:
+            self.result.counts.add(outcome)
+            log_outcome(outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome)
+        return outcomes
+
+    def interrupt(self) -> None:
+        """End the run as `interrupted` (a stop request) once the `with` block is left."""
+        self.result.status = "interrupted"
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        result = self.result
+        if exc_type is not None:
+            # KeyboardInterrupt is Ctrl-C or a second SIGTERM; anything else killed the run, which
+            # must then not say ok.
+            result.status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "error"
+        elif result.status == "running":
+            result.status = "failures" if result.counts.failed else "ok"
+        self.store.finish_run(result.run_id, result.status)
+        result.counts = self.store.run_counts(result.run_id)
+        log.info("run.finished", status=result.status, **vars(result.counts))
+        structlog.contextvars.unbind_contextvars("run_id")
+
+
 def canonical_payload(
     payload: dict, volatile: Iterable[str] = (), parser_version: int = 1
 ) -> tuple[str, str]:

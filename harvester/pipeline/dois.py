@@ -9,6 +9,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,10 +20,10 @@ from harvester.http import HttpClient
 from harvester.identifiers import Doi
 from harvester.models import Fetched
 from harvester.pipeline.common import (
+    Run,
     RunResult,
     answer_of,
     chunks,
-    log_outcome,
     observe_answers,
     unique_dois,
 )
@@ -40,16 +41,18 @@ class _Enrichment:
     def __init__(self, client: HttpClient, config: Config) -> None:
         self.client, self.config = client, config
         self.exhausted = False
-        if not config.openalex.api_key:
+        self.said_no_key = False
+
+    def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
+        if self.exhausted or not dois:
+            return {}
+        if not self.config.openalex.api_key and not self.said_no_key:
+            self.said_no_key = True
             log.warning(
                 "openalex.no_api_key",
                 skipped="batched look-ups",
                 hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
             )
-
-    def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
-        if self.exhausted or not dois:
-            return {}
         results = itertools.chain.from_iterable(
             openalex.fetch_works(
                 dois, self.client, self.config.openalex.url, self.config.openalex.api_key
@@ -252,38 +255,15 @@ def harvest(
     resolved, so an interrupted run keeps every chunk it finished and a rerun does the rest. `stop` (set by SIGTERM in the CLI) ends the
     run after the chunk in hand. `refresh` asks again about DOIs recently found not to exist.
     """
-    run_id = store.start_run(command)
-    structlog.contextvars.bind_contextvars(run_id=run_id)
-    result = RunResult(run_id=run_id, status="running")
-    log.info("run.started", command=command)
-    displays: dict[str, str] = {}
-    resolver = DoiResolver(store, client, config, refresh)
-    try:
+    # The resolver is closed (waiting for requests still in flight) only after the run has
+    # recorded its end, so that a second signal during that wait cannot leave it "running".
+    with (
+        closing(DoiResolver(store, client, config, refresh)) as resolver,
+        Run(store, command, on_outcome) as run,
+    ):
         for chunk in chunks(unique_dois(dois), config.chunk_size):
-            displays = {d.key: d.value for d in chunk}
-            observations = resolver.resolve(chunk, displays)
-            for outcome in store.write_batch(run_id, observations):
-                result.counts.add(outcome)
-                log_outcome(outcome)
-                if on_outcome:
-                    on_outcome(outcome)
+            run.write(resolver.resolve(chunk, {d.key: d.value for d in chunk}))
             if stop is not None and stop.is_set():
-                result.status = "interrupted"
+                run.interrupt()
                 break
-    except KeyboardInterrupt:
-        result.status = "interrupted"
-        raise
-    except BaseException:
-        result.status = "error"  # the run record must not say ok when the run died
-        raise
-    finally:
-        if result.status == "running":
-            result.status = "failures" if result.counts.failed else "ok"
-        # Record the end before waiting for requests still in flight, so that a second signal
-        # during that wait cannot leave the run marked as running.
-        store.finish_run(run_id, result.status)
-        result.counts = store.run_counts(run_id)  # what was committed, not what was counted
-        log.info("run.finished", status=result.status, **vars(result.counts))
-        structlog.contextvars.unbind_contextvars("run_id")
-        resolver.close()
-    return result
+    return run.result

@@ -21,7 +21,7 @@ from harvester.merge import (
     authors_json,
 )
 from harvester.pipeline.common import (
-    log_outcome,
+    Run,
     merge_work,
 )
 from harvester.store import Observation, Outcome, Store, StoredAnswer
@@ -86,16 +86,10 @@ def edit_work(
 ) -> Outcome:
     """`harvest set` / `harvest unset`: one run, one transaction, the change history saying
     `local` for every field the edit changed."""
-    run_id = store.start_run(command)
-    try:
-        [outcome] = store.write_batch(
-            run_id, [local_observation(store, config, edits, work_id=work_id, display=display)]
+    with Run(store, command) as run:
+        [outcome] = run.write(
+            [local_observation(store, config, edits, work_id=work_id, display=display)]
         )
-    except BaseException:
-        store.finish_run(run_id, "error")
-        raise
-    store.finish_run(run_id, "ok")
-    log_outcome(outcome)
     return outcome
 
 
@@ -153,16 +147,9 @@ def import_records(
                 origin="import",
             )
         )
-    run_id = store.start_run(command)
-    try:
-        outcomes = store.write_batch(run_id, observations)
-    except BaseException:
-        store.finish_run(run_id, "error")
-        raise
-    store.finish_run(run_id, "ok")
-    for outcome in outcomes:
-        log_outcome(outcome)
-    return ImportResult(run_id, outcomes, without_identifier)
+    with Run(store, command) as run:
+        outcomes = run.write(observations)
+    return ImportResult(run.result.run_id, outcomes, without_identifier)
 
 
 def record_key(record: Any) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 
 import structlog
 
@@ -16,10 +17,10 @@ from harvester.errors import NotFound
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, RepecHandle, ascii_key, parse_doi, parse_repec
 from harvester.pipeline.common import (
+    Run,
     RunResult,
     canonical_payload,
     chunks,
-    log_outcome,
     observe_answers,
 )
 from harvester.pipeline.dois import DoiResolver
@@ -49,64 +50,37 @@ def harvest_repec(
     as read, so a run killed in between reads it again next time rather than losing it.
     """
     tree = tree or repec.open_tree(config.repec.url, client)
-    run_id = store.start_run(command)
-    structlog.contextvars.bind_contextvars(run_id=run_id)
-    result = RunResult(run_id=run_id, status="running")
-    log.info("run.started", command=command)
     harvester = _RepecHarvester(tree, store, config)
     linked: dict[str, Doi] = {}
 
-    def write(observations: list[Observation]) -> bool:
-        for outcome in store.write_batch(run_id, observations):
-            result.counts.add(outcome)
-            log_outcome(outcome)
-            if on_outcome:
-                on_outcome(outcome)
+    def stopped() -> bool:
         return stop is not None and stop.is_set()
 
-    try:
-        stopped = False
+    with Run(store, command, on_outcome) as run:
         for archive, name in series:
-            for observations, finish in harvester.series(archive, name):
-                stopped = write(observations)
-                finish()
+            for observations, mark_read in harvester.series(archive, name):
+                run.write(observations)
+                mark_read()
                 linked.update(harvester.dois_of(observations))
-                if stopped:
+                if stopped():
                     break
-            if stopped:
+            if stopped():
                 break
         for chunk in chunks(handles, config.chunk_size):
-            if stopped:
+            if stopped():
                 break
             observations = harvester.handles(chunk)
-            stopped = write(observations)
+            run.write(observations)
             linked.update(harvester.dois_of(observations))
-        if linked and not stopped:
-            resolver = DoiResolver(store, client, config, refresh=False)
-            try:
+        if linked and not stopped():
+            with closing(DoiResolver(store, client, config, refresh=False)) as resolver:
                 for doi_chunk in chunks(linked.values(), config.chunk_size):
-                    displays = {d.key: d.value for d in doi_chunk}
-                    if write(resolver.resolve(doi_chunk, displays)):
-                        stopped = True
+                    run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
+                    if stopped():
                         break
-            finally:
-                resolver.close()
-        if stopped:
-            result.status = "interrupted"
-    except KeyboardInterrupt:
-        result.status = "interrupted"
-        raise
-    except BaseException:
-        result.status = "error"
-        raise
-    finally:
-        if result.status == "running":
-            result.status = "failures" if result.counts.failed else "ok"
-        store.finish_run(run_id, result.status)
-        result.counts = store.run_counts(run_id)
-        log.info("run.finished", status=result.status, **vars(result.counts))
-        structlog.contextvars.unbind_contextvars("run_id")
-    return result
+        if stopped():
+            run.interrupt()
+    return run.result
 
 
 class _RepecHarvester:
