@@ -20,11 +20,11 @@ from harvester.config import CrossrefConfig
 from harvester.errors import BadPayload, ClientError, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
-from harvester.models import Author, Fetched, Record, Relation, Update
+from harvester.models import Fetched, Record, Relation, Update
 from harvester.sources import failed, fetch_one
 from harvester.sources.fields import (
     as_mapping,
-    bare_orcid,
+    csl_authors,
     date_parts_to_iso,
     describe_json,
     first_inline_text,
@@ -263,7 +263,7 @@ def parse_work(message: Mapping[str, Any]) -> Record:
         published_print=date_parts_to_iso(as_mapping(message.get("published-print"))),
         published_online=date_parts_to_iso(as_mapping(message.get("published-online"))),
         publisher=inline_text(message.get("publisher")),
-        authors=tuple(_authors(message.get("author"))),
+        authors=tuple(csl_authors(message.get("author"))),
         abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
         language=stripped_text(message.get("language")),
         license=_license(message.get("license")),
@@ -285,32 +285,6 @@ def _issns(message: Mapping) -> tuple[str, ...]:
     if isinstance(plain, list):
         candidates.extend(plain)
     return unique_issns(candidates)
-
-
-def _authors(value: Any) -> Iterator[Author]:
-    """Authors in byline order; entries with no name and no ORCID at all are skipped."""
-    for entry in objects_in(value):
-        given = inline_text(entry.get("given"))
-        family = inline_text(entry.get("family"))
-        name = inline_text(entry.get("name"))
-        orcid = bare_orcid(entry.get("ORCID"))
-        if not (given or family or name or orcid):
-            continue
-        affiliations: list[str] = []
-        raw = entry.get("affiliation")
-        for affiliation in raw if isinstance(raw, list) else ():
-            label = inline_text(
-                affiliation.get("name") if isinstance(affiliation, Mapping) else affiliation
-            )
-            if label and label not in affiliations:
-                affiliations.append(label)
-        yield Author(
-            given=given,
-            family=family,
-            name=name,
-            orcid=orcid,
-            affiliations=tuple(affiliations),
-        )
 
 
 def _license(value: Any) -> str | None:

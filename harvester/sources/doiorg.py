@@ -14,17 +14,17 @@ CSL-JSON schema (citation-style-language/schema, csl-data.json).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from harvester.errors import BadPayload
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, quote_doi
-from harvester.models import Author, Fetched, Record
+from harvester.models import Fetched, Record
 from harvester.sources import fetch_one
 from harvester.sources.fields import (
     as_mapping,
-    bare_orcid,
+    csl_authors,
     date_parts_to_iso,
     describe_json,
     first_inline_text,
@@ -134,7 +134,7 @@ def parse_csl(item: Mapping[str, Any]) -> Record:
         published_print=_date(item.get("published-print")),
         published_online=_date(item.get("published-online")),
         publisher=inline_text(item.get("publisher")),
-        authors=tuple(_authors(item.get("author"))),
+        authors=tuple(csl_authors(item.get("author"))),
         abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
         language=stripped_text(item.get("language")),
         license=_license(item.get("license")),
@@ -168,28 +168,6 @@ def _date(value: Any) -> str | None:
         if match and int(match.group(1)) >= 1:
             return match.group(1)
     return None
-
-
-def _authors(value: Any) -> Iterator[Author]:
-    """Authors in byline order; `literal` (CSL) or `name` (Crossref's CSL) is an unsplit name."""
-    for entry in objects_in(value):
-        given = inline_text(entry.get("given"))
-        family = inline_text(entry.get("family"))
-        name = inline_text(entry.get("literal")) or inline_text(entry.get("name"))
-        orcid = bare_orcid(entry.get("ORCID"))
-        if not (given or family or name or orcid):
-            continue
-        affiliations: list[str] = []
-        raw = entry.get("affiliation")
-        for affiliation in raw if isinstance(raw, list) else ():
-            label = inline_text(
-                affiliation.get("name") if isinstance(affiliation, Mapping) else affiliation
-            )
-            if label and label not in affiliations:
-                affiliations.append(label)
-        yield Author(
-            given=given, family=family, name=name, orcid=orcid, affiliations=tuple(affiliations)
-        )
 
 
 def _license(value: Any) -> str | None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
 
+from harvester.models import Author
+
 
 def date_parts_to_iso(value: Mapping | None) -> str | None:
     """Crossref {"date-parts": [[2014, 2, 11]]} -> "2014-02-11"; partial dates stay partial.
@@ -301,3 +303,27 @@ def partial_iso_date(value: Any) -> str | None:
         if day and 1 <= int(day) <= 31:
             out += f"-{day}"
     return out
+
+
+def csl_authors(value: Any) -> Iterator[Author]:
+    """Authors in byline order from CSL-shaped entries, the form Crossref's JSON and every
+    agency's CSL-JSON share: given/family, an unsplit `literal` (CSL) or `name` (organisations),
+    ORCID, affiliations. Entries with no name and no ORCID at all are skipped."""
+    for entry in objects_in(value):
+        given = inline_text(entry.get("given"))
+        family = inline_text(entry.get("family"))
+        name = inline_text(entry.get("literal")) or inline_text(entry.get("name"))
+        orcid = bare_orcid(entry.get("ORCID"))
+        if not (given or family or name or orcid):
+            continue
+        affiliations: list[str] = []
+        raw = entry.get("affiliation")
+        for affiliation in raw if isinstance(raw, list) else ():
+            label = inline_text(
+                affiliation.get("name") if isinstance(affiliation, Mapping) else affiliation
+            )
+            if label and label not in affiliations:
+                affiliations.append(label)
+        yield Author(
+            given=given, family=family, name=name, orcid=orcid, affiliations=tuple(affiliations)
+        )
