@@ -7,7 +7,7 @@ answer again this run) goes up to the caller, which stops asking that source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from harvester.errors import NotFound, SourceExhausted, UpstreamError
@@ -37,3 +37,35 @@ def fetch_one(doi: Doi, source: str, request: Callable[[], JsonResponse], read: 
 
 def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:
     return Fetched(source, doi.key, "failed", error=str(exc))
+
+
+def url_batches(
+    dois: Iterable[Doi],
+    *,
+    base_length: int,
+    value_length: Callable[[Doi], int],
+    max_values: int,
+    max_url_bytes: int,
+    alone: Callable[[Doi], bool],
+) -> Iterator[list[Doi]]:
+    """Group DOIs for one filter-list request each: at most `max_values` a batch, and the URL
+    (`base_length` plus each DOI's `value_length`) kept under `max_url_bytes`. Pure and lazy,
+    in input order, so a long input is never held whole. A DOI that cannot be told apart from
+    the filter's separators (`alone`) travels by itself, and is then looked up singly."""
+    batch: list[Doi] = []
+    length = base_length
+    for doi in dois:
+        if alone(doi):
+            if batch:  # keep input order: what came before goes first
+                yield batch
+                batch, length = [], base_length
+            yield [doi]
+            continue
+        extra = value_length(doi)
+        if batch and (len(batch) >= max_values or length + extra > max_url_bytes):
+            yield batch
+            batch, length = [], base_length
+        batch.append(doi)
+        length += extra
+    if batch:
+        yield batch

@@ -21,7 +21,7 @@ from harvester.errors import BadPayload, ClientError, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Fetched, Record, Relation, Update
-from harvester.sources import failed, fetch_one
+from harvester.sources import failed, fetch_one, url_batches
 from harvester.sources.fields import (
     as_mapping,
     csl_authors,
@@ -60,24 +60,14 @@ def plan_batches(
     Pure and lazy, so a long input is never held whole. A DOI with a comma cannot be told apart from
     the filter's separator, so it travels alone (and is then looked up singly).
     """
-    base_length = len(f"{base_url}/works?filter=&rows=1000")  # rows has at most four digits
-    batch: list[Doi] = []
-    length = base_length
-    for doi in dois:
-        if "," in doi.value:
-            if batch:  # keep input order: what came before goes first
-                yield batch
-                batch, length = [], base_length
-            yield [doi]
-            continue
-        extra = len("doi:" + quote_doi_query(doi.value)) + 1
-        if batch and (len(batch) >= batch_size or length + extra > max_url_bytes):
-            yield batch
-            batch, length = [], base_length
-        batch.append(doi)
-        length += extra
-    if batch:
-        yield batch
+    return url_batches(
+        dois,
+        base_length=len(f"{base_url}/works?filter=&rows=1000"),  # rows has at most four digits
+        value_length=lambda doi: len("doi:" + quote_doi_query(doi.value)) + 1,  # and its ","
+        max_values=batch_size,
+        max_url_bytes=max_url_bytes,
+        alone=lambda doi: "," in doi.value,
+    )
 
 
 def list_url(base_url: str, dois: list[Doi]) -> str:

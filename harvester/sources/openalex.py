@@ -26,7 +26,7 @@ from harvester.errors import (
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record
-from harvester.sources import failed, fetch_one
+from harvester.sources import failed, fetch_one, url_batches
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -107,24 +107,14 @@ def plan_batches(
     "|" or "," cannot be told apart from the filter's separators, so it travels alone (and is
     then looked up singly). `api_key`, when given, is counted in the URL length.
     """
-    base_length = len(list_url(base_url, [], api_key).encode("utf-8")) + 3  # per_page: 3 digits
-    batch: list[Doi] = []
-    length = base_length
-    for doi in dois:
-        if _FILTER_SEPARATORS & set(doi.value):
-            if batch:  # keep input order: what came before goes first
-                yield batch
-                batch, length = [], base_length
-            yield [doi]
-            continue
-        extra = len(quote_doi_query(doi.value).encode("utf-8")) + 1  # value and its "|"
-        if batch and (len(batch) >= max_values or length + extra > max_url_bytes):
-            yield batch
-            batch, length = [], base_length
-        batch.append(doi)
-        length += extra
-    if batch:
-        yield batch
+    return url_batches(
+        dois,
+        base_length=len(list_url(base_url, [], api_key).encode("utf-8")) + 3,  # per_page: 3 digits
+        value_length=lambda doi: len(quote_doi_query(doi.value).encode("utf-8")) + 1,  # and "|"
+        max_values=max_values,
+        max_url_bytes=max_url_bytes,
+        alone=lambda doi: bool(_FILTER_SEPARATORS & set(doi.value)),
+    )
 
 
 def list_url(base_url: str, dois: list[Doi], api_key: str = "") -> str:
