@@ -40,6 +40,7 @@ from harvester.identifiers import (
     parse_doi,
     parse_identifier,
     parse_repec,
+    parse_repec_archive,
     parse_repec_series,
 )
 from harvester.log import configure_logging
@@ -225,6 +226,12 @@ def _run_and_report(app: App, as_json: bool, run: Any) -> int:
     help="Harvest a whole series (repeatable); a rerun reads only the files that changed.",
 )
 @click.option(
+    "--archive",
+    multiple=True,
+    metavar="RePEc:aaa",
+    help="Harvest every series of an archive (repeatable); incremental like --series.",
+)
+@click.option(
     "--from-file",
     "from_file",
     type=click.File("rb"),
@@ -239,13 +246,14 @@ def repec_command(
     app: App,
     handles: tuple[str, ...],
     series: tuple[str, ...],
+    archive: tuple[str, ...],
     from_file: BinaryIO | None,
     skip_invalid: bool,
     as_json: bool,
 ) -> int:
-    """Resolve RePEc handles (or IDEAS/EconPapers links) and whole series from the RePEc archive
-    tree `[repec] url` names (a folder or an http(s) base), then the DOIs their records carry,
-    so that a work has both identifiers.
+    """Resolve RePEc handles (or IDEAS/EconPapers links), whole series and whole archives from
+    the RePEc archive tree `[repec] url` names (a folder or an http(s) base), then the DOIs their
+    records carry, so that a work has both identifiers.
     """
     app.setup_logging()
     parsed = _read_identifiers(handles, from_file, _parse_handle, skip_invalid)
@@ -255,14 +263,21 @@ def repec_command(
         series_names = [parse_repec_series(text) for text in series]
     except BadIdentifier as exc:
         raise click.BadParameter(str(exc), param_hint="--series") from None
-    if not parsed and not series_names:
-        raise click.UsageError("give at least one handle, --series RePEc:aaa:ssssss or --from-file")
+    try:
+        archive_codes = [parse_repec_archive(text) for text in archive]
+    except BadIdentifier as exc:
+        raise click.BadParameter(str(exc), param_hint="--archive") from None
+    if not parsed and not series_names and not archive_codes:
+        raise click.UsageError(
+            "give at least one handle, --series RePEc:aaa:ssssss, --archive RePEc:aaa or --from-file"
+        )
     return _run_and_report(
         app,
         as_json,
         lambda store, client, report, stop: harvest_repec(
             parsed,
             series_names,
+            archive_codes,
             store=store,
             client=client,
             config=app.config,

@@ -206,6 +206,17 @@ def parse_repec_series(text: str) -> tuple[str, str]:
     return archive, series
 
 
+def parse_repec_archive(text: str) -> str:
+    """The archive code of an archive handle `RePEc:sae`, as `harvest repec --archive` takes it."""
+    cleaned = _clean(_precheck(text), doi=False)
+    parts = [part.strip() for part in cleaned.split(":")]
+    if parts[0].lower() != "repec" or len(parts) != 2:
+        raise BadIdentifier(text, "not a RePEc archive handle like RePEc:sae")
+    if len(parts[1]) != 3 or not _ALNUM.fullmatch(parts[1]):
+        raise BadIdentifier(text, "archive must be 3 letters and digits")
+    return parts[1]
+
+
 def parse_repec_url(text: str) -> RepecHandle:
     """The handle behind a RePEc web link people paste: EconPapers (`/RePEc:…` and
     `/article/{archive}{series}/{item, ":" as "_3a"}.htm`), NEP (`d.repec.org/n?u=RePEc:…`) and

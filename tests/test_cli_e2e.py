@@ -300,9 +300,13 @@ def test_harvest_repec_resolves_a_handle_from_the_archive_tree(harvest, tmp_path
 
     unset = harvest("repec", "--series", "RePEc:epo:papers")
     assert unset.returncode == 0 and "7 identifier(s): 6 created" in unset.stdout
+    archive = harvest("repec", "--archive", "RePEc:epo")
+    assert archive.returncode == 0 and "0 identifier(s)" in archive.stdout  # already read
 
     del harvest.env["HARVEST_REPEC_URL"]
     missing = harvest("repec", "RePEc:epo:papers:2016-01")
     assert missing.returncode == 2 and "[repec] url is not set" in missing.stderr
     bad = harvest("repec", "--series", "RePEc:epo")
     assert bad.returncode == 2 and "not a RePEc series handle" in bad.stderr
+    bad_archive = harvest("repec", "--archive", "RePEc:epo:papers")
+    assert bad_archive.returncode == 2 and "not a RePEc archive handle" in bad_archive.stderr

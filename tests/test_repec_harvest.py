@@ -88,11 +88,12 @@ def store(tmp_path):
     s.close()
 
 
-def run(store, config, handles=(), series=()):
+def run(store, config, handles=(), series=(), archives=()):
     outcomes = []
     result = harvest_repec(
         [parse_repec(h) for h in handles],
         series,
+        archives,
         store=store,
         client=connect(config),
         config=config,
@@ -207,3 +208,63 @@ def test_a_series_over_http_is_harvested_and_rerun_incrementally(upstream, http_
     assert again.counts.requested == 0
     [(version,)] = store.conn.execute("SELECT version FROM repec_files").fetchall()
     assert version.startswith("modified:")
+
+
+def test_a_whole_archive_is_harvested_incrementally(upstream, tree, store):
+    config = configure(upstream, tree)
+    result, _ = run(store, config, archives=["awu"])
+    # awu holds one series here (journl, 153 articles); its arch/seri files give no works.
+    assert result.counts.created == 153 and result.status == "ok"
+    assert store.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key) is None
+    again, _ = run(store, config, archives=["AWU"])
+    assert again.counts.requested == 0
+
+
+def test_a_large_file_is_stored_in_chunks_and_marked_read_only_after_the_last(
+    upstream, tree, store, monkeypatch
+):
+    config = dataclasses.replace(configure(upstream, tree), chunk_size=50)
+    batches: list[int] = []
+    real_write = store.write_batch
+    monkeypatch.setattr(
+        store,
+        "write_batch",
+        lambda run_id, obs: batches.append(len(obs)) or real_write(run_id, obs),
+    )
+    marked = []
+    real_index = store.index_repec_file
+    monkeypatch.setattr(
+        store,
+        "index_repec_file",
+        lambda path, **kw: marked.append((path, len(batches))) or real_index(path, **kw),
+    )
+    result, _ = run(store, config, series=[("awu", "journl")])
+    assert result.counts.created == 153
+    assert batches == [50, 50, 50, 3]
+    # prova.rdf counts as read once its fourth chunk is stored, not before.
+    assert [m for m in marked if m[0] == "awu/journl/prova.rdf"] == [("awu/journl/prova.rdf", 4)]
+
+
+def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store, monkeypatch):
+    import threading
+
+    config = dataclasses.replace(configure(upstream, tree), chunk_size=50)
+    stop = threading.Event()
+    real_write = store.write_batch
+    monkeypatch.setattr(
+        store, "write_batch", lambda run_id, obs: (stop.set(), real_write(run_id, obs))[1]
+    )
+    first = harvest_repec(
+        (),
+        [("awu", "journl")],
+        store=store,
+        client=connect(config),
+        config=config,
+        command="t",
+        stop=stop,
+    )
+    assert first.status == "interrupted" and first.counts.created == 50
+    assert store.repec_file("awu/journl/prova.rdf") == (None, None)
+    monkeypatch.setattr(store, "write_batch", real_write)
+    second, _ = run(store, config, series=[("awu", "journl")])
+    assert second.counts.created == 103 and second.counts.unchanged == 50

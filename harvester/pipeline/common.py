@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -28,6 +28,8 @@ from harvester.sources import crossref, datacite, doiorg, openalex
 from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,8 @@ def observe_answers(
     return Observation(status="ok", work=work, conflicts=conflicts, **common)
 
 
-def chunks(items: Iterable[Doi], size: int) -> Iterator[list[Doi]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size`, lazily (the last one shorter)."""
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk

@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 def harvest_repec(
     handles: Iterable[RepecHandle] = (),
     series: Iterable[tuple[str, str]] = (),
+    archives: Iterable[str] = (),
     *,
     store: Store,
     client: HttpClient,
@@ -42,12 +43,14 @@ def harvest_repec(
     stop: threading.Event | None = None,
     tree: repec.ArchiveTree | None = None,
 ) -> RunResult:
-    """Resolve RePEc handles and harvest whole series from the archive tree `[repec] url` names,
-    then resolve the DOIs their records carry, so that a work has both identifiers.
+    """Resolve RePEc handles and harvest whole series (`(archive, series)` codes) and archives
+    (archive codes) from the archive tree `[repec] url` names, then resolve the DOIs their records
+    carry, so that a work has both identifiers.
 
-    A series harvest reads only the files that changed since the last one (their version, else
-    their content hash, says so). A file's works are written before the index records the file
-    as read, so a run killed in between reads it again next time rather than losing it.
+    A series or archive harvest reads only the files that changed since the last one (their
+    version, else their content hash, says so). A file's works are written in transactions of
+    `chunk_size` and the index records the file as read only after the last one, so a run killed
+    in between reads the file again next time rather than losing any of it.
     """
     tree = tree or repec.open_tree(config.repec.url, client)
     harvester = _RepecHarvester(tree, store, config)
@@ -57,10 +60,12 @@ def harvest_repec(
         return stop is not None and stop.is_set()
 
     with Run(store, command, on_outcome) as run:
-        for archive, name in series:
-            for observations, mark_read in harvester.series(archive, name):
+        folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
+        for folder in folders:
+            for observations, mark_read in harvester.folder(folder):
                 run.write(observations)
-                mark_read()
+                if mark_read:
+                    mark_read()
                 linked.update(harvester.dois_of(observations))
                 if stopped():
                     break
@@ -90,12 +95,14 @@ class _RepecHarvester:
         self.tree, self.store, self.config = tree, store, config
         self._series_names: dict[str, dict[str, str]] = {}
 
-    def series(
-        self, archive: str, name: str
-    ) -> Iterator[tuple[list[Observation], Callable[[], None]]]:
-        """For each file of the series that changed: its works, and what to call once they are
-        stored (recording the file as read)."""
-        for tree_file in self.tree.files(f"{archive}/{name}"):
+    def folder(self, folder: str) -> Iterator[tuple[list[Observation], Callable[[], None] | None]]:
+        """The works of each file below `folder` (a series' or a whole archive's) that changed,
+        `chunk_size` at a time, each with what to call once they are stored: nothing, except
+        after a file's last chunk, where it records the file as read.
+
+        Observations are made one chunk at a time, after the chunk before was stored, so that
+        two records of one file naming the same DOI find the work the first one made."""
+        for tree_file in self.tree.files(folder):
             version, content_hash = self.store.repec_file(tree_file.path)
             data, new_version = self.tree.read(tree_file.path, version)
             if data is None:
@@ -107,8 +114,14 @@ class _RepecHarvester:
                 )
                 continue
             parsed = redif.parse_file(data, tree_file.path)
-            observations = self._observe_file(parsed)
-            yield observations, lambda p=parsed, v=new_version, d=digest: self._index(p, v, d)
+            works = [t for t in parsed.templates if t.type in redif.RECORD_TYPES]
+            batches = list(chunks(works, self.config.chunk_size)) or [[]]
+            for batch in batches[:-1]:
+                yield [self._observe_template(t) for t in batch], None
+            yield (
+                [self._observe_template(t) for t in batches[-1]],
+                lambda p=parsed, v=new_version, d=digest: self._index(p, v, d),
+            )
 
     def handles(self, handles: list[RepecHandle]) -> list[Observation]:
         """One observation per handle: read from the file the index names (the series folder is
@@ -183,9 +196,6 @@ class _RepecHarvester:
         return self._series_names[archive]
 
     # --- observing ---
-
-    def _observe_file(self, parsed: redif.RedifFile) -> list[Observation]:
-        return [self._observe_template(t) for t in parsed.templates if t.type in redif.RECORD_TYPES]
 
     def _observe_template(self, template: redif.Template) -> Observation:
         handle = parse_repec(template.handle)
