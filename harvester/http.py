@@ -342,6 +342,9 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
 
+    def has_limiter(self, key: str) -> bool:
+        return key in self._limiters
+
     def add_limiter(self, key: str, limiter: RateLimiter) -> None:
         """Register the limiter for pool `key` (e.g. "crossref:single")."""
         self._limiters[key] = limiter

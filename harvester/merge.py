@@ -50,13 +50,15 @@ WORK_FIELDS: tuple[str, ...] = (
 COMPARED_FIELDS: tuple[str, ...] = (*WORK_FIELDS, "authors")
 
 #: Who wins a field by default: the user's own edits, then the DOI's registration agency (whichever
-#: of these answered), then RePEc, then OpenAlex, which aggregates what the others say.
+#: of these answered), then RePEc, then a repository's OAI-PMH record, then OpenAlex, which
+#: aggregates what the others say.
 DEFAULT_PRECEDENCE: tuple[str, ...] = (
     "local",
     "crossref",
     "datacite",
     "doi.org",
     "repec",
+    "oai",
     "openalex",
 )
 

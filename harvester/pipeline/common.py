@@ -24,7 +24,7 @@ from harvester.merge import (
     find_conflicts,
 )
 from harvester.models import Fetched, Record
-from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex
 from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
@@ -53,6 +53,9 @@ PARSERS: dict[str, SourceParser] = {
         openalex.parse_work, openalex.VOLATILE_KEYS, openalex.PARSER_VERSION
     ),
     redif.SOURCE: SourceParser(redif.record_from_payload, (), redif.PARSER_VERSION),
+    oaipmh.SOURCE: SourceParser(
+        oaipmh.record_from_payload, oaipmh.VOLATILE_KEYS, oaipmh.PARSER_VERSION
+    ),
 }
 
 
@@ -247,6 +250,18 @@ def observe_answers(
         local = store.local_values([work_id]).get(work_id)
     work, conflicts = merge_work([*answers, *kept], local, config)
     return Observation(status="ok", work=work, conflicts=conflicts, **common)
+
+
+def linked_dois(observations: Iterable[Observation]) -> dict[str, Doi]:
+    """The DOIs that the records of these observations carry (their `doi` links), to resolve at
+    their agency in the same run, by key."""
+    found = {}
+    for obs in observations:
+        for scheme, key in obs.links:
+            if scheme == "doi" and obs.status == "ok":
+                value = obs.work.values.get("doi") if obs.work else None
+                found[key] = Doi(value if isinstance(value, str) else key)
+    return found
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -21,6 +21,7 @@ from harvester.pipeline.common import (
     RunResult,
     canonical_payload,
     chunks,
+    linked_dois,
     observe_answers,
 )
 from harvester.pipeline.dois import DoiResolver
@@ -66,7 +67,7 @@ def harvest_repec(
                 run.write(observations)
                 if mark_read:
                     mark_read()
-                linked.update(harvester.dois_of(observations))
+                linked.update(linked_dois(observations))
                 if stopped():
                     break
             if stopped():
@@ -76,7 +77,7 @@ def harvest_repec(
                 break
             observations = harvester.handles(chunk)
             run.write(observations)
-            linked.update(harvester.dois_of(observations))
+            linked.update(linked_dois(observations))
         if linked and not stopped():
             with closing(DoiResolver(store, client, config, refresh=False)) as resolver:
                 for doi_chunk in chunks(linked.values(), config.chunk_size):
@@ -138,16 +139,6 @@ class _RepecHarvester:
                 continue
             observations.append(self._observe_template(template))
         return observations
-
-    def dois_of(self, observations: list[Observation]) -> dict[str, Doi]:
-        """The DOIs the RePEc records of these observations carry, to resolve at their agency."""
-        found = {}
-        for obs in observations:
-            for scheme, key in obs.links:
-                if scheme == "doi" and obs.status == "ok":
-                    value = obs.work.values.get("doi") if obs.work else None
-                    found[key] = Doi(value if isinstance(value, str) else key)
-        return found
 
     # --- reading ---
 

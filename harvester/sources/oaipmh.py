@@ -51,6 +51,10 @@ from harvester.sources.fields import inline_text, jats_to_text, partial_iso_date
 log = structlog.get_logger(__name__)
 
 SOURCE = "oai"
+#: Bumped when `record_from_payload` learns to read more, so stored records are read again once.
+PARSER_VERSION = 1
+#: What changes in a stored record without the work changing: the repository re-stamps records.
+VOLATILE_KEYS = ("datestamp",)
 #: The rate-limiter pool OAI requests go through unless the caller names another (one per endpoint
 #: is better when several repositories are harvested at once).
 POOL = "oai"
@@ -465,6 +469,44 @@ def _from_header(
 
 
 # --- records ---
+
+
+def record_payload(record: OaiRecord) -> dict[str, Any]:
+    """What is kept of one OAI record in `source_records`: its header and its metadata as XML
+    text, from which `record_from_payload` rebuilds the Record."""
+    xml = record.metadata_xml()
+    return {
+        "identifier": record.identifier,
+        "datestamp": record.datestamp,
+        "sets": list(record.sets),
+        "metadata_prefix": record.metadata_prefix,
+        "metadata": xml.decode("utf-8") if xml is not None else None,
+    }
+
+
+def record_from_payload(payload: Mapping[str, Any]) -> Record:
+    """The Record of a stored OAI record (`record_payload`), its XML parsed as safely as an
+    answer is."""
+    text = payload.get("metadata")
+    if not text:
+        raise BadPayload(
+            f"oai {payload.get('identifier')}: a stored record without metadata", source=SOURCE
+        )
+    try:
+        metadata = etree.fromstring(text.encode("utf-8"), safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise BadPayload(
+            f"oai {payload.get('identifier')}: stored metadata is not XML ({exc})", source=SOURCE
+        ) from None
+    record = OaiRecord(
+        identifier=payload["identifier"],
+        datestamp=payload.get("datestamp"),
+        sets=tuple(payload.get("sets") or ()),
+        deleted=False,
+        metadata_prefix=payload.get("metadata_prefix"),
+        metadata=metadata,
+    )
+    return to_record(record)
 
 
 def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
