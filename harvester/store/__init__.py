@@ -427,6 +427,55 @@ class Store:
                 ),
             )
 
+    # --- feeds ------------------------------------------------------------------------------
+
+    def feed(self, feed: str) -> dict[str, Any] | None:
+        """Where a feed stands (its `feeds` row), or None when it was never harvested."""
+        row = self.conn.execute("SELECT * FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in self.conn.execute("SELECT * FROM feeds LIMIT 0").description]
+        return dict(zip(names, row, strict=True))
+
+    def feed_completed(
+        self,
+        feed: str,
+        *,
+        kind: str,
+        endpoint: str,
+        params: Mapping[str, Any],
+        watermark: str | None,
+        run_id: int,
+        records: int,
+    ) -> None:
+        """A harvest read the feed to its end, everything stored: move its watermark."""
+        now = self.now()
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO feeds (feed, kind, endpoint, params, watermark, completed_at,
+                     completed_run_id, records, tried_at, error)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                   ON CONFLICT (feed) DO UPDATE SET params = excluded.params,
+                     watermark = excluded.watermark, completed_at = excluded.completed_at,
+                     completed_run_id = excluded.completed_run_id, records = excluded.records,
+                     tried_at = excluded.tried_at, error = NULL""",
+                (feed, kind, endpoint, to_json(dict(params)), watermark, now, run_id, records, now),
+            )
+
+    def feed_failed(
+        self, feed: str, *, kind: str, endpoint: str, params: Mapping[str, Any], error: str
+    ) -> None:
+        """A harvest of the feed did not complete: say why, and leave its watermark where it was."""
+        now = self.now()
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO feeds (feed, kind, endpoint, params, tried_at, error)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (feed) DO UPDATE SET tried_at = excluded.tried_at,
+                     error = excluded.error""",
+                (feed, kind, endpoint, to_json(dict(params)), now, error),
+            )
+
     # --- writes -----------------------------------------------------------------------------
 
     def write_batch(self, run_id: int, observations: Iterable[Observation]) -> list[Outcome]:

@@ -201,12 +201,35 @@ def m0004_repec_index(db: sqlite_utils.Database) -> None:
     db["repec_handles"].create_index(["path"])
 
 
+def m0005_feeds(db: sqlite_utils.Database) -> None:
+    """Where each feed (an OAI-PMH endpoint, format and set; later Crossref queries) stands:
+    the `from` to ask with next time, moved only when a harvest completed, and the last failure.
+    `feed` is the feed's key, e.g. "oai https://zenodo.org/oai2d oai_dc user-rdmo"."""
+    db["feeds"].create(
+        {
+            "feed": str,
+            "kind": str,
+            "endpoint": str,
+            "params": str,  # JSON: metadata_prefix, set, ...
+            "watermark": str,  # the next harvest asks from here; NULL: from the beginning
+            "completed_at": str,  # when a harvest last read the feed to its end
+            "completed_run_id": int,
+            "records": int,  # records read by that harvest
+            "tried_at": str,
+            "error": str,  # why the last try did not complete; NULL after a completed one
+        },
+        pk="feed",
+        not_null={"kind", "endpoint"},
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
     ("0002_agencies_conflicts_enrichment", m0002_agencies_conflicts_enrichment),
     ("0003_local_fields", m0003_local_fields),
     ("0004_repec_index", m0004_repec_index),
+    ("0005_feeds", m0005_feeds),
 ]
 
 
