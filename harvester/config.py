@@ -67,6 +67,26 @@ class ServiceConfig:
         return PoolLimit(self.rate, self.concurrency)
 
 
+@dataclass(frozen=True)
+class OaiConfig:
+    """OAI-PMH repositories: how to pace them, and names for the endpoints used often
+    (`harvest oai repec --set RePEc:sae:woemps` instead of the whole base URL)."""
+
+    rate: float = 1.0
+    concurrency: int = 1
+    metadata_prefix: str = "oai_dc"
+    endpoints: dict[str, str] = field(
+        default_factory=lambda: {
+            "repec": "https://oai.repec.org/",
+            "zenodo": "https://zenodo.org/oai2d",
+        }
+    )
+
+    @property
+    def limit(self) -> PoolLimit:
+        return PoolLimit(self.rate, self.concurrency)
+
+
 SOURCES = frozenset(DEFAULT_PRECEDENCE)
 
 
@@ -105,6 +125,7 @@ class Config:
         default_factory=lambda: ServiceConfig("https://doi.org", rate=5.0, concurrency=2)
     )
     repec: ServiceConfig = field(default_factory=lambda: ServiceConfig("", rate=2.0, concurrency=1))
+    oai: OaiConfig = field(default_factory=OaiConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
@@ -246,12 +267,19 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:
         raise ConfigError(f"[crossref] batch_size must be 1 to 1000, not {c.batch_size}")
-    for name in ("openalex", "datacite", "doi", "repec"):
+    for name in ("openalex", "datacite", "doi", "repec", "oai"):
         service = getattr(config, name)
         if service.rate <= 0:
             raise ConfigError(f"[{name}] rate must be above 0, not {service.rate}")
         if service.concurrency < 1:
             raise ConfigError(f"[{name}] concurrency must be at least 1, not {service.concurrency}")
+    for name, url in config.oai.endpoints.items():
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"[oai.endpoints] {name} must start with http:// or https://, not {url!r}"
+            )
+    if not config.oai.metadata_prefix:
+        raise ConfigError("[oai] metadata_prefix must not be empty")
     if not 1 <= config.chunk_size <= 10000:
         raise ConfigError(f"chunk_size must be 1 to 10000, not {config.chunk_size}")
     if config.recheck_not_found_days < 0:

@@ -310,3 +310,30 @@ def test_harvest_repec_resolves_a_handle_from_the_archive_tree(harvest, tmp_path
     assert bad.returncode == 2 and "not a RePEc series handle" in bad.stderr
     bad_archive = harvest("repec", "--archive", "RePEc:epo:papers")
     assert bad_archive.returncode == 2 and "not a RePEc archive handle" in bad_archive.stderr
+
+
+def test_harvest_oai_harvests_a_named_endpoint_incrementally(harvest, upstream, tmp_path):
+    upstream.add_zenodo_list()
+    config = tmp_path / "harvester.toml"
+    config.write_text(
+        config.read_text()
+        + f'[oai]\nrate = 100.0\n\n[oai.endpoints]\nmirror = "{upstream.url_for("oai")}"\n'
+    )
+    first = harvest("oai", "mirror", "--no-resolve-dois")
+    assert first.returncode == 0, first.stderr
+    assert "created    oai:zenodo.org:8435696  work 1: PocketCoffea" in first.stdout
+    assert "8 identifier(s): 8 created" in first.stdout
+
+    again = harvest("oai", "mirror", "--no-resolve-dois", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["requested"] == 0
+    assert any("from=2026-08-13T17%3A56%3A48Z" in r for r in upstream.requests)
+
+    unknown = harvest("oai", "nowhere")
+    assert unknown.returncode == 2
+    assert (
+        "'nowhere' is neither an http(s) base URL nor a name in [oai.endpoints]" in unknown.stderr
+    )
+    assert "mirror" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad_from = harvest("oai", "mirror", "--from", "yesterday")
+    assert bad_from.returncode == 2 and "not an OAI-PMH datestamp" in bad_from.stderr

@@ -1,6 +1,6 @@
 """Local upstreams on 127.0.0.1 that replay recorded responses, for end-to-end tests.
 
-One threaded HTTP server (one port) plays four services, each under its own path prefix, with the
+One threaded HTTP server (one port) plays five services, each under its own path prefix, with the
 real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv there):
 
     /crossref    api.crossref.org: `/works/{doi}` answers the recorded envelope and polite-pool
@@ -17,6 +17,12 @@ real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv the
                  prefix appears in, or set_agency); `/{doi}` with the CSL-JSON Accept answers 302 to
                  the agency, played by `/agency-csl/{agency}/{doi}` on this same server, which answers
                  the CSL item; a DOI without CSL gets doi.org's recorded 404 page.
+
+    /oai         an OAI-PMH repository: each request's query (verb, metadataPrefix, set, from,
+                 resumptionToken, ...) answered with the recorded response registered for exactly
+                 that query (`add_oai`), as Zenodo answered it; an unregistered query gets Zenodo's
+                 recorded noRecordsMatch (HTTP 422), `add_zenodo_list()` sets up the recorded
+                 three-page ListRecords chain and Identify.
 
 Every request is kept in `requests` (path and query as sent), so `count("/openalex/works?")` counts
 calls per service; `fail(...)` injects an answer and `delay` slows every answer down.
@@ -59,6 +65,7 @@ PREFIXES = {
     "datacite": "/datacite",
     "openalex": "/openalex",
     "doi": "/doi",
+    "oai": "/oai",
 }
 #: Where doi.org's content-negotiation redirect points: the agency's CSL service, played here.
 AGENCY_CSL = "/agency-csl"
@@ -117,6 +124,8 @@ class ReplayUpstream:
         self.agencies: dict[str, str] = {}  # prefix key -> agency as doi.org spells it (overrides)
         # DOI key -> (CSL item, headers to send it with, agency that serves it)
         self.csl: dict[str, tuple[dict, dict[str, str], str]] = {}
+        # OAI-PMH: sorted query items -> recorded fixture (relative to FIXTURES)
+        self.oai: dict[tuple[tuple[str, str], ...], str] = {}
         # every service
         self.faults: list[list] = []  # [path substring, status, headers, body, times left or None]
         self.requests: list[str] = []
@@ -268,6 +277,29 @@ class ReplayUpstream:
         self.csl[_key(doi)] = (item, headers, placed)
         return item
 
+    # --- what a test sets up: OAI-PMH -------------------------------------------------------------
+
+    def add_oai(self, query: dict[str, str], fixture: str) -> None:
+        """Answer the OAI request with exactly this query with a recorded response."""
+        self.oai[tuple(sorted(query.items()))] = fixture
+
+    def add_zenodo_list(self, metadata_prefix: str = "oai_dc") -> list[str]:
+        """Zenodo's recorded Identify and ListRecords chain (three pages, each token leading to
+        the next, as recorded); returns the tokens in order."""
+        from harvester.sources.oaipmh import parse_response
+
+        self.add_oai({"verb": "Identify"}, "oaipmh/zenodo_Identify.xml")
+        query = {"verb": "ListRecords", "metadataPrefix": metadata_prefix}
+        tokens = []
+        for page in ("page1", "page2", "page3_last"):
+            fixture = f"oaipmh/zenodo_ListRecords_oai_dc_{page}.xml"
+            self.add_oai(query, fixture)
+            token = parse_response(fixture_bytes(fixture), "http://replay/").resumption_token
+            if token:
+                tokens.append(token)
+                query = {"verb": "ListRecords", "resumptionToken": token}
+        return tokens
+
     # --- faults and what was asked ----------------------------------------------------------------
 
     def fail(
@@ -310,7 +342,7 @@ class ReplayUpstream:
     def _route(self, path: str) -> tuple[str | None, str]:
         """(service, rest of the path) for a request path; Crossref's prefix is tried last, so that
         a Crossref mounted at "" does not shadow the others."""
-        for service in ("datacite", "openalex", "doi", "agency-csl", "crossref"):
+        for service in ("datacite", "openalex", "doi", "oai", "agency-csl", "crossref"):
             prefix = AGENCY_CSL if service == "agency-csl" else self.prefixes[service]
             if path == prefix or path.startswith(prefix + "/"):
                 return service, path[len(prefix) :]
@@ -345,6 +377,8 @@ class ReplayUpstream:
                     return self._doiorg(rest)
                 if service == "agency-csl":
                     return self._agency_csl(rest)
+                if service == "oai":
+                    return self._oai(parse_qs(parts.query, keep_blank_values=True))
                 return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
 
             # --- Crossref: /works/{doi}, /works?filter=doi:A,B&rows=N ---
@@ -515,6 +549,13 @@ class ReplayUpstream:
                 if entry is None:
                     return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
                 self._json(entry[0], entry[1])
+
+            # --- OAI-PMH: the recorded answer registered for this exact query ---
+
+            def _oai(self, query: dict[str, list[str]]) -> None:
+                asked = tuple(sorted((k, v[0]) for k, v in query.items()))
+                fixture = upstream.oai.get(asked)
+                self._recorded(fixture or "oaipmh/zenodo_error_noRecordsMatch_HTTP422.xml")
 
             # --- writing answers ---
 

@@ -7,6 +7,7 @@ I/O of its own beyond calling the sources and the store.
   `observe_answers`, the one decision between "unchanged" and a new merge;
 - `dois`: DOIs, routed to their registration agency, enriched from OpenAlex;
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
+- `oai`: OAI-PMH repositories as feeds, incrementally, and the DOIs their records carry;
 - `local`: the user's own values (`import`, `set`, `unset`).
 """
 
@@ -29,18 +30,22 @@ from harvester.pipeline.local import (
     local_observation,
     record_key,
 )
+from harvester.pipeline.oai import OaiFeed, endpoint_url, harvest_oai
 from harvester.pipeline.repec import harvest_repec
 
 __all__ = [
     "PARSERS",
     "ImportResult",
+    "OaiFeed",
     "RunResult",
     "SourceParser",
     "answer_of",
     "canonical_payload",
     "connect",
     "edit_work",
+    "endpoint_url",
     "harvest",
+    "harvest_oai",
     "harvest_repec",
     "import_records",
     "local_observation",
