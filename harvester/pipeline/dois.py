@@ -24,6 +24,7 @@ from harvester.pipeline.common import (
     RunResult,
     answer_of,
     chunks,
+    linked_dois,
     observe_answers,
     unique_dois,
 )
@@ -67,6 +68,15 @@ class _Enrichment:
                 hint="works keep their last OpenAlex data; the next run asks again",
             )
         return found
+
+
+def write_linked_dois(
+    run: Run, resolver: DoiResolver, observations: list[Observation], chunk_size: int
+) -> None:
+    """Resolve at their agency the DOIs that these (just stored) records carry, and store those
+    works too: a RePEc or OAI record and its DOI's record become one work in the same run."""
+    for doi_chunk in chunks(linked_dois(observations).values(), chunk_size):
+        run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
 
 
 class DoiResolver:

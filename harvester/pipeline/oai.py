@@ -20,11 +20,9 @@ from harvester.pipeline.common import (
     Run,
     RunResult,
     canonical_payload,
-    chunks,
-    linked_dois,
     observe_answers,
 )
-from harvester.pipeline.dois import DoiResolver
+from harvester.pipeline.dois import DoiResolver, write_linked_dois
 from harvester.sources import oaipmh
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -108,8 +106,7 @@ def harvest_oai(
             observations = [o for r in page.records if (o := reader.observe(r)) is not None]
             run.write(observations)
             if resolve_dois:
-                for doi_chunk in chunks(linked_dois(observations).values(), config.chunk_size):
-                    run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
+                write_linked_dois(run, resolver, observations, config.chunk_size)
             if stop is not None and stop.is_set():
                 raise _Stopped
 

@@ -15,16 +15,15 @@ from harvester import redif
 from harvester.config import Config
 from harvester.errors import NotFound
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, RepecHandle, ascii_key, parse_doi, parse_repec
+from harvester.identifiers import RepecHandle, ascii_key, parse_doi, parse_repec
 from harvester.pipeline.common import (
     Run,
     RunResult,
     canonical_payload,
     chunks,
-    linked_dois,
     observe_answers,
 )
-from harvester.pipeline.dois import DoiResolver
+from harvester.pipeline.dois import DoiResolver, write_linked_dois
 from harvester.sources import repec
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -45,8 +44,8 @@ def harvest_repec(
     tree: repec.ArchiveTree | None = None,
 ) -> RunResult:
     """Resolve RePEc handles and harvest whole series (`(archive, series)` codes) and archives
-    (archive codes) from the archive tree `[repec] url` names, then resolve the DOIs their records
-    carry, so that a work has both identifiers.
+    (archive codes) from the archive tree `[repec] url` names, and, after each batch, the DOIs
+    its records carry, so that a work has both identifiers.
 
     A series or archive harvest reads only the files that changed since the last one (their
     version, else their content hash, says so). A file's works are written in transactions of
@@ -55,19 +54,25 @@ def harvest_repec(
     """
     tree = tree or repec.open_tree(config.repec.url, client)
     harvester = _RepecHarvester(tree, store, config)
-    linked: dict[str, Doi] = {}
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
 
-    with Run(store, command, on_outcome) as run:
+    with (
+        Run(store, command, on_outcome) as run,
+        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
+    ):
+
+        def write(observations: list[Observation]) -> None:
+            run.write(observations)
+            write_linked_dois(run, resolver, observations, config.chunk_size)
+
         folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
         for folder in folders:
             for observations, mark_read in harvester.folder(folder):
-                run.write(observations)
+                write(observations)
                 if mark_read:
                     mark_read()
-                linked.update(linked_dois(observations))
                 if stopped():
                     break
             if stopped():
@@ -75,15 +80,7 @@ def harvest_repec(
         for chunk in chunks(handles, config.chunk_size):
             if stopped():
                 break
-            observations = harvester.handles(chunk)
-            run.write(observations)
-            linked.update(linked_dois(observations))
-        if linked and not stopped():
-            with closing(DoiResolver(store, client, config, refresh=False)) as resolver:
-                for doi_chunk in chunks(linked.values(), config.chunk_size):
-                    run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
-                    if stopped():
-                        break
+            write(harvester.handles(chunk))
         if stopped():
             run.interrupt()
     return run.result
