@@ -13,7 +13,7 @@ import sys
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -167,24 +167,14 @@ def doi_command(
     if not dois:
         raise click.UsageError("give at least one DOI, or --from-file FILE")
 
-    return _run_and_report(
-        app,
-        as_json,
-        lambda store, client, report, stop: harvest(
-            dois,
-            store=store,
-            client=client,
-            config=app.config,
-            command=_command_line(),
-            on_outcome=report,
-            stop=stop,
-            refresh=refresh,
-        ),
-    )
+    return _run_and_report(app, as_json, harvest, dois, refresh=refresh)
 
 
-def _run_and_report(app: App, as_json: bool, run: Any) -> int:
-    """Run a harvest (`run(store, client, report, stop)`), printing a line per outcome and a
+def _run_and_report(
+    app: App, as_json: bool, run: Callable[..., RunResult], *args: Any, **options: Any
+) -> int:
+    """Run a harvest, `run(*args, store=, client=, config=, command=, on_outcome=, stop=,
+    **options)` as every pipeline entry point takes them, printing a line per outcome and a
     summary (or one JSON document), and turn its result into the exit code."""
     config = app.config
     if not config.mailto:
@@ -203,7 +193,16 @@ def _run_and_report(app: App, as_json: bool, run: Any) -> int:
 
     try:
         with stop_on_signals() as stop:
-            result = run(store, connect(config), report, stop)
+            result = run(
+                *args,
+                store=store,
+                client=connect(config),
+                config=config,
+                command=_command_line(),
+                on_outcome=report,
+                stop=stop,
+                **options,
+            )
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
@@ -275,21 +274,7 @@ def repec_command(
         raise click.UsageError(
             "give at least one handle, --series RePEc:aaa:ssssss, --archive RePEc:aaa or --from-file"
         )
-    return _run_and_report(
-        app,
-        as_json,
-        lambda store, client, report, stop: harvest_repec(
-            parsed,
-            series_names,
-            archive_codes,
-            store=store,
-            client=client,
-            config=app.config,
-            command=_command_line(),
-            on_outcome=report,
-            stop=stop,
-        ),
-    )
+    return _run_and_report(app, as_json, harvest_repec, parsed, series_names, archive_codes)
 
 
 # --- harvest oai -----------------------------------------------------------------------------
@@ -355,20 +340,7 @@ def oai_command(
         set_spec or None,
     )
     return _run_and_report(
-        app,
-        as_json,
-        lambda store, client, report, stop: harvest_oai(
-            feed,
-            store=store,
-            client=client,
-            config=app.config,
-            command=_command_line(),
-            on_outcome=report,
-            stop=stop,
-            from_=from_,
-            full=full,
-            resolve_dois=resolve_dois,
-        ),
+        app, as_json, harvest_oai, feed, from_=from_, full=full, resolve_dois=resolve_dois
     )
 
 

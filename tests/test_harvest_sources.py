@@ -32,17 +32,7 @@ def upstream():
 
 
 def configure(upstream: ReplayUpstream, **changes) -> Config:
-    base = Config()
-    return dataclasses.replace(
-        base,
-        mailto="tests@example.org",
-        crossref=dataclasses.replace(base.crossref, url=upstream.url_for("crossref")),
-        datacite=dataclasses.replace(base.datacite, url=upstream.url_for("datacite"), rate=100.0),
-        openalex=dataclasses.replace(base.openalex, url=upstream.url_for("openalex"), rate=100.0),
-        doi=dataclasses.replace(base.doi, url=upstream.url_for("doi"), rate=100.0),
-        http=dataclasses.replace(base.http, max_attempts=2, backoff_initial=0.01),
-        **changes,
-    )
+    return upstream.config(**changes)
 
 
 @pytest.fixture

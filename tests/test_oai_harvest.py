@@ -5,7 +5,6 @@ records carry are resolved at DataCite in the same run and become one work with 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 
@@ -45,17 +44,7 @@ def store(tmp_path):
 
 
 def configure(upstream) -> Config:
-    base = Config()
-    fast = {"rate": 1000.0}
-    return dataclasses.replace(
-        base,
-        mailto="tests@example.org",
-        crossref=dataclasses.replace(base.crossref, url=upstream.url_for("crossref")),
-        datacite=dataclasses.replace(base.datacite, url=upstream.url_for("datacite"), **fast),
-        openalex=dataclasses.replace(base.openalex, url=upstream.url_for("openalex"), **fast),
-        doi=dataclasses.replace(base.doi, url=upstream.url_for("doi"), **fast),
-        oai=dataclasses.replace(base.oai, **fast),
-    )
+    return upstream.config()
 
 
 def run(upstream, store, config=None, **options):

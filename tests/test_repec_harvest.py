@@ -68,17 +68,7 @@ def upstream():
 
 
 def configure(upstream, tree) -> Config:
-    base = Config()
-    fast = {"rate": 1000.0}
-    return dataclasses.replace(
-        base,
-        mailto="tests@example.org",
-        crossref=dataclasses.replace(base.crossref, url=upstream.url_for("crossref")),
-        datacite=dataclasses.replace(base.datacite, url=upstream.url_for("datacite"), **fast),
-        openalex=dataclasses.replace(base.openalex, url=upstream.url_for("openalex"), **fast),
-        doi=dataclasses.replace(base.doi, url=upstream.url_for("doi"), **fast),
-        repec=dataclasses.replace(base.repec, url=str(tree), **fast),
-    )
+    return upstream.config(repec=dataclasses.replace(Config().repec, url=str(tree), rate=1000.0))
 
 
 @pytest.fixture

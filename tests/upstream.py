@@ -37,6 +37,7 @@ calls per service; `fail(...)` injects an answer and `delay` slows every answer 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import html
 import json
@@ -49,6 +50,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from conftest import FIXTURES, load_json, load_meta
 
+from harvester.config import Config
 from harvester.identifiers import ascii_key
 
 #: Headers Crossref sends to the polite pool, as recorded (crossref/10.7554_elife.01567.meta.json).
@@ -156,6 +158,23 @@ class ReplayUpstream:
             "HARVEST_OPENALEX_URL": self.url_for("openalex"),
             "HARVEST_DOI_URL": self.url_for("doi"),
         }
+
+    def config(self, **changes) -> Config:
+        """A harvester configuration pointing every service here, paced fast, with quick retries;
+        `changes` replace top-level settings (e.g. chunk_size, or repec=... for an archive tree)."""
+        base = Config()
+        fast = {"rate": 1000.0}
+        return dataclasses.replace(
+            base,
+            mailto="tests@example.org",
+            crossref=dataclasses.replace(base.crossref, url=self.url_for("crossref")),
+            datacite=dataclasses.replace(base.datacite, url=self.url_for("datacite"), **fast),
+            openalex=dataclasses.replace(base.openalex, url=self.url_for("openalex"), **fast),
+            doi=dataclasses.replace(base.doi, url=self.url_for("doi"), **fast),
+            oai=dataclasses.replace(base.oai, **fast),
+            http=dataclasses.replace(base.http, max_attempts=2, backoff_initial=0.01),
+            **changes,
+        )
 
     @property
     def url(self) -> str:

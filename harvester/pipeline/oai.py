@@ -181,11 +181,8 @@ class _OaiReader:
             log.info("oai.deleted", identifier=identifier, work_id=work_id)
             if work_id is None:
                 return None
-            return Observation(
-                source=oaipmh.SOURCE,
-                key=identifier,
-                scheme="oai",
-                display=identifier,
+            return _about(
+                identifier,
                 status="unchanged",
                 work_id=work_id,
                 answers=(Answer(oaipmh.SOURCE, identifier, "not_found"),),
@@ -193,14 +190,7 @@ class _OaiReader:
         try:
             parsed = oaipmh.to_record(record)
         except (BadPayload, ValueError) as exc:
-            return Observation(
-                source=oaipmh.SOURCE,
-                key=identifier,
-                scheme="oai",
-                display=identifier,
-                status="failed",
-                error=str(exc),
-            )
+            return _about(identifier, status="failed", error=str(exc))
         links = _links(parsed.doi, parsed.repec_handle)
         work_id = self.store.find_work_id("oai", identifier)
         for scheme, key in links:
@@ -235,7 +225,15 @@ def _links(doi: str | None, handle: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(links)
 
 
+def _about(identifier: str, **fields) -> Observation:
+    """An observation of the work an OAI identifier names, made without merging."""
+    return Observation(
+        source=oaipmh.SOURCE, key=identifier, scheme="oai", display=identifier, **fields
+    )
+
+
 def _feed_failure(feed: OaiFeed, message: str) -> Observation:
+    """The run's one failure when the feed itself could not be read to its end."""
     return Observation(
         source=oaipmh.SOURCE,
         key="",
