@@ -203,6 +203,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{where}: [{name}] must be a table")
             defaults = dataclasses.asdict(getattr(cls(), name))
             kwargs[name] = _build(hint, {**defaults, **value}, where=f"{where} [{name}]")
+        elif get_origin(hint) is dict and isinstance(value, dict):
+            # A table of names ([oai.endpoints]) adds to the default names, rather than
+            # making them vanish because one was added.
+            default = getattr(cls(), name)
+            kwargs[name] = _check_type({**default, **value}, hint, f"{where}: {name}")
         else:
             kwargs[name] = _check_type(value, hint, f"{where}: {name}")
     return cls(**kwargs)

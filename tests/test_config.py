@@ -266,6 +266,9 @@ def test_crossref_limits_follow_the_file(in_tmp):
         ("crossref", "max_url_bytes = 10", "max_url_bytes"),
         ("http", "read_timeout = -1", "read_timeout"),
         ("http", "backoff_max = -1", "backoff_max"),
+        ("oai", "rate = 0", "rate"),
+        ("oai", 'metadata_prefix = ""', "metadata_prefix"),
+        ("oai.endpoints", 'pure = "ftp://example.org/oai"', "pure"),
     ],
 )
 def test_values_that_would_crash_later_are_refused_up_front(tmp_path, table, line, named):
@@ -273,3 +276,11 @@ def test_values_that_would_crash_later_are_refused_up_front(tmp_path, table, lin
     path.write_text(f"[{table}]\n{line}\n")
     with pytest.raises(ConfigError, match=named):
         load_config(path, env={})
+
+
+def test_oai_endpoints_named_in_the_file_add_to_the_default_names(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[oai.endpoints]\npure = "https://research.example.org/ws/oai"\n')
+    endpoints = load_config(path, env={}).oai.endpoints
+    assert endpoints["pure"] == "https://research.example.org/ws/oai"
+    assert endpoints["repec"] == "https://oai.repec.org/"  # still there
