@@ -96,3 +96,9 @@ class BadPayload(UpstreamError):
 
 class ClientError(UpstreamError):
     """A 4xx other than 404 and 429: our request was wrong, so asking again would not help."""
+
+
+class LockHeld(HarvesterError):
+    """Another process holds the writer lock; the message names it. Cron can simply retry later."""
+
+    exit_code = 3
