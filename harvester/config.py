@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from harvester.due import DuePolicy
 from harvester.errors import ConfigError
 from harvester.merge import COMPARED_FIELDS, DEFAULT_PRECEDENCE
 
@@ -87,6 +88,49 @@ class OaiConfig:
         return PoolLimit(self.rate, self.concurrency)
 
 
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """`harvest schedule`: named cron expressions (5 fields), each a job running `harvest run`."""
+
+    timezone: str = "UTC"
+    jobs: dict[str, str] = field(default_factory=lambda: {"nightly": "0 3 * * *"})
+
+
+FEED_KINDS = ("crossref", "repec", "oai")
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One `[[feeds]]` table: a standing query `harvest run` harvests after the watch list.
+
+    crossref: exactly one of issn, prefix, member; repec: series or archive (a handle);
+    oai: endpoint (a base URL or an [oai.endpoints] name), with set and metadata_prefix.
+    """
+
+    kind: str
+    name: str = ""
+    issn: str = ""
+    prefix: str = ""
+    member: str = ""
+    series: str = ""
+    archive: str = ""
+    endpoint: str = ""
+    set: str = ""
+    metadata_prefix: str = ""
+
+    @property
+    def label(self) -> str:
+        """What logs and `--dry-run` call the feed: its name, else what it asks for."""
+        if self.name:
+            return self.name
+        what = [
+            f"{k}={v}"
+            for k in ("issn", "prefix", "member", "series", "archive", "endpoint", "set")
+            if (v := getattr(self, k))
+        ]
+        return f"{self.kind} {' '.join(what)}"
+
+
 SOURCES = frozenset(DEFAULT_PRECEDENCE)
 
 
@@ -126,6 +170,9 @@ class Config:
     )
     repec: ServiceConfig = field(default_factory=lambda: ServiceConfig("", rate=2.0, concurrency=1))
     oai: OaiConfig = field(default_factory=OaiConfig)
+    watch: DuePolicy = field(default_factory=DuePolicy)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    feeds: tuple[FeedConfig, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
@@ -203,6 +250,14 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{where}: [{name}] must be a table")
             defaults = dataclasses.asdict(getattr(cls(), name))
             kwargs[name] = _build(hint, {**defaults, **value}, where=f"{where} [{name}]")
+        elif get_origin(hint) is tuple and dataclasses.is_dataclass(get_args(hint)[0]):
+            # An array of tables ([[feeds]]): each table checked like a section of its own.
+            item = get_args(hint)[0]
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where}: [[{name}]] must be tables")
+            kwargs[name] = tuple(
+                _build(item, v, where=f"{where} [[{name}]] #{i}") for i, v in enumerate(value, 1)
+            )
         elif get_origin(hint) is dict and isinstance(value, dict):
             # A table of names ([oai.endpoints]) adds to the default names, rather than
             # making them vanish because one was added.
@@ -283,6 +338,10 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"[oai.endpoints] {name} must start with http:// or https://, not {url!r}"
             )
+    _validate_watch(config.watch)
+    _validate_feeds(config.feeds)
+    if not config.schedule.jobs:
+        raise ConfigError('[schedule] jobs: name at least one job, e.g. nightly = "0 3 * * *"')
     if not config.oai.metadata_prefix:
         raise ConfigError("[oai] metadata_prefix must not be empty")
     if not 1 <= config.chunk_size <= 10000:
@@ -294,6 +353,59 @@ def _validate(config: Config) -> None:
     _validate_merge(config.merge)
     if config.http.max_attempts < 1:
         raise ConfigError(f"[http] max_attempts must be at least 1, not {config.http.max_attempts}")
+
+
+def _validate_watch(watch: DuePolicy) -> None:
+    for name, days in watch.refresh_days.items():
+        if days <= 0:
+            raise ConfigError(f"[watch] refresh_days.{name} must be above 0, not {days}")
+    for name in (
+        "default_refresh_days",
+        "not_found_first_days",
+        "not_found_max_days",
+        "retry_first_minutes",
+        "retry_max_days",
+    ):
+        if getattr(watch, name) <= 0:
+            raise ConfigError(f"[watch] {name} must be above 0, not {getattr(watch, name)}")
+    if watch.not_found_factor < 1:
+        raise ConfigError(
+            f"[watch] not_found_factor must be at least 1, not {watch.not_found_factor}"
+        )
+
+
+_FEED_FIELDS = {
+    "crossref": ("issn", "prefix", "member"),
+    "repec": ("series", "archive"),
+    "oai": ("endpoint",),
+}
+
+
+def _validate_feeds(feeds: tuple[FeedConfig, ...]) -> None:
+    """Each feed names exactly what its kind needs, and nothing of another kind's."""
+    labels = set()
+    for number, feed in enumerate(feeds, start=1):
+        where = f"[[feeds]] #{number}"
+        if feed.kind not in FEED_KINDS:
+            raise ConfigError(
+                f"{where}: kind must be one of {', '.join(FEED_KINDS)}, not {feed.kind!r}"
+            )
+        own = _FEED_FIELDS[feed.kind]
+        given = [f for f in own if getattr(feed, f)]
+        if len(given) != 1:
+            raise ConfigError(f"{where} ({feed.kind}): give exactly one of {', '.join(own)}")
+        allowed = set(own) | ({"set", "metadata_prefix"} if feed.kind == "oai" else set())
+        foreign = [
+            f
+            for fields in _FEED_FIELDS.values()
+            for f in (*fields, "set", "metadata_prefix")
+            if f not in allowed and getattr(feed, f)
+        ]
+        if foreign:
+            raise ConfigError(f"{where} ({feed.kind}): {foreign[0]} is not a {feed.kind} setting")
+        if feed.label in labels:
+            raise ConfigError(f"{where}: the same feed twice ({feed.label})")
+        labels.add(feed.label)
 
 
 def _validate_merge(merge: MergeConfig) -> None:

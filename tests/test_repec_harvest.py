@@ -219,7 +219,7 @@ def test_a_large_file_is_stored_in_chunks_and_marked_read_only_after_the_last(
     monkeypatch.setattr(
         store,
         "write_batch",
-        lambda run_id, obs: batches.append(len(obs)) or real_write(run_id, obs),
+        lambda run_id, obs, *rest: batches.append(len(obs)) or real_write(run_id, obs, *rest),
     )
     marked = []
     real_index = store.index_repec_file
@@ -242,7 +242,9 @@ def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store
     stop = threading.Event()
     real_write = store.write_batch
     monkeypatch.setattr(
-        store, "write_batch", lambda run_id, obs: (stop.set(), real_write(run_id, obs))[1]
+        store,
+        "write_batch",
+        lambda run_id, obs, *rest: (stop.set(), real_write(run_id, obs, *rest))[1],
     )
     first = harvest_repec(
         (),

@@ -16,6 +16,7 @@ import structlog
 
 from harvester import redif
 from harvester.config import Config
+from harvester.due import DuePolicy
 from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.identifiers import Doi
 from harvester.merge import (
@@ -25,7 +26,15 @@ from harvester.merge import (
 )
 from harvester.models import Fetched, Record
 from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex
-from harvester.store import Answer, Observation, Outcome, RunCounts, Store, StoredAnswer
+from harvester.store import (
+    Answer,
+    Observation,
+    Outcome,
+    RunCounts,
+    Store,
+    StoredAnswer,
+    Tried,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -100,9 +109,14 @@ class Run:
     """
 
     def __init__(
-        self, store: Store, command: str, on_outcome: Callable[[Outcome], None] | None = None
+        self,
+        store: Store,
+        command: str,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        policy: DuePolicy | None = None,
     ) -> None:
         self.store, self.command, self.on_outcome = store, command, on_outcome
+        self.policy = policy or DuePolicy()  # when tracked identifiers are next due
         self.result = RunResult(run_id=0, status="running")
 
     def __enter__(self) -> Run:
@@ -112,8 +126,10 @@ class Run:
         return self
 
     def write(self, observations: list[Observation]) -> list[Outcome]:
-        """Write one batch in one transaction; report, count and return its outcomes."""
-        outcomes = self.store.write_batch(self.result.run_id, observations)
+        """Write one batch in one transaction, moving the due times of what it tried that is
+        tracked; report, count and return its outcomes."""
+        tries = [t for obs in observations for t in tries_of(obs)]
+        outcomes = self.store.write_batch(self.result.run_id, observations, tries, self.policy)
         for outcome in outcomes:
             self.result.counts.add(outcome)
             log_outcome(outcome)
@@ -137,6 +153,35 @@ class Run:
         result.counts = self.store.run_counts(result.run_id)
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
+
+
+AGENCY_SOURCES = frozenset({crossref.SOURCE, datacite.SOURCE, doiorg.SOURCE})
+
+
+def tries_of(obs: Observation) -> list[Tried]:
+    """What an observation says about each due source of its identifier: a DOI's agency (and
+    OpenAlex, when it answered, or when the agency said the DOI does not exist), a handle's
+    RePEc record. A remembered not-found (source "cache") asked nothing, so it moves nothing."""
+    if obs.scheme == "repec":
+        status = "ok" if obs.status == "unchanged" else obs.status
+        return [Tried("repec", obs.key, "repec", status, redif.SOURCE, obs.error)]
+    if obs.scheme != "doi" or obs.source == "cache" or not obs.key:
+        return []
+    answers = {a.source: a for a in obs.answers}
+    tries = []
+    if obs.status == "failed" and obs.source in AGENCY_SOURCES:
+        tries.append(Tried("doi", obs.key, "agency", "failed", obs.source, obs.error))
+    elif obs.status == "not_found":
+        tries.append(Tried("doi", obs.key, "agency", "not_found", obs.source, obs.error))
+        tries.append(Tried("doi", obs.key, "openalex", "not_found", obs.source))
+    else:
+        agency = next((a for name, a in answers.items() if name in AGENCY_SOURCES), None)
+        if agency is not None:
+            tries.append(Tried("doi", obs.key, "agency", agency.status, agency.source))
+    if obs.status != "not_found" and openalex.SOURCE in answers:
+        said = answers[openalex.SOURCE]
+        tries.append(Tried("doi", obs.key, "openalex", said.status, openalex.SOURCE))
+    return tries
 
 
 def canonical_payload(

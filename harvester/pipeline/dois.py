@@ -269,7 +269,7 @@ def harvest(
     # recorded its end, so that a second signal during that wait cannot leave it "running".
     with (
         closing(DoiResolver(store, client, config, refresh)) as resolver,
-        Run(store, command, on_outcome) as run,
+        Run(store, command, on_outcome, config.watch) as run,
     ):
         for chunk in chunks(unique_dois(dois), config.chunk_size):
             run.write(resolver.resolve(chunk, {d.key: d.value for d in chunk}))

@@ -98,7 +98,7 @@ def harvest_oai(
     reader = _OaiReader(store, config)
 
     with (
-        Run(store, command, on_outcome) as run,
+        Run(store, command, on_outcome, config.watch) as run,
         closing(DoiResolver(store, client, config, refresh=False)) as resolver,
     ):
 

@@ -59,7 +59,7 @@ def harvest_repec(
         return stop is not None and stop.is_set()
 
     with (
-        Run(store, command, on_outcome) as run,
+        Run(store, command, on_outcome, config.watch) as run,
         closing(DoiResolver(store, client, config, refresh=False)) as resolver,
     ):
 

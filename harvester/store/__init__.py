@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
+from harvester.due import DUE_SOURCES, DuePolicy, DueState, format_time, next_due, parse_time
 from harvester.errors import StoreError
 from harvester.identifiers import ascii_key
 from harvester.merge import (
@@ -93,6 +94,32 @@ class Observation:
     local_origin: str = "set"  # "set" by hand or "import"ed
     identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
     links: tuple[tuple[str, str], ...] = ()  # (scheme, key) of other identifiers the source names
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """How one try at one source ended for an identifier, which moves its due time if tracked.
+
+    `source` is the due source (`agency`, `openalex`, `repec`); `answered_by` the source that
+    answered (`crossref`, `datacite`, ...), whose refresh interval applies."""
+
+    scheme: str
+    key: str
+    source: str
+    status: str  # ok | not_found | failed
+    answered_by: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """A tracked identifier with the sources it is due at, and since when the earliest is due."""
+
+    scheme: str
+    key: str
+    value: str
+    sources: tuple[str, ...]
+    due_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +454,132 @@ class Store:
                 ),
             )
 
+    # --- the watch list -----------------------------------------------------------------------
+
+    def track(self, identifiers: Iterable[tuple[str, str, str]]) -> int:
+        """Watch (scheme, key, value) identifiers; new ones are due at once at each of their
+        sources. Returns how many were new."""
+        now = self.now()
+        new = 0
+        with self.transaction() as conn:
+            for scheme, key, value in identifiers:
+                cur = conn.execute(
+                    """INSERT INTO watchlist (scheme, key, value, added_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT DO NOTHING""",
+                    (scheme, key, value, now),
+                )
+                new += cur.rowcount
+                conn.executemany(
+                    """INSERT INTO watch_due (scheme, key, source, next_due_at)
+                       VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                    [(scheme, key, source, now) for source in DUE_SOURCES[scheme]],
+                )
+        return new
+
+    def untrack(self, identifiers: Iterable[tuple[str, str]]) -> int:
+        """Stop watching (scheme, key) identifiers; their works stay. Returns how many were watched."""
+        gone = 0
+        with self.transaction() as conn:
+            for scheme, key in identifiers:
+                conn.execute("DELETE FROM watch_due WHERE scheme = ? AND key = ?", (scheme, key))
+                cur = conn.execute(
+                    "DELETE FROM watchlist WHERE scheme = ? AND key = ?", (scheme, key)
+                )
+                gone += cur.rowcount
+        return gone
+
+    def tracked(self) -> list[dict[str, Any]]:
+        """Every watched identifier with, per source, when it is due and how its last try ended;
+        the soonest due first."""
+        rows = self.conn.execute(
+            """SELECT w.scheme, w.key, w.value, w.added_at, d.source, d.next_due_at,
+                      d.last_status, d.streak, d.last_tried_at, d.last_error,
+                      (SELECT work_id FROM identifiers i
+                        WHERE i.scheme = w.scheme AND i.key = w.key) AS work_id
+               FROM watchlist w JOIN watch_due d USING (scheme, key)
+               ORDER BY w.scheme, w.key, d.source"""
+        ).fetchall()
+        watched: dict[tuple[str, str], dict[str, Any]] = {}
+        for scheme, key, value, added, source, due, status, streak, tried, error, work in rows:
+            item = watched.setdefault(
+                (scheme, key),
+                {
+                    "scheme": scheme,
+                    "key": key,
+                    "value": value,
+                    "added_at": added,
+                    "work_id": work,
+                    "sources": {},
+                },
+            )
+            item["sources"][source] = {
+                "next_due_at": due,
+                "last_status": status,
+                "streak": streak,
+                "last_tried_at": tried,
+                "last_error": error,
+            }
+        return sorted(
+            watched.values(),
+            key=lambda w: (min(s["next_due_at"] for s in w["sources"].values()), w["value"]),
+        )
+
+    def due_items(self, now: str, limit: int | None = None) -> list[DueItem]:
+        """Watched identifiers due at `now` at one source or more, the longest due first."""
+        rows = self.conn.execute(
+            """SELECT w.scheme, w.key, w.value, group_concat(d.source), min(d.next_due_at) AS due
+               FROM watchlist w JOIN watch_due d USING (scheme, key)
+               WHERE d.next_due_at <= ?
+               GROUP BY w.scheme, w.key
+               ORDER BY due, w.scheme, w.key
+               LIMIT ?""",
+            (now, -1 if limit is None else limit),
+        ).fetchall()
+        return [
+            DueItem(scheme, key, value, tuple(sorted(sources.split(","))), due)
+            for scheme, key, value, sources, due in rows
+        ]
+
+    def _record_tries(self, tries: Iterable[Tried], policy: DuePolicy, now: str) -> None:
+        """Move the due time of each tracked identifier's source by how its try ended; an
+        identifier that is not tracked has no due time to move."""
+        moment = parse_time(now)
+        for tried in tries:
+            row = self.conn.execute(
+                """SELECT next_due_at, last_status, streak FROM watch_due
+                   WHERE scheme = ? AND key = ? AND source = ?""",
+                (tried.scheme, tried.key, tried.source),
+            ).fetchone()
+            if row is None:
+                continue
+            previous = DueState(parse_time(row[0]), row[1], row[2] or 0)
+            state = next_due(tried.status, tried.answered_by, previous, moment, policy)
+            self.conn.execute(
+                """UPDATE watch_due SET next_due_at = ?, last_status = ?, streak = ?,
+                     last_tried_at = ?, last_error = ?
+                   WHERE scheme = ? AND key = ? AND source = ?""",
+                (
+                    format_time(state.next_due_at),
+                    state.last_status,
+                    state.streak,
+                    now,
+                    tried.error,
+                    tried.scheme,
+                    tried.key,
+                    tried.source,
+                ),
+            )
+
+    def recover_stale_runs(self) -> int:
+        """Runs still `running` though no writer is alive (the caller holds the writer lock): a
+        process killed with `kill -9` never wrote its end. They become `interrupted`."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'",
+                (self.now(),),
+            )
+        return cur.rowcount
+
     # --- feeds ------------------------------------------------------------------------------
 
     def feed(self, feed: str) -> dict[str, Any] | None:
@@ -478,13 +631,22 @@ class Store:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def write_batch(self, run_id: int, observations: Iterable[Observation]) -> list[Outcome]:
-        """Write one batch in one transaction and add its outcomes to the run's counts."""
+    def write_batch(
+        self,
+        run_id: int,
+        observations: Iterable[Observation],
+        tries: Iterable[Tried] = (),
+        policy: DuePolicy | None = None,
+    ) -> list[Outcome]:
+        """Write one batch in one transaction and add its outcomes to the run's counts; with
+        `tries`, move the due times of the tracked identifiers in the same transaction, so that
+        what was stored is never asked again too soon, nor what was lost too late."""
         outcomes: list[Outcome] = []
         with self.transaction():
             now = self.now()
             for obs in observations:
                 outcomes.append(self._write(run_id, obs, now))
+            self._record_tries(tries, policy or DuePolicy(), now)
             counts = RunCounts()
             for outcome in outcomes:
                 counts.add(outcome)

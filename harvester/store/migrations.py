@@ -223,6 +223,35 @@ def m0005_feeds(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0006_watch_list(db: sqlite_utils.Database) -> None:
+    """The watch list `harvest run` keeps fresh: what is tracked, and per identifier and source
+    (`agency`: a DOI's registration agency, whichever it is; `openalex`; `repec` for a handle)
+    when it is next due and how its last tries ended. Feeds gain the cursor of a harvest in
+    progress."""
+    db["watchlist"].create(
+        {"scheme": str, "key": str, "value": str, "added_at": str},
+        pk=("scheme", "key"),
+        not_null={"value", "added_at"},
+    )
+    db["watch_due"].create(
+        {
+            "scheme": str,
+            "key": str,
+            "source": str,
+            "next_due_at": str,
+            "last_status": str,  # ok | not_found | failed; NULL: never tried
+            "streak": int,  # tries in a row that ended with last_status
+            "last_tried_at": str,
+            "last_error": str,
+        },
+        pk=("scheme", "key", "source"),
+        not_null={"next_due_at"},
+        defaults={"streak": 0},
+    )
+    db["watch_due"].create_index(["next_due_at"])
+    db["feeds"].add_column("cursor", str)
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -230,6 +259,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0003_local_fields", m0003_local_fields),
     ("0004_repec_index", m0004_repec_index),
     ("0005_feeds", m0005_feeds),
+    ("0006_watch_list", m0006_watch_list),
 ]
 
 
