@@ -14,7 +14,7 @@ import textwrap
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from harvester.identifiers import (
     parse_repec_archive,
     parse_repec_series,
 )
+from harvester.lock import writer_lock
 from harvester.log import configure_logging
 from harvester.merge import WORK_FIELDS, Value, authors_json
 from harvester.pipeline import (
@@ -72,6 +73,7 @@ class App:
     db_path: str | None
     log_format: str | None
     verbosity: int
+    wait: float | None = None  # seconds a writer waits for the lock (None: not at all)
     _config: Config | None = None
 
     @property
@@ -84,7 +86,33 @@ class App:
         configure_logging(self.log_format or self.config.log_format, self.verbosity)
 
     def open_store(self, create: bool = True) -> Store:
-        return open_store(self.db_path or self.config.database, create=create)
+        return open_store(self.database, create=create)
+
+    @property
+    def database(self) -> str:
+        return self.db_path or self.config.database
+
+    @contextmanager
+    def writing(self, create: bool = True) -> Iterator[Store]:
+        """The store, opened under the writer lock (one writer at a time: a second one exits 3
+        naming the holder, or waits `--wait` seconds). Runs a killed writer left `running` are
+        recovered first: holding the lock, no other writer can be alive."""
+        if not create:
+            open_store(self.database, create=False).close()  # a missing database: say so first
+        with writer_lock(self.database, _command_line(), wait=self.wait):
+            store = self.open_store(create=create)
+            try:
+                recovered = store.recover_stale_runs()
+                if recovered:
+                    log.warning(
+                        "runs.recovered",
+                        runs=recovered,
+                        status="interrupted",
+                        reason="left running by a writer that was killed",
+                    )
+                yield store
+            finally:
+                store.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +131,12 @@ class App:
     type=click.Choice(LOG_FORMATS),
     help="Log rendering [env HARVEST_LOG_FORMAT; auto: console on a terminal, JSON otherwise].",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="When another harvest is writing, wait up to SECONDS for it (default: exit 3 at once).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for more).")
 @click.option(
     "-q",
@@ -111,10 +145,10 @@ class App:
     help="Less output: no per-identifier lines, errors only in the log.",
 )
 @click.pass_context
-def cli(ctx: click.Context, db_path, config_path, log_format, verbose, quiet) -> None:
+def cli(ctx: click.Context, db_path, config_path, log_format, wait, verbose, quiet) -> None:
     """Resolve DOIs and RePEc handles against public metadata services into SQLite, keeping a full
     history of what changed, when, and according to which source."""
-    ctx.obj = App(config_path, db_path, log_format, verbose - quiet)
+    ctx.obj = App(config_path, db_path, log_format, verbose - quiet, wait)
 
 
 # --- harvest doi -----------------------------------------------------------------------------
@@ -171,28 +205,38 @@ def doi_command(
 
 
 def _run_and_report(
-    app: App, as_json: bool, run: Callable[..., RunResult], *args: Any, **options: Any
+    app: App,
+    as_json: bool,
+    run: Callable[..., RunResult],
+    *args: Any,
+    lines: bool = True,
+    stop: threading.Event | None = None,
+    track: Callable[[Store], None] | None = None,
+    **options: Any,
 ) -> int:
-    """Run a harvest, `run(*args, store=, client=, config=, command=, on_outcome=, stop=,
-    **options)` as every pipeline entry point takes them, printing a line per outcome and a
-    summary (or one JSON document), and turn its result into the exit code."""
+    """Run a harvest under the writer lock, `run(*args, store=, client=, config=, command=,
+    on_outcome=, stop=, **options)` as every pipeline entry point takes them, printing a line per
+    outcome (unless not `lines`) and a summary (or one JSON document), and turn its result into
+    the exit code. `track` adds to the watch list first (`--track`), so the run moves due times.
+    `stop` is the caller's stop event (a scheduled job's); else SIGTERM sets one."""
     config = app.config
     if not config.mailto:
         log.warning(
             "config.no_mailto",
             hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool (faster, and courteous)",
         )
-    store = app.open_store()
     outcomes: list[Outcome] = []
     quiet = app.verbosity < 0
 
     def report(outcome: Outcome) -> None:
         outcomes.append(outcome)
-        if not as_json and not quiet:
+        if not as_json and not quiet and lines:
             click.echo(format_outcome(outcome))
 
-    try:
-        with stop_on_signals() as stop:
+    with app.writing() as store:
+        if track is not None:
+            track(store)
+        with stop_on_signals() if stop is None else nullcontext(stop) as stop_event:
             result = run(
                 *args,
                 store=store,
@@ -200,18 +244,17 @@ def _run_and_report(
                 config=config,
                 command=_command_line(),
                 on_outcome=report,
-                stop=stop,
+                stop=stop_event,
                 **options,
             )
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
-            if len({o.work_id for o in outcomes}) == 1 and outcomes[0].work_id and not quiet:
+            single = len({o.work_id for o in outcomes}) == 1 and outcomes[0].work_id
+            if single and not quiet and lines:
                 click.echo()
                 click.echo(format_work(store.work(outcomes[0].work_id)))
             click.echo(format_summary(result, store.path))
-    finally:
-        store.close()
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return result.exit_code
@@ -518,44 +561,45 @@ def unset_command(app: App, work: str, fields: tuple[str, ...]) -> int:
 
 
 def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
-    store = app.open_store(create=False)
-    try:
-        work_id = _find_work(store, text)
-        if work_id is None:
-            click.echo(f"not in the database: {text}", err=True)
-            return EXIT_SOME_FAILED
-        for scheme, name, parse in (
-            ("doi", "doi", parse_doi),
-            ("repec", "repec_handle", parse_repec),
-        ):
-            value = edits.get(name)
-            other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
-            if other not in (None, work_id):
-                raise click.UsageError(
-                    f"{name} {value} already identifies work {other}; one identifier cannot "
-                    "name two works"
-                )
-        unset = [k for k, v in edits.items() if v is None]
-        held = store.local_values([work_id]).get(work_id)
-        held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
-        for name in unset:
-            if name not in held_fields:
-                click.echo(f"note: {name} has no value of yours to unset", err=True)
-        if held and {"year", "published"} & set(unset):
-            # `set year=` also sets the date to that year (and `set published=` the year): the
-            # two go back to the sources together, or the work would hold two different years.
-            year, published = held.values.get("year"), held.values.get("published")
-            if year is not None and str(published or "")[:4] == f"{year:04d}":
-                edits = {**edits, "year": None, "published": None}
-        outcome = edit_work(
-            work_id, edits, store=store, config=app.config, command=_command_line(), display=text
-        )
-        if app.verbosity >= 0:
-            click.echo(format_outcome(outcome))
-            click.echo()
-            click.echo(format_work(store.work(work_id)))
-    finally:
-        store.close()
+    with app.writing(create=False) as store:
+        return _edit_in(app, store, text, edits)
+
+
+def _edit_in(app: App, store: Store, text: str, edits: dict[str, Value | None]) -> int:
+    work_id = _find_work(store, text)
+    if work_id is None:
+        click.echo(f"not in the database: {text}", err=True)
+        return EXIT_SOME_FAILED
+    for scheme, name, parse in (
+        ("doi", "doi", parse_doi),
+        ("repec", "repec_handle", parse_repec),
+    ):
+        value = edits.get(name)
+        other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
+        if other not in (None, work_id):
+            raise click.UsageError(
+                f"{name} {value} already identifies work {other}; one identifier cannot "
+                "name two works"
+            )
+    unset = [k for k, v in edits.items() if v is None]
+    held = store.local_values([work_id]).get(work_id)
+    held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
+    for name in unset:
+        if name not in held_fields:
+            click.echo(f"note: {name} has no value of yours to unset", err=True)
+    if held and {"year", "published"} & set(unset):
+        # `set year=` also sets the date to that year (and `set published=` the year): the
+        # two go back to the sources together, or the work would hold two different years.
+        year, published = held.values.get("year"), held.values.get("published")
+        if year is not None and str(published or "")[:4] == f"{year:04d}":
+            edits = {**edits, "year": None, "published": None}
+    outcome = edit_work(
+        work_id, edits, store=store, config=app.config, command=_command_line(), display=text
+    )
+    if app.verbosity >= 0:
+        click.echo(format_outcome(outcome))
+        click.echo()
+        click.echo(format_work(store.work(work_id)))
     return EXIT_OK
 
 
@@ -611,11 +655,8 @@ def import_command(app: App, file: str, fmt: str | None) -> int:
     fmt = detect_format(file, fmt) if file != "-" or fmt else "csv"
     text = _read_text(file)
     records = read_records(text, fmt, file)
-    store = app.open_store()
-    try:
+    with app.writing() as store:
         result = import_records(records, store=store, config=app.config, command=_command_line())
-    finally:
-        store.close()
     if app.verbosity >= 0:
         for outcome in result.outcomes:
             click.echo(format_outcome(outcome))
