@@ -90,6 +90,41 @@ def harvest_oai(
     unchanged). A repository that fails (HTTP errors, an HTML page, a broken answer) fails the
     run's one feed: the reason is kept in `feeds.error` and reported as a failed outcome.
     """
+    with (
+        Run(store, command, on_outcome, config.watch) as run,
+        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
+    ):
+        ended = harvest_oai_feed(
+            feed,
+            run,
+            resolver,
+            client=client,
+            config=config,
+            stop=stop,
+            from_=from_,
+            full=full,
+            resolve_dois=resolve_dois,
+        )
+        if ended == "stopped":
+            run.interrupt()
+    return run.result
+
+
+def harvest_oai_feed(
+    feed: OaiFeed,
+    run: Run,
+    resolver: DoiResolver,
+    *,
+    client: HttpClient,
+    config: Config,
+    stop: threading.Event | None = None,
+    from_: str | None = None,
+    full: bool = False,
+    resolve_dois: bool = True,
+) -> str:
+    """One feed's harvest within a run (`harvest oai`, or a feed of `harvest run`): "complete"
+    (the watermark moved), "stopped" (a stop request, between pages) or "failed"."""
+    store = run.store
     pool = f"oai:{feed.endpoint}"
     if not client.has_limiter(pool):
         client.add_limiter(pool, RateLimiter(pool, config.oai.limit))
@@ -97,43 +132,37 @@ def harvest_oai(
     start = from_ if from_ is not None else None if full else (known or {}).get("watermark")
     reader = _OaiReader(store, config)
 
-    with (
-        Run(store, command, on_outcome, config.watch) as run,
-        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
-    ):
+    def on_page(page: oaipmh.OaiPage) -> None:
+        observations = [o for r in page.records if (o := reader.observe(r)) is not None]
+        run.write(observations)
+        if resolve_dois:
+            write_linked_dois(run, resolver, observations, config.chunk_size)
+        if stop is not None and stop.is_set():
+            raise _Stopped
 
-        def on_page(page: oaipmh.OaiPage) -> None:
-            observations = [o for r in page.records if (o := reader.observe(r)) is not None]
-            run.write(observations)
-            if resolve_dois:
-                write_linked_dois(run, resolver, observations, config.chunk_size)
-            if stop is not None and stop.is_set():
-                raise _Stopped
-
-        try:
-            granularity = oaipmh.identify(feed.endpoint, client, pool=pool).granularity
-            state = _list_restarting(feed, client, pool, start, granularity, on_page)
-        except _Stopped:
-            run.interrupt()
-            return run.result
-        except (UpstreamError, BadPayload) as exc:
-            message = str(exc)
-            store.feed_failed(
-                feed.key, kind="oai", endpoint=feed.endpoint, params=feed.params, error=message
-            )
-            run.write([_feed_failure(feed, message)])
-            return run.result
-        store.feed_completed(
-            feed.key,
-            kind="oai",
-            endpoint=feed.endpoint,
-            params=feed.params,
-            watermark=state.next_from,
-            run_id=run.result.run_id,
-            records=state.records,
+    try:
+        granularity = oaipmh.identify(feed.endpoint, client, pool=pool).granularity
+        state = _list_restarting(feed, client, pool, start, granularity, on_page)
+    except _Stopped:
+        return "stopped"
+    except (UpstreamError, BadPayload) as exc:
+        message = str(exc)
+        store.feed_failed(
+            feed.key, kind="oai", endpoint=feed.endpoint, params=feed.params, error=message
         )
-        log.info("oai.feed_completed", feed=feed.key, next_from=state.next_from)
-    return run.result
+        run.write([_feed_failure(feed, message)])
+        return "failed"
+    store.feed_completed(
+        feed.key,
+        kind="oai",
+        endpoint=feed.endpoint,
+        params=feed.params,
+        watermark=state.next_from,
+        run_id=run.result.run_id,
+        records=state.records,
+    )
+    log.info("oai.feed_completed", feed=feed.key, next_from=state.next_from)
+    return "complete"
 
 
 def _list_restarting(

@@ -53,40 +53,52 @@ def harvest_repec(
     in between reads the file again next time rather than losing any of it.
     """
     tree = tree or repec.open_tree(config.repec.url, client)
-    harvester = _RepecHarvester(tree, store, config)
-
-    def stopped() -> bool:
-        return stop is not None and stop.is_set()
-
+    folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
     with (
         Run(store, command, on_outcome, config.watch) as run,
         closing(DoiResolver(store, client, config, refresh=False)) as resolver,
     ):
-
-        def write(observations: list[Observation]) -> None:
-            run.write(observations)
-            write_linked_dois(run, resolver, observations, config.chunk_size)
-
-        folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
-        for folder in folders:
-            for observations, mark_read in harvester.folder(folder):
-                write(observations)
-                if mark_read:
-                    mark_read()
-                if stopped():
-                    break
-            if stopped():
-                break
-        for chunk in chunks(handles, config.chunk_size):
-            if stopped():
-                break
-            write(harvester.handles(chunk))
-        if stopped():
+        reader = RepecReader(tree, store, config)
+        if not harvest_repec_in(run, resolver, reader, handles, folders, stop=stop):
             run.interrupt()
     return run.result
 
 
-class _RepecHarvester:
+def harvest_repec_in(
+    run: Run,
+    resolver: DoiResolver,
+    reader: RepecReader,
+    handles: Iterable[RepecHandle] = (),
+    folders: Iterable[str] = (),
+    *,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Within a run: the folders (series "sae/woemps" or archives "sae"), then the handles, each
+    batch followed by the DOIs it carries. False when a stop request ended it early."""
+    chunk_size = reader.config.chunk_size
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
+    def write(observations: list[Observation]) -> None:
+        run.write(observations)
+        write_linked_dois(run, resolver, observations, chunk_size)
+
+    for folder in folders:
+        for observations, mark_read in reader.folder(folder):
+            write(observations)
+            if mark_read:
+                mark_read()
+            if stopped():
+                return False
+    for chunk in chunks(handles, chunk_size):
+        if stopped():
+            return False
+        write(reader.handles(chunk))
+    return not stopped()
+
+
+class RepecReader:
     """Reads archive files into observations; keeps the series names of each archive it saw."""
 
     def __init__(self, tree: repec.ArchiveTree, store: Store, config: Config) -> None:
