@@ -8,6 +8,8 @@ against the recorded responses in ../shared/fixtures/crossref/ and errors/crossr
 from __future__ import annotations
 
 import contextvars
+import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,8 +19,8 @@ from typing import Any
 import structlog
 
 from harvester.config import CrossrefConfig
-from harvester.errors import BadPayload, ClientError, NotFound, UpstreamError
-from harvester.http import HttpClient
+from harvester.errors import BadPayload, ClientError, NotFound, TransientError, UpstreamError
+from harvester.http import HttpClient, redact_url
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Fetched, Record, Relation, Update
 from harvester.sources import failed, fetch_one, url_batches
@@ -143,6 +145,233 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
         lambda: client.get_json(url, pool="crossref:single", source=SOURCE, identifier=doi.value),
         read,
     )
+
+
+# --- feeds: a standing query walked with a cursor (I/O, with pure helpers) ---
+
+#: The most rows Crossref returns per page.
+MAX_ROWS = 1000
+
+#: from-index-date as Crossref takes it: a year, a month or a day.
+_INDEX_DATE = re.compile(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?")
+
+#: Refusals whose body iter_feed reads itself, to tell a rejected cursor from any other.
+_FEED_ANSWER_STATUSES = frozenset({400, 404})
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """A Crossref feed: works of a journal, a prefix or a member, indexed since a date.
+
+    Exactly one of `issn` ("0950-0170"), `prefix` ("10.5555") or `member` ("98") is set; the
+    value goes into the filter as given, so it must be non-empty, unpadded and without ",".
+    """
+
+    issn: str | None = None
+    prefix: str | None = None
+    member: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [
+            (name, value)
+            for name, value in (
+                ("issn", self.issn),
+                ("prefix", self.prefix),
+                ("member", self.member),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            got = " and ".join(name for name, _ in given) or "none of them"
+            raise ValueError(f"FeedQuery needs exactly one of issn, prefix or member, got {got}")
+        name, value = given[0]
+        if not isinstance(value, str) or not value or value != value.strip() or "," in value:
+            raise ValueError(
+                f"FeedQuery {name} must be a non-empty string without spaces around it or ',' "
+                f"(the filter separator), not {value!r}"
+            )
+
+    @property
+    def filter(self) -> str:
+        """The filter naming the feed: "issn:0950-0170", "prefix:10.5555" or "member:98"."""
+        if self.issn is not None:
+            return f"issn:{self.issn}"
+        if self.prefix is not None:
+            return f"prefix:{self.prefix}"
+        return f"member:{self.member}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One non-empty page of a feed walk."""
+
+    items: list[dict]  # the raw work messages, each as /works/{doi} gives it in `message`
+    next_cursor: str | None  # the cursor asking for the page after this one (the resume point)
+    total_results: int | None  # how many works the whole feed matches, not this page
+
+
+class CursorExpired(ClientError):
+    """Crossref no longer knows (or never knew) the cursor sent: walk the feed again from "*".
+
+    A ClientError: asking again with the same cursor gives the same refusal. Crossref forgets a
+    cursor about 5 minutes after it was last used.
+    """
+
+
+def feed_params(
+    query: FeedQuery, from_index_date: str | None, rows: int, cursor: str
+) -> dict[str, str]:
+    """The query parameters of one feed page on `/works` (pure).
+
+    `{"filter": "from-index-date:2026-12-01,issn:0950-0170", "rows": "1000", "cursor": "*"}`;
+    from-index-date comes first and is left out when None. ValueError for rows outside 1..1000,
+    a from-index-date that is not YYYY, YYYY-MM or YYYY-MM-DD, or an empty cursor.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
+        raise ValueError(f"rows must be a whole number from 1 to {MAX_ROWS}, not {rows!r}")
+    if not isinstance(cursor, str) or not cursor:
+        raise ValueError(f"cursor must be '*' or a next-cursor Crossref gave, not {cursor!r}")
+    filters = []
+    if from_index_date is not None:
+        if not isinstance(from_index_date, str) or not _INDEX_DATE.fullmatch(from_index_date):
+            raise ValueError(
+                f"from_index_date must be YYYY, YYYY-MM or YYYY-MM-DD, not {from_index_date!r}"
+            )
+        filters.append(f"from-index-date:{from_index_date}")
+    filters.append(query.filter)
+    return {"filter": ",".join(filters), "rows": str(rows), "cursor": cursor}
+
+
+def parse_feed_page(body: Any) -> FeedPage:
+    """A `work-list` envelope of a feed request -> FeedPage (pure; BadPayload like parse_work_list)."""
+    page = parse_work_list(body)
+    return FeedPage(items=page.items, next_cursor=page.next_cursor, total_results=page.total)
+
+
+def iter_feed(
+    client: HttpClient,
+    base_url: str,
+    query: FeedQuery,
+    *,
+    from_index_date: str | None,
+    rows: int = MAX_ROWS,
+    cursor: str = "*",
+) -> Iterator[FeedPage]:
+    """Walk a feed page by page with Crossref's cursor, from `cursor` ("*" = the start).
+
+    Lazy: a page is asked for only when the caller asks for the next one, so the caller can store
+    a page, record `page.next_cursor` as its resume point, then go on. Only pages with items are
+    yielded. The iterator ends normally exactly when Crossref has nothing more to give: a page
+    without items (Crossref's end of a walk: it keeps answering with a cursor, the items run out)
+    or, never seen in practice, a page without next-cursor (yielded, then the walk stops, logged).
+    Any other end is an exception, and the walk is then incomplete:
+
+    - CursorExpired when Crossref rejects the cursor sent (a 404 `resource-failure` naming the
+      cursor, or a 400 whose message names it). Crossref cursors expire about 5 minutes after
+      their last use, so a resume point stored by an earlier run is usually dead; the caller
+      decides what to do, typically walk again from "*" with the same from-index-date.
+    - Whatever HttpClient raises after its retries (TransientError, RateLimited, UpstreamError
+      for a 500: Crossref answered `cursor=5` with an exception, and the client does not retry
+      500), NotFound / ClientError for other refusals, BadPayload for an answer of another shape.
+
+    ValueError (bad query, rows or date) is raised here, before any request.
+    """
+    feed_params(query, from_index_date, rows, cursor)  # validate now, not at the first next()
+    return _walk_feed(client, f"{base_url.rstrip('/')}/works", query, from_index_date, rows, cursor)
+
+
+def _walk_feed(
+    client: HttpClient,
+    url: str,
+    query: FeedQuery,
+    from_index_date: str | None,
+    rows: int,
+    cursor: str,
+) -> Iterator[FeedPage]:
+    while True:
+        page = _feed_page(client, url, query, feed_params(query, from_index_date, rows, cursor))
+        if not page.items:
+            return
+        yield page
+        if page.next_cursor is None:
+            log.warning(
+                "feed.no_next_cursor", source=SOURCE, feed=query.filter, items=len(page.items)
+            )
+            return
+        # Crossref often answers with the very cursor it was sent: that is how it walks on.
+        cursor = page.next_cursor
+
+
+def _feed_page(client: HttpClient, url: str, query: FeedQuery, params: dict[str, str]) -> FeedPage:
+    """One feed request. 400 and 404 bodies are read here (the client would not say why)."""
+    answer = client.get_bytes(
+        url,
+        pool="crossref:list",
+        source=SOURCE,
+        params=params,
+        identifier=query.filter,
+        answer_statuses=_FEED_ANSWER_STATUSES,
+    )
+    context: dict[str, Any] = {
+        "source": SOURCE,
+        "identifier": query.filter,
+        "status": answer.status,
+        "url": redact_url(answer.url),
+    }
+    where = f"{SOURCE} {query.filter} (GET {context['url']})"
+    body = _json_body(answer.content, answer.headers, where, context)
+    if answer.status in _FEED_ANSWER_STATUSES:
+        raise _feed_refusal(body, params["cursor"], where, context)
+    return parse_feed_page(body)
+
+
+def _json_body(
+    content: bytes, headers: Mapping[str, str], where: str, context: dict[str, Any]
+) -> Any:
+    """The parsed body; None for a refusal that is not JSON (Crossref's text/plain 404)."""
+    text = content.removeprefix(b"\xef\xbb\xbf").lstrip()
+    status = context["status"]
+    if text[:1] not in (b"{", b"["):
+        if status in _FEED_ANSWER_STATUSES:
+            return None
+        kind = headers.get("Content-Type", "").split(";", 1)[0].strip() or "no content type"
+        raise BadPayload(f"{where}: expected JSON, got {kind} (HTTP {status})", **context)
+    try:
+        return json.loads(text)
+    except ValueError:
+        if status in _FEED_ANSWER_STATUSES:
+            return None
+        # Starts like JSON but does not parse: cut short. get_json would have asked again; here
+        # the caller resumes from its last next_cursor.
+        raise TransientError(f"{where}: JSON body cut short (HTTP {status})", **context) from None
+
+
+def _feed_refusal(body: Any, cursor: str, where: str, context: dict[str, Any]) -> UpstreamError:
+    """The error for a 400/404 answer: CursorExpired when Crossref says the cursor is the problem
+    (the "*" that starts a walk cannot expire, so a restart never loops on it)."""
+    message = body.get("message") if isinstance(body, Mapping) else None
+    detail = _failure_detail(message) or "no explanation"
+    status = context["status"]
+    if cursor != "*" and _names_cursor(message):
+        return CursorExpired(
+            f"{where}: Crossref rejected the cursor (HTTP {status}: {detail}); "
+            "walk the feed again from '*'",
+            **context,
+        )
+    if status == 404:
+        return NotFound(f"{where}: not found (HTTP 404: {detail})", **context)
+    return ClientError(f"{where}: HTTP {status}: {detail}", **context)
+
+
+def _names_cursor(message: Any) -> bool:
+    """Whether a Crossref failure message is about the cursor: `cursor-invalid`, or its text
+    says cursor. The entry's `value` (the cursor itself, random base64) is not looked at."""
+    for entry in objects_in(message):
+        for key in ("type", "message", "description"):
+            text = entry.get(key)
+            if isinstance(text, str) and "cursor" in text.lower():
+                return True
+    return False
 
 
 # --- parse (pure) ---
