@@ -5,7 +5,8 @@ real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv the
 
     /crossref    api.crossref.org: `/works/{doi}` answers the recorded envelope and polite-pool
                  headers; `/works?filter=doi:A,B` a work-list built from those same items; an unknown
-                 DOI the recorded 404 text. A test can change a record, alias a DOI (301) or add
+                 DOI the recorded 404 text; `/works?filter=...&cursor=` a feed's recorded pages in
+                 order (`add_crossref_feed`), a wrong cursor the recorded bad-cursor 404. A test can change a record, alias a DOI (301) or add
                  synthetic works.
     /datacite    api.datacite.org: `/dois/{doi}` answers the recorded JSON:API body with its recorded
                  headers; an unknown DOI the recorded 404 errors body.
@@ -115,6 +116,9 @@ class ReplayUpstream:
         self.headers = dict(POLITE_HEADERS)  # announced limits, as Crossref sends them
         self.list_headers = {"x-rate-limit-limit": "3"}
         self.not_found_body = fixture_bytes("errors/crossref_404_works_10.1371_notarealdoi.txt")
+        # Crossref feeds: filter ("member:98") -> work-list pages of a cursor walk, in order
+        self.feeds: dict[str, list[dict]] = {}
+        self.feed_steps: dict[str, int] = {}  # pages served of the walk in progress
         # DataCite and OpenAlex: DOI key -> recorded fixture (relative to FIXTURES)
         self.datacite: dict[str, str] = {}
         self.openalex: dict[str, str] = {}
@@ -296,6 +300,16 @@ class ReplayUpstream:
         self.csl[_key(doi)] = (item, headers, placed)
         return item
 
+    # --- what a test sets up: Crossref feeds ---------------------------------------------------
+
+    def add_crossref_feed(self, name: str, *fixtures: str) -> list[dict]:
+        """Serve a cursor walk for the filter `name` ("member:98") from recorded work-list pages
+        (e.g. crossref/list_members-98_works_rows5_cursor-page1.json, ...page2.json), then its
+        end; returns the pages."""
+        self.feeds[name] = [copy.deepcopy(load_json(f)) for f in fixtures]
+        self.feed_steps[name] = 0
+        return self.feeds[name]
+
     # --- what a test sets up: OAI-PMH -------------------------------------------------------------
 
     def add_oai(self, query: dict[str, str], fixture: str) -> None:
@@ -429,6 +443,8 @@ class ReplayUpstream:
                 self._json(envelope, {**upstream.headers})
 
             def _crossref_list(self, query: dict[str, list[str]]) -> None:
+                if "cursor" in query:
+                    return self._crossref_feed(query)
                 rows = int(query.get("rows", ["20"])[0])
                 wanted = [
                     f[len("doi:") :]
@@ -449,6 +465,26 @@ class ReplayUpstream:
                     },
                 }
                 self._json(envelope, {**upstream.headers, **upstream.list_headers})
+
+            def _crossref_feed(self, query: dict[str, list[str]]) -> None:
+                """A cursor walk: the registered pages in order, each asked with the cursor the
+                page before gave; then the end of the walk (a page without items). A cursor
+                that is not the one expected gets Crossref's recorded bad-cursor 404."""
+                filters = query.get("filter", [""])[0].split(",")
+                name = next(f for f in filters if not f.startswith("from-index-date:"))
+                pages = upstream.feeds.get(name, [])
+                cursor = query["cursor"][0]
+                with upstream._lock:
+                    step = upstream.feed_steps.get(name, 0) if cursor != "*" else 0
+                    expected = "*" if step == 0 else pages[step - 1]["message"]["next-cursor"]
+                    if cursor != expected:
+                        return self._recorded("errors/crossref_404_bad-cursor.json")
+                    upstream.feed_steps[name] = step + 1
+                if step < len(pages):
+                    return self._json(pages[step], {**upstream.headers, **upstream.list_headers})
+                end = copy.deepcopy(pages[-1]) if pages else _empty_work_list()
+                end["message"]["items"] = []
+                self._json(end, {**upstream.headers, **upstream.list_headers})
 
             # --- DataCite: /dois/{doi} ---
 
@@ -676,3 +712,12 @@ def _bare(value: str) -> str:
 def _openalex_id(relative: str) -> str:
     """The W id of a recorded work ("https://openalex.org/W2121398592" -> "W2121398592")."""
     return parsed(relative)["id"].rsplit("/", 1)[-1].upper()
+
+
+def _empty_work_list() -> dict:
+    return {
+        "status": "ok",
+        "message-type": "work-list",
+        "message-version": "1.0.0",
+        "message": {"facets": {}, "total-results": 0, "items": [], "items-per-page": 0},
+    }

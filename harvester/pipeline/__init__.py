@@ -8,6 +8,7 @@ I/O of its own beyond calling the sources and the store.
 - `dois`: DOIs, routed to their registration agency, enriched from OpenAlex;
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
 - `oai`: OAI-PMH repositories as feeds, incrementally, and the DOIs their records carry;
+- `nightly`: `harvest run`, what the watch list has due and the configured feeds, in one run;
 - `local`: the user's own values (`import`, `set`, `unset`).
 """
 
@@ -30,6 +31,7 @@ from harvester.pipeline.local import (
     local_observation,
     record_key,
 )
+from harvester.pipeline.nightly import Plan, harvest_due, plan_run
 from harvester.pipeline.oai import OaiFeed, endpoint_url, harvest_oai
 from harvester.pipeline.repec import harvest_repec
 
@@ -37,6 +39,7 @@ __all__ = [
     "PARSERS",
     "ImportResult",
     "OaiFeed",
+    "Plan",
     "RunResult",
     "SourceParser",
     "answer_of",
@@ -45,12 +48,14 @@ __all__ = [
     "edit_work",
     "endpoint_url",
     "harvest",
+    "harvest_due",
     "harvest_oai",
     "harvest_repec",
     "import_records",
     "local_observation",
     "merge_work",
     "observe_answers",
+    "plan_run",
     "record_key",
     "unique_dois",
 ]

@@ -8,6 +8,7 @@ import copy
 import hashlib
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -73,11 +74,17 @@ class RunResult:
     run_id: int
     status: str  # ok | failures | interrupted | error (as in runs.status)
     counts: RunCounts = field(default_factory=RunCounts)
+    left_due: int = 0  # `harvest run`: identifiers due but not reached (time budget, --max, stop)
+    # A one-off look-up asked for these identifiers, so one not found is a failure of the
+    # command; for `harvest run` it is news about the watch list, backed off, not a failure.
+    not_found_fails: bool = True
 
     @property
     def exit_code(self) -> int:
-        """0 when every identifier resolved; 1 when some were not found or failed."""
-        return 0 if self.counts.not_found == 0 and self.counts.failed == 0 else 1
+        """0 when every identifier resolved; 1 when some failed (or, with `not_found_fails`,
+        were not found)."""
+        missing = self.counts.not_found if self.not_found_fails else 0
+        return 0 if missing == 0 and self.counts.failed == 0 else 1
 
 
 def connect(config: Config) -> HttpClient:
@@ -153,6 +160,37 @@ class Run:
         result.counts = self.store.run_counts(result.run_id)
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
+
+
+class SourceHealth:
+    """Crossref's published rule, kept for every source: once more than `max_error_rate` of a
+    source's answers in a run are failures (after `min_tries` of them), the source is paused for
+    the rest of the run and what it would have been asked is left for the next run."""
+
+    def __init__(self, max_error_rate: float = 0.10, min_tries: int = 20) -> None:
+        self.max_error_rate, self.min_tries = max_error_rate, min_tries
+        self.tries: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.paused: set[str] = set()
+
+    def record(self, source: str, failed: bool) -> None:
+        self.tries[source] += 1
+        self.failures[source] += failed
+        if source not in self.paused and self.tries[source] >= self.min_tries:
+            rate = self.failures[source] / self.tries[source]
+            if rate > self.max_error_rate:
+                self.paused.add(source)
+                log.error(
+                    "source.paused",
+                    source=source,
+                    failed=self.failures[source],
+                    tried=self.tries[source],
+                    hint="more than 10% of its answers failed; not asked again in this run, "
+                    "what it was due for stays due",
+                )
+
+    def is_paused(self, source: str) -> bool:
+        return source in self.paused
 
 
 AGENCY_SOURCES = frozenset({crossref.SOURCE, datacite.SOURCE, doiorg.SOURCE})

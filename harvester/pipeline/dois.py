@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,7 @@ from harvester.models import Fetched
 from harvester.pipeline.common import (
     Run,
     RunResult,
+    SourceHealth,
     answer_of,
     chunks,
     linked_dois,
@@ -39,13 +40,13 @@ class _Enrichment:
     """OpenAlex for one run: says once what it skips, and stops asking once the day's allowance
     is gone (the rest of the run keeps each work's last OpenAlex answer)."""
 
-    def __init__(self, client: HttpClient, config: Config) -> None:
-        self.client, self.config = client, config
+    def __init__(self, client: HttpClient, config: Config, health: SourceHealth) -> None:
+        self.client, self.config, self.health = client, config, health
         self.exhausted = False
         self.said_no_key = False
 
     def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
-        if self.exhausted or not dois:
+        if self.exhausted or not dois or self.health.is_paused(openalex.SOURCE):
             return {}
         if not self.config.openalex.api_key and not self.said_no_key:
             self.said_no_key = True
@@ -60,6 +61,9 @@ class _Enrichment:
             )
         )
         found = {f.identifier: f for f in results}
+        for fetched in found.values():
+            if fetched.error != openalex.NOT_ASKED:
+                self.health.record(openalex.SOURCE, fetched.status == "failed")
         if any(f.error == openalex.NOT_ASKED for f in found.values()):
             self.exhausted = True
             log.error(
@@ -68,6 +72,12 @@ class _Enrichment:
                 hint="works keep their last OpenAlex data; the next run asks again",
             )
         return found
+
+
+#: The source of a paused agency's DOIs: they asked nothing, so their due times do not move.
+PAUSED = "paused"
+#: The source that answers for each agency doi.org names (any other agency: doi.org's CSL).
+_AGENCY_SOURCE = {"crossref": crossref.SOURCE, "datacite": datacite.SOURCE}
 
 
 def write_linked_dois(
@@ -93,7 +103,8 @@ class DoiResolver:
             lambda prefix: fetch_agency(prefix, client, config.doi.url), known
         )
         self.kept_agencies: set[str] = set()
-        self.enrichment = _Enrichment(client, config)
+        self.health = SourceHealth()
+        self.enrichment = _Enrichment(client, config, self.health)
         workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
         self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
 
@@ -104,17 +115,32 @@ class DoiResolver:
     def close(self) -> None:
         self.singles.shutdown(wait=True, cancel_futures=True)
 
-    def resolve(self, chunk: list[Doi], displays: Mapping[str, str]) -> list[Observation]:
+    def resolve(
+        self,
+        chunk: list[Doi],
+        displays: Mapping[str, str],
+        *,
+        openalex_only: Collection[str] = (),
+    ) -> list[Observation]:
+        """One observation per DOI of `chunk`: its agency's record and OpenAlex's, merged. DOIs
+        whose key is in `openalex_only` (their agency record is not due) are asked of OpenAlex
+        alone and merged with their stored agency record. A DOI whose agency is paused for this
+        run (too many failures) fails with that reason and asks nothing."""
+        refreshing = [d for d in chunk if d.key in openalex_only]
+        chunk = [d for d in chunk if d.key not in openalex_only]
         skipped = self._recently_not_found(chunk)
         asked = [d for d in chunk if d.key not in skipped]
         routes = self._route(asked)
         self.store.keep_agencies(self._newly_learned())
 
         by_agency = self._fetch_agencies(routes)
+        for fetched in by_agency.values():
+            if fetched.source != PAUSED:
+                self.health.record(fetched.source, fetched.status == "failed")
         ok = [by_agency[d.key] for d in asked if by_agency[d.key].status == "ok"]
-        enriched = self.enrichment.fetch([Doi(f.resolved or f.identifier) for f in ok])
+        enriched = self.enrichment.fetch([Doi(f.resolved or f.identifier) for f in ok] + refreshing)
 
-        keys = {d.key for d in chunk} | {f.resolved for f in ok if f.resolved}
+        keys = {d.key for d in chunk + refreshing} | {f.resolved for f in ok if f.resolved}
         work_ids = self.store.find_work_ids("doi", sorted(keys))
         stored = self.store.latest_answers(sorted(set(work_ids.values())))
         observations = []
@@ -126,6 +152,9 @@ class DoiResolver:
             fetched = by_agency[doi.key]
             extra = enriched.get(fetched.resolved or doi.key) if fetched.status == "ok" else None
             observations.append(self._observe(doi, display, fetched, extra, work_ids, stored))
+        for doi in refreshing:
+            display = displays.get(doi.key, doi.value)
+            observations.append(self._refresh_openalex(doi, display, enriched, work_ids, stored))
         return observations
 
     # --- routing ---
@@ -181,6 +210,14 @@ class DoiResolver:
                     "not_found",
                     error=f"doi.org knows no registration agency for {prefix_of(doi)}",
                 )
+            elif self.health.is_paused(_AGENCY_SOURCE.get(agency, doiorg.SOURCE)):
+                results[key] = Fetched(
+                    PAUSED,
+                    key,
+                    "failed",
+                    error=f"{_AGENCY_SOURCE.get(agency, doiorg.SOURCE)} is paused for the rest "
+                    "of this run (more than 10% of its answers failed); left for the next run",
+                )
             elif agency == "crossref":
                 to_crossref.append(doi)
             elif agency == "datacite":
@@ -232,6 +269,35 @@ class DoiResolver:
             work_id=work_id,
             before=stored.get(work_id, {}) if work_id else {},
             aliases=aliases,
+            **common,
+        )
+
+    def _refresh_openalex(
+        self,
+        doi: Doi,
+        display: str,
+        enriched: Mapping[str, Fetched],
+        work_ids: Mapping[str, int],
+        stored: Mapping[int, Mapping[str, StoredAnswer]],
+    ) -> Observation:
+        """OpenAlex's record of a stored work, merged with what its other sources said last."""
+        common = {"source": openalex.SOURCE, "key": doi.key, "display": display}
+        work_id = work_ids.get(doi.key)
+        fetched = enriched.get(doi.key)
+        answer = answer_of(fetched) if fetched is not None else None
+        if work_id is None or answer is None:
+            reason = (
+                "no stored work to enrich"
+                if work_id is None
+                else (fetched.error if fetched else "OpenAlex was not asked in this run")
+            )
+            return Observation(status="failed", error=f"openalex: {reason}", **common)
+        return observe_answers(
+            self.store,
+            self.config,
+            (answer,),
+            work_id=work_id,
+            before=stored.get(work_id, {}),
             **common,
         )
 

@@ -611,8 +611,29 @@ class Store:
                    ON CONFLICT (feed) DO UPDATE SET params = excluded.params,
                      watermark = excluded.watermark, completed_at = excluded.completed_at,
                      completed_run_id = excluded.completed_run_id, records = excluded.records,
-                     tried_at = excluded.tried_at, error = NULL""",
+                     tried_at = excluded.tried_at, error = NULL, cursor = NULL""",
                 (feed, kind, endpoint, to_json(dict(params)), watermark, now, run_id, records, now),
+            )
+
+    def feed_progress(
+        self,
+        feed: str,
+        *,
+        kind: str,
+        endpoint: str,
+        params: Mapping[str, Any],
+        cursor: str | None,
+    ) -> None:
+        """Where a harvest in progress has got to (the cursor after the last stored page), so an
+        interrupted one can resume; the watermark does not move."""
+        now = self.now()
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO feeds (feed, kind, endpoint, params, tried_at, cursor)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (feed) DO UPDATE SET cursor = excluded.cursor,
+                     tried_at = excluded.tried_at""",
+                (feed, kind, endpoint, to_json(dict(params)), now, cursor),
             )
 
     def feed_failed(
