@@ -12,11 +12,12 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,7 +26,8 @@ import structlog
 
 from harvester import __version__
 from harvester.config import LOG_FORMATS, Config, load_config
-from harvester.errors import BadIdentifier, BadInputFile, HarvesterError
+from harvester.due import parse_duration
+from harvester.errors import BadIdentifier, BadInputFile, HarvesterError, LockHeld
 from harvester.formats import (
     FORMATS,
     RecordError,
@@ -54,10 +56,13 @@ from harvester.pipeline import (
     edit_work,
     endpoint_url,
     harvest,
+    harvest_due,
     harvest_oai,
     harvest_repec,
     import_records,
+    plan_run,
 )
+from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.store import Outcome, Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -151,6 +156,24 @@ def cli(ctx: click.Context, db_path, config_path, log_format, wait, verbose, qui
     ctx.obj = App(config_path, db_path, log_format, verbose - quiet, wait)
 
 
+def _watched(identifier: Doi | RepecHandle) -> tuple[str, str, str]:
+    scheme = "doi" if isinstance(identifier, Doi) else "repec"
+    return scheme, identifier.key, identifier.value
+
+
+def _track_option(function: Callable) -> Callable:
+    return click.option(
+        "--track",
+        is_flag=True,
+        help="Also put what is given on the watch list, so `harvest run` keeps it fresh.",
+    )(function)
+
+
+def _tracker(identifiers: list) -> Callable[[Store], None]:
+    """`--track`: what to do with the store before the run, so the run moves the due times."""
+    return lambda store: store.track(_watched(i) for i in identifiers)
+
+
 # --- harvest doi -----------------------------------------------------------------------------
 
 
@@ -175,6 +198,7 @@ def cli(ctx: click.Context, db_path, config_path, log_format, wait, verbose, qui
     is_flag=True,
     help="Ask again about DOIs found not to exist within recheck_not_found_days.",
 )
+@_track_option
 @click.pass_obj
 def doi_command(
     app: App,
@@ -183,6 +207,7 @@ def doi_command(
     skip_invalid: bool,
     as_json: bool,
     refresh: bool,
+    track: bool,
 ) -> int:
     """Resolve DOIs and store them, with what changed since the last harvest.
 
@@ -201,7 +226,9 @@ def doi_command(
     if not dois:
         raise click.UsageError("give at least one DOI, or --from-file FILE")
 
-    return _run_and_report(app, as_json, harvest, dois, refresh=refresh)
+    return _run_and_report(
+        app, as_json, harvest, dois, refresh=refresh, track=_tracker(dois) if track else None
+    )
 
 
 def _run_and_report(
@@ -287,6 +314,7 @@ def _run_and_report(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
 )
+@_track_option
 @click.pass_obj
 def repec_command(
     app: App,
@@ -296,6 +324,7 @@ def repec_command(
     from_file: BinaryIO | None,
     skip_invalid: bool,
     as_json: bool,
+    track: bool,
 ) -> int:
     """Resolve RePEc handles (or IDEAS/EconPapers links), whole series and whole archives from
     the RePEc archive tree `[repec] url` names (a folder or an http(s) base), then the DOIs their
@@ -317,7 +346,230 @@ def repec_command(
         raise click.UsageError(
             "give at least one handle, --series RePEc:aaa:ssssss, --archive RePEc:aaa or --from-file"
         )
-    return _run_and_report(app, as_json, harvest_repec, parsed, series_names, archive_codes)
+    return _run_and_report(
+        app,
+        as_json,
+        harvest_repec,
+        parsed,
+        series_names,
+        archive_codes,
+        track=_tracker(parsed) if track else None,
+    )
+
+
+# --- the watch list: harvest track / untrack / tracked --------------------------------------------
+
+
+@cli.command("track")
+@click.argument("identifiers", nargs=-1)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("rb"),
+    help="Read DOIs and handles from FILE, one a line ('-' for stdin).",
+)
+@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not valid.")
+@click.pass_obj
+def track_command(
+    app: App, identifiers: tuple[str, ...], from_file: BinaryIO | None, skip_invalid: bool
+) -> int:
+    """Put DOIs and RePEc handles on the watch list that `harvest run` keeps fresh. New ones are
+    due at once; after that, each source is asked again by the intervals of [watch]."""
+    app.setup_logging()
+    parsed = _read_identifiers(identifiers, from_file, parse_identifier, skip_invalid)
+    if parsed is None:
+        return EXIT_BAD_INPUT
+    if not parsed:
+        raise click.UsageError("give at least one DOI or RePEc handle, or --from-file FILE")
+    with app.writing() as store:
+        new = store.track(_watched(i) for i in parsed)
+    click.echo(
+        f"{len(parsed)} identifier(s): {new} added to the watch list, "
+        f"{len(parsed) - new} already on it; `harvest run` harvests what is due"
+    )
+    return EXIT_OK
+
+
+@cli.command("untrack")
+@click.argument("identifiers", nargs=-1, required=True)
+@click.pass_obj
+def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
+    """Take DOIs and RePEc handles off the watch list; their works stay in the database."""
+    app.setup_logging()
+    parsed = _read_identifiers(identifiers, None, parse_identifier, False)
+    if parsed is None:
+        return EXIT_BAD_INPUT
+    with app.writing() as store:
+        gone = store.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
+    click.echo(f"{gone} of {len(parsed)} identifier(s) taken off the watch list")
+    return EXIT_OK if gone == len(parsed) else EXIT_SOME_FAILED
+
+
+@cli.command("tracked")
+@click.option("--json", "as_json", is_flag=True, help="Print the watch list as JSON.")
+@click.pass_obj
+def tracked_command(app: App, as_json: bool) -> int:
+    """List the watch list, the soonest due first: per source, when it is next due and how its
+    last try ended."""
+    store = app.open_store(create=False)
+    try:
+        watched = store.tracked()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(watched, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for item in watched:
+        work = f"work {item['work_id']}" if item["work_id"] else "not harvested yet"
+        click.echo(f"{item['value']}  ({work})")
+        for source, due in item["sources"].items():
+            last = due["last_status"] or "never tried"
+            if due["streak"] and due["streak"] > 1:
+                last += f" {due['streak']} times in a row"
+            error = f": {_shorten(due['last_error'], 60)}" if due["last_error"] else ""
+            click.echo(f"  {source:<9} due {due['next_due_at']}  last: {last}{error}")
+    click.echo(f"{len(watched)} identifier(s) on the watch list")
+    return EXIT_OK
+
+
+# --- harvest run / schedule -------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.option(
+    "--max", "max_items", type=click.IntRange(min=1), help="Harvest at most N due identifiers."
+)
+@click.option(
+    "--time-budget",
+    metavar="DURATION",
+    help="Start nothing new after DURATION (90m, 2h, 1h30m); the rest stays due.",
+)
+@click.option("--dry-run", is_flag=True, help="List what is due and the feeds; fetch nothing.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
+)
+@click.pass_obj
+def run_command(
+    app: App, max_items: int | None, time_budget: str | None, dry_run: bool, as_json: bool
+) -> int:
+    """The nightly harvest (the cron entry point): everything due on the watch list, the longest
+    due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
+    all went well, 1 when some identifiers failed or were not found, 2 for bad configuration,
+    3 when another harvest holds the lock."""
+    app.setup_logging()
+    try:
+        budget = parse_duration(time_budget) if time_budget else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--time-budget") from None
+    if dry_run:
+        return _print_plan(app, max_items, as_json)
+    return _harvest_run(app, max_items=max_items, budget=budget, as_json=as_json)
+
+
+def _harvest_run(
+    app: App,
+    *,
+    max_items: int | None = None,
+    budget: timedelta | None = None,
+    as_json: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
+    """What `harvest run` does, and each `harvest schedule` job: the lock, the run, the summary."""
+    deadline = time.monotonic() + budget.total_seconds() if budget else None
+    show_bar = not as_json and app.verbosity >= 0 and sys.stderr.isatty() and stop is None
+    with _ProgressBar(show_bar) as bar:
+        code = _run_and_report(
+            app,
+            as_json,
+            harvest_due,
+            lines=app.verbosity > 0,
+            stop=stop,
+            max_items=max_items,
+            deadline=deadline,
+            on_progress=bar.update,
+        )
+    return code
+
+
+class _ProgressBar:
+    """click's progress bar on a terminal (stderr), sized when the run knows how much is due."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar, self.shown = enabled, None, 0
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="harvest", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:
+    """`harvest run --dry-run`: what is due, at which sources, and each feed from where."""
+    try:
+        store = app.open_store(create=False)
+    except HarvesterError:
+        plan_due, plan_feeds = [], [(f, "", None) for f in app.config.feeds]
+    else:
+        try:
+            plan = plan_run(store, app.config, store.now(), max_items)
+            plan_due, plan_feeds = plan.due, plan.feeds
+        finally:
+            store.close()
+    if as_json:
+        document = {
+            "due": [asdict(d) for d in plan_due],
+            "feeds": [
+                {"feed": f.label, "key": key, "from": watermark} for f, key, watermark in plan_feeds
+            ],
+        }
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for item in plan_due:
+        click.echo(f"due   {item.value}  at {', '.join(item.sources)}  (since {item.due_at})")
+    for feed, _, watermark in plan_feeds:
+        since = f"changed since {watermark}" if watermark else "everything (first harvest)"
+        click.echo(f"feed  {feed.label}: {since}")
+    click.echo(f"{len(plan_due)} identifier(s) due, {len(plan_feeds)} feed(s); nothing fetched")
+    return EXIT_OK
+
+
+@cli.command("schedule")
+@click.option("--dry-run", is_flag=True, help="Print the jobs and their next run times; exit.")
+@click.pass_obj
+def schedule_command(app: App, dry_run: bool) -> int:
+    """Run `harvest run` on the cron expressions of [schedule.jobs] (default nightly at 03:00
+    UTC), as a long-running worker. SIGTERM or Ctrl-C finishes the batch in hand and exits."""
+    app.setup_logging()
+    config = app.config.schedule
+    jobs = [ScheduledJob(name, cron, config.timezone) for name, cron in config.jobs.items() if cron]
+    upcoming = next_runs(jobs)
+    for job in jobs:
+        times = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in upcoming[job.id])
+        click.echo(f"job {job.id}: {job.cron} ({job.timezone}); next: {times}")
+    if dry_run:
+        return EXIT_OK
+    with stop_on_signals() as stop:
+
+        def run_job(job_id: str) -> int:
+            try:
+                return _harvest_run(app, stop=stop)
+            except LockHeld as exc:
+                log.warning("schedule.job_skipped", job=job_id, reason=str(exc))
+                return exc.exit_code
+
+        run_scheduler(build_scheduler(jobs, run_job), stop)
+    return EXIT_OK
 
 
 # --- harvest oai -----------------------------------------------------------------------------
@@ -779,6 +1031,8 @@ def format_summary(result: RunResult, db_path: str) -> str:
     total = c.requested
     parts = f"{c.created} created, {c.changed} changed, {c.unchanged} unchanged, {c.not_found} not found, {c.failed} failed"
     tail = " (interrupted)" if result.status == "interrupted" else ""
+    if result.left_due:
+        tail += f"; {result.left_due} still due (time budget, --max or a stop)"
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
 
 

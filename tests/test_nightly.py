@@ -104,7 +104,7 @@ def test_only_openalex_is_asked_when_only_openalex_is_due(upstream, store, clock
     crossref_before = len(asked(upstream, "crossref"))
     clock.moment = NOW + timedelta(days=8)  # OpenAlex refreshes after 7 days, Crossref after 30
     upstream.change(ELIFE)  # even a change at Crossref is not asked for before it is due
-    result, outcomes = run(store, config)
+    _, outcomes = run(store, config)
     assert [(o.source, o.status) for o in outcomes] == [("openalex", "unchanged")]
     assert len(asked(upstream, "crossref")) == crossref_before
     [item] = store.tracked()
