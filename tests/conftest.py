@@ -6,6 +6,8 @@ import ipaddress
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,56 @@ def fixture_path(relative: str) -> Path:
     if not path.exists():
         pytest.fail(f"recorded fixture missing: {path} (is ../shared beside the clone?)")
     return path
+
+
+class HarvestCommand:
+    """Runs `harvest ...` as a user would, in a subprocess, in a fresh working folder whose config
+    (`harvester.toml` there) and environment point every service at a local upstream.
+
+        harvest("doi", "10.7554/eLife.01567")    # a finished CompletedProcess, no traceback
+        harvest.start("run")                     # a Popen, for tests that run two at once
+    """
+
+    def __init__(self, folder: Path, upstream_env: dict[str, str], config_text: str) -> None:
+        self.folder = folder
+        self.config = folder / "harvester.toml"
+        self.config.write_text(config_text)
+        self.db_path = folder / "data" / "harvest.db"
+        self.env = {
+            **os.environ,
+            "HARVEST_CONFIG": str(self.config),
+            "HARVEST_DB": str(self.db_path),
+            **upstream_env,
+            "HARVEST_MAILTO": "tests@example.org",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", *args],
+            cwd=self.folder,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harvester", *args],
+            cwd=self.folder,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+#: Quick retries for tests: a failing upstream fails fast.
+QUICK_RETRIES = "[http]\nmax_attempts = 2\nbackoff_initial = 0.01\nbackoff_max = 0.05\n"
 
 
 def load_json(relative: str):

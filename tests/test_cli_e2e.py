@@ -4,13 +4,11 @@ responses on 127.0.0.1, as a user would run it. Nothing here reaches the interne
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import QUICK_RETRIES, HarvestCommand
 from upstream import CrossrefReplay
 
 ELIFE = "10.7554/eLife.01567"
@@ -33,33 +31,7 @@ def upstream():
 @pytest.fixture
 def harvest(tmp_path, upstream):
     """Run `harvest ...` in a fresh working folder with the upstream configured by environment."""
-    config = tmp_path / "harvester.toml"
-    config.write_text("[http]\nmax_attempts = 2\nbackoff_initial = 0.01\nbackoff_max = 0.05\n")
-    env = {
-        **os.environ,
-        "HARVEST_CONFIG": str(config),
-        "HARVEST_DB": str(tmp_path / "data" / "harvest.db"),
-        **upstream.env(),
-        "HARVEST_MAILTO": "tests@example.org",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "harvester", *args],
-            cwd=tmp_path,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc
-
-    run.db_path = tmp_path / "data" / "harvest.db"
-    run.env = env
-    return run
+    return HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES)
 
 
 def query(db_path: Path, sql: str, *params) -> list[tuple]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import bibtexparser
 import pytest
 import rispy
-from conftest import fixture_path, load_json
+from conftest import QUICK_RETRIES, HarvestCommand, fixture_path, load_json
 from upstream import ReplayUpstream
 
 ELIFE = "10.7554/eLife.01567"
@@ -64,37 +62,13 @@ def upstream():
 @pytest.fixture
 def harvest(tmp_path, upstream):
     """Run `harvest ...` in a fresh working folder with the upstream configured by environment."""
-    config = tmp_path / "harvester.toml"
-    config.write_text(
-        "[http]\nmax_attempts = 2\nbackoff_initial = 0.01\nbackoff_max = 0.05\n"
+    return HarvestCommand(
+        tmp_path,
+        upstream.env(),
         # the local upstream needs no pacing
-        "[openalex]\nrate = 1000.0\n[doi]\nrate = 1000.0\n[datacite]\nrate = 1000.0\n"
+        QUICK_RETRIES
+        + "[openalex]\nrate = 1000.0\n[doi]\nrate = 1000.0\n[datacite]\nrate = 1000.0\n",
     )
-    env = {
-        **os.environ,
-        "HARVEST_CONFIG": str(config),
-        "HARVEST_DB": str(tmp_path / "data" / "harvest.db"),
-        **upstream.env(),
-        "HARVEST_MAILTO": "tests@example.org",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "harvester", *args],
-            cwd=tmp_path,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc
-
-    run.db_path = tmp_path / "data" / "harvest.db"
-    run.folder = tmp_path
-    return run
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

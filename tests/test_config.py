@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
@@ -284,3 +285,56 @@ def test_oai_endpoints_named_in_the_file_add_to_the_default_names(tmp_path):
     endpoints = load_config(path, env={}).oai.endpoints
     assert endpoints["pure"] == "https://research.example.org/ws/oai"
     assert endpoints["repec"] == "https://oai.repec.org/"  # still there
+
+
+def test_feeds_are_read_from_arrays_of_tables(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('feeds = [{kind = "crossref", issn = "0950-0170"}]\n')
+    [feed] = load_config(path, env={}).feeds
+    assert feed.kind == "crossref" and feed.issn == "0950-0170"
+    path.write_text(
+        '[[feeds]]\nkind = "oai"\nendpoint = "zenodo"\nset = "user-rdmo"\n'
+        '[[feeds]]\nkind = "repec"\nseries = "RePEc:sae:woemps"\n'
+    )
+    oai, repec = load_config(path, env={}).feeds
+    assert (oai.endpoint, oai.set) == ("zenodo", "user-rdmo") and repec.series == "RePEc:sae:woemps"
+
+
+@pytest.mark.parametrize(
+    ("feed", "named"),
+    [
+        ('kind = "rss"', "kind must be one of crossref, repec, oai"),
+        ('kind = "crossref"', "give exactly one of issn, prefix, member"),
+        ('kind = "crossref"\nissn = "1"\nprefix = "10.1"', "give exactly one of issn, prefix"),
+        ('kind = "oai"\nset = "x"', "give exactly one of endpoint"),
+        ('kind = "repec"\nseries = "RePEc:a:b"\nset = "x"', "set is not a repec setting"),
+        ('kind = "crossref"\nissn = "1"\nfrequency = "daily"', "unknown key 'frequency'"),
+    ],
+)
+def test_a_bad_feed_is_refused_naming_what_is_wrong(tmp_path, feed, named):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[[feeds]]\n{feed}\n")
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(path, env={})
+
+
+def test_the_same_feed_twice_is_refused(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[[feeds]]\nkind = "crossref"\nissn = "1"\n' * 2)
+    with pytest.raises(ConfigError, match="the same feed twice"):
+        load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[watch]\nnot_found_factor = 0.5", "not_found_factor"),
+        ("[watch.refresh_days]\ncrossref = 0", "refresh_days.crossref"),
+        ("[watch]\nretry_first_minutes = -1", "retry_first_minutes"),
+    ],
+)
+def test_bad_watch_intervals_are_refused(tmp_path, text, named):
+    path = tmp_path / "c.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(path, env={})
