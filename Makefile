@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job: harvest the identifiers listed in config/identifiers.txt into data/harvest.db.
+## The main job: watch the identifiers listed in config/identifiers.txt and run the nightly
+## harvest (what is due, then the configured feeds) into data/harvest.db.
 harvest: $(STAMP)
-	$(BIN)/harvest doi --from-file config/identifiers.txt
+	$(BIN)/harvest track --from-file config/identifiers.txt
+	$(BIN)/harvest run
 
 ## The tests. pytest's exit code 5 (no tests collected) is a failure here, said in words:
 ## a green run must have tested something.
