@@ -28,6 +28,9 @@ class HttpConfig:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     retry_after_cap: float = 300.0
+    # Largest answer read, in bytes, unless a source sets its own cap: a 1,000-row Crossref
+    # page is a few MB; anything far larger is a broken or hostile server, refused while reading.
+    max_body_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,10 @@ def _validate(config: Config) -> None:
             f"recheck_not_found_days must not be negative, not {config.recheck_not_found_days}"
         )
     _validate_merge(config.merge)
+    if config.http.max_body_bytes < 1024:
+        raise ConfigError(
+            f"[http] max_body_bytes must be at least 1024, not {config.http.max_body_bytes}"
+        )
     if config.http.max_attempts < 1:
         raise ConfigError(f"[http] max_attempts must be at least 1, not {config.http.max_attempts}")
 

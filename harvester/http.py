@@ -434,6 +434,8 @@ class HttpClient:
             ) from None
         full_url = _full_url(url, params)
         context = {"source": source, "identifier": identifier, "url": redact_url(full_url)}
+        if max_bytes is None:
+            max_bytes = self._config.max_body_bytes
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

@@ -728,3 +728,13 @@ def test_a_304_is_answered_at_once_whatever_its_content_length_says(client, mock
     answered = get_bytes(client, answer_statuses=frozenset({304}))
     assert (answered.status, answered.content) == (304, b"")
     assert len(mocked.calls) == 1 and waits == []  # not taken for a truncated body
+
+
+def test_a_json_answer_over_the_configured_cap_is_refused_not_read(clock, waits, limiter, mocked):
+    small = HttpClient(
+        make_session(Config()), HttpConfig(max_body_bytes=1024), {POOL: limiter}, sleep=waits.append
+    )
+    mocked.get(URL, body=b'{"message": "' + b"x" * 4096 + b'"}', content_type="application/json")
+    with pytest.raises(BodyTooLarge, match="over the cap of 1024 bytes"):
+        small.get_json(URL, pool=POOL, source="crossref")
+    assert len(mocked.calls) == 1 and waits == []
