@@ -43,6 +43,7 @@ import functools
 import html
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -338,13 +339,14 @@ class ReplayUpstream:
     def fail(
         self,
         path_part: str,
-        status: int,
+        status: int | str,
         body: bytes = b"",
         headers: dict | None = None,
         times: int | None = 1,
     ) -> None:
         """The next request whose path (with query) contains `path_part` gets this answer instead;
-        `times` requests in all, or every one from now on when None."""
+        `times` requests in all, or every one from now on when None. `status` may also be
+        "reset", "timeout" (`body`: seconds) or "truncate" (`body`: what is sent of it)."""
         self.faults.append([path_part, status, headers or {}, body, times])
 
     def count(self, path_part: str) -> int:
@@ -396,7 +398,7 @@ class ReplayUpstream:
                     time.sleep(upstream.delay)
                 fault = upstream._take_fault(self.path)
                 if fault is not None:
-                    return self._send(fault[1], fault[3], fault[2])
+                    return self._fault(fault[1], fault[3], fault[2])
                 parts = urlsplit(self.path)
                 service, rest = upstream._route(parts.path)
                 query = parse_qs(parts.query)
@@ -611,6 +613,34 @@ class ReplayUpstream:
                 asked = tuple(sorted((k, v[0]) for k, v in query.items()))
                 fixture = upstream.oai.get(asked)
                 self._recorded(fixture or "oaipmh/zenodo_error_noRecordsMatch_HTTP422.xml")
+
+            # --- faults ---
+
+            def _fault(self, status: int | str, body: bytes, headers: dict) -> None:
+                """An injected answer: a status with a body, or a broken transfer: "reset"
+                (the connection closed without an answer), "timeout" (no answer for `body`
+                seconds, as bytes of a number), "truncate" (a 200 whose body stops short of its
+                Content-Length)."""
+                if status == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                if status == "timeout":
+                    time.sleep(float(body or b"2"))
+                    self.close_connection = True
+                    return None
+                if status == "truncate":
+                    self.send_response(200)
+                    for name, value in {"content-type": "application/json", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body) + 1000))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                return self._send(int(status), body, headers)
 
             # --- writing answers ---
 
