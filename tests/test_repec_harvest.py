@@ -260,3 +260,17 @@ def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store
     monkeypatch.setattr(store, "write_batch", real_write)
     second, _ = run(store, config, series=[("awu", "journl")])
     assert second.counts.created == 103 and second.counts.unchanged == 50
+
+
+def test_a_file_over_the_size_cap_is_refused_unread_and_the_rest_of_the_series_goes_on(
+    upstream, tree, store
+):
+    huge = tree / "awu" / "journl" / "zz-huge.rdf"
+    with huge.open("wb") as out:  # sparse: 100 MB on paper, nothing on disk
+        out.truncate(100 * 2**20)
+    config = configure(upstream, tree)
+    result, outcomes = run(store, config, series=[("awu", "journl")])
+    assert result.counts.created == 153 and result.counts.failed == 1
+    [failed] = [o for o in outcomes if o.status == "failed"]
+    assert failed.identifier == "awu/journl/zz-huge.rdf" and "over the cap" in failed.error
+    assert store.repec_file("awu/journl/zz-huge.rdf") == (None, None)  # asked again next time

@@ -13,7 +13,7 @@ import structlog
 
 from harvester import redif
 from harvester.config import Config
-from harvester.errors import NotFound
+from harvester.errors import NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import RepecHandle, ascii_key, parse_doi, parse_repec
 from harvester.pipeline.common import (
@@ -114,7 +114,13 @@ class RepecReader:
         two records of one file naming the same DOI find the work the first one made."""
         for tree_file in self.tree.files(folder):
             version, content_hash = self.store.repec_file(tree_file.path)
-            data, new_version = self.tree.read(tree_file.path, version)
+            try:
+                data, new_version = self.tree.read(tree_file.path, version)
+            except UpstreamError as exc:
+                # One unreadable file (too large, gone, its server failing) is that file's
+                # failure, reported and read again next time; the rest of the folder goes on.
+                yield [_file_failed(tree_file.path, str(exc))], None
+                continue
             if data is None:
                 continue
             digest = hashlib.sha256(data).hexdigest()
@@ -233,3 +239,9 @@ class RepecReader:
             answers=(Answer(redif.SOURCE, handle.key, "not_found"),),
             error=f"no template with this handle in the archive tree ({handle.archive}/{handle.series})",
         )
+
+
+def _file_failed(path: str, error: str) -> Observation:
+    return Observation(
+        source=redif.SOURCE, key="", scheme="file", display=path, status="failed", error=error
+    )

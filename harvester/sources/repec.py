@@ -29,7 +29,7 @@ import structlog
 from lxml import etree, html
 
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
-from harvester.http import HttpClient, redact_url
+from harvester.http import BodyTooLarge, HttpClient, redact_url
 from harvester.identifiers import RepecHandle
 
 log = structlog.get_logger(__name__)
@@ -37,6 +37,9 @@ log = structlog.get_logger(__name__)
 SOURCE = "repec"
 #: The rate-limiter pool every request for a RePEc tree goes through (the caller registers it).
 POOL = "repec:files"
+#: Largest ReDIF file read: the largest real series files are a few MB; a file far larger is
+#: broken or hostile and is refused before it is read, so memory stays bounded.
+MAX_FILE_BYTES = 64 * 2**20
 
 #: ReDIF file endings (RePEc accepts `aaaseri.redif` as well as `aaaseri.rdf`).
 REDIF_SUFFIXES = (".rdf", ".redif")
@@ -113,8 +116,9 @@ class LocalTree(_Tree):
     points to a file inside the root. The version is mtime and size: a stat, not a read.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
         self.root = Path(root).resolve()
+        self._max_bytes = max_bytes
 
     def _list(self, folder: tuple[str, ...]) -> list[_Entry] | None:
         try:
@@ -146,6 +150,13 @@ class LocalTree(_Tree):
         version = f"{stat.st_mtime_ns}:{stat.st_size}"
         if version == known_version:
             return None, version
+        if stat.st_size > self._max_bytes:
+            raise BodyTooLarge(
+                f"{SOURCE}: {path} is {stat.st_size} bytes, over the cap of {self._max_bytes}; "
+                "not read (no ReDIF file of a real archive comes near it)",
+                source=SOURCE,
+                url=path,
+            )
         return full.read_bytes(), version
 
 
@@ -157,7 +168,7 @@ class HttpTree(_Tree):
     last seen), so an unchanged file costs a 304 and no body.
     """
 
-    def __init__(self, base_url: str, client: HttpClient, max_bytes: int = 64 * 2**20) -> None:
+    def __init__(self, base_url: str, client: HttpClient, max_bytes: int = MAX_FILE_BYTES) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self._client = client
         self._max_bytes = max_bytes
