@@ -639,20 +639,31 @@ def oai_command(
     )
 
 
-def _read_lines(stream: BinaryIO) -> Iterator[tuple[str, str]]:
-    """Lines of an identifier file, each decoded on its own: UTF-8 (BOM allowed), else Windows-1252,
-    so one stray Latin-1 line does not make the whole file unreadable. Blank lines and # comments
-    are skipped."""
+def _read_lines(stream: BinaryIO) -> Iterator[tuple[str, str | BadIdentifier]]:
+    """Lines of an identifier file, each decoded on its own as UTF-8 (BOM allowed). A line that
+    is not UTF-8 is reported as bad, with the byte that is not, rather than guessed at: an
+    identifier read in the wrong encoding would be another identifier. Blank lines and #
+    comments are skipped."""
     name = getattr(stream, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") else name
     for number, raw in enumerate(stream, start=1):
+        where = f"{name}:{number}"
         try:
             text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
+        except UnicodeDecodeError as exc:
+            shown = raw.decode("cp1252", errors="replace").strip()
+            yield (
+                where,
+                BadIdentifier(
+                    shown[:80],
+                    f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    "save the file as UTF-8",
+                ),
+            )
+            continue
         text = text.strip()
         if text and not text.startswith("#"):
-            yield f"{name}:{number}", text
+            yield where, text
 
 
 def _read_identifiers(
@@ -669,6 +680,8 @@ def _read_identifiers(
     parsed, errors = [], []
     for where, text in lines:
         try:
+            if isinstance(text, BadIdentifier):
+                raise text
             parsed.append(parse(text))
         except BadIdentifier as exc:
             errors.append((where, str(exc)))

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from harvester.due import DuePolicy
 from harvester.errors import ConfigError
@@ -232,7 +233,15 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     for var, (section, key) in ENV_OVERRIDES.items():
         if var in env:
             config = _override(config, section, key, env[var])
-    _validate(config)
+    try:
+        _validate(config)
+    except ConfigError as exc:
+        # Name the file to fix, unless the environment may have set the value instead.
+        overridden = [var for var in ENV_OVERRIDES if var in env]
+        also = f" (or the environment: {', '.join(overridden)})" if overridden else ""
+        if path.exists():
+            raise ConfigError(f"{path}{also}: {exc}") from None
+        raise
     return config
 
 
@@ -304,9 +313,7 @@ def _validate(config: Config) -> None:
             f"log_format must be one of {', '.join(LOG_FORMATS)}, not {config.log_format!r}"
         )
     for name in ("crossref", "openalex", "datacite", "doi"):
-        url = getattr(config, name).url
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"[{name}] url must start with http:// or https://, not {url!r}")
+        _check_url(f"[{name}] url", getattr(config, name).url)
     c = config.crossref
     for name in (
         "polite_single_rate",
@@ -337,10 +344,7 @@ def _validate(config: Config) -> None:
         if service.concurrency < 1:
             raise ConfigError(f"[{name}] concurrency must be at least 1, not {service.concurrency}")
     for name, url in config.oai.endpoints.items():
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"[oai.endpoints] {name} must start with http:// or https://, not {url!r}"
-            )
+        _check_url(f"[oai.endpoints] {name}", url)
     _validate_watch(config.watch)
     _validate_feeds(config.feeds)
     if not config.schedule.jobs:
@@ -360,6 +364,21 @@ def _validate(config: Config) -> None:
         )
     if config.http.max_attempts < 1:
         raise ConfigError(f"[http] max_attempts must be at least 1, not {config.http.max_attempts}")
+
+
+def _check_url(where: str, url: str) -> None:
+    """A base URL that cannot work is configuration to fix (exit 2), not an outage to retry: no
+    http(s) scheme, no host, a space or a bad port. A well-formed URL whose host does not answer
+    is an outage: those identifiers fail and are retried."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where} must start with http:// or https://, not {url!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"{where} {url!r} is not a valid URL: {exc}") from None
+    if not parts.hostname or any(ch.isspace() for ch in url):
+        raise ConfigError(f"{where} {url!r} is not a valid URL: no host, or a space in it")
 
 
 def _validate_watch(watch: DuePolicy) -> None:

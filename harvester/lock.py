@@ -29,7 +29,7 @@ from types import TracebackType
 
 import structlog
 
-from harvester.errors import LockHeld
+from harvester.errors import LockHeld, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -73,8 +73,15 @@ class WriterLock:
         """
         if self._fd is not None or _is_memory(self.database):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            # The database's folder cannot be written: the store would fail the same way, so
+            # say it here, plainly (exit 2), rather than with a traceback.
+            raise StoreError(
+                f"{self.database}: cannot create the writer lock {self.path}: {exc.strerror or exc}"
+            ) from None
         try:
             if not self._try_lock(fd):
                 self._wait_for(fd, wait or 0.0)
