@@ -252,6 +252,118 @@ def m0006_watch_list(db: sqlite_utils.Database) -> None:
     db["feeds"].add_column("cursor", str)
 
 
+def m0007_datasette(db: sqlite_utils.Database) -> None:
+    """What Datasette shows besides the tables: `works_fts`, full-text search over each work's
+    title, abstract and author names (rowid = works.id); `works_with_authors`, a work on one
+    readable line; and `change_log`, each change beside the work's title and the run that made it.
+
+    Triggers keep `works_fts` in step with `works` and `authors`, so every writer (a harvest, an
+    import, `harvest set`, a hand-typed UPDATE) keeps it right. Each trigger rebuilds the work's
+    row whole (delete, then insert: no conflict clause, which an outer `INSERT OR IGNORE` would
+    override). The store replaces a work's authors by deleting them and inserting the new ones,
+    one row at a time, so after the last insert the row holds the new byline."""
+    conn = db.conn
+    conn.execute(
+        """CREATE VIRTUAL TABLE works_fts USING fts5(
+             title, abstract, authors,
+             tokenize = 'unicode61 remove_diacritics 2'  -- "muller" finds "Müller"
+           )"""
+    )
+    # "Given Family" (or an organisation's name) of the first 100 authors in byline order. The
+    # author triggers rebuild this once per author row written, so indexing a byline of
+    # thousands (a physics collaboration) whole would take quadratic time on every write of it.
+    names = """(SELECT group_concat(author, '; ') FROM (
+                  SELECT trim(ifnull(a.given, '') || ' ' || ifnull(a.family, '') || ' '
+                              || ifnull(a.name, '')) AS author
+                  FROM authors a
+                  WHERE a.work_id = w.id AND a.position <= 100
+                  ORDER BY a.position))"""
+
+    def refresh(work_ids: str) -> str:
+        """The trigger body that rebuilds the index rows of the works `work_ids` names."""
+        return f"""
+            DELETE FROM works_fts WHERE rowid IN ({work_ids});
+            INSERT INTO works_fts (rowid, title, abstract, authors)
+              SELECT w.id, w.title, w.abstract, {names} FROM works w WHERE w.id IN ({work_ids});"""
+
+    triggers = {
+        "works_fts_insert": ("AFTER INSERT ON works", refresh("new.id")),
+        # Only when the indexed text changed: a new version rewrites every column.
+        "works_fts_update": (
+            """AFTER UPDATE OF title, abstract ON works
+               WHEN old.title IS NOT new.title OR old.abstract IS NOT new.abstract""",
+            refresh("new.id"),
+        ),
+        "works_fts_delete": (
+            "AFTER DELETE ON works",
+            "DELETE FROM works_fts WHERE rowid = old.id;",
+        ),
+        "authors_fts_insert": (
+            "AFTER INSERT ON authors WHEN new.position <= 100",
+            refresh("new.work_id"),
+        ),
+        "authors_fts_update": (
+            "AFTER UPDATE ON authors WHEN old.position <= 100 OR new.position <= 100",
+            refresh("old.work_id, new.work_id"),
+        ),
+        "authors_fts_delete": (
+            "AFTER DELETE ON authors WHEN old.position <= 100",
+            refresh("old.work_id"),
+        ),
+    }
+    for name, (when, body) in triggers.items():
+        conn.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    conn.execute(
+        f"""INSERT INTO works_fts (rowid, title, abstract, authors)
+            SELECT w.id, w.title, w.abstract, {names} FROM works w"""
+    )
+
+    conn.execute(
+        """CREATE VIEW works_with_authors AS
+           SELECT
+             w.id,
+             w.doi,
+             w.repec_handle,
+             w.title,
+             -- "Family, Given; Family, Given; Organisation" in byline order
+             (SELECT group_concat(author, '; ') FROM (
+                SELECT CASE WHEN a.family IS NOT NULL AND a.given IS NOT NULL
+                            THEN a.family || ', ' || a.given
+                            ELSE coalesce(a.family, a.given, a.name) END AS author
+                FROM authors a WHERE a.work_id = w.id ORDER BY a.position)) AS authors,
+             -- "doi 10.7554/eLife.01567; repec RePEc:sae:woemps:v:29:y:2015:i:4:p:624-640"
+             (SELECT group_concat(identifier, '; ') FROM (
+                SELECT i.scheme || ' ' || i.value AS identifier
+                FROM identifiers i WHERE i.work_id = w.id ORDER BY i.scheme, i.key)) AS identifiers,
+             w.type,
+             w.year,
+             w.container_title,
+             w.version,
+             w.updated_at
+           FROM works w"""
+    )
+    conn.execute(
+        """CREATE VIEW change_log AS
+           SELECT
+             c.id,
+             c.changed_at,
+             c.work_id,
+             w.doi,
+             w.title,
+             c.field,
+             c.old_value,
+             c.new_value,
+             c.source,
+             c.run_id,
+             r.command AS run_command,
+             r.started_at AS run_started_at,
+             r.status AS run_status
+           FROM changes c
+           LEFT JOIN works w ON w.id = c.work_id
+           LEFT JOIN runs r ON r.id = c.run_id"""
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -260,6 +372,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0004_repec_index", m0004_repec_index),
     ("0005_feeds", m0005_feeds),
     ("0006_watch_list", m0006_watch_list),
+    ("0007_datasette", m0007_datasette),
 ]
 
 
