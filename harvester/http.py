@@ -632,7 +632,9 @@ def _read_body(
         if size > max_bytes:
             raise BodyTooLarge(too_big, status=response.status_code, **context)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    response._content = body  # as `.content` would have kept it, for whoever reads it after
+    return body
 
 
 def _full_url(url: str, params: Mapping[str, str] | None) -> str:
