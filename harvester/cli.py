@@ -281,7 +281,7 @@ def _run_and_report(
             if single and not quiet and lines:
                 click.echo()
                 click.echo(format_work(store.work(outcomes[0].work_id)))
-            click.echo(format_summary(result, store.path))
+            click.echo(format_summary(result, store.path, store.run_failures(result.run_id)))
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return result.exit_code
@@ -1039,10 +1039,14 @@ def format_outcome(outcome: Outcome) -> str:
     return f"{label}  {outcome.error or 'unknown error'}"
 
 
-def format_summary(result: RunResult, db_path: str) -> str:
+def format_summary(
+    result: RunResult, db_path: str, failure_kinds: dict[str, int] | None = None
+) -> str:
     c = result.counts
     total = c.requested
     parts = f"{c.created} created, {c.changed} changed, {c.unchanged} unchanged, {c.not_found} not found, {c.failed} failed"
+    if c.failed and failure_kinds:
+        parts += f" ({', '.join(f'{kind} {n}' for kind, n in failure_kinds.items())})"
     tail = " (interrupted)" if result.status == "interrupted" else ""
     if result.left_due:
         tail += f"; {result.left_due} still due (time budget, --max or a stop)"

@@ -102,3 +102,31 @@ class LockHeld(HarvesterError):
     """Another process holds the writer lock; the message names it. Cron can simply retry later."""
 
     exit_code = 3
+
+
+#: The kinds of failure a run record counts (`run_failures.kind`), from `failure_kind`.
+FAILURE_KINDS = (
+    "rate_limited",  # 429 after every retry
+    "server_error",  # 5xx after the retries (500 is not retried)
+    "network",  # resets, timeouts, refused connections, bodies cut short
+    "bad_answer",  # HTML where JSON was expected, the wrong shape, a body over the cap
+    "refused",  # another 4xx: the request itself was wrong
+    "paused",  # not asked: the source failed too often in this run
+    "other",
+)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """Which of FAILURE_KINDS an upstream failure is, for the run record."""
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, BadPayload):
+        return "bad_answer"
+    if isinstance(exc, ClientError):
+        return "refused"
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status >= 500:
+        return "server_error"
+    if isinstance(exc, TransientError):
+        return "network"
+    return "other"

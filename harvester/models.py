@@ -94,3 +94,4 @@ class Fetched:
     error: str | None = None
     resolved: str | None = None
     extra: dict = field(default_factory=dict)
+    error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS

@@ -48,6 +48,23 @@ STORMS = [
 ]
 
 
+#: The kind each storm is counted as in the run record (`run_failures`).
+KINDS = {
+    "429 with Retry-After": "rate_limited",
+    "429 without Retry-After": "rate_limited",
+    "500": "server_error",
+    "502": "server_error",
+    "503": "server_error",
+    "504": "server_error",
+    "connection reset": "network",
+    "read timeout": "network",
+    "truncated body": "network",
+    "HTML with status 200": "bad_answer",
+    "JSON of the wrong shape": "bad_answer",
+    "oversized body": "bad_answer",
+}
+
+
 class Clock:
     def __init__(self) -> None:
         self.moment = NOW
@@ -118,6 +135,7 @@ def test_a_storm_leaves_every_identifier_in_a_definite_state_and_a_rerun_finishe
         retry_at = parse_time(agency[doi]["next_due_at"])
         assert NOW < retry_at <= NOW + timedelta(hours=1)  # a definite, near retry time
     assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
+    assert store.run_failures(result.run_id) == {KINDS[name]: len(CROSSREF_DOIS)}
 
     upstream.faults.clear()
     clock.moment = NOW + timedelta(hours=1)
@@ -154,4 +172,16 @@ def test_through_the_cli_a_storm_is_one_line_per_failure_exit_1_and_no_traceback
     assert stormy.returncode == 1
     failed = [line for line in stormy.stdout.splitlines() if line.startswith("failed")]
     assert len(failed) == 2, stormy.stdout
-    assert "0 created, 0 changed, 0 unchanged, 0 not found, 2 failed" in stormy.stdout
+    assert "0 created, 0 changed, 0 unchanged, 0 not found, 2 failed (network 2)" in stormy.stdout
+
+
+def test_the_run_record_counts_each_kind_of_failure(upstream, store):
+    upstream.fail(
+        "/crossref/works", 503, b"<html>busy</html>", {"content-type": "text/html"}, times=None
+    )
+    upstream.fail(
+        "/datacite/dois", 200, b"<html>Portal</html>", {"content-type": "text/html"}, times=None
+    )
+    result = run(upstream, store)
+    assert store.run_failures(result.run_id) == {"server_error": 2, "bad_answer": 1}
+    assert store.run(result.run_id)["failed"] == 3

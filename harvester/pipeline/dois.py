@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from harvester.config import Config
-from harvester.errors import UpstreamError
+from harvester.errors import UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import Doi
 from harvester.models import Fetched
@@ -201,7 +201,11 @@ class DoiResolver:
             key = doi.key
             if isinstance(agency, UpstreamError):
                 results[key] = Fetched(
-                    doiorg.SOURCE, key, "failed", error=f"cannot tell the agency: {agency}"
+                    doiorg.SOURCE,
+                    key,
+                    "failed",
+                    error=f"cannot tell the agency: {agency}",
+                    error_kind=failure_kind(agency),
                 )
             elif agency is None:
                 results[key] = Fetched(
@@ -215,6 +219,7 @@ class DoiResolver:
                     PAUSED,
                     key,
                     "failed",
+                    error_kind="paused",
                     error=f"{_AGENCY_SOURCE.get(agency, doiorg.SOURCE)} is paused for the rest "
                     "of this run (more than 10% of its answers failed); left for the next run",
                 )
@@ -253,7 +258,9 @@ class DoiResolver:
     ) -> Observation:
         common = {"source": fetched.source, "key": doi.key, "display": display}
         if fetched.status == "failed":
-            return Observation(status="failed", error=fetched.error, **common)
+            return Observation(
+                status="failed", error=fetched.error, error_kind=fetched.error_kind, **common
+            )
         if fetched.status == "not_found":
             answer = Answer(fetched.source, doi.key, "not_found")
             return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
@@ -291,7 +298,10 @@ class DoiResolver:
                 if work_id is None
                 else (fetched.error if fetched else "OpenAlex was not asked in this run")
             )
-            return Observation(status="failed", error=f"openalex: {reason}", **common)
+            kind = fetched.error_kind if fetched is not None else "other"
+            return Observation(
+                status="failed", error=f"openalex: {reason}", error_kind=kind, **common
+            )
         return observe_answers(
             self.store,
             self.config,

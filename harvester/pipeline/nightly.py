@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import structlog
 
 from harvester.config import Config, FeedConfig
-from harvester.errors import BadIdentifier, ConfigError, UpstreamError
+from harvester.errors import BadIdentifier, ConfigError, UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import (
     Doi,
@@ -244,6 +244,7 @@ def _crossref_feed(feed, run, client, config, out_of_time) -> None:
                     return
             break
         except UpstreamError as exc:
+            kind = failure_kind(exc)
             # A resume point from an earlier run is usually dead (Crossref forgets a cursor after
             # about 5 minutes), and a dead cursor may come back as a 404 or as a 500: walk again
             # from the start of the same from-index-date, once.
@@ -255,7 +256,7 @@ def _crossref_feed(feed, run, client, config, out_of_time) -> None:
         store.feed_failed(
             key, kind="crossref", endpoint=config.crossref.url, params=params, error=error
         )
-        run.write([_feed_failed(feed, error)])
+        run.write([_feed_failed(feed, error, kind)])
         return
     store.feed_completed(
         key,
@@ -292,7 +293,7 @@ def _crossref_observation(store: Store, config: Config, item: dict) -> Observati
     )
 
 
-def _feed_failed(feed: FeedConfig, error: str) -> Observation:
+def _feed_failed(feed: FeedConfig, error: str, kind: str = "other") -> Observation:
     return Observation(
         source=feed.kind,
         key="",
@@ -300,4 +301,5 @@ def _feed_failed(feed: FeedConfig, error: str) -> Observation:
         display=f"feed {feed.label}",
         status="failed",
         error=error,
+        error_kind=kind,
     )

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import structlog
 
 from harvester.config import Config
-from harvester.errors import BadIdentifier, BadPayload, ConfigError, UpstreamError
+from harvester.errors import (
+    BadIdentifier,
+    BadPayload,
+    ConfigError,
+    UpstreamError,
+    failure_kind,
+)
 from harvester.http import HttpClient, RateLimiter
 from harvester.identifiers import parse_doi, parse_repec
 from harvester.pipeline.common import (
@@ -150,7 +156,7 @@ def harvest_oai_feed(
         store.feed_failed(
             feed.key, kind="oai", endpoint=feed.endpoint, params=feed.params, error=message
         )
-        run.write([_feed_failure(feed, message)])
+        run.write([_feed_failure(feed, message, failure_kind(exc))])
         return "failed"
     store.feed_completed(
         feed.key,
@@ -219,7 +225,7 @@ class _OaiReader:
         try:
             parsed = oaipmh.to_record(record)
         except (BadPayload, ValueError) as exc:
-            return _about(identifier, status="failed", error=str(exc))
+            return _about(identifier, status="failed", error=str(exc), error_kind="bad_answer")
         links = _links(parsed.doi, parsed.repec_handle)
         work_id = self.store.find_work_id("oai", identifier)
         for scheme, key in links:
@@ -261,7 +267,7 @@ def _about(identifier: str, **fields) -> Observation:
     )
 
 
-def _feed_failure(feed: OaiFeed, message: str) -> Observation:
+def _feed_failure(feed: OaiFeed, message: str, kind: str) -> Observation:
     """The run's one failure when the feed itself could not be read to its end."""
     return Observation(
         source=oaipmh.SOURCE,
@@ -270,4 +276,5 @@ def _feed_failure(feed: OaiFeed, message: str) -> Observation:
         display=feed.endpoint,
         status="failed",
         error=message,
+        error_kind=kind,
     )

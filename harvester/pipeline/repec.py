@@ -13,7 +13,7 @@ import structlog
 
 from harvester import redif
 from harvester.config import Config
-from harvester.errors import NotFound, UpstreamError
+from harvester.errors import NotFound, UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import RepecHandle, ascii_key, parse_doi, parse_repec
 from harvester.pipeline.common import (
@@ -119,7 +119,7 @@ class RepecReader:
             except UpstreamError as exc:
                 # One unreadable file (too large, gone, its server failing) is that file's
                 # failure, reported and read again next time; the rest of the folder goes on.
-                yield [_file_failed(tree_file.path, str(exc))], None
+                yield [_file_failed(tree_file.path, str(exc), failure_kind(exc))], None
                 continue
             if data is None:
                 continue
@@ -241,7 +241,13 @@ class RepecReader:
         )
 
 
-def _file_failed(path: str, error: str) -> Observation:
+def _file_failed(path: str, error: str, kind: str) -> Observation:
     return Observation(
-        source=redif.SOURCE, key="", scheme="file", display=path, status="failed", error=error
+        source=redif.SOURCE,
+        key="",
+        scheme="file",
+        display=path,
+        status="failed",
+        error=error,
+        error_kind=kind,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from harvester.errors import NotFound, SourceExhausted, UpstreamError
+from harvester.errors import NotFound, SourceExhausted, UpstreamError, failure_kind
 from harvester.http import JsonResponse
 from harvester.identifiers import Doi, ascii_key
 from harvester.models import Fetched
@@ -36,7 +36,7 @@ def fetch_one(doi: Doi, source: str, request: Callable[[], JsonResponse], read: 
 
 
 def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:
-    return Fetched(source, doi.key, "failed", error=str(exc))
+    return Fetched(source, doi.key, "failed", error=str(exc), error_kind=failure_kind(exc))
 
 
 def url_batches(

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class Observation:
     local_origin: str = "set"  # "set" by hand or "import"ed
     identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
     links: tuple[tuple[str, str], ...] = ()  # (scheme, key) of other identifiers the source names
+    error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class Outcome:
     title: str | None = None
     error: str | None = None
     source: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass
@@ -685,12 +688,31 @@ class Store:
                     run_id,
                 ),
             )
+            kinds = Counter(o.error_kind for o in outcomes if o.status == "failed")
+            self.conn.executemany(
+                """INSERT INTO run_failures (run_id, kind, count) VALUES (?, ?, ?)
+                   ON CONFLICT (run_id, kind) DO UPDATE SET count = count + excluded.count""",
+                [(run_id, kind or "other", n) for kind, n in kinds.items()],
+            )
         return outcomes
+
+    def run_failures(self, run_id: int) -> dict[str, int]:
+        """How many identifiers of a run failed, by kind (errors.FAILURE_KINDS)."""
+        rows = self.conn.execute(
+            "SELECT kind, count FROM run_failures WHERE run_id = ? ORDER BY kind", (run_id,)
+        )
+        return dict(rows.fetchall())
 
     def _write(self, run_id: int, obs: Observation, now: str) -> Outcome:
         display = obs.display or obs.key
         if obs.status == "failed":
-            return Outcome(display, "failed", error=obs.error, source=obs.source)
+            return Outcome(
+                display,
+                "failed",
+                error=obs.error,
+                source=obs.source,
+                error_kind=obs.error_kind or "other",
+            )
         work_id = self._resolve_work(obs, run_id, now)
         if obs.status in ("not_found", "unchanged") or obs.work is None:
             for answer in obs.answers:

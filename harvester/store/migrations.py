@@ -364,6 +364,18 @@ def m0007_datasette(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0008_run_failures(db: sqlite_utils.Database) -> None:
+    """How many identifiers of each run failed, by kind (rate_limited, server_error, network,
+    bad_answer, refused, paused, other): the morning's first question after "did it fail?" is
+    "how?"."""
+    db["run_failures"].create(
+        {"run_id": int, "kind": str, "count": int},
+        pk=("run_id", "kind"),
+        not_null={"count"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -373,6 +385,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0005_feeds", m0005_feeds),
     ("0006_watch_list", m0006_watch_list),
     ("0007_datasette", m0007_datasette),
+    ("0008_run_failures", m0008_run_failures),
 ]
 
 
