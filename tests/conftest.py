@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,16 @@ class HarvestCommand:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+
+class Clock:
+    """A settable clock for `open_store(path, now=clock)`: tests move `moment` to make things due."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> str:
+        return self.moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: Quick retries for tests: a failing upstream fails fast.

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 import yaml
-from conftest import load_json
+from conftest import Clock, load_json
 from datasette.app import Datasette
 from upstream import ReplayUpstream
 
@@ -46,14 +46,6 @@ NEW_AUTHOR = {"given": "Zoë", "family": "Quennell", "sequence": "additional", "
 
 #: Days before now of the three runs the database is built by; the third is "the last run".
 RUN_DAYS_AGO = (40, 10, 2)
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> str:
-        return format_time(self.moment)
 
 
 def serve(upstream: ReplayUpstream) -> None:

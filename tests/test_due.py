@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import Clock
 
 from harvester.due import DuePolicy, DueState, format_time, next_due, parse_duration, parse_time
 from harvester.pipeline.common import Run
@@ -81,14 +82,6 @@ def test_times_round_trip_in_the_stored_format():
 
 
 # --- the watch list in the store ---------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> str:
-        return format_time(self.moment)
 
 
 @pytest.fixture

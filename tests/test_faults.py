@@ -8,9 +8,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import Clock
 from upstream import ReplayUpstream
 
-from harvester.due import format_time, parse_time
+from harvester.due import parse_time
 from harvester.identifiers import parse_doi
 from harvester.pipeline import connect, harvest_due
 from harvester.store import open_store
@@ -65,17 +66,9 @@ KINDS = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = NOW
-
-    def __call__(self) -> str:
-        return format_time(self.moment)
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import fixture_path
+from conftest import Clock, fixture_path
 from upstream import ReplayUpstream
 
 from harvester.config import Config, FeedConfig
@@ -23,17 +23,9 @@ NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 ELIFE, DRYAD = "10.7554/eLife.01567", "10.5061/dryad.8515"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = NOW
-
-    def __call__(self) -> str:
-        return format_time(self.moment)
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
