@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install harvest test lint clean
+.PHONY: install harvest test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 	@$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a green run must test" >&2; fi; \
 	exit $$rc
+
+## The benchmarks (issue 7): the harvester beside habanero, pyalex and a requests loop against
+## a local simulator of Crossref, OpenAlex and DataCite with their limits; a few minutes.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check harvester tests

@@ -1,0 +1,247 @@
+"""The harvester's side of each workload, run through its own public entry points.
+
+(a) `harvester.pipeline.harvest(dois, ...)` against the simulator, as `harvest doi` calls it.
+(b) `store.track(...)`, a database as an earlier nightly left it, then
+    `harvester.pipeline.harvest_due(...)` 31 days later (every work due at its agency and at
+    OpenAlex) while the simulator's records have moved on one epoch (10% changed).
+(c) 50,000 Crossref payloads through the same `harvest(...)`, with only the fetch replaced:
+    `RecordedResolver` is the harvester's `DoiResolver` whose `_fetch_agencies` and OpenAlex
+    enrichment answer from generated payloads (json.loads of the text, as the HTTP layer does)
+    instead of the network. Routing, `answer_of`, `observe_answers` (hash, parse, merge, history),
+    `Run.write` and `Store.write_batch` are the harvester's own code, unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import records
+
+from harvester.config import Config
+from harvester.identifiers import Doi, parse_doi
+from harvester.models import Fetched
+from harvester.pipeline import common, harvest, harvest_due
+from harvester.pipeline import dois as doi_pipeline
+from harvester.store import Store, open_store
+
+MAILTO = "bench@example.org"
+#: What parses an answer's body (the harvester's HTTP layer uses json.loads; see experiments).
+loads = json.loads
+OPENALEX_KEY = "bench-key"
+
+
+def bench_config(
+    base_url: str, database: str, chunk_size: int | None = None, **services: dict
+) -> Config:
+    """The harvester's default configuration, pointed at the simulator: Crossref's polite limits
+    (a mailto) and every other rate and concurrency as shipped (OpenAlex 10/s x 3, DataCite 3/s x 2,
+    doi.org 5/s x 2); an OpenAlex key, since lists need one. `services` override one service's
+    settings, e.g. datacite={"rate": 20.0, "concurrency": 4}."""
+    base = Config()
+    urls = {name: f"{base_url}/{name}" for name in ("crossref", "datacite", "openalex", "doi")}
+    changed = {
+        name: dataclasses.replace(getattr(base, name), url=urls[name], **services.get(name, {}))
+        for name in urls
+    }
+    changed["openalex"] = dataclasses.replace(changed["openalex"], api_key=OPENALEX_KEY)
+    return dataclasses.replace(base, database=database, mailto=MAILTO, log_format="json", **changed)
+
+
+def db_size(path: str | Path) -> int:
+    """Bytes on disk of a closed SQLite database (and its WAL, should one be left)."""
+    return sum(
+        os.path.getsize(p) for p in (f"{path}", f"{path}-wal", f"{path}-shm") if os.path.exists(p)
+    )
+
+
+def count_works(store: Store) -> int:
+    return store.conn.execute("SELECT count(*) FROM works").fetchone()[0]
+
+
+# --- (a) one-off DOIs ------------------------------------------------------------------------------
+
+
+def one_off(
+    base_url: str,
+    dois: Iterable[str],
+    database: str,
+    chunk_size: int | None = None,
+    **services: dict,
+) -> dict:
+    """`harvest` of `dois` into an empty database; returns the run's counts and timings."""
+    config = bench_config(base_url, database, chunk_size, **services)
+    store = open_store(database)
+    started = time.perf_counter()
+    result = harvest(
+        (parse_doi(d) for d in dois),
+        store=store,
+        client=common.connect(config),
+        config=config,
+        command="bench a",
+    )
+    wall = time.perf_counter() - started
+    works = count_works(store)
+    store.close()
+    return {
+        "wall": wall,
+        "counts": vars(result.counts),
+        "works": works,
+        "db_bytes": db_size(database),
+    }
+
+
+# --- (b) the nightly -----------------------------------------------------------------------------------
+
+
+def later(days: float) -> callable:
+    """A store clock `days` ahead of the real one."""
+    return lambda: (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def prepare_tracked(dois: list[str], database: str) -> dict:
+    """A database as last night's `harvest run` left it: every DOI tracked and stored from its
+    agency and OpenAlex (epoch 0), and each prefix's agency known. Built through the local
+    pipeline (no HTTP: 20,000 works at Crossref's limits would take minutes just to set up)."""
+    config = bench_config("http://127.0.0.1:9", database)
+    store = open_store(database)
+    store.keep_agencies({p: a.lower() for p, a in records.prefixes().items()})
+    store.track(("doi", parse_doi(d).key, d) for d in dois)
+    started = time.perf_counter()
+    result = local_harvest(store, config, dois, epoch=0, openalex=True)
+    wall = time.perf_counter() - started
+    store.close()
+    return {"wall": wall, "counts": vars(result.counts), "db_bytes": db_size(database)}
+
+
+def nightly(
+    base_url: str,
+    database: str,
+    days: float = 31,
+    chunk_size: int | None = None,
+    **services: dict,
+) -> dict:
+    """`harvest run`'s engine on a prepared database, `days` later."""
+    config = bench_config(base_url, database, chunk_size, **services)
+    store = open_store(database, now=later(days))
+    due = len(store.due_items(store.now()))
+    started = time.perf_counter()
+    result = harvest_due(
+        store=store, client=common.connect(config), config=config, command="bench b"
+    )
+    wall = time.perf_counter() - started
+    works = count_works(store)
+    store.close()
+    return {
+        "wall": wall,
+        "due": due,
+        "counts": vars(result.counts),
+        "left_due": result.left_due,
+        "works": works,
+        "db_bytes": db_size(database),
+    }
+
+
+# --- (c) the local pipeline ---------------------------------------------------------------------------
+
+
+class RecordedResolver(doi_pipeline.DoiResolver):
+    """The harvester's DoiResolver with the network replaced by generated payloads.
+
+    Only what would cross the network is replaced: each agency answer and each OpenAlex answer is
+    rendered (time kept apart in `render_seconds`, as it is the bench's cost) and parsed with
+    json.loads (the harvester's cost, as its HTTP layer would). Everything after is unchanged.
+    """
+
+    epoch = 0
+    with_openalex = False
+    render_seconds = 0.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.enrichment.fetch = self._openalex  # type: ignore[method-assign]
+
+    def _payload(self, doi: Doi, service: str) -> dict | None:
+        started = time.perf_counter()
+        text = records.render(doi.value, service, self.epoch)
+        type(self).render_seconds += time.perf_counter() - started
+        return None if text is None else loads(text)
+
+    def _fetch_agencies(self, routes: list[tuple[Doi, object]]) -> dict[str, Fetched]:
+        found = {}
+        for doi, agency in routes:
+            source = "datacite" if agency == "datacite" else "crossref"
+            payload = self._payload(doi, source)
+            found[doi.key] = (
+                Fetched(source, doi.key, "ok", payload=payload, resolved=doi.key)
+                if payload is not None
+                else Fetched(source, doi.key, "not_found")
+            )
+        return found
+
+    def _openalex(self, dois: list[Doi]) -> Mapping[str, Fetched]:
+        if not self.with_openalex:
+            return {}
+        found = {}
+        for doi in dois:
+            payload = self._payload(doi, "openalex")
+            if payload is not None:
+                found[doi.key] = Fetched(
+                    "openalex", doi.key, "ok", payload=payload, resolved=doi.key
+                )
+        return found
+
+
+def local_harvest(store: Store, config: Config, dois: Iterable[str], *, epoch: int, openalex: bool):
+    """`harvest(dois)` with RecordedResolver in place of DoiResolver."""
+    resolver = type("Resolver", (RecordedResolver,), {"epoch": epoch, "with_openalex": openalex})
+    saved = doi_pipeline.DoiResolver
+    doi_pipeline.DoiResolver = resolver
+    try:
+        result = harvest(
+            (parse_doi(d) for d in dois),
+            store=store,
+            client=common.connect(config),
+            config=config,
+            command="bench c",
+        )
+    finally:
+        doi_pipeline.DoiResolver = saved
+    result.render_seconds = resolver.render_seconds
+    return result
+
+
+def local_pipeline(count: int, database: str) -> dict:
+    """Workload (c): `count` Crossref works into an empty database, then the same again."""
+    config = bench_config("http://127.0.0.1:9", database)
+    store = open_store(database)
+    store.keep_agencies({p: a.lower() for p, a in records.prefixes().items()})
+    passes = []
+    for name in ("first", "unchanged"):
+        dois = (records.make_doi("crossref", n) for n in range(count))
+        started, cpu = time.perf_counter(), time.process_time()
+        result = local_harvest(store, config, dois, epoch=0, openalex=False)
+        wall = time.perf_counter() - started
+        passes.append(
+            {
+                "pass": name,
+                "wall": wall,
+                "cpu": time.process_time() - cpu,
+                "render": result.render_seconds,
+                "counts": vars(result.counts),
+            }
+        )
+    works = count_works(store)
+    history = store.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+    store.close()
+    return {
+        "passes": passes,
+        "works": works,
+        "changes_rows": history,
+        "db_bytes": db_size(database),
+    }
