@@ -207,11 +207,13 @@ def table(rows: list[Row]) -> str:
 def list_rate(latency: float, item_latency: float) -> float:
     """Crossref list requests per second the polite pool allows: its rate, or its concurrency
     over one list's latency when answers are slow."""
-    return min(LIST_RATE, CONCURRENCY / (latency + BATCH * item_latency))
+    seconds = latency + BATCH * item_latency
+    return LIST_RATE if seconds <= 0 else min(LIST_RATE, CONCURRENCY / seconds)
 
 
 def single_rate(latency: float, item_latency: float) -> float:
-    return min(SINGLE_RATE, CONCURRENCY / (latency + item_latency))
+    seconds = latency + item_latency
+    return SINGLE_RATE if seconds <= 0 else min(SINGLE_RATE, CONCURRENCY / seconds)
 
 
 def harvester_ceiling(total: int, crossref: int, datacite: int, lat: float, ilat: float) -> float:
@@ -365,12 +367,20 @@ class Bench:
     patched: list[str]
     profile: bool = False
     cli: bool = False
+    ablation: bool = False
+    timeline: bool = False
     rows: list[Row] = field(default_factory=list)
+    timelines: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def variants(self) -> list[tuple[str, list[str]]]:
         """(label, experiments) of each harvester measured: as shipped, then as patched."""
         shipped = [("harvester", [])]
+        if self.ablation:  # one experiment more per row, in the order given
+            return shipped + [
+                (f"harvester +{i + 1} {name}", self.patched[: i + 1])
+                for i, name in enumerate(self.patched)
+            ]
         return shipped + ([("harvester +patches", self.patched)] if self.patched else [])
 
     def measured(
@@ -429,6 +439,10 @@ class Bench:
             db = self.db(f"a-{len(patched)}")
             spec = {"count": n, "db": db, **mix}
             result, stats = self.measured("one-off", spec, patched=patched)
+            if self.timeline and label in (self.variants[0][0], self.variants[-1][0]):
+                self.timelines.append(
+                    (f"(a) {label}", per_second(self.upstream.control("timeline")))
+                )
             got = result["counts"]["created"] + result["counts"]["changed"]
             self.row(
                 "a", label, n, result, stats, got=got, ceiling=ceiling, note=_pools_note(stats)
@@ -488,9 +502,19 @@ class Bench:
             spec = {"peer": peer, "count": sample, **mix}
             result, stats = self.measured("peer", spec, epoch=epoch)
             label = "habanero" if peer == "habanero" else "requests loop"
-            note = f"sample of {sample}; lost {result['lost']}"
+            # DOIs lost (a swallowed 429) are not counted as done: DOIs/s counts answers only.
+            lost = result["lost"]
+            note = f"sample of {sample}; lost {lost}" + (" (not in DOIs/s)" if lost else "")
             self.row(
-                workload, label, sample, result, stats, got=result["got"], ceiling=single, note=note
+                workload,
+                label,
+                sample,
+                result,
+                stats,
+                got=result["got"],
+                ceiling=single,
+                rate=(sample - lost) / result["wall"],
+                note=note,
             )
         if workload == "a":
             spec = {"peer": "pyalex", "count": all_dois, **mix}
@@ -558,6 +582,30 @@ class Bench:
                 )
 
 
+def per_second(timeline: list, seconds: int = 40) -> list[str]:
+    """Requests started in each second, by pool, from the simulator's timeline."""
+    from collections import Counter
+
+    buckets: dict[int, Counter] = {}
+    for start, _end, pool, _status, _items in timeline:
+        buckets.setdefault(int(start), Counter())[_SHORT.get(pool, pool)] += 1
+    last = min(max(buckets, default=0), seconds)
+    return [
+        f"{s:4d} s  "
+        + ("  ".join(f"{p} {n}" for p, n in sorted(buckets[s].items())) if s in buckets else "-")
+        for s in range(last + 1)
+    ]
+
+
+_SHORT = {
+    "crossref:polite-list": "cr-list",
+    "crossref:polite-single": "cr-single",
+    "openalex": "oa",
+    "datacite": "dc",
+    "doi": "ra",
+}
+
+
 def _pools_note(stats: dict) -> str:
     pools = stats.get("requests", {})
     short = {
@@ -598,13 +646,15 @@ def ratios(rows: list[Row]) -> list[str]:
     """Each harvester variant against the harvester as shipped and against each peer."""
     lines = []
     for ours in (r for r in rows if _is_harvester(r) and r.workload in ("a", "b")):
-        wl = ours.workload
+        sizes = {r.dois for r in rows if r.workload == ours.workload and _is_harvester(r)}
+        wl = ours.workload if len(sizes) == 1 else f"{ours.workload}, {ours.dois:,}"
         if ours.client != "harvester":
-            shipped = _shipped(rows, wl, ours.dois)
+            shipped = _shipped(rows, ours.workload, ours.dois)
             lines.append(
                 f"({wl}) {ours.client} / as shipped: DOIs/s x{ours.per_s / shipped.per_s:.2f}"
             )
-        for peer in (r for r in rows if r.workload == wl and not r.client.startswith("harvester")):
+        peers = (r for r in rows if r.workload == ours.workload and not _is_harvester(r))
+        for peer in (p for p in peers if "CLI" not in p.client):
             if peer.client.startswith("pyalex"):
                 oa = ours.pools.get("openalex", 0) * 1000 / ours.dois
                 lines.append(
@@ -771,6 +821,16 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="run the harvester's children under pyinstrument"
     )
     parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="with --patched: one row per experiment, each adding one to those before it",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="(a): print the requests each harvester variant started per second, by pool",
+    )
+    parser.add_argument(
         "--at",
         metavar="REV",
         help="measure the harvester as committed at REV (git archive into the work folder), "
@@ -838,6 +898,8 @@ def main(argv: list[str] | None = None) -> int:
             patched,
             profile=args.profile,
             cli=args.cli or args.issue_scale,
+            ablation=args.ablation,
+            timeline=args.timeline,
         )
         steps = {
             "a": lambda: bench.one_off(not args.no_peers),
@@ -855,6 +917,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in [*ratios(bench.rows), "", *targets(bench.rows)]:
         print(line)
+    for label, lines in bench.timelines:
+        print(f"\ntimeline of {label}: requests started per second, by pool")
+        print("\n".join(lines))
     if args.profile:
         print("\nprofiles (pyinstrument HTML and hot spots):")
         for path in sorted(work.glob("profile-*.txt")):
