@@ -142,9 +142,12 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 class RateLimiter:
     """Paces one pool of one service (e.g. Crossref "single" or "list"): at most `rate` requests/s
-    started and at most `concurrency` in flight. Thread-safe (threading.Condition).
+    started, at most `concurrency` in flight, and up to `burst` started at once after a quiet
+    spell. Thread-safe (threading.Condition).
 
-    Start times are reserved under the lock and slept for outside it, so that waiting threads start
+    The rate is a token bucket of `burst` tokens kept as one timestamp (GCRA): `_tat` is when the
+    bucket would be full again. With burst 1 every start is 1/rate after the one before. Start
+    times are reserved under the lock and slept for outside it, so that waiting threads start
     one interval apart instead of all at once when the clock allows.
     """
 
@@ -167,8 +170,9 @@ class RateLimiter:
         self._count = float(limit.rate)
         self._interval = 1.0
         self._concurrency = int(limit.concurrency)
+        self._burst = max(1, int(limit.burst))
         self._in_flight = 0
-        self._next_start = -math.inf
+        self._tat = -math.inf
         self._hold_until = -math.inf
 
     @property
@@ -199,8 +203,9 @@ class RateLimiter:
 
     def _reserve(self) -> float:
         """Claim the next start time (lock held)."""
-        start = max(self._clock(), self._next_start, self._hold_until)
-        self._next_start = start + self._interval / self._count
+        spacing = self._interval / self._count
+        start = max(self._clock(), self._tat - (self._burst - 1) * spacing, self._hold_until)
+        self._tat = max(self._tat, start) + spacing
         return start
 
     def _wait_for_start(self) -> None:
@@ -258,6 +263,9 @@ class RateLimiter:
             return
         with self._cond:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
+            # The bucket is empty when the hold ends: no burst straight into the limit just hit.
+            spacing = self._interval / self._count
+            self._tat = max(self._tat, self._hold_until + (self._burst - 1) * spacing)
         log.info("fetch.rate_limited", pool=self.name, hold=seconds)
 
 

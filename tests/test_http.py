@@ -489,6 +489,35 @@ def test_hold_delays_the_next_start(clock):
     assert times == pytest.approx([5.0, 5.1])
 
 
+def test_a_burst_starts_at_once_then_the_rate_takes_over(clock):
+    """DataCite's 1,000 per 5 minutes: a burst of 100 at once, 3/s after it."""
+    limiter = RateLimiter(
+        "p", PoolLimit(rate=2.0, concurrency=1, burst=3), clock=clock.clock, sleep=clock.sleep
+    )
+    assert starts(limiter, clock, 5) == pytest.approx([0.0, 0.0, 0.0, 0.5, 1.0])
+    clock.sleep(10.0)  # a quiet spell refills the bucket, but never beyond `burst`
+    assert starts(limiter, clock, 4) == pytest.approx([11.0, 11.0, 11.0, 11.5])
+
+
+def test_any_window_sees_at_most_burst_plus_rate_times_its_length(clock):
+    limiter = RateLimiter(
+        "p", PoolLimit(rate=3.0, concurrency=1, burst=100), clock=clock.clock, sleep=clock.sleep
+    )
+    times = starts(limiter, clock, 1500)
+    window = 300.0
+    busiest = max(sum(1 for t in times if s <= t < s + window) for s in times)
+    assert busiest == 100 + 3 * 300  # DataCite's 1,000 per 5 minutes, never more
+
+
+def test_no_burst_after_a_hold(clock):
+    limiter = RateLimiter(
+        "p", PoolLimit(rate=10.0, concurrency=3, burst=5), clock=clock.clock, sleep=clock.sleep
+    )
+    starts(limiter, clock, 1)
+    limiter.hold(5.0)
+    assert starts(limiter, clock, 3) == pytest.approx([5.0, 5.1, 5.2])
+
+
 def test_hold_issued_while_waiting_is_respected(clock):
     limiter = RateLimiter(
         "p", PoolLimit(rate=1.0, concurrency=1), clock=clock.clock, sleep=clock.sleep
