@@ -26,6 +26,8 @@ from upstream import ReplayUpstream
 
 from harvester.due import format_time
 from harvester.identifiers import parse_doi
+from harvester.merge import WorkValues
+from harvester.models import Author
 from harvester.pipeline import connect, harvest, harvest_due
 from harvester.store import migrations, open_store
 
@@ -445,6 +447,30 @@ def test_triggers_keep_the_index_in_step_with_every_write(tmp_path):
 
     assert (hits("voles"), hits("mice"), hits("leigh"), hits("orr")) == ([(first,)], [], [], [])
     # FTS5's own check that the index holds exactly what its rows say (raises if not).
+    store.conn.execute("INSERT INTO works_fts (works_fts) VALUES ('integrity-check')")
+    store.close()
+
+
+def test_the_store_indexes_a_byline_once_not_once_per_author(tmp_path):
+    """Migration 0009: a work written with k authors had its index row rebuilt 2k + 1 times."""
+    store = open_store(tmp_path / "harvest.db")
+    wid = add_work(store, "On many hands")
+    before = store.conn.total_changes  # rows written, by triggers too
+    authors = tuple(Author(given=f"Given{n}", family=f"Family{n}") for n in range(1, 31))
+    work = WorkValues(values={"title": "On many hands"}, provenance={}, authors=authors)
+    with store.transaction():
+        store._replace_authors(wid, work)
+    written = store.conn.total_changes - before - 30 - 2  # less the authors and fts_deferred
+    assert store.conn.execute("SELECT count(*) FROM fts_deferred").fetchone() == (0,)
+    assert indexed(store)[wid][2].split("; ")[:2] == ["Given1 Family1", "Given2 Family2"]
+    # A hand-typed edit of one author still reaches the index, through one rebuild of its row:
+    # as many index writes as the store's whole byline of 30 took.
+    before = store.conn.total_changes
+    store.conn.execute(
+        "UPDATE authors SET family = 'Xu' WHERE work_id = ? AND position = 1", (wid,)
+    )
+    assert indexed(store)[wid][2].startswith("Given1 Xu; ")
+    assert store.conn.total_changes - before - 1 == written
     store.conn.execute("INSERT INTO works_fts (works_fts) VALUES ('integrity-check')")
     store.close()
 

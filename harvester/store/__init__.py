@@ -832,6 +832,9 @@ class Store:
             self._replace_authors(work_id, work)
 
     def _replace_authors(self, work_id: int, work: WorkValues) -> None:
+        """The byline whole, with the search index rebuilt once after it, not per author row
+        (migration 0009's `fts_deferred`)."""
+        self.conn.execute("INSERT OR IGNORE INTO fts_deferred (work_id) VALUES (?)", (work_id,))
         self.conn.execute("DELETE FROM authors WHERE work_id = ?", (work_id,))
         self.conn.executemany(
             """INSERT INTO authors (work_id, position, given, family, name, orcid, affiliation)
@@ -841,6 +844,7 @@ class Store:
                 for i, a in enumerate(work.authors, start=1)
             ],
         )
+        self.conn.execute("DELETE FROM fts_deferred WHERE work_id = ?", (work_id,))
 
     def _link_identifiers(self, obs: Observation, work_id: int) -> None:
         """Every key that named this work (as asked, as answered, its DOI and RePEc handle as
