@@ -8,12 +8,12 @@ per prefix per run is enough; `AgencyCache` makes sure of that, also across thre
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
 
-from harvester.errors import BadPayload, NotFound
+from harvester.errors import BadPayload, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi
 from harvester.sources.fields import describe_json
@@ -116,6 +116,38 @@ def fetch_agency(prefix: str, client: HttpClient, base_url: str) -> str | None:
     return parse_agency(response.data, prefix)
 
 
+#: Prefixes asked of doi.org in one `/ra/{p1},{p2},...` request: a short URL whatever they are.
+RA_BATCH = 50
+
+
+def fetch_agencies(
+    prefixes: Sequence[str], client: HttpClient, base_url: str
+) -> dict[str, str | None]:
+    """Ask doi.org about several prefixes in one request, `/ra/{p1},{p2},...` (the DOI
+    Handbook's "Which RA?" service takes a comma-separated list and answers one entry each).
+
+    Returns what doi.org said of each prefix it answered for. A prefix without a usable entry,
+    or every prefix when the request itself fails, is left out: `fetch_agency` asks it alone
+    and reports its own failure. A prefix holding a comma cannot be listed and is left out.
+    """
+    listed = [p for p in prefixes if "," not in p]
+    if not listed:
+        return {}
+    url = f"{base_url.rstrip('/')}/ra/{','.join(quote_doi(p) for p in listed)}"
+    try:
+        body = client.get_json(url, pool=POOL, source=SOURCE).data
+    except UpstreamError as exc:  # NotFound and BadPayload too
+        log.info("routing.batch_refused", size=len(listed), error=str(exc))
+        return {}
+    found: dict[str, str | None] = {}
+    for prefix in listed:
+        try:
+            found[prefix] = parse_agency(body, prefix)
+        except BadPayload:
+            continue
+    return found
+
+
 class AgencyCache:
     """Agency per prefix for one run: asks `lookup(prefix)` at most once per prefix. Thread-safe.
 
@@ -152,6 +184,17 @@ class AgencyCache:
                 self._learned[prefix] = result
                 self._prefix_locks.pop(prefix, None)
             return result
+
+    def unknown(self, prefixes: Iterable[str]) -> list[str]:
+        """Those of `prefixes` not known yet, sorted, each once."""
+        with self._lock:
+            return sorted(set(prefixes) - set(self._known))
+
+    def remember(self, answers: Mapping[str, str | None]) -> None:
+        """Agencies learnt elsewhere (a batched look-up): known from now on, and kept."""
+        with self._lock:
+            self._known.update(answers)
+            self._learned.update(answers)
 
     def learned(self) -> dict[str, str | None]:
         """The prefixes looked up this run and their answers, for the store to keep."""

@@ -17,8 +17,8 @@ from conftest import load_json
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.identifiers import parse_doi
-from harvester.routing import AgencyCache, fetch_agency, parse_agency, prefix_of
+from harvester.identifiers import Doi, parse_doi
+from harvester.routing import AgencyCache, fetch_agencies, fetch_agency, parse_agency, prefix_of
 
 BASE = "http://127.0.0.1:8080/doi"
 HTTP = HttpConfig(
@@ -133,6 +133,51 @@ def test_fetch_other_4xx_propagates(client: HttpClient) -> None:
     responses.get(f"{BASE}/ra/10.5061", status=400, json={"message": "bad"})
     with pytest.raises(ClientError):
         fetch_agency("10.5061", client, BASE)
+
+
+# --- fetch_agencies: several prefixes in one request ---
+
+
+@responses.activate
+def test_several_prefixes_go_in_one_comma_list(client: HttpClient) -> None:
+    """The DOI Handbook's "Which RA?" takes a comma list and answers an entry for each."""
+    body = load_json("csl/doiorg-ra_10.5061.json") + load_json("csl/doiorg-ra_10.7554.json")
+    body.append({"DOI": "10.99999", "status": "DOI does not exist"})
+    responses.get(f"{BASE}/ra/10.5061,10.7554,10.99999", json=body)
+    found = fetch_agencies(["10.5061", "10.7554", "10.99999"], client, BASE)
+    assert found == {"10.5061": "datacite", "10.7554": "crossref", "10.99999": None}
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_prefix_the_list_answer_leaves_out_is_left_to_be_asked_alone(client: HttpClient) -> None:
+    responses.get(f"{BASE}/ra/10.5061,10.7554", json=load_json("csl/doiorg-ra_10.5061.json"))
+    assert fetch_agencies(["10.5061", "10.7554"], client, BASE) == {"10.5061": "datacite"}
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 404, "body": "Not Found"},
+        {"status": 200, "body": "<html>portal</html>", "content_type": "text/html"},
+        {"status": 400, "json": {"message": "bad"}},
+    ],
+)
+def test_a_refused_list_request_leaves_every_prefix_to_be_asked_alone(
+    client: HttpClient, answer: dict
+) -> None:
+    responses.get(f"{BASE}/ra/10.5061,10.7554", **answer)
+    assert fetch_agencies(["10.5061", "10.7554"], client, BASE) == {}
+
+
+def test_agency_cache_takes_what_a_list_request_learnt() -> None:
+    asked = []
+    cache = AgencyCache(lambda prefix: asked.append(prefix) or "crossref", {"10.1000": "crossref"})
+    assert cache.unknown(["10.5061", "10.1000", "10.5061", "10.7554"]) == ["10.5061", "10.7554"]
+    cache.remember({"10.5061": "datacite", "10.7554": "crossref"})
+    assert cache.agency(Doi("10.5061/dryad.8515")) == "datacite" and asked == []
+    assert cache.learned() == {"10.5061": "datacite", "10.7554": "crossref"}
 
 
 # --- AgencyCache ---
