@@ -401,6 +401,29 @@ def test_daily_limit_fails_every_remaining_doi_without_further_requests(client, 
     assert API_KEY not in repr(logs)
 
 
+def test_batches_side_by_side_come_back_in_input_order(client, openalex):
+    dois = [openalex.add(ELIFE), *short_dois(150), openalex.add(FPLS), *short_dois(150)[:90]]
+    batches = list(fetch_works(dois, client, BASE, API_KEY, concurrency=3))
+    assert [len(b) for b in batches] == [100, 100, 42]
+    results = flat(batches)
+    assert [f.identifier for f in results] == [d.key for d in dois]
+    assert (results[0].status, results[151].status) == ("ok", "ok")
+    assert results[151].payload == recorded(FPLS)
+    assert len(openalex.list_calls()) == 3
+
+
+def test_daily_limit_with_batches_side_by_side_still_answers_each_doi_once(client, openalex):
+    dois = [openalex.add(ELIFE), *short_dois(449)]  # five batches, three at a time
+    openalex.always = (429, {"Content-Type": "application/json"}, ERROR_429)
+    with capture_logs() as logs:
+        results = flat(list(fetch_works(dois, client, BASE, API_KEY, concurrency=3)))
+    assert [f.identifier for f in results] == [d.key for d in dois]
+    assert {(f.status, f.error) for f in results} == {("failed", NOT_ASKED)}
+    # At most the batches already in flight when the allowance ran out were asked.
+    assert len(openalex.rsps.calls) <= 3 * HTTP.max_attempts
+    assert [e["event"] for e in logs].count("openalex.daily_limit_reached") == 1
+
+
 def test_daily_limit_during_single_lookups_keeps_the_answers_already_got(client, openalex):
     dois = [openalex.add(ELIFE), openalex.add(FPLS), openalex.add(BIORXIV), *short_dois(120)]
     # The first single look-up is answered; every request after that is refused.

@@ -7,8 +7,12 @@ against the recorded responses in ../shared/fixtures/openalex/.
 
 from __future__ import annotations
 
+import contextvars
 import re
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -125,26 +129,48 @@ def list_url(base_url: str, dois: list[Doi], api_key: str = "") -> str:
 
 
 def fetch_works(
-    dois: Iterable[Doi], client: HttpClient, base_url: str, api_key: str = ""
+    dois: Iterable[Doi],
+    client: HttpClient,
+    base_url: str,
+    api_key: str = "",
+    concurrency: int = 1,
 ) -> Iterator[list[Fetched]]:
     """Fetch DOIs from OpenAlex, yielding one list of results per batch, in input order.
 
-    Every requested DOI comes back exactly once: ok, not_found or failed. Once OpenAlex's daily
-    allowance is used up (DailyLimitReached), every DOI not yet answered comes back failed with
-    NOT_ASKED, and no further request is sent.
+    Batches run on `concurrency` threads (the "openalex:list" limiter still paces them), at
+    most two per thread ahead of the caller. Every requested DOI comes back exactly once: ok,
+    not_found or failed. Once OpenAlex's daily allowance is used up (DailyLimitReached), every
+    DOI not yet answered comes back failed with NOT_ASKED, and no further request is sent.
     """
     base_url = base_url.rstrip("/")
-    batches = plan_batches(dois, base_url, api_key=api_key)
-    for batch in batches:
+    exhausted = threading.Event()
+    said = threading.Lock()
+
+    def fetch(batch: list[Doi]) -> list[Fetched]:
+        if exhausted.is_set():
+            return _not_asked(batch)
         try:
-            results = fetch_batch(batch, client, base_url, api_key)
+            return fetch_batch(batch, client, base_url, api_key)
         except DailyLimitReached as exc:
-            log.error("openalex.daily_limit_reached", source=SOURCE, error=str(exc))
-            yield exc.answered + _not_asked(batch[len(exc.answered) :])
-            for rest in batches:
-                yield _not_asked(rest)
-            return
-        yield results
+            with said:
+                if not exhausted.is_set():
+                    log.error("openalex.daily_limit_reached", source=SOURCE, error=str(exc))
+                exhausted.set()
+            return exc.answered + _not_asked(batch[len(exc.answered) :])
+
+    workers = max(concurrency, 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openalex")
+    pending: deque[Future[list[Fetched]]] = deque()
+    try:
+        for batch in plan_batches(dois, base_url, api_key=api_key):
+            # Each task gets its own copy of the context, so log lines keep the run_id.
+            pending.append(pool.submit(contextvars.copy_context().run, fetch, batch))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def fetch_batch(
