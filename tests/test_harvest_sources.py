@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 from conftest import load_json
@@ -89,8 +90,15 @@ def test_each_doi_is_resolved_at_its_agency_and_enriched_by_openalex(upstream, s
     assert json.loads(dryad["provenance"])["title"] == "datacite"
     assert dryad["type"] == "dataset" and dryad["publisher"] == "Dryad"
 
-    # doi.org was asked once per prefix, and the answers are kept for the next run.
-    assert upstream.count("/doi/ra/") == 4
+    # doi.org was asked about the four prefixes in one request, and the answers are kept for
+    # the next run.
+    (asked,) = [r for r in upstream.requests if r.startswith("/doi/ra/")]
+    assert sorted(asked.removeprefix("/doi/ra/").split(",")) == [
+        "10.48550",
+        "10.5061",
+        "10.7554",
+        "10.99999",
+    ]
     assert store.known_agencies() == {
         "10.7554": "crossref",
         "10.5061": "datacite",
@@ -250,3 +258,30 @@ def test_an_alias_is_stored_under_its_prime_doi_and_finds_the_same_work(upstream
     assert stored(store, ELIFE)["doi"] == crossref_doi  # as the agency spells it
     # OpenAlex was asked about the prime DOI, which it knows.
     assert stored(store, ELIFE)["openalex_id"]
+
+
+def test_the_next_chunk_is_asked_while_this_one_is_written(upstream, store):
+    """The upstream pools do not wait for SQLite: while chunk 1 is being written, chunk 2's
+    Crossref list request goes out."""
+    dois = upstream.add_synthetic(40)
+    config = configure(upstream, chunk_size=20)  # one Crossref list request per chunk
+    asked_during_first_write = []
+
+    def on_outcome(outcome) -> None:
+        if asked_during_first_write:
+            return
+        deadline = time.monotonic() + 5
+        while upstream.count("/crossref/works?filter=") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_during_first_write.append(upstream.count("/crossref/works?filter="))
+
+    result = harvest(
+        [parse_doi(d) for d in dois],
+        store=store,
+        client=connect(config),
+        config=config,
+        command="test",
+        on_outcome=on_outcome,
+    )
+    assert asked_during_first_write == [2]
+    assert (result.counts.created, upstream.count("/crossref/works?filter=")) == (40, 2)

@@ -8,6 +8,7 @@ import copy
 import hashlib
 import itertools
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,22 +173,25 @@ class SourceHealth:
         self.tries: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.paused: set[str] = set()
+        self._lock = threading.Lock()  # the agencies and OpenAlex report from their own threads
 
     def record(self, source: str, failed: bool) -> None:
-        self.tries[source] += 1
-        self.failures[source] += failed
-        if source not in self.paused and self.tries[source] >= self.min_tries:
-            rate = self.failures[source] / self.tries[source]
-            if rate > self.max_error_rate:
-                self.paused.add(source)
-                log.error(
-                    "source.paused",
-                    source=source,
-                    failed=self.failures[source],
-                    tried=self.tries[source],
-                    hint="more than 10% of its answers failed; not asked again in this run, "
-                    "what it was due for stays due",
-                )
+        with self._lock:
+            self.tries[source] += 1
+            self.failures[source] += failed
+            if source in self.paused or self.tries[source] < self.min_tries:
+                return
+            if self.failures[source] / self.tries[source] <= self.max_error_rate:
+                return
+            self.paused.add(source)
+        log.error(
+            "source.paused",
+            source=source,
+            failed=self.failures[source],
+            tried=self.tries[source],
+            hint="more than 10% of its answers failed; not asked again in this run, "
+            "what it was due for stays due",
+        )
 
     def is_paused(self, source: str) -> bool:
         return source in self.paused

@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -29,7 +30,7 @@ from harvester.pipeline.common import (
     observe_answers,
     unique_dois,
 )
-from harvester.routing import AgencyCache, fetch_agency, prefix_of
+from harvester.routing import RA_BATCH, AgencyCache, fetch_agencies, fetch_agency, prefix_of
 from harvester.sources import crossref, datacite, doiorg, openalex
 from harvester.store import Answer, Observation, Outcome, Store, StoredAnswer
 
@@ -57,7 +58,11 @@ class _Enrichment:
             )
         results = itertools.chain.from_iterable(
             openalex.fetch_works(
-                dois, self.client, self.config.openalex.url, self.config.openalex.api_key
+                dois,
+                self.client,
+                self.config.openalex.url,
+                self.config.openalex.api_key,
+                concurrency=self.config.openalex.concurrency,
             )
         )
         found = {f.identifier: f for f in results}
@@ -89,8 +94,25 @@ def write_linked_dois(
         run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
 
 
+@dataclass
+class _Asked:
+    """What upstream said about one chunk: the network half of `DoiResolver.resolve`."""
+
+    chunk: list[Doi]  # asked at their agency, then merged with OpenAlex's answer
+    refreshing: list[Doi]  # asked of OpenAlex alone (only their OpenAlex refresh is due)
+    skipped: dict[str, str]  # not found when last asked: not asked again (key -> when)
+    by_agency: dict[str, Fetched] = field(default_factory=dict)
+    enriched: dict[str, Fetched] = field(default_factory=dict)
+
+
 class DoiResolver:
-    """Resolves chunks of DOIs for one run: routing, agency, enrichment, merge."""
+    """Resolves chunks of DOIs for one run: routing, agency, enrichment, merge.
+
+    Each chunk has a network half (`_ask`: doi.org, the agencies and OpenAlex, on worker
+    threads, touching no database) and a store half (`_observe_chunk`: reading what is stored
+    and merging, on the caller's thread). `resolve_chunks` runs the network half of the next
+    chunk while the caller writes the one before, so the upstream pools never wait for SQLite.
+    """
 
     def __init__(self, store: Store, client: HttpClient, config: Config, refresh: bool) -> None:
         self.store, self.client, self.config, self.refresh = store, client, config, refresh
@@ -107,13 +129,17 @@ class DoiResolver:
         self.enrichment = _Enrichment(client, config, self.health)
         workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
         self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
+        # One chunk's network half at a time ahead of the caller, and OpenAlex beside it.
+        self.ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk")
+        self.beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openalex")
 
     def _recheck_since(self) -> str:
         since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
         return since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def close(self) -> None:
-        self.singles.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.ahead, self.beside, self.singles):
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def resolve(
         self,
@@ -126,33 +152,84 @@ class DoiResolver:
         whose key is in `openalex_only` (their agency record is not due) are asked of OpenAlex
         alone and merged with their stored agency record. A DOI whose agency is paused for this
         run (too many failures) fails with that reason and asks nothing."""
-        refreshing = [d for d in chunk if d.key in openalex_only]
-        chunk = [d for d in chunk if d.key not in openalex_only]
-        skipped = self._recently_not_found(chunk)
-        asked = [d for d in chunk if d.key not in skipped]
-        routes = self._route(asked)
-        self.store.keep_agencies(self._newly_learned())
+        return self._observe_chunk(self._start(chunk, openalex_only), displays)
 
-        by_agency = self._fetch_agencies(routes)
-        for fetched in by_agency.values():
+    def resolve_chunks(
+        self, chunks: Iterable[tuple[list[Doi], Mapping[str, str], Collection[str]]]
+    ) -> Iterator[list[Observation]]:
+        """`resolve` for each (chunk, displays, openalex_only), one chunk's network half ahead:
+        chunk k+1 is being asked while the caller writes chunk k. The next chunk is taken from
+        `chunks` only when chunk k's observations are ready, so a lazy source that checks a
+        stop or a deadline stops the look-ahead too."""
+        pending: tuple[Future[_Asked], Mapping[str, str]] | None = None
+        for chunk, displays, openalex_only in chunks:
+            asked = self._start(chunk, openalex_only)
+            if pending is not None:
+                yield self._observe_chunk(*pending)
+            pending = (asked, displays)
+        if pending is not None:
+            yield self._observe_chunk(*pending)
+
+    def _start(self, chunk: list[Doi], openalex_only: Collection[str]) -> Future[_Asked]:
+        """Start a chunk's network half on the look-ahead thread (what the store remembers as
+        not found is read here, on the caller's thread)."""
+        only = set(openalex_only)
+        asked = _Asked(
+            chunk=[d for d in chunk if d.key not in only],
+            refreshing=[d for d in chunk if d.key in only],
+            skipped={},
+        )
+        asked.skipped = self._recently_not_found(asked.chunk)
+        return self.ahead.submit(self._in_context(self._ask), asked)
+
+    def _ask(self, asked: _Asked) -> _Asked:
+        """The network half: each DOI at its agency, and OpenAlex. With an API key OpenAlex is
+        asked at the same time as the agencies (it batches 100 DOIs whatever their agency says);
+        a DOI the agency answered under another DOI (an alias) is asked of it afterwards."""
+        dois = [d for d in asked.chunk if d.key not in asked.skipped]
+        early = None
+        if self.config.openalex.api_key:
+            early = self.beside.submit(
+                self._in_context(self.enrichment.fetch), dois + asked.refreshing
+            )
+        self._learn_prefixes(dois)
+        asked.by_agency = self._fetch_agencies(self._route(dois))
+        for fetched in asked.by_agency.values():
             if fetched.source != PAUSED:
                 self.health.record(fetched.source, fetched.status == "failed")
-        ok = [by_agency[d.key] for d in asked if by_agency[d.key].status == "ok"]
-        enriched = self.enrichment.fetch([Doi(f.resolved or f.identifier) for f in ok] + refreshing)
+        ok = [asked.by_agency[d.key] for d in dois if asked.by_agency[d.key].status == "ok"]
+        if early is None:
+            wanted = [Doi(f.resolved or f.identifier) for f in ok] + asked.refreshing
+            asked.enriched = self.enrichment.fetch(wanted)
+        else:
+            asked.enriched = early.result()
+            aliases = [
+                Doi(f.resolved) for f in ok if f.resolved and f.resolved not in asked.enriched
+            ]
+            asked.enriched.update(self.enrichment.fetch(aliases))
+        return asked
 
-        keys = {d.key for d in chunk + refreshing} | {f.resolved for f in ok if f.resolved}
+    def _observe_chunk(
+        self, future: Future[_Asked], displays: Mapping[str, str]
+    ) -> list[Observation]:
+        """The store half: what each answer makes of its work, against what is stored now."""
+        asked = future.result()
+        self.store.keep_agencies(self._newly_learned())
+        by_agency, enriched = asked.by_agency, asked.enriched
+        resolved = {f.resolved for f in by_agency.values() if f.status == "ok" and f.resolved}
+        keys = {d.key for d in asked.chunk + asked.refreshing} | resolved
         work_ids = self.store.find_work_ids("doi", sorted(keys))
         stored = self.store.latest_answers(sorted(set(work_ids.values())))
         observations = []
-        for doi in chunk:
+        for doi in asked.chunk:
             display = displays.get(doi.key, doi.value)
-            if doi.key in skipped:
-                observations.append(self._cached_not_found(doi, display, skipped[doi.key]))
+            if doi.key in asked.skipped:
+                observations.append(self._cached_not_found(doi, display, asked.skipped[doi.key]))
                 continue
             fetched = by_agency[doi.key]
             extra = enriched.get(fetched.resolved or doi.key) if fetched.status == "ok" else None
             observations.append(self._observe(doi, display, fetched, extra, work_ids, stored))
-        for doi in refreshing:
+        for doi in asked.refreshing:
             display = displays.get(doi.key, doi.value)
             observations.append(self._refresh_openalex(doi, display, enriched, work_ids, stored))
         return observations
@@ -163,6 +240,16 @@ class DoiResolver:
         if self.refresh or self.config.recheck_not_found_days == 0:
             return {}
         return self.store.recently_not_found([d.key for d in chunk], self._recheck_since())
+
+    def _learn_prefixes(self, dois: list[Doi]) -> None:
+        """Ask doi.org about the chunk's new prefixes in a few comma-list requests instead of
+        one each (a fresh database meets dozens of prefixes in its first chunk)."""
+        unknown = self.agencies.unknown(prefix_of(d) for d in dois)
+        if len(unknown) < 2:
+            return
+        for start in range(0, len(unknown), RA_BATCH):
+            group = unknown[start : start + RA_BATCH]
+            self.agencies.remember(fetch_agencies(group, self.client, self.config.doi.url))
 
     def _route(self, dois: list[Doi]) -> list[tuple[Doi, str | UpstreamError | None]]:
         """The agency of each DOI's prefix; new prefixes are asked of doi.org side by side."""
@@ -347,8 +434,11 @@ def harvest(
         closing(DoiResolver(store, client, config, refresh)) as resolver,
         Run(store, command, on_outcome, config.watch) as run,
     ):
-        for chunk in chunks(unique_dois(dois), config.chunk_size):
-            run.write(resolver.resolve(chunk, {d.key: d.value for d in chunk}))
+        todo = chunks(unique_dois(dois), config.chunk_size)
+        stopped = (lambda _: True) if stop is None else (lambda _: not stop.is_set())
+        work = ((c, {d.key: d.value for d in c}, ()) for c in itertools.takewhile(stopped, todo))
+        for observations in resolver.resolve_chunks(work):
+            run.write(observations)
             if stop is not None and stop.is_set():
                 run.interrupt()
                 break

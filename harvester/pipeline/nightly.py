@@ -7,6 +7,7 @@ due for the next run. A stop request (SIGTERM, Ctrl-C) ends the run after the ba
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -102,19 +103,19 @@ def harvest_due(
         closing(DoiResolver(store, client, config, refresh=True)) as resolver,
         Run(store, command, on_outcome, config.watch) as run,
     ):
-        for chunk in chunks(dois, config.chunk_size):
-            if out_of_time():
-                break
-            wanted = {i.key: parse_doi(i.value) for i in chunk}
-            openalex_only = {i.key for i in chunk if "agency" not in i.sources}
-            run.write(
-                resolver.resolve(
-                    list(wanted.values()),
-                    {i.key: i.value for i in chunk},
-                    openalex_only=openalex_only,
-                )
+        # Taken lazily, so the look-ahead chunk is not started once time is up.
+        todo = itertools.takewhile(lambda _: not out_of_time(), chunks(dois, config.chunk_size))
+        work = (
+            (
+                [parse_doi(i.value) for i in chunk],
+                {i.key: i.value for i in chunk},
+                {i.key for i in chunk if "agency" not in i.sources},
             )
-            advance(len(chunk))
+            for chunk in todo
+        )
+        for observations in resolver.resolve_chunks(work):
+            run.write(observations)
+            advance(len(observations))
         if handles and not out_of_time():
             _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time, advance)
         for feed in config.feeds:
