@@ -84,11 +84,17 @@ class FieldChange:
     new: Value
 
 
+def canonical_json(value: object) -> str:
+    """Deterministic JSON (sorted keys, no spaces, UTF-8 as is): equal content, equal text. The
+    stored form of source payloads, and what their hashes are taken of."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def to_json(value: object) -> str | None:
     """Deterministic JSON for list-valued fields, None for empty, so equal content compares equal."""
     if value in (None, (), [], {}):
         return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return canonical_json(value)
 
 
 def author_row(author: Author) -> dict[str, str | None]:

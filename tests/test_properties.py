@@ -4,6 +4,7 @@ the fields it is given."""
 
 from __future__ import annotations
 
+import copy
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from harvester import redif
 from harvester.errors import BadIdentifier
 from harvester.identifiers import parse_doi, parse_identifier, parse_repec
+from harvester.pipeline import common
 
 # --- identifiers ------------------------------------------------------------------------------
 
@@ -141,3 +143,35 @@ def test_the_fields_written_into_a_template_are_the_fields_read_back(fields):
     assert template.handle == "RePEc:abc:defghi:v:1:y:2020:i:1:p:1-2"
     for name, value in fields:
         assert template.get(name.lower()) == value
+
+
+# --- payload hashing: the volatile keys are left out without a deep copy -----------------------
+
+_keys = st.sampled_from(["indexed", "score", "message", "date-time", "a", "b"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=20,
+)
+_paths = st.lists(st.lists(_keys, min_size=1, max_size=3).map(".".join), max_size=3, unique=True)
+
+
+def _without_by_deep_copy(payload: dict, paths: list[str]) -> dict:
+    """The obvious way, as the harvester did it before: deep-copy, then pop each path."""
+    stable = copy.deepcopy(payload)
+    for path in paths:
+        *parents, last = path.split(".")
+        node = stable
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return stable
+
+
+@given(st.dictionaries(_keys, _json, max_size=5), _paths)
+def test_volatile_keys_are_left_out_as_a_deep_copy_would_and_the_payload_stays(payload, paths):
+    before = copy.deepcopy(payload)
+    stable = common._without(payload, paths)
+    assert stable == _without_by_deep_copy(payload, paths)
+    assert payload == before  # what is stored is the payload as received

@@ -34,6 +34,7 @@ from harvester.merge import (
     WorkValues,
     author_row,
     authors_from_rows,
+    canonical_json,
     comparable,
     diff,
     rows_json,
@@ -62,11 +63,20 @@ class Answer:
     status: str
     payload: str | None = None
     payload_hash: str | None = None
+    # The payload as parsed from the answer, when the text is not made yet: it is serialised
+    # only if this payload is new to the store (`text`), and parsed by nobody.
+    data: Any = field(default=None, compare=False, repr=False)
 
     @property
     def fingerprint(self) -> str:
         """What `source_records.payload_hash` holds for this answer."""
         return self.payload_hash or self.status
+
+    def text(self) -> str | None:
+        """The payload as stored: as given, or serialised from `data`."""
+        if self.payload is None and self.data is not None:
+            return canonical_json(self.data)
+        return self.payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -867,7 +877,15 @@ class Store:
         )
 
     def _keep_answer(self, answer: Answer, work_id: int | None, now: str) -> None:
-        """Each distinct payload is kept once; seeing it again only moves its last_seen_at."""
+        """Each distinct payload is kept once; seeing it again only moves its last_seen_at
+        (tried first: most answers of a harvest were seen before, and need no text at all)."""
+        seen = self.conn.execute(
+            """UPDATE source_records SET last_seen_at = ?, work_id = coalesce(?, work_id)
+               WHERE source = ? AND identifier = ? AND payload_hash = ?""",
+            (now, work_id, answer.source, answer.identifier, answer.fingerprint),
+        )
+        if seen.rowcount:
+            return
         self.conn.execute(
             """INSERT INTO source_records
                  (source, identifier, work_id, status, fetched_at, last_seen_at, payload,
@@ -883,7 +901,7 @@ class Store:
                 answer.status,
                 now,
                 now,
-                answer.payload,
+                answer.text(),
                 answer.fingerprint,
             ),
         )
