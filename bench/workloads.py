@@ -6,7 +6,7 @@
     OpenAlex) while the simulator's records have moved on one epoch (10% changed).
 (c) 50,000 Crossref payloads through the same `harvest(...)`, with only the fetch replaced:
     `RecordedResolver` is the harvester's `DoiResolver` whose `_fetch_agencies` and OpenAlex
-    enrichment answer from generated payloads (json.loads of the text, as the HTTP layer does)
+    enrichment answer from generated payloads (parsed as the HTTP layer parses them)
     instead of the network. Routing, `answer_of`, `observe_answers` (hash, parse, merge, history),
     `Run.write` and `Store.write_batch` are the harvester's own code, unchanged.
 """
@@ -31,8 +31,12 @@ from harvester.pipeline import dois as doi_pipeline
 from harvester.store import Store, open_store
 
 MAILTO = "bench@example.org"
-#: What parses an answer's body (the harvester's HTTP layer uses json.loads; see experiments).
-loads = json.loads
+#: What parses an answer's body: the harvester's own (harvester.jsontext, orjson, since 2 Dec
+#: 2026), or json.loads as its HTTP layer used before.
+try:
+    from harvester.jsontext import loads
+except ImportError:  # measuring a commit from before jsontext
+    loads = json.loads
 OPENALEX_KEY = "bench-key"
 
 
@@ -154,8 +158,8 @@ class RecordedResolver(doi_pipeline.DoiResolver):
     """The harvester's DoiResolver with the network replaced by generated payloads.
 
     Only what would cross the network is replaced: each agency answer and each OpenAlex answer is
-    rendered (time kept apart in `render_seconds`, as it is the bench's cost) and parsed with
-    json.loads (the harvester's cost, as its HTTP layer would). Everything after is unchanged.
+    rendered (time kept apart in `render_seconds`, as it is the bench's cost) and parsed as the
+    harvester's HTTP layer parses it (the harvester's cost). Everything after is unchanged.
     """
 
     epoch = 0

@@ -7,7 +7,6 @@ secret masking are decided here once instead of drifting apart in each source mo
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -26,7 +25,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from harvester import PROJECT_URL, __version__
+from harvester import PROJECT_URL, __version__, jsontext
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import (
     BadPayload,
@@ -606,7 +605,7 @@ def _read_json(answer: BytesResponse, context: dict[str, Any], status_line: str)
             **context,
         )
     try:
-        data = json.loads(answer.content)
+        data = jsontext.loads(answer.content)
     except ValueError:
         # Starts like JSON but does not parse: the connection dropped mid-body.
         raise _Retry("truncated JSON body", status=answer.status, retry_after=None) from None
@@ -717,7 +716,7 @@ def _server_message(body: bytes) -> str | None:
     if _strip(body)[:1] not in (b"{", b"["):
         return None
     try:
-        data = json.loads(body)
+        data = jsontext.loads(body)
     except ValueError:
         return None
     if not isinstance(data, dict):

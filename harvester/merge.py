@@ -6,13 +6,13 @@ field: a change is any field whose stored value differs, including to or from em
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+from harvester import jsontext
 from harvester.models import Author, Record
 
 #: The columns of `works` that come from sources, in display order. `authors` is compared like a field
@@ -87,7 +87,7 @@ class FieldChange:
 def canonical_json(value: object) -> str:
     """Deterministic JSON (sorted keys, no spaces, UTF-8 as is): equal content, equal text. The
     stored form of source payloads, and what their hashes are taken of."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return jsontext.canonical(value)
 
 
 def to_json(value: object) -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from harvester import redif
+from harvester import jsontext, redif
 from harvester.config import Config
 from harvester.due import DuePolicy
 from harvester.http import HttpClient, RateLimiter, make_session
@@ -313,7 +312,7 @@ def _payload_of(answer: Answer | StoredAnswer) -> Any:
     data = getattr(answer, "data", None)
     if data is not None:
         return data
-    return json.loads(answer.payload) if answer.payload else None
+    return jsontext.loads(answer.payload) if answer.payload else None
 
 
 def observe_answers(
