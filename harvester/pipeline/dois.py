@@ -129,9 +129,12 @@ class DoiResolver:
         self.enrichment = _Enrichment(client, config, self.health)
         workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
         self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
-        # One chunk's network half at a time ahead of the caller, and OpenAlex beside it.
-        self.ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk")
-        self.beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openalex")
+        # Two chunks' network halves at a time, each with OpenAlex beside it: while one waits
+        # for its last look-ups (the single look-ups of DOIs missing from a list answer), the
+        # other's list requests keep Crossref's list pool busy.
+        self.ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk")
+        self.beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="openalex")
+        self._learning = threading.Lock()  # one /ra look-up of a prefix, whichever chunk meets it
 
     def _recheck_since(self) -> str:
         since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
@@ -157,10 +160,11 @@ class DoiResolver:
     def resolve_chunks(
         self, chunks: Iterable[tuple[list[Doi], Mapping[str, str], Collection[str]]]
     ) -> Iterator[list[Observation]]:
-        """`resolve` for each (chunk, displays, openalex_only), one chunk's network half ahead:
-        chunk k+1 is being asked while the caller writes chunk k. The next chunk is taken from
-        `chunks` only when chunk k's observations are ready, so a lazy source that checks a
-        stop or a deadline stops the look-ahead too."""
+        """`resolve` for each (chunk, displays, openalex_only), one chunk ahead: chunk k+1 is
+        being asked (side by side with what is left of chunk k) while the caller writes chunk k.
+        The next chunk is taken from `chunks` only then, so a lazy source that checks a stop or
+        a deadline stops the look-ahead too. A source paused for failing (SourceHealth) is
+        therefore asked at most one chunk more than it would be one chunk at a time."""
         pending: tuple[Future[_Asked], Mapping[str, str]] | None = None
         for chunk, displays, openalex_only in chunks:
             asked = self._start(chunk, openalex_only)
@@ -244,12 +248,13 @@ class DoiResolver:
     def _learn_prefixes(self, dois: list[Doi]) -> None:
         """Ask doi.org about the chunk's new prefixes in a few comma-list requests instead of
         one each (a fresh database meets dozens of prefixes in its first chunk)."""
-        unknown = self.agencies.unknown(prefix_of(d) for d in dois)
-        if len(unknown) < 2:
-            return
-        for start in range(0, len(unknown), RA_BATCH):
-            group = unknown[start : start + RA_BATCH]
-            self.agencies.remember(fetch_agencies(group, self.client, self.config.doi.url))
+        with self._learning:
+            unknown = self.agencies.unknown(prefix_of(d) for d in dois)
+            if len(unknown) < 2:
+                return
+            for start in range(0, len(unknown), RA_BATCH):
+                group = unknown[start : start + RA_BATCH]
+                self.agencies.remember(fetch_agencies(group, self.client, self.config.doi.url))
 
     def _route(self, dois: list[Doi]) -> list[tuple[Doi, str | UpstreamError | None]]:
         """The agency of each DOI's prefix; new prefixes are asked of doi.org side by side."""
