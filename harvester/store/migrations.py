@@ -424,6 +424,39 @@ def m0009_fts_once_per_work(db: sqlite_utils.Database) -> None:
         conn.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
 
 
+def m0010_match_candidates(db: sqlite_utils.Database) -> None:
+    """The DOIs `harvest match` found for works that had none: one row per (work, candidate DOI)
+    worth keeping, `pending` for a person to settle, `accepted` once linked, `rejected` once
+    refused (and never offered for that work again). Candidates below the review threshold are
+    not kept.
+
+    The DOI compares case-insensitively for ASCII letters (COLLATE NOCASE), as identifier keys
+    do. A work's candidates go with it when it is merged into another and deleted (ON DELETE
+    CASCADE): they were questions about a work that no longer exists, and the history row of a
+    link (`changes.field` = matched_doi) moves to the survivor with the rest of its history."""
+    db.conn.execute(
+        """CREATE TABLE match_candidates (
+             work_id INTEGER NOT NULL REFERENCES works (id) ON DELETE CASCADE,
+             doi TEXT NOT NULL COLLATE NOCASE,
+             score REAL NOT NULL,
+             decision TEXT NOT NULL
+               CHECK (decision IN ('pending', 'accepted', 'rejected')),
+             reasons TEXT,
+             title TEXT,
+             year INTEGER,
+             authors TEXT,
+             container_title TEXT,
+             run_id INTEGER REFERENCES runs (id),
+             found_at TEXT NOT NULL,
+             settled_at TEXT,
+             settled_by TEXT,
+             PRIMARY KEY (work_id, doi)
+           )"""
+    )
+    db["match_candidates"].create_index(["decision", "work_id"])
+    db["match_candidates"].create_index(["doi"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -435,6 +468,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0007_datasette", m0007_datasette),
     ("0008_run_failures", m0008_run_failures),
     ("0009_fts_once_per_work", m0009_fts_once_per_work),
+    ("0010_match_candidates", m0010_match_candidates),
 ]
 
 
