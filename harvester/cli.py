@@ -40,6 +40,7 @@ from harvester.formats.csvfile import parse_authors
 from harvester.identifiers import (
     Doi,
     RepecHandle,
+    ascii_key,
     parse_doi,
     parse_identifier,
     parse_repec,
@@ -50,6 +51,7 @@ from harvester.lock import writer_lock
 from harvester.log import configure_logging
 from harvester.merge import WORK_FIELDS, Value, authors_json
 from harvester.pipeline import (
+    MatchResult,
     OaiFeed,
     RunResult,
     connect,
@@ -60,8 +62,12 @@ from harvester.pipeline import (
     harvest_oai,
     harvest_repec,
     import_records,
+    match_works,
     plan_run,
+    refusal,
+    settle_matches,
 )
+from harvester.pipeline.match import SOURCE as MATCH_SOURCE
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.store import Outcome, Store, open_store
 
@@ -355,6 +361,311 @@ def repec_command(
         archive_codes,
         track=_tracker(parsed) if track else None,
     )
+
+
+# --- harvest match --------------------------------------------------------------------------
+
+
+class MatchRefused(HarvesterError):
+    """An --accept or --reject that the stored candidates rule out: exit 2, nothing written."""
+
+    exit_code = 2
+
+
+@cli.command("match")
+@click.argument("works", nargs=-1, metavar="[ID...]")
+@click.option(
+    "--all-unmatched",
+    is_flag=True,
+    help="Every work without a DOI, except those waiting for your review or whose candidates "
+    "you rejected (name those by ID to ask again).",
+)
+@click.option(
+    "--review",
+    is_flag=True,
+    help="List the candidates waiting for you (of the IDs given, or all); change nothing.",
+)
+@click.option(
+    "--accept",
+    "accepts",
+    nargs=2,
+    multiple=True,
+    metavar="ID DOI",
+    help="Link work ID to DOI, one of its candidates, and harvest the DOI onto it (repeatable).",
+)
+@click.option(
+    "--reject",
+    "rejects",
+    nargs=2,
+    multiple=True,
+    metavar="ID DOI",
+    help="Refuse a candidate: never offered for that work again (repeatable).",
+)
+@click.option(
+    "--max", "max_items", type=click.IntRange(min=1), help="Search for at most N records."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
+)
+@click.pass_obj
+def match_command(
+    app: App,
+    works: tuple[str, ...],
+    all_unmatched: bool,
+    review: bool,
+    accepts: tuple[tuple[str, str], ...],
+    rejects: tuple[tuple[str, str], ...],
+    max_items: int | None,
+    as_json: bool,
+) -> int:
+    """Find the DOI of records that have none (imported without one, RePEc papers): ask
+    Crossref for candidates and score them on title, author surnames, year and container.
+
+    Above [match] accept the work is linked to the DOI, whose record is then harvested onto
+    it (one work); between review and accept the candidates wait for you: `--review` lists
+    them, `--accept ID DOI` links one, `--reject ID DOI` refuses one. ID is a work's id (as
+    `harvest show` and Datasette give it) or its RePEc handle.
+
+    Exit 0 when every search (and linked DOI's harvest) went through, whatever was found;
+    1 when some failed (those records are asked again next time); 2 on bad input.
+    """
+    app.setup_logging()
+    settling = bool(accepts or rejects)
+    searching = bool(all_unmatched or (works and not review))
+    if sum((settling, searching, review)) != 1:
+        raise click.UsageError(
+            "give IDs or --all-unmatched (search), --review [ID...] (list), or --accept/--reject "
+            "ID DOI (settle): one of these"
+        )
+    if all_unmatched and works:
+        raise click.UsageError("give IDs or --all-unmatched, not both")
+    if max_items is not None and not searching:
+        raise click.UsageError("--max goes with IDs or --all-unmatched")
+    if review:
+        return _print_review(app, works, as_json)
+    if settling:
+        return _settle(app, accepts, rejects, as_json)
+    return _match_run(app, works, max_items, as_json)
+
+
+def _work_ids(store: Store, texts: tuple[str, ...]) -> list[int]:
+    """Work ids for the IDs given (a number, or a RePEc handle or DOI that finds the work);
+    one that finds no work is bad input."""
+    found = []
+    for text in texts:
+        work_id = _find_work(store, text)
+        if work_id is None:
+            raise BadIdentifier(text, "no such work in the database (see harvest show)")
+        found.append(work_id)
+    return list(dict.fromkeys(found))
+
+
+def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json: bool) -> int:
+    """`harvest match ID...` / `--all-unmatched`: the lock, the run, a line per record."""
+    config = app.config
+    if not config.mailto:
+        log.warning(
+            "config.no_mailto",
+            hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool",
+        )
+    lines = not as_json and app.verbosity >= 0
+    records: list[MatchResult] = []
+    outcomes: list[Outcome] = []
+
+    def on_match(result: MatchResult) -> None:
+        records.append(result)
+        if lines:
+            click.echo(format_match(result))
+
+    def on_outcome(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if lines and outcome.source != MATCH_SOURCE:  # the harvest of a linked DOI
+            click.echo(format_outcome(outcome))
+
+    with app.writing(create=False) as store:  # nothing to match in a database not there
+        ids = _work_ids(store, works) if works else store.unmatched_work_ids(max_items)
+        ids = ids[:max_items] if max_items else ids
+        with stop_on_signals() as stop:
+            result = match_works(
+                ids,
+                store=store,
+                client=connect(config),
+                config=config,
+                command=_command_line(),
+                on_outcome=on_outcome,
+                on_match=on_match,
+                stop=stop,
+            )
+        if as_json:
+            document = {
+                **_result_json(result, outcomes),
+                "records": [r.as_json() for r in records],
+            }
+            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        else:
+            click.echo(format_match_summary(records, outcomes, result, store.path))
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return result.exit_code
+
+
+def _settle(
+    app: App,
+    accepts: tuple[tuple[str, str], ...],
+    rejects: tuple[tuple[str, str], ...],
+    as_json: bool,
+) -> int:
+    """`--accept ID DOI` / `--reject ID DOI`: every one checked before anything is written."""
+    outcomes: list[Outcome] = []
+    lines = not as_json and app.verbosity >= 0
+
+    def on_outcome(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if lines:
+            click.echo(format_outcome(outcome))
+
+    with app.writing(create=False) as store:
+        checked: dict[str, list[tuple[int, str]]] = {"accept": [], "reject": []}
+        for option, pairs in (("accept", accepts), ("reject", rejects)):
+            for work_text, doi_text in pairs:
+                [work_id] = _work_ids(store, (work_text,))
+                doi = parse_doi(doi_text).value
+                why = refusal(store, work_id, doi, accept=option == "accept")
+                if why is not None:
+                    raise MatchRefused(f"--{option} {work_text} {doi_text}: {why}")
+                checked[option].append((work_id, doi))
+        works = [w for w, _ in checked["accept"]]
+        twice = sorted({w for w in works if works.count(w) > 1})
+        if twice:
+            raise MatchRefused(f"work {twice[0]}: --accept one DOI per work (a work has one DOI)")
+        both = {(w, ascii_key(d)) for w, d in checked["accept"]} & {
+            (w, ascii_key(d)) for w, d in checked["reject"]
+        }
+        if both:
+            work_id, _ = sorted(both)[0]
+            raise MatchRefused(f"work {work_id}: the same DOI given to --accept and --reject")
+        for option in ("reject", "accept"):
+            for work_id, doi in checked[option]:
+                if lines:
+                    click.echo(f"{option + 'ed':<10} work {work_id}  {doi}")
+        with stop_on_signals():  # one batch: a first SIGTERM lets it finish
+            result = settle_matches(
+                checked["accept"],
+                checked["reject"],
+                store=store,
+                client=connect(app.config),
+                config=app.config,
+                command=_command_line(),
+                on_outcome=on_outcome,
+            )
+        if as_json:
+            document = {
+                **_result_json(result, outcomes),
+                "accepted": [{"work_id": w, "doi": d} for w, d in checked["accept"]],
+                "rejected": [{"work_id": w, "doi": d} for w, d in checked["reject"]],
+            }
+            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        elif checked["accept"]:
+            click.echo(format_summary(result, store.path, store.run_failures(result.run_id)))
+        elif lines:
+            click.echo(
+                f"{len(checked['reject'])} candidate(s) rejected; run {result.run_id} in "
+                f"{store.path}"
+            )
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return result.exit_code
+
+
+def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
+    """`--review`: the pending candidates, each beside the record it may be."""
+    store = app.open_store(create=False)
+    try:
+        ids = _work_ids(store, works) if works else None
+        pending = store.pending_matches(ids)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(pending, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    click.echo(format_review(pending))
+    return EXIT_OK
+
+
+def format_match(result: MatchResult) -> str:
+    """One record's line: what was found, and why."""
+    label = {
+        "linked": "linked",
+        "review": "review",
+        "no_match": "no match",
+        "failed": "failed",
+        "skipped": "skipped",
+    }[result.status]
+    head = f"{label:<10} work {result.work_id}"
+    if result.status == "linked":
+        score = f"  score {result.score:.2f}" if result.score is not None else ""
+        return f"{head}  {result.doi}{score} ({result.reasons})"
+    if result.status == "review":
+        return (
+            f"{head}  {len(result.candidates)} candidate(s) (best {result.score:.2f} "
+            f"{result.doi}): {_shorten(result.title, 50)}"
+        )
+    if result.status == "no_match":
+        asked = f"no match among {result.asked} candidate(s)" if result.asked else "no match"
+        return f"{head}  {asked}: {_shorten(result.title, 60)}"
+    return f"{head}  {result.error}"
+
+
+def format_match_summary(
+    records: list[MatchResult], outcomes: list[Outcome], result: RunResult, db_path: str
+) -> str:
+    counts = Counter(r.status for r in records)
+    searched = sum(n for status, n in counts.items() if status != "skipped")
+    text = (
+        f"{searched} record(s): {counts['linked']} linked, {counts['review']} for review, "
+        f"{counts['no_match']} no match, {counts['failed']} failed"
+    )
+    if counts["skipped"]:
+        text += f", {counts['skipped']} skipped"
+    unharvested = sum(
+        o.status in ("failed", "not_found") for o in outcomes if o.source != MATCH_SOURCE
+    )
+    if unharvested:
+        text += f"; {unharvested} linked DOI(s) not harvested yet (the next harvest match asks)"
+    text += f"; run {result.run_id} in {db_path}"
+    if result.status == "interrupted":
+        text += " (interrupted)"
+    if counts["review"]:
+        text += "\nharvest match --review lists the candidates waiting for you"
+    return text
+
+
+def format_review(pending: list[dict[str, Any]]) -> str:
+    """The pending candidates by record: the record's title against each candidate's, the
+    score and the reasons, and how to settle them."""
+    out: list[str] = []
+    work_id = None
+    for row in pending:
+        if row["work_id"] != work_id:
+            work_id = row["work_id"]
+            said = "; ".join(
+                str(p) for p in (row["work_year"], row["work_authors"], row["work_container"]) if p
+            )
+            out.append(
+                f"work {work_id}: {_shorten(row['work_title'], 90)}"
+                + (f"  ({said})" if said else "")
+            )
+        said = "; ".join(str(p) for p in (row["year"], row["authors"], row["container_title"]) if p)
+        out.append(
+            f"  {row['score']:.2f}  {row['doi']}  {_shorten(row['title'], 80)}"
+            + (f"  ({said})" if said else "")
+        )
+        out.append(f"        {row['reasons'] or ''}")
+    works = len({row["work_id"] for row in pending})
+    out.append(f"{len(pending)} candidate(s) for {works} record(s) waiting for review")
+    if pending:
+        out.append("settle each with: harvest match --accept ID DOI, or --reject ID DOI")
+    return "\n".join(out)
 
 
 # --- the watch list: harvest track / untrack / tracked --------------------------------------------

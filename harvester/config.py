@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from harvester.due import DuePolicy
 from harvester.errors import ConfigError
+from harvester.matching import ACCEPT, REVIEW
 from harvester.merge import COMPARED_FIELDS, DEFAULT_PRECEDENCE
 
 DEFAULT_CONFIG_PATH = Path("config/harvester.toml")
@@ -143,6 +144,19 @@ SOURCES = frozenset(DEFAULT_PRECEDENCE)
 
 
 @dataclass(frozen=True)
+class MatchConfig:
+    """`harvest match`: finding the DOI of a record that has none. A candidate scoring at least
+    `accept` (and alone in doing so) is linked; from `review` up it is kept for a person; below,
+    dropped. Each record is one Crossref search for `rows` candidates published within
+    `year_window` years of the record's year."""
+
+    accept: float = ACCEPT
+    review: float = REVIEW
+    rows: int = 5
+    year_window: int = 1
+
+
+@dataclass(frozen=True)
 class MergeConfig:
     """Field precedence: `precedence` for every field, `fields` overriding it for some."""
 
@@ -186,6 +200,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     feeds: tuple[FeedConfig, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""
@@ -368,6 +383,7 @@ def _validate(config: Config) -> None:
             f"recheck_not_found_days must not be negative, not {config.recheck_not_found_days}"
         )
     _validate_merge(config.merge)
+    _validate_match(config.match)
     if config.http.max_body_bytes < 1024:
         raise ConfigError(
             f"[http] max_body_bytes must be at least 1024, not {config.http.max_body_bytes}"
@@ -442,6 +458,18 @@ def _validate_feeds(feeds: tuple[FeedConfig, ...]) -> None:
         if feed.label in labels:
             raise ConfigError(f"{where}: the same feed twice ({feed.label})")
         labels.add(feed.label)
+
+
+def _validate_match(match: MatchConfig) -> None:
+    if not 0 < match.review <= match.accept <= 1:
+        raise ConfigError(
+            f"[match] thresholds must satisfy 0 < review <= accept <= 1, not review = "
+            f"{match.review}, accept = {match.accept}"
+        )
+    if not 1 <= match.rows <= 1000:
+        raise ConfigError(f"[match] rows must be 1 to 1000 (Crossref's page), not {match.rows}")
+    if not 0 <= match.year_window <= 100:
+        raise ConfigError(f"[match] year_window must be 0 to 100 years, not {match.year_window}")
 
 
 def _validate_merge(merge: MergeConfig) -> None:

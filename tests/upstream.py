@@ -79,6 +79,10 @@ DATACITE_404 = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52
 DOIORG_302 = "csl/doiorg-302_10.1126_science.169.3946.635.html"
 DOIORG_404 = "errors/doiorg_404_10.1126_foo.html"
 DOIORG_400 = "errors/doiorg_400_foo.html"
+#: The recorded Crossref search answer whose envelope candidate lists are served in, and the
+#: recorded answer to a search that found nothing.
+QUERY_LIST = "crossref/list_works_query-global-state_filter-has-orcid_rows3.json"
+QUERY_EMPTY = "crossref/list_works_query-adfaaf_empty.json"
 #: The recorded list answer whose envelope (meta, group_by) OpenAlex list answers are built in.
 OPENALEX_LIST = "openalex/list_works_sample-5.json"
 #: The JSON doi.org's /ra answers are served as (csl/doiorg-ra_10.5061.meta.json).
@@ -119,6 +123,11 @@ class ReplayUpstream:
         self.not_found_body = fixture_bytes("errors/crossref_404_works_10.1371_notarealdoi.txt")
         # Crossref feeds: filter ("member:98") -> work-list pages of a cursor walk, in order
         self.feeds: dict[str, list[dict]] = {}
+        # Crossref candidate searches (query.bibliographic): (text the query must contain, the
+        # work-list envelope to answer with), first match wins; and the parameters of each
+        # search received, one dict per request
+        self.searches: list[tuple[str, dict]] = []
+        self.queries: list[dict[str, str]] = []
         self.feed_steps: dict[str, int] = {}  # pages served of the walk in progress
         # DataCite and OpenAlex: DOI key -> recorded fixture (relative to FIXTURES)
         self.datacite: dict[str, str] = {}
@@ -311,6 +320,40 @@ class ReplayUpstream:
         self.feed_steps[name] = 0
         return self.feeds[name]
 
+    # --- what a test sets up: Crossref candidate searches ---------------------------------------
+
+    def add_crossref_query(
+        self, answer: str | list[str | dict], *, when: str = "", serve: bool = True
+    ) -> list[dict]:
+        """Answer a `/works?query.bibliographic=...` search whose text contains `when` (case
+        ignored; "" answers any search) with a result list: a recorded list fixture
+        ("crossref/list_works_query-global-state_filter-has-orcid_rows3.json", its items as
+        recorded, in its recorded envelope), or items (names of recorded single works such as
+        "10.7554_elife.01567", or work messages) wrapped in that same recorded envelope. As
+        Crossref does, the answer keeps only the items published within the search's
+        from-pub-date/until-pub-date filter (by `issued`) and at most `rows` of them. With
+        `serve`, each item is also served as a work (`/works/{doi}`, `filter=doi:`), so a DOI
+        found by a search can be harvested. A search nothing answers gets an empty list, as
+        recorded (crossref/list_works_query-adfaaf_empty.json). Returns the items."""
+        if isinstance(answer, str):
+            envelope = copy.deepcopy(load_json(answer))
+        else:
+            envelope = copy.deepcopy(parsed(QUERY_LIST))
+            envelope["message"]["items"] = [
+                copy.deepcopy(load_json(f"crossref/{item}.json")["message"])
+                if isinstance(item, str)
+                else copy.deepcopy(item)
+                for item in answer
+            ]
+        items = envelope["message"]["items"]
+        envelope["message"]["total-results"] = len(items)
+        if serve:
+            for item in items:
+                message = {k: v for k, v in item.items() if k != "score"}
+                self.works.setdefault(_key(item["DOI"]), message)
+        self.searches.append((when.casefold(), envelope))
+        return items
+
     # --- what a test sets up: OAI-PMH -------------------------------------------------------------
 
     def add_oai(self, query: dict[str, str], fixture: str) -> None:
@@ -447,6 +490,8 @@ class ReplayUpstream:
             def _crossref_list(self, query: dict[str, list[str]]) -> None:
                 if "cursor" in query:
                     return self._crossref_feed(query)
+                if any(name == "query" or name.startswith("query.") for name in query):
+                    return self._crossref_search(query)
                 rows = int(query.get("rows", ["20"])[0])
                 wanted = [
                     f[len("doi:") :]
@@ -466,6 +511,27 @@ class ReplayUpstream:
                         "query": {"start-index": 0, "search-terms": None},
                     },
                 }
+                self._json(envelope, {**upstream.headers, **upstream.list_headers})
+
+            def _crossref_search(self, query: dict[str, list[str]]) -> None:
+                """A candidate search: the list registered for text the query contains, cut to
+                the pub-date window and `rows`, as Crossref answers one."""
+                params = {name: values[0] for name, values in query.items()}
+                upstream.queries.append(params)
+                text = " ".join(
+                    v for k, v in params.items() if k == "query" or k.startswith("query.")
+                ).casefold()
+                found = next((e for when, e in upstream.searches if when in text), None)
+                if found is None:
+                    return self._recorded(QUERY_EMPTY)
+                envelope = copy.deepcopy(found)
+                window = _pub_date_window(params.get("filter", ""))
+                items = [i for i in envelope["message"]["items"] if _published_within(i, window)]
+                rows = int(params.get("rows", "20"))
+                envelope["message"].update(
+                    {"items": items[:rows], "total-results": len(items), "items-per-page": rows}
+                )
+                envelope["message"].setdefault("query", {})["search-terms"] = text
                 self._json(envelope, {**upstream.headers, **upstream.list_headers})
 
             def _crossref_feed(self, query: dict[str, list[str]]) -> None:
@@ -751,3 +817,28 @@ def _empty_work_list() -> dict:
         "message-version": "1.0.0",
         "message": {"facets": {}, "total-results": 0, "items": [], "items-per-page": 0},
     }
+
+
+def _pub_date_window(filters: str) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(from, until) of a from-pub-date/until-pub-date filter as date tuples; None: no window."""
+    bounds = {}
+    for part in filters.split(","):
+        name, _, value = part.partition(":")
+        if name in ("from-pub-date", "until-pub-date"):
+            bounds[name] = tuple(int(p) for p in value.split("-"))
+    if not bounds:
+        return None
+    return bounds.get("from-pub-date", (0,)), bounds.get("until-pub-date", (9999, 12, 31))
+
+
+def _published_within(item: dict, window: tuple[tuple[int, ...], tuple[int, ...]] | None) -> bool:
+    """Whether a work's `issued` date falls in the window (a work without one never does, as a
+    date filter leaves out what has no date)."""
+    if window is None:
+        return True
+    parts = (item.get("issued") or {}).get("date-parts") or [[None]]
+    issued = tuple(p for p in parts[0] if isinstance(p, int))
+    if not issued:
+        return False
+    start, end = window
+    return start[: len(issued)] <= issued and issued[: len(end)] <= end

@@ -9,7 +9,8 @@ I/O of its own beyond calling the sources and the store.
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
 - `oai`: OAI-PMH repositories as feeds, incrementally, and the DOIs their records carry;
 - `nightly`: `harvest run`, what the watch list has due and the configured feeds, in one run;
-- `local`: the user's own values (`import`, `set`, `unset`).
+- `local`: the user's own values (`import`, `set`, `unset`);
+- `match`: the DOI of a record that has none, found at Crossref, linked or kept for review.
 """
 
 from harvester.pipeline.common import (
@@ -31,6 +32,7 @@ from harvester.pipeline.local import (
     local_observation,
     record_key,
 )
+from harvester.pipeline.match import MatchResult, match_works, refusal, settle_matches
 from harvester.pipeline.nightly import Plan, harvest_due, plan_run
 from harvester.pipeline.oai import OaiFeed, endpoint_url, harvest_oai
 from harvester.pipeline.repec import harvest_repec
@@ -38,6 +40,7 @@ from harvester.pipeline.repec import harvest_repec
 __all__ = [
     "PARSERS",
     "ImportResult",
+    "MatchResult",
     "OaiFeed",
     "Plan",
     "RunResult",
@@ -53,9 +56,12 @@ __all__ = [
     "harvest_repec",
     "import_records",
     "local_observation",
+    "match_works",
     "merge_work",
     "observe_answers",
     "plan_run",
     "record_key",
+    "refusal",
+    "settle_matches",
     "unique_dois",
 ]

@@ -374,6 +374,71 @@ def _names_cursor(message: Any) -> bool:
     return False
 
 
+# --- candidate searches: works that may be a record without a DOI (I/O, with pure helpers) ---
+
+#: A candidate search is one list request, like a DOI batch: the same pool, the same pacing.
+QUERY_POOL = "crossref:list"
+
+
+def bibliographic_params(
+    text: str, *, year: int | None, year_window: int, rows: int
+) -> dict[str, str]:
+    """The query parameters of one candidate search on `/works` (pure).
+
+    `{"query.bibliographic": "Title Surname Journal", "filter":
+    "from-pub-date:2013-01-01,until-pub-date:2015-12-31", "rows": "5"}`. The window is given in
+    whole days, so no reading of a bare year ("until 2015": its first or last day?) can narrow
+    it. Without a year there is no date filter: better more candidates than none. ValueError for
+    empty text, rows outside 1..MAX_ROWS, or a negative window.
+    """
+    text = " ".join(text.split())
+    if not text:
+        raise ValueError("a candidate search needs some text (a title)")
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
+        raise ValueError(f"rows must be a whole number from 1 to {MAX_ROWS}, not {rows!r}")
+    if isinstance(year_window, bool) or not isinstance(year_window, int) or year_window < 0:
+        raise ValueError(f"year_window must be a whole number of years >= 0, not {year_window!r}")
+    params = {"query.bibliographic": text}
+    if year is not None and 1000 + year_window <= year <= 9999 - year_window:
+        params["filter"] = (
+            f"from-pub-date:{year - year_window:04d}-01-01,"
+            f"until-pub-date:{year + year_window:04d}-12-31"
+        )
+    params["rows"] = str(rows)
+    return params
+
+
+def query_works(
+    client: HttpClient, base_url: str, params: Mapping[str, str], *, identifier: str | None = None
+) -> list[dict]:
+    """One candidate search: the raw work items Crossref ranks first, best first.
+
+    Paced and retried in Crossref's list pool like every list request; raises what the client
+    raises after its retries, and BadPayload for an answer that is not a work-list.
+    """
+    response = client.get_json(
+        f"{base_url.rstrip('/')}/works",
+        pool=QUERY_POOL,
+        source=SOURCE,
+        params=dict(params),
+        identifier=identifier,
+    )
+    return parse_work_list(response.data).items
+
+
+def parse_candidates(items: Iterable[Any]) -> list[Record]:
+    """The items of a candidate search as Records, in Crossref's order (pure). An item that is
+    not a work object or has no DOI cannot be linked to, so it is left out rather than failing
+    the whole search."""
+    records = []
+    for item in items:
+        try:
+            records.append(parse_work(item))
+        except BadPayload:
+            continue
+    return records
+
+
 # --- parse (pure) ---
 
 
