@@ -371,20 +371,35 @@ class Bench:
     timeline: bool = False
     rows: list[Row] = field(default_factory=list)
     timelines: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: (label, environment) of an earlier commit measured first, beside the one measured
+    before: tuple[str, dict] | None = None
 
     @property
-    def variants(self) -> list[tuple[str, list[str]]]:
-        """(label, experiments) of each harvester measured: as shipped, then as patched."""
-        shipped = [("harvester", [])]
+    def variants(self) -> list[tuple[str, list[str], dict]]:
+        """(label, experiments, environment) of each harvester measured: the earlier commit
+        (--before), as shipped, then as patched."""
+        earlier = [(self.before[0], [], self.before[1])] if self.before else []
+        shipped = [("harvester", [], self.env)]
         if self.ablation:  # one experiment more per row, in the order given
-            return shipped + [
-                (f"harvester +{i + 1} {name}", self.patched[: i + 1])
-                for i, name in enumerate(self.patched)
-            ]
-        return shipped + ([("harvester +patches", self.patched)] if self.patched else [])
+            return (
+                earlier
+                + shipped
+                + [
+                    (f"harvester +{i + 1} {name}", self.patched[: i + 1], self.env)
+                    for i, name in enumerate(self.patched)
+                ]
+            )
+        patched = [("harvester +patches", self.patched, self.env)] if self.patched else []
+        return earlier + shipped + patched
 
     def measured(
-        self, job: str, spec: dict, *, epoch: int = 0, patched: list[str] = ()
+        self,
+        job: str,
+        spec: dict,
+        *,
+        epoch: int = 0,
+        patched: list[str] = (),
+        env: dict | None = None,
     ) -> tuple[dict, dict]:
         """Run a child against a freshly reset simulator; (its result, the simulator's stats)."""
         stats: dict = {}
@@ -402,7 +417,7 @@ class Bench:
                 **spec,
                 "profile": str(self.work / f"profile-{job}-{'+'.join(patched) or 'shipped'}"),
             }
-        result = run_child(job, {"patched": code, **spec}, self.env, str(self.work))
+        result = run_child(job, {"patched": code, **spec}, env or self.env, str(self.work))
         if self.upstream:
             stats = self.upstream.control("stats")
         return result, stats
@@ -435,10 +450,10 @@ class Bench:
         kinds = [records.parse(d).agency for d in records.mix(n, **mix)]
         datacite = kinds.count("datacite")
         ceiling = harvester_ceiling(n, n - datacite, datacite, self.latency, self.item_latency)
-        for label, patched in self.variants:
-            db = self.db(f"a-{len(patched)}")
+        for i, (label, patched, env) in enumerate(self.variants):
+            db = self.db(f"a-{i}")
             spec = {"count": n, "db": db, **mix}
-            result, stats = self.measured("one-off", spec, patched=patched)
+            result, stats = self.measured("one-off", spec, patched=patched, env=env)
             if self.timeline and label in (self.variants[0][0], self.variants[-1][0]):
                 self.timelines.append(
                     (f"(a) {label}", per_second(self.upstream.control("timeline")))
@@ -537,20 +552,12 @@ class Bench:
 
     def nightly_at(self, n: int, with_peers: bool) -> None:
         mix = {"datacite": 0.05, "missing": 0.0}
-        base = self.db(f"b-{n}-base")
-        if not Path(base).exists():
-            prepared, _ = self.measured("prepare", {"count": n, "db": base, "datacite": 0.05})
-            print(
-                f"  (b) prepared {n} tracked works in {prepared['wall']:.0f} s "
-                "(local pipeline, not timed in the table)",
-                flush=True,
-            )
         datacite = sum(1 for d in records.mix(n, **mix) if "bench-dc" in d)
         ceiling = harvester_ceiling(n, n - datacite, datacite, self.latency, self.item_latency)
-        for label, patched in self.variants:
-            db = self.db(f"b-{n}-{len(patched)}")
-            _copy_db(base, db)
-            result, stats = self.measured("nightly", {"db": db}, epoch=1, patched=patched)
+        for i, (label, patched, env) in enumerate(self.variants):
+            db = self.db(f"b-{n}-{i}")
+            _copy_db(self.nightly_base(n, env, earlier=label.startswith("harvester at ")), db)
+            result, stats = self.measured("nightly", {"db": db}, epoch=1, patched=patched, env=env)
             counts = result["counts"]
             got = counts["created"] + counts["changed"] + counts["unchanged"]
             note = f"{counts['changed']} changed; " + _pools_note(stats)
@@ -558,13 +565,27 @@ class Bench:
         if with_peers:
             self.peers("b", mix, self.scale.peer_sample // 2, all_dois=n, epoch=1)
 
+    def nightly_base(self, n: int, env: dict, earlier: bool) -> str:
+        """The database last night's run left, built once per schema: an earlier commit
+        (--before) cannot open a database a later one made."""
+        base = self.db(f"b-{n}-base" + ("-before" if earlier else ""))
+        if not Path(base).exists():
+            spec = {"count": n, "db": base, "datacite": 0.05}
+            prepared, _ = self.measured("prepare", spec, env=env)
+            print(
+                f"  (b) prepared {n} tracked works in {prepared['wall']:.0f} s "
+                "(local pipeline, not timed in the table)",
+                flush=True,
+            )
+        return base
+
     # (c)
     def local(self) -> None:
-        sizes = [(self.scale.c_works, label, patched) for label, patched in self.variants]
-        sizes.append((self.scale.c_small, "harvester", []))
-        for n, label, patched in sizes:
-            db = self.db(f"c-{n}-{len(patched)}")
-            result, _ = self.measured("local", {"count": n, "db": db}, patched=patched)
+        sizes = [(self.scale.c_works, *variant) for variant in self.variants]
+        sizes.append((self.scale.c_small, "harvester", [], self.env))
+        for i, (n, label, patched, env) in enumerate(sizes):
+            db = self.db(f"c-{n}-{i}")
+            result, _ = self.measured("local", {"count": n, "db": db}, patched=patched, env=env)
             for p in result["passes"]:
                 busy = p["wall"] - p["render"]
                 self.row(
@@ -648,7 +669,13 @@ def ratios(rows: list[Row]) -> list[str]:
     for ours in (r for r in rows if _is_harvester(r) and r.workload in ("a", "b")):
         sizes = {r.dois for r in rows if r.workload == ours.workload and _is_harvester(r)}
         wl = ours.workload if len(sizes) == 1 else f"{ours.workload}, {ours.dois:,}"
-        if ours.client != "harvester":
+        if ours.client.startswith("harvester at "):
+            shipped = _shipped(rows, ours.workload, ours.dois)
+            lines.append(
+                f"({wl}) harvester / {ours.client}: DOIs/s x{shipped.per_s / ours.per_s:.2f}, "
+                f"% of the ceiling {100 * ours.of_ceiling:.0f} -> {100 * shipped.of_ceiling:.0f}"
+            )
+        elif ours.client != "harvester":
             shipped = _shipped(rows, ours.workload, ours.dois)
             lines.append(
                 f"({wl}) {ours.client} / as shipped: DOIs/s x{ours.per_s / shipped.per_s:.2f}"
@@ -668,13 +695,20 @@ def ratios(rows: list[Row]) -> list[str]:
                 f"requests per 1,000 DOIs x{ours.per_1k / peer.per_1k:.2f}"
             )
     for row in rows:
-        if row.workload == "c" and row.client.startswith("harvester +"):
+        if row.workload == "c" and row.client.startswith(("harvester +", "harvester at ")):
             stage = row.client.rsplit(", ", 1)[1]
             shipped = next(
                 r
                 for r in rows
                 if r.workload == "c" and r.dois == row.dois and r.client == f"harvester, {stage}"
             )
+            if row.client.startswith("harvester at "):
+                lines.append(
+                    f"(c) harvester, {stage} / {row.client}: works/s "
+                    f"x{shipped.per_s / row.per_s:.2f} (per CPU s "
+                    f"x{shipped.cpu_rate / row.cpu_rate:.2f})"
+                )
+                continue
             lines.append(
                 f"(c) {row.client} / as shipped: works/s x{row.per_s / shipped.per_s:.2f} "
                 f"(per CPU s x{row.cpu_rate / shipped.cpu_rate:.2f})"
@@ -704,7 +738,8 @@ def targets(rows: list[Row]) -> list[str]:
 
     peers = [r for r in rows if r.workload == "a" and r.client in ("habanero", "requests loop")]
     best = max(peers, key=lambda r: r.per_s) if peers else None
-    for who in ("harvester", "harvester +patches"):
+    earlier = sorted({r.client.split(",")[0] for r in rows if r.client.startswith("harvester at ")})
+    for who in (*earlier, "harvester", "harvester +patches"):
         a, b = find("a", who), find("b", who)
         first, again = find("c", f"{who}, first"), find("c", f"{who}, unchanged")
         if not any((a, b, first)):
@@ -749,6 +784,13 @@ def targets(rows: list[Row]) -> list[str]:
                 f"{small.dois:,} works, {big.rss_mb:.0f} MB at {big.dois:,} ({100 * grew:+.0f}%)"
             )
     return lines
+
+
+def child_env(source: Path | None) -> dict:
+    """The environment of a measuring child: the harvester from `source` (a snapshot), or from
+    the checkout when None, and bench/ for the workloads."""
+    paths = [str(source) if source else None, os.environ.get("PYTHONPATH"), str(BENCH)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 def snapshot(rev: str, work: Path) -> Path:
@@ -836,6 +878,12 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the harvester as committed at REV (git archive into the work folder), "
         "not the checkout's working tree",
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the harvester as committed at REV, first, beside the one measured: "
+        "before and after in one run",
+    )
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     parser.add_argument("--keep", help="work in this folder and keep it (databases, CLI output)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -864,8 +912,15 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "rev-parse", "--short", args.at], cwd=REPO, capture_output=True, text=True
         ).stdout.strip()
     source = snapshot(args.at, work) if args.at else None
-    paths = [str(source) if source else None, os.environ.get("PYTHONPATH"), str(BENCH)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    env = child_env(source)
+    before = None
+    if args.before:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", args.before], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        if not rev:
+            parser.error(f"--before {args.before}: not a commit of this repository")
+        before = (f"harvester at {rev}", child_env(snapshot(rev, work)))
 
     for line in machine(args.at):
         print(line)
@@ -900,6 +955,7 @@ def main(argv: list[str] | None = None) -> int:
             cli=args.cli or args.issue_scale,
             ablation=args.ablation,
             timeline=args.timeline,
+            before=before,
         )
         steps = {
             "a": lambda: bench.one_off(not args.no_peers),
