@@ -2,6 +2,12 @@
 before and after in one run without editing the harvester (bench/ is all this work may touch).
 Each keeps the harvester's results the same: same payload hashes, same rows, same history.
 
+They were written against c7a2ed1 and have all landed in the harvester since (2 Dec 2026: the
+token bucket for DataCite, the batched /ra, OpenAlex side by side and beside the agencies, the
+look-ahead, the path copy, the lazy payload text, orjson, one index rebuild per byline). Use
+them with `--at c7a2ed1` (or another commit from before) to reproduce the ablation; on a later
+commit they would patch code that is no longer there. `run.py --before REV` compares commits.
+
 - cow: `common._without` copies only the dicts on a volatile key's path instead of
   `copy.deepcopy`ing the whole payload (the profile's top hot spot: ~45% of an unchanged pass).
 - lazy: the stored payload text is serialised only when it is stored (a new payload), not for
