@@ -7,13 +7,19 @@ answer again this run) goes up to the caller, which stops asking that source.
 
 from __future__ import annotations
 
+import contextvars
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from harvester.errors import NotFound, SourceExhausted, UpstreamError, failure_kind
 from harvester.http import JsonResponse
 from harvester.identifiers import Doi, ascii_key
 from harvester.models import Fetched
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: Reads an answer: the payload to keep and the DOI the source answered with (None: as asked).
 #: Raises BadPayload when the answer is not what was asked for.
@@ -69,3 +75,24 @@ def url_batches(
         length += extra
     if batch:
         yield batch
+
+
+def in_order(
+    function: Callable[[T], R], items: Iterable[T], workers: int, name: str
+) -> Iterator[R]:
+    """`function(item)` for each item on `workers` threads, yielded in input order. At most two
+    items per thread are started ahead of the caller, so memory stays flat however long the
+    input; each runs in a copy of the caller's context, so log lines keep the run_id. The rate
+    limiters decide how many requests are really in flight."""
+    workers = max(workers, 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(contextvars.copy_context().run, function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

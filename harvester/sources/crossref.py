@@ -7,12 +7,9 @@ against the recorded responses in ../shared/fixtures/crossref/ and errors/crossr
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +20,7 @@ from harvester.errors import BadPayload, ClientError, NotFound, TransientError, 
 from harvester.http import HttpClient, redact_url
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Fetched, Record, Relation, Update
-from harvester.sources import failed, fetch_one, url_batches
+from harvester.sources import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
     as_mapping,
     csl_authors,
@@ -88,20 +85,11 @@ def fetch_works(
     long the input. Every requested DOI comes back exactly once: ok, not_found or failed.
     """
     base_url = config.url.rstrip("/")
-    workers = max(concurrency, 1) + 1  # one more, for single look-ups behind a batch
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crossref")
-    pending: deque[Future[list[Fetched]]] = deque()
-    try:
-        for batch in plan_batches(dois, base_url, config.batch_size, config.max_url_bytes):
-            # Each task gets its own copy of the context, so log lines keep the run_id.
-            context = contextvars.copy_context()
-            pending.append(pool.submit(context.run, fetch_batch, batch, client, base_url))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    batches = plan_batches(dois, base_url, config.batch_size, config.max_url_bytes)
+    # One thread more than the pool allows in flight, for single look-ups behind a batch.
+    yield from in_order(
+        lambda batch: fetch_batch(batch, client, base_url), batches, concurrency + 1, SOURCE
+    )
 
 
 def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fetched]:

@@ -7,12 +7,9 @@ against the recorded responses in ../shared/fixtures/openalex/.
 
 from __future__ import annotations
 
-import contextvars
 import re
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +27,7 @@ from harvester.errors import (
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record
-from harvester.sources import failed, fetch_one, url_batches
+from harvester.sources import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -158,19 +155,7 @@ def fetch_works(
                 exhausted.set()
             return exc.answered + _not_asked(batch[len(exc.answered) :])
 
-    workers = max(concurrency, 1)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openalex")
-    pending: deque[Future[list[Fetched]]] = deque()
-    try:
-        for batch in plan_batches(dois, base_url, api_key=api_key):
-            # Each task gets its own copy of the context, so log lines keep the run_id.
-            pending.append(pool.submit(contextvars.copy_context().run, fetch, batch))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from in_order(fetch, plan_batches(dois, base_url, api_key=api_key), concurrency, SOURCE)
 
 
 def fetch_batch(
