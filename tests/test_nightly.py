@@ -229,3 +229,26 @@ def test_an_oai_feed_and_a_repec_series_run_after_the_watch_list(upstream, store
     assert store.run(result.run_id)["requested"] == 1 + 8 + 7 + sum(
         1 for o in outcomes if o.source not in ("crossref", "oai", "repec")
     )
+
+
+def test_a_run_works_through_what_was_due_when_it_began_page_by_page(upstream, store):
+    """The due list lives in the store (temp.due_now), not in memory: paged, in order, and an
+    identifier whose try moved only one of its due times is not met twice in one run."""
+    dois = upstream.add_synthetic(7)
+    track(store, *dois)
+    now = store.now()
+    assert store.freeze_due(now, limit=5) == 5
+    pages = list(store.iter_due("doi", page=2))
+    assert [i.value for i in pages] == [i.value for i in store.due_items(now, 5)]
+    assert len({i.key for i in pages}) == 5 and list(store.iter_due("repec", page=2)) == []
+    # A try that moves one source only (the agency) leaves the other due: the frozen list still
+    # holds the identifier once, where a fresh query would find it again.
+    store.freeze_due(now)
+    first = next(store.iter_due("doi"))
+    store.conn.execute(
+        "UPDATE watch_due SET next_due_at = '2999-01-01T00:00:00Z' WHERE key = ? AND source = ?",
+        (first.key, "agency"),
+    )
+    again = [i.key for i in store.iter_due("doi")]
+    assert again.count(first.key) == 1 and len(again) == 7
+    assert first.key in {i.key for i in store.due_items(now)}  # still due at OpenAlex

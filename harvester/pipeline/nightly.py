@@ -80,11 +80,9 @@ def harvest_due(
     tree: repec.ArchiveTree | None = None,
 ) -> RunResult:
     """One `harvest run`: the watch list's due identifiers, then the feeds, in one `runs` row."""
-    now = store.now()
-    plan = plan_run(store, config, now, max_items)
-    dois = [i for i in plan.due if i.scheme == "doi"]
-    handles = [i for i in plan.due if i.scheme == "repec"]
-    total, done = len(plan.due), 0
+    # What is due now, frozen in the store (not in memory): the DOIs, then the handles.
+    total, done = store.freeze_due(store.now(), max_items), 0
+    dois, handles = store.iter_due("doi"), store.iter_due("repec")
 
     def out_of_time() -> bool:
         if stop is not None and stop.is_set():
@@ -116,7 +114,7 @@ def harvest_due(
         for observations in resolver.resolve_chunks(work):
             run.write(observations)
             advance(len(observations))
-        if handles and not out_of_time():
+        if not out_of_time():
             _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time, advance)
         for feed in config.feeds:
             if out_of_time():
@@ -138,13 +136,18 @@ def harvest_due(
 
 def _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time, advance) -> None:
     """Tracked RePEc handles, from the archive tree; without one, each fails saying so."""
+    todo = chunks(handles, config.chunk_size)
+    first = next(todo, None)
+    if first is None:
+        return
     try:
         reader = RepecReader(tree or repec.open_tree(config.repec.url, client), run.store, config)
     except ConfigError as exc:
-        run.write([_failed(i, "repec", str(exc)) for i in handles])
-        advance(len(handles))
+        for chunk in itertools.chain([first], todo):
+            run.write([_failed(i, "repec", str(exc)) for i in chunk])
+            advance(len(chunk))
         return
-    for chunk in chunks(handles, config.chunk_size):
+    for chunk in itertools.chain([first], todo):
         if out_of_time():
             return
         harvest_repec_in(run, resolver, reader, [parse_repec(i.value) for i in chunk], stop=stop)

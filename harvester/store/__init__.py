@@ -569,19 +569,43 @@ class Store:
 
     def due_items(self, now: str, limit: int | None = None) -> list[DueItem]:
         """Watched identifiers due at `now` at one source or more, the longest due first."""
-        rows = self.conn.execute(
-            """SELECT w.scheme, w.key, w.value, group_concat(d.source), min(d.next_due_at) AS due
+        self.freeze_due(now, limit)
+        return [*self.iter_due("doi"), *self.iter_due("repec")]
+
+    def freeze_due(self, now: str, limit: int | None = None) -> int:
+        """Keep what is due at `now` (at most `limit`, the longest due first) in the temporary
+        table `due_now` for `iter_due`, and say how many. A run works through this snapshot
+        rather than asking again, so an identifier whose try moved only some of its due times
+        is not met twice, and a nightly of any size is not held in memory."""
+        self.conn.execute("DROP TABLE IF EXISTS temp.due_now")
+        self.conn.execute(
+            """CREATE TEMP TABLE due_now AS
+               SELECT w.scheme, w.key, w.value, group_concat(d.source) AS sources,
+                      min(d.next_due_at) AS due
                FROM watchlist w JOIN watch_due d USING (scheme, key)
                WHERE d.next_due_at <= ?
                GROUP BY w.scheme, w.key
                ORDER BY due, w.scheme, w.key
                LIMIT ?""",
             (now, -1 if limit is None else limit),
-        ).fetchall()
-        return [
-            DueItem(scheme, key, value, tuple(sorted(sources.split(","))), due)
-            for scheme, key, value, sources, due in rows
-        ]
+        )
+        return int(self.conn.execute("SELECT count(*) FROM temp.due_now").fetchone()[0])
+
+    def iter_due(self, scheme: str, page: int = 500) -> Iterator[DueItem]:
+        """The identifiers of one scheme in the last `freeze_due`, in its order, a page at a
+        time."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                """SELECT rowid, scheme, key, value, sources, due FROM temp.due_now
+                   WHERE scheme = ? AND rowid > ? ORDER BY rowid LIMIT ?""",
+                (scheme, last, page),
+            ).fetchall()
+            if not rows:
+                return
+            for _, _, key, value, sources, due in rows:
+                yield DueItem(scheme, key, value, tuple(sorted(sources.split(","))), due)
+            last = rows[-1][0]
 
     def _record_tries(self, tries: Iterable[Tried], policy: DuePolicy, now: str) -> None:
         """Move the due time of each tracked identifier's source by how its try ended; an
