@@ -258,11 +258,15 @@ def _run_and_report(
             "config.no_mailto",
             hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool (faster, and courteous)",
         )
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = []  # for --json only: a nightly's are not held otherwise
+    works: set[int | None] = set()  # up to two: is this run about one work?
     quiet = app.verbosity < 0
 
     def report(outcome: Outcome) -> None:
-        outcomes.append(outcome)
+        if as_json:
+            outcomes.append(outcome)
+        elif len(works) < 2:
+            works.add(outcome.work_id)
         if not as_json and not quiet and lines:
             click.echo(format_outcome(outcome))
 
@@ -283,10 +287,10 @@ def _run_and_report(
         if as_json:
             click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
         else:
-            single = len({o.work_id for o in outcomes}) == 1 and outcomes[0].work_id
+            single = next(iter(works)) if len(works) == 1 else None
             if single and not quiet and lines:
                 click.echo()
-                click.echo(format_work(store.work(outcomes[0].work_id)))
+                click.echo(format_work(store.work(single)))
             click.echo(format_summary(result, store.path, store.run_failures(result.run_id)))
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
