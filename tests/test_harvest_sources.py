@@ -43,15 +43,21 @@ def store(tmp_path):
     s.close()
 
 
-def run(dois, store, config, **kw):
+def run(dois, store, config, on_outcome=None, **kw):
     outcomes = []
+
+    def report(outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     result = harvest(
         [parse_doi(d) for d in dois],
         store=store,
         client=connect(config),
         config=config,
         command="test",
-        on_outcome=outcomes.append,
+        on_outcome=report,
         **kw,
     )
     return result, {o.identifier: o for o in outcomes}
@@ -275,13 +281,6 @@ def test_the_next_chunk_is_asked_while_this_one_is_written(upstream, store):
             time.sleep(0.01)
         asked_during_first_write.append(upstream.count("/crossref/works?filter="))
 
-    result = harvest(
-        [parse_doi(d) for d in dois],
-        store=store,
-        client=connect(config),
-        config=config,
-        command="test",
-        on_outcome=on_outcome,
-    )
+    result, _ = run(dois, store, config, on_outcome=on_outcome)
     assert asked_during_first_write == [2]
     assert (result.counts.created, upstream.count("/crossref/works?filter=")) == (40, 2)
