@@ -12,6 +12,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,11 +142,14 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 class RateLimiter:
     """Paces one pool of one service (e.g. Crossref "single" or "list"): at most `rate` requests/s
-    started, at most `concurrency` in flight, and up to `burst` started at once after a quiet
-    spell. Thread-safe (threading.Condition).
+    started, at most `concurrency` in flight, up to `burst` started at once after a quiet
+    spell, and (when the service counts per window, as DataCite's 1,000 per 5 minutes) at most
+    `window_max` started in any `window` seconds. Thread-safe (threading.Condition).
 
     The rate is a token bucket of `burst` tokens kept as one timestamp (GCRA): `_tat` is when the
-    bucket would be full again. With burst 1 every start is 1/rate after the one before. Start
+    bucket would be full again. With burst 1 every start is 1/rate after the one before. The
+    window is exact: the last `window_max` start times are kept, and a start waits until the
+    oldest of them is `window` seconds old. Start
     times are reserved under the lock and slept for outside it, so that waiting threads start
     one interval apart instead of all at once when the clock allows.
     """
@@ -170,6 +174,8 @@ class RateLimiter:
         self._interval = 1.0
         self._concurrency = int(limit.concurrency)
         self._burst = max(1, int(limit.burst))
+        self._window = float(limit.window)
+        self._starts: deque[float] = deque(maxlen=max(1, int(limit.window_max)))
         self._in_flight = 0
         self._tat = -math.inf
         self._hold_until = -math.inf
@@ -204,7 +210,11 @@ class RateLimiter:
         """Claim the next start time (lock held)."""
         spacing = self._interval / self._count
         start = max(self._clock(), self._tat - (self._burst - 1) * spacing, self._hold_until)
+        if self._window > 0 and len(self._starts) == self._starts.maxlen:
+            start = max(start, self._starts[0] + self._window)
         self._tat = max(self._tat, start) + spacing
+        if self._window > 0:
+            self._starts.append(start)
         return start
 
     def _wait_for_start(self) -> None:

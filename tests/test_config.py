@@ -338,3 +338,22 @@ def test_bad_watch_intervals_are_refused(tmp_path, text, named):
     path.write_text(text + "\n")
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[datacite]\nwindow = 300\nwindow_max = 0\n",
+        "[openalex]\nwindow = 0\nwindow_max = 100\n",
+        "[doi]\nwindow = -1\nwindow_max = 10\n",
+        "[doi]\nburst = 0\n",
+    ],
+)
+def test_a_window_needs_both_its_length_and_its_count(in_tmp, text):
+    with pytest.raises(ConfigError, match=r"window|burst"):
+        load_config(write(in_tmp, text), env={})
+
+
+def test_datacite_is_paced_to_its_announced_window_by_default():
+    limit = Config().datacite.limit
+    assert (limit.window, limit.window_max) == (300.0, 1000) and limit.rate <= 10

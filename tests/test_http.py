@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import random
@@ -506,7 +507,23 @@ def test_any_window_sees_at_most_burst_plus_rate_times_its_length(clock):
     times = starts(limiter, clock, 1500)
     window = 300.0
     busiest = max(sum(1 for t in times if s <= t < s + window) for s in times)
-    assert busiest == 100 + 3 * 300  # DataCite's 1,000 per 5 minutes, never more
+    assert busiest == 100 + 3 * 300
+
+
+def busiest(times: list[float], window: float) -> int:
+    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
+
+
+def test_a_window_limit_is_exact_and_costs_nothing_below_it(clock):
+    """DataCite's 1,000 per 5 minutes: 1,000 go at the rate (10/s), the 1,001st waits until the
+    first is 300 s old, and no 300 s ever sees more than 1,000."""
+    limit = PoolLimit(rate=10.0, concurrency=4, burst=10, window=300.0, window_max=1000)
+    limiter = RateLimiter("datacite:single", limit, clock=clock.clock, sleep=clock.sleep)
+    times = starts(limiter, clock, 2500)
+    assert times[999] == pytest.approx(99.0)  # the rate alone held the first thousand
+    assert times[1000] == pytest.approx(300.0)  # then the window: when the first is 300 s old
+    assert busiest(times, 300.0) == 1000
+    assert busiest(times, 1.0) <= 10 + 10  # the burst, then the rate
 
 
 def test_no_burst_after_a_hold(clock):
