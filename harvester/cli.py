@@ -237,6 +237,15 @@ def doi_command(
     )
 
 
+def _warn_without_mailto(config: Config) -> None:
+    if not config.mailto:
+        log.warning(
+            "config.no_mailto",
+            hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool "
+            "(faster, and courteous)",
+        )
+
+
 def _run_and_report(
     app: App,
     as_json: bool,
@@ -253,11 +262,7 @@ def _run_and_report(
     the exit code. `track` adds to the watch list first (`--track`), so the run moves due times.
     `stop` is the caller's stop event (a scheduled job's); else SIGTERM sets one."""
     config = app.config
-    if not config.mailto:
-        log.warning(
-            "config.no_mailto",
-            hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool (faster, and courteous)",
-        )
+    _warn_without_mailto(config)
     outcomes: list[Outcome] = []  # for --json only: a nightly's are not held otherwise
     works: set[int | None] = set()  # up to two: is this run about one work?
     quiet = app.verbosity < 0
@@ -467,11 +472,7 @@ def _work_ids(store: Store, texts: tuple[str, ...]) -> list[int]:
 def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json: bool) -> int:
     """`harvest match ID...` / `--all-unmatched`: the lock, the run, a line per record."""
     config = app.config
-    if not config.mailto:
-        log.warning(
-            "config.no_mailto",
-            hint="set HARVEST_MAILTO or mailto in the config to use Crossref's polite pool",
-        )
+    _warn_without_mailto(config)
     lines = not as_json and app.verbosity >= 0
     records: list[MatchResult] = []
     outcomes: list[Outcome] = []
