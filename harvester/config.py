@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
+from harvester import secrets
 from harvester.due import DuePolicy
 from harvester.errors import ConfigError
 from harvester.matching import ACCEPT, REVIEW
@@ -276,6 +277,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         if path.exists():
             raise ConfigError(f"{path}{also}: {exc}") from None
         raise
+    secrets.remember(secrets.config_secrets(config))
     return config
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -36,6 +36,7 @@ from harvester.errors import (
     TransientError,
     UpstreamError,
 )
+from harvester.secrets import redact_text, redact_url
 
 log = structlog.get_logger(__name__)
 
@@ -43,18 +44,10 @@ log = structlog.get_logger(__name__)
 #: pools, so 16 means a worker never waits for, or throws away, a pooled connection.
 POOL_MAXSIZE = 16
 
-#: Query parameters and headers whose values must never reach a log line or an error message.
-SECRET_PARAMS = frozenset({"api_key", "mailto", "key", "token"})
-SECRET_HEADERS = frozenset({"authorization", "crossref-plus-api-token"})
-MASK = "***"
-
 # Statuses asked again after a pause. 429: the server wants us slower, it will answer later.
 # 502/503/504: a gateway or overloaded backend in front of the API; these pass within seconds.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(" + "|".join(sorted(SECRET_PARAMS)) + r")(=|%3D)[^&\s'\")#]*"
-)
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
 _INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -81,37 +74,6 @@ def make_session(config: Config) -> requests.Session:
     return session
 
 
-def redact_url(url: str) -> str:
-    """`url` with secret query parameters and any password masked, for logs and errors.
-
-    Works on the raw query string so that everything else stays byte-for-byte as requested.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_text(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
-    query = parts.query
-    if query:
-        pieces = []
-        for piece in query.split("&"):
-            name, sep, _value = piece.partition("=")
-            if sep and unquote_plus(name).lower() in SECRET_PARAMS:
-                piece = f"{name}={MASK}"
-            pieces.append(piece)
-        query = "&".join(pieces)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_text(text: str) -> str:
-    """Mask `name=value` secrets in free text, e.g. a urllib3 message quoting the request path."""
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-
-
 def describe_connection_error(exc: requests.RequestException) -> str:
     """One short line a person can act on, instead of urllib3's nested exception text."""
     request = getattr(exc, "request", None)
@@ -133,11 +95,6 @@ def describe_connection_error(exc: requests.RequestException) -> str:
     if "Connection reset" in text or "RemoteDisconnected" in text:
         return f"connection to {host} reset"
     return f"cannot reach {host}: {type(exc).__name__}: {redact_text(text)[:200]}"
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of `headers` with credentials masked, for the rare log line that needs headers."""
-    return {k: (MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
 class RateLimiter:

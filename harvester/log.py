@@ -12,6 +12,8 @@ from typing import TextIO
 
 import structlog
 
+from harvester.secrets import mask_event
+
 #: Library loggers that are chatty at INFO; they are shown only from -vv on.
 _NOISY = ("urllib3", "apscheduler", "requests")
 
@@ -40,6 +42,8 @@ def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | No
         shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    # Last before rendering, so that whatever any processor or logger put in is masked too.
+    shared.append(mask_event)
 
     structlog.configure(
         processors=[
