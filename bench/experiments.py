@@ -370,9 +370,9 @@ def _prefetch() -> None:
 
 
 def _ra_batch() -> None:
-    from harvester import routing
     from harvester.identifiers import quote_doi
     from harvester.pipeline import dois
+    from harvester.sources import routing
 
     original = dois.DoiResolver._route
 

@@ -26,7 +26,7 @@ import records
 from harvester.config import Config
 from harvester.identifiers import Doi, parse_doi
 from harvester.models import Fetched
-from harvester.pipeline import common, harvest, harvest_due
+from harvester.pipeline import connect, harvest, harvest_due
 from harvester.pipeline import dois as doi_pipeline
 from harvester.store import Store, open_store
 
@@ -85,7 +85,7 @@ def one_off(
     result = harvest(
         (parse_doi(d) for d in dois),
         store=store,
-        client=common.connect(config),
+        client=connect(config),
         config=config,
         command="bench a",
     )
@@ -136,7 +136,7 @@ def nightly(
     due = len(store.due_items(store.now()))
     started = time.perf_counter()
     result = harvest_due(
-        store=store, client=common.connect(config), config=config, command="bench b"
+        store=store, client=connect(config), config=config, command="bench b"
     )
     wall = time.perf_counter() - started
     works = count_works(store)
@@ -168,7 +168,9 @@ class RecordedResolver(doi_pipeline.DoiResolver):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.enrichment.fetch = self._openalex  # type: ignore[method-assign]
+        # One enrichment before issue 15's registry (`enrichment`), a list of them since.
+        for enrichment in getattr(self, "enrichments", None) or [self.enrichment]:
+            enrichment.fetch = self._openalex  # type: ignore[method-assign]
 
     def _payload(self, doi: Doi, service: str) -> dict | None:
         started = time.perf_counter()
@@ -210,7 +212,7 @@ def local_harvest(store: Store, config: Config, dois: Iterable[str], *, epoch: i
         result = harvest(
             (parse_doi(d) for d in dois),
             store=store,
-            client=common.connect(config),
+            client=connect(config),
             config=config,
             command="bench c",
         )

@@ -10,10 +10,10 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harvester import redif
 from harvester.errors import BadIdentifier
 from harvester.identifiers import parse_doi, parse_identifier, parse_repec
 from harvester.pipeline import common
+from harvester.sources import redif
 
 # --- identifiers ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harvester.models import Author, Relation
-from harvester.redif import (
+from harvester.sources.redif import (
     RedifFile,
     Template,
     TemplateError,

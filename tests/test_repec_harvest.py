@@ -12,10 +12,10 @@ import pytest
 from conftest import fixture_path, load_json
 from upstream import ReplayUpstream
 
-from harvester import redif
 from harvester.config import Config
 from harvester.identifiers import parse_doi, parse_repec
 from harvester.pipeline import connect, harvest, harvest_repec
+from harvester.sources import redif
 from harvester.store import open_store
 
 SEED_HANDLE = "RePEc:sae:woemps:v:29:y:2015:i:4:p:624-640"

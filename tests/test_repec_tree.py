@@ -23,7 +23,7 @@ from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
 from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.identifiers import parse_repec
-from harvester.redif import parse_file
+from harvester.sources.redif import parse_file
 from harvester.sources.repec import (
     POOL,
     HttpTree,

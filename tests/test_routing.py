@@ -18,7 +18,13 @@ from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError
 from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.identifiers import Doi, parse_doi
-from harvester.routing import AgencyCache, fetch_agencies, fetch_agency, parse_agency, prefix_of
+from harvester.sources.routing import (
+    AgencyCache,
+    fetch_agencies,
+    fetch_agency,
+    parse_agency,
+    prefix_of,
+)
 
 BASE = "http://127.0.0.1:8080/doi"
 HTTP = HttpConfig(

@@ -19,8 +19,8 @@ from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_hea
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.identifiers import parse_doi
-from harvester.routing import fetch_agency
 from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.sources.routing import fetch_agency
 
 HTTP = HttpConfig(
     connect_timeout=2.0,

@@ -3,7 +3,7 @@
 they say with the user's own values, and hands each chunk to the store as one transaction; it does no
 I/O of its own beyond calling the sources and the store.
 
-- `common`: the run's HTTP client, payload hashing, the parsers of stored payloads, and
+- `common`: the run record, payload hashing, and
   `observe_answers`, the one decision between "unchanged" and a new merge;
 - `dois`: DOIs, routed to their registration agency, enriched from OpenAlex;
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
@@ -14,12 +14,9 @@ I/O of its own beyond calling the sources and the store.
 """
 
 from harvester.pipeline.common import (
-    PARSERS,
     RunResult,
-    SourceParser,
     answer_of,
     canonical_payload,
-    connect,
     merge_work,
     observe_answers,
     unique_dois,
@@ -36,15 +33,14 @@ from harvester.pipeline.match import MatchResult, match_works, refusal, settle_m
 from harvester.pipeline.nightly import Plan, harvest_due, plan_run
 from harvester.pipeline.oai import OaiFeed, endpoint_url, harvest_oai
 from harvester.pipeline.repec import harvest_repec
+from harvester.sources import connect
 
 __all__ = [
-    "PARSERS",
     "ImportResult",
     "MatchResult",
     "OaiFeed",
     "Plan",
     "RunResult",
-    "SourceParser",
     "answer_of",
     "canonical_payload",
     "connect",

@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from harvester import jsontext, redif
+from harvester import jsontext, sources
 from harvester.config import Config
 from harvester.due import DuePolicy
-from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.identifiers import Doi
 from harvester.merge import (
     Contribution,
@@ -26,7 +25,6 @@ from harvester.merge import (
     find_conflicts,
 )
 from harvester.models import Fetched, Record
-from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex
 from harvester.store import (
     Answer,
     Observation,
@@ -40,33 +38,6 @@ from harvester.store import (
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class SourceParser:
-    """How to read what a source keeps in `source_records`, and what of it to leave out of the hash."""
-
-    parse: Callable[[Mapping[str, Any]], Record]
-    volatile: tuple[str, ...]
-    version: int
-
-
-PARSERS: dict[str, SourceParser] = {
-    crossref.SOURCE: SourceParser(
-        crossref.parse_work, crossref.VOLATILE_KEYS, crossref.PARSER_VERSION
-    ),
-    datacite.SOURCE: SourceParser(
-        datacite.parse_doi_record, datacite.VOLATILE_KEYS, datacite.PARSER_VERSION
-    ),
-    doiorg.SOURCE: SourceParser(doiorg.parse_csl, doiorg.VOLATILE_KEYS, doiorg.PARSER_VERSION),
-    openalex.SOURCE: SourceParser(
-        openalex.parse_work, openalex.VOLATILE_KEYS, openalex.PARSER_VERSION
-    ),
-    redif.SOURCE: SourceParser(redif.record_from_payload, (), redif.PARSER_VERSION),
-    oaipmh.SOURCE: SourceParser(
-        oaipmh.record_from_payload, oaipmh.VOLATILE_KEYS, oaipmh.PARSER_VERSION
-    ),
-}
 
 
 @dataclass
@@ -85,24 +56,6 @@ class RunResult:
         were not found)."""
         missing = self.counts.not_found if self.not_found_fails else 0
         return 0 if missing == 0 and self.counts.failed == 0 else 1
-
-
-def connect(config: Config) -> HttpClient:
-    """The one HTTP client of a run: one pooled Session, and a rate limiter per upstream pool that
-    starts from the configured limits (and, for Crossref, then follows what it announces)."""
-    client = HttpClient(make_session(config), config.http)
-    for pool, limit in config.crossref_limits().items():
-        client.add_limiter(f"crossref:{pool}", RateLimiter(f"crossref:{pool}", limit))
-    for pool, service in (
-        ("datacite:single", config.datacite),
-        ("openalex:list", config.openalex),
-        ("openalex:single", config.openalex),
-        ("doi:ra", config.doi),
-        ("doi:csl", config.doi),
-        ("repec:files", config.repec),
-    ):
-        client.add_limiter(pool, RateLimiter(pool, service.limit))
-    return client
 
 
 class Run:
@@ -196,32 +149,34 @@ class SourceHealth:
         return source in self.paused
 
 
-AGENCY_SOURCES = frozenset({crossref.SOURCE, datacite.SOURCE, doiorg.SOURCE})
-
-
 def tries_of(obs: Observation) -> list[Tried]:
     """What an observation says about each due source of its identifier: a DOI's agency (and
-    OpenAlex, when it answered, or when the agency said the DOI does not exist), a handle's
-    RePEc record. A remembered not-found (source "cache") asked nothing, so it moves nothing."""
+    each enrichment, when it answered, or when the agency said the DOI does not exist), a
+    handle's RePEc record. A remembered not-found (source "cache") asked nothing, so it moves
+    nothing."""
+    handles = sources.HANDLE_SOURCE.SOURCE
     if obs.scheme == "repec":
         status = "ok" if obs.status == "unchanged" else obs.status
-        return [Tried("repec", obs.key, "repec", status, redif.SOURCE, obs.error)]
+        return [Tried("repec", obs.key, handles, status, handles, obs.error)]
     if obs.scheme != "doi" or obs.source == "cache" or not obs.key:
         return []
+    agencies = {s.SOURCE for s in sources.agencies()}
+    enrichments = [s.SOURCE for s in sources.enrichments()]
     answers = {a.source: a for a in obs.answers}
     tries = []
-    if obs.status == "failed" and obs.source in AGENCY_SOURCES:
+    if obs.status == "failed" and obs.source in agencies:
         tries.append(Tried("doi", obs.key, "agency", "failed", obs.source, obs.error))
     elif obs.status == "not_found":
         tries.append(Tried("doi", obs.key, "agency", "not_found", obs.source, obs.error))
-        tries.append(Tried("doi", obs.key, "openalex", "not_found", obs.source))
+        tries.extend(Tried("doi", obs.key, e, "not_found", obs.source) for e in enrichments)
     else:
-        agency = next((a for name, a in answers.items() if name in AGENCY_SOURCES), None)
+        agency = next((a for name, a in answers.items() if name in agencies), None)
         if agency is not None:
             tries.append(Tried("doi", obs.key, "agency", agency.status, agency.source))
-    if obs.status != "not_found" and openalex.SOURCE in answers:
-        said = answers[openalex.SOURCE]
-        tries.append(Tried("doi", obs.key, "openalex", said.status, openalex.SOURCE))
+    if obs.status != "not_found":
+        tries.extend(
+            Tried("doi", obs.key, e, answers[e].status, e) for e in enrichments if e in answers
+        )
     return tries
 
 
@@ -283,8 +238,8 @@ def answer_of(fetched: Fetched) -> Answer | None:
         return Answer(fetched.source, fetched.identifier, "not_found")
     if fetched.status != "ok" or fetched.payload is None:
         return None
-    parser = PARSERS[fetched.source]
-    digest = payload_hash(fetched.payload, parser.volatile, parser.version)
+    source = sources.SOURCES[fetched.source]
+    digest = payload_hash(fetched.payload, source.VOLATILE_KEYS, source.PARSER_VERSION)
     # The text is made by the store, and only if this payload is new to it.
     return Answer(fetched.source, fetched.identifier, "ok", None, digest, data=fetched.payload)
 
@@ -297,10 +252,12 @@ def merge_work(
     """The work as every source's latest answer and the user's own values make it, and the
     conflicts between the sources. Pure apart from parsing the payload texts."""
     payloads = [
-        (a.source, _payload_of(a)) for a in answers if a.status == "ok" and a.source in PARSERS
+        (a.source, _payload_of(a))
+        for a in answers
+        if a.status == "ok" and a.source in sources.SOURCES
     ]
     records = [
-        PARSERS[source].parse(payload) for source, payload in payloads if payload is not None
+        sources.SOURCES[name].parse(payload) for name, payload in payloads if payload is not None
     ]
     said: list[Record | Contribution] = [*records, *([local] if local else [])]
     work = build_work(said, config.merge.precedence, config.merge.fields)

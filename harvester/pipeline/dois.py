@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from harvester import sources
 from harvester.config import Config
 from harvester.errors import UpstreamError, failure_kind
 from harvester.http import HttpClient
@@ -30,59 +31,57 @@ from harvester.pipeline.common import (
     observe_answers,
     unique_dois,
 )
-from harvester.routing import RA_BATCH, AgencyCache, fetch_agencies, fetch_agency, prefix_of
-from harvester.sources import crossref, datacite, doiorg, openalex
+from harvester.sources import routing
+from harvester.sources.base import DoiSource
+from harvester.sources.routing import RA_BATCH, AgencyCache, fetch_agencies, fetch_agency, prefix_of
 from harvester.store import Answer, Observation, Outcome, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
 
 
 class _Enrichment:
-    """OpenAlex for one run: says once what it skips, and stops asking once the day's allowance
-    is gone (the rest of the run keeps each work's last OpenAlex answer)."""
+    """One enrichment source (OpenAlex) for one run: says once what the configuration keeps it
+    from doing, and stops asking once the source will not answer again this run (its day's
+    allowance gone: the rest of the run keeps each work's last answer from it)."""
 
-    def __init__(self, client: HttpClient, config: Config, health: SourceHealth) -> None:
-        self.client, self.config, self.health = client, config, health
+    def __init__(
+        self, source: DoiSource, client: HttpClient, config: Config, health: SourceHealth
+    ) -> None:
+        self.source, self.client, self.config, self.health = source, client, config, health
+        self.name = source.SOURCE
+        #: The error of a DOI the source left unasked for the rest of the run, if it has one.
+        self.not_asked = getattr(source, "NOT_ASKED", None)
         self.exhausted = False
-        self.said_no_key = False
+        self.checked = False
 
     def fetch(self, dois: list[Doi]) -> dict[str, Fetched]:
-        if self.exhausted or not dois or self.health.is_paused(openalex.SOURCE):
+        if self.exhausted or not dois or self.health.is_paused(self.name):
             return {}
-        if not self.config.openalex.api_key and not self.said_no_key:
-            self.said_no_key = True
-            log.warning(
-                "openalex.no_api_key",
-                skipped="batched look-ups",
-                hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
-            )
-        results = itertools.chain.from_iterable(
-            openalex.fetch_works(
-                dois,
-                self.client,
-                self.config.openalex.url,
-                self.config.openalex.api_key,
-                concurrency=self.config.openalex.concurrency,
-            )
-        )
+        if not self.checked:
+            self.checked = True
+            preflight = getattr(self.source, "preflight", None)
+            if preflight is not None:
+                preflight(self.config)
+        results = itertools.chain.from_iterable(self.source.fetch(dois, self.client, self.config))
         found = {f.identifier: f for f in results}
+        unasked = False
         for fetched in found.values():
-            if fetched.error != openalex.NOT_ASKED:
-                self.health.record(openalex.SOURCE, fetched.status == "failed")
-        if any(f.error == openalex.NOT_ASKED for f in found.values()):
+            if self.not_asked and fetched.error == self.not_asked:
+                unasked = True
+            else:
+                self.health.record(self.name, fetched.status == "failed")
+        if unasked:
             self.exhausted = True
             log.error(
-                "openalex.skipped_for_this_run",
+                f"{self.name}.skipped_for_this_run",
                 reason="daily allowance reached",
-                hint="works keep their last OpenAlex data; the next run asks again",
+                hint=f"works keep their last {self.name} data; the next run asks again",
             )
         return found
 
 
 #: The source of a paused agency's DOIs: they asked nothing, so their due times do not move.
 PAUSED = "paused"
-#: The source that answers for each agency doi.org names (any other agency: doi.org's CSL).
-_AGENCY_SOURCE = {"crossref": crossref.SOURCE, "datacite": datacite.SOURCE}
 
 
 def write_linked_dois(
@@ -99,10 +98,11 @@ class _Asked:
     """What upstream said about one chunk: the network half of `DoiResolver.resolve`."""
 
     chunk: list[Doi]  # asked at their agency, then merged with OpenAlex's answer
-    refreshing: list[Doi]  # asked of OpenAlex alone (only their OpenAlex refresh is due)
+    refreshing: list[Doi]  # asked of the enrichments alone (only their refresh is due)
     skipped: dict[str, str]  # not found when last asked: not asked again (key -> when)
     by_agency: dict[str, Fetched] = field(default_factory=dict)
-    enriched: dict[str, Fetched] = field(default_factory=dict)
+    #: Each enrichment's answers (source name -> DOI key -> answer).
+    enriched: dict[str, dict[str, Fetched]] = field(default_factory=dict)
 
 
 class DoiResolver:
@@ -126,14 +126,18 @@ class DoiResolver:
         )
         self.kept_agencies: set[str] = set()
         self.health = SourceHealth()
-        self.enrichment = _Enrichment(client, config, self.health)
+        self.enrichments = [
+            _Enrichment(source, client, config, self.health) for source in sources.enrichments()
+        ]
+        # doi.org's /ra look-ups of single prefixes, and the agencies of a chunk but its first,
+        # each draining its own source's fetch (each source paces itself through its pools).
         workers = max(config.datacite.concurrency, config.doi.concurrency) + 1
         self.singles = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="singles")
-        # Two chunks' network halves at a time, each with OpenAlex beside it: while one waits
-        # for its last look-ups (the single look-ups of DOIs missing from a list answer), the
-        # other's list requests keep Crossref's list pool busy.
+        # Two chunks' network halves at a time, each with the enrichments beside it: while one
+        # waits for its last look-ups (the single look-ups of DOIs missing from a list answer),
+        # the other's list requests keep Crossref's list pool busy.
         self.ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk")
-        self.beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="openalex")
+        self.beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enrichment")
         self._learning = threading.Lock()  # one /ra look-up of a prefix, whichever chunk meets it
 
     def _recheck_since(self) -> str:
@@ -149,35 +153,35 @@ class DoiResolver:
         chunk: list[Doi],
         displays: Mapping[str, str],
         *,
-        openalex_only: Collection[str] = (),
+        enrichment_only: Collection[str] = (),
     ) -> list[Observation]:
         """One observation per DOI of `chunk`: its agency's record and OpenAlex's, merged. DOIs
-        whose key is in `openalex_only` (their agency record is not due) are asked of OpenAlex
+        whose key is in `enrichment_only` (their agency record is not due) are asked of the enrichments
         alone and merged with their stored agency record. A DOI whose agency is paused for this
         run (too many failures) fails with that reason and asks nothing."""
-        return self._observe_chunk(self._start(chunk, openalex_only), displays)
+        return self._observe_chunk(self._start(chunk, enrichment_only), displays)
 
     def resolve_chunks(
         self, chunks: Iterable[tuple[list[Doi], Mapping[str, str], Collection[str]]]
     ) -> Iterator[list[Observation]]:
-        """`resolve` for each (chunk, displays, openalex_only), one chunk ahead: chunk k+1 is
+        """`resolve` for each (chunk, displays, enrichment_only), one chunk ahead: chunk k+1 is
         being asked (side by side with what is left of chunk k) while the caller writes chunk k.
         The next chunk is taken from `chunks` only then, so a lazy source that checks a stop or
         a deadline stops the look-ahead too. A source paused for failing (SourceHealth) is
         therefore asked at most one chunk more than it would be one chunk at a time."""
         pending: tuple[Future[_Asked], Mapping[str, str]] | None = None
-        for chunk, displays, openalex_only in chunks:
-            asked = self._start(chunk, openalex_only)
+        for chunk, displays, enrichment_only in chunks:
+            asked = self._start(chunk, enrichment_only)
             if pending is not None:
                 yield self._observe_chunk(*pending)
             pending = (asked, displays)
         if pending is not None:
             yield self._observe_chunk(*pending)
 
-    def _start(self, chunk: list[Doi], openalex_only: Collection[str]) -> Future[_Asked]:
+    def _start(self, chunk: list[Doi], enrichment_only: Collection[str]) -> Future[_Asked]:
         """Start a chunk's network half on the look-ahead thread (what the store remembers as
         not found is read here, on the caller's thread)."""
-        only = set(openalex_only)
+        only = set(enrichment_only)
         asked = _Asked(
             chunk=[d for d in chunk if d.key not in only],
             refreshing=[d for d in chunk if d.key in only],
@@ -187,31 +191,37 @@ class DoiResolver:
         return self.ahead.submit(self._in_context(self._ask), asked)
 
     def _ask(self, asked: _Asked) -> _Asked:
-        """The network half: each DOI at its agency, and OpenAlex. With an API key OpenAlex is
-        asked at the same time as the agencies (it batches 100 DOIs whatever their agency says);
-        a DOI the agency answered under another DOI (an alias) is asked of it afterwards."""
+        """The network half: each DOI at its agency, and at each enrichment. An enrichment that
+        batches DOIs whatever their agency (OpenAlex with an API key) is asked at the same time
+        as the agencies, and a DOI the agency answered under another DOI (an alias) is asked of
+        it afterwards; any other is asked once the agencies have answered, for the DOIs found."""
         dois = [d for d in asked.chunk if d.key not in asked.skipped]
-        early = None
-        if self.config.openalex.api_key:
-            early = self.beside.submit(
-                self._in_context(self.enrichment.fetch), dois + asked.refreshing
-            )
+        early = {
+            e.name: self.beside.submit(self._in_context(e.fetch), dois + asked.refreshing)
+            for e in self.enrichments
+            if self._asked_early(e)
+        }
         self._learn_prefixes(dois)
         asked.by_agency = self._fetch_agencies(self._route(dois))
         for fetched in asked.by_agency.values():
             if fetched.source != PAUSED:
                 self.health.record(fetched.source, fetched.status == "failed")
         ok = [asked.by_agency[d.key] for d in dois if asked.by_agency[d.key].status == "ok"]
-        if early is None:
-            wanted = [Doi(f.resolved or f.identifier) for f in ok] + asked.refreshing
-            asked.enriched = self.enrichment.fetch(wanted)
-        else:
-            asked.enriched = early.result()
-            aliases = [
-                Doi(f.resolved) for f in ok if f.resolved and f.resolved not in asked.enriched
-            ]
-            asked.enriched.update(self.enrichment.fetch(aliases))
+        for enrichment in self.enrichments:
+            if enrichment.name not in early:
+                wanted = [Doi(f.resolved or f.identifier) for f in ok] + asked.refreshing
+                asked.enriched[enrichment.name] = enrichment.fetch(wanted)
+                continue
+            found = early[enrichment.name].result()
+            aliases = [Doi(f.resolved) for f in ok if f.resolved and f.resolved not in found]
+            found.update(enrichment.fetch(aliases))
+            asked.enriched[enrichment.name] = found
         return asked
+
+    def _asked_early(self, enrichment: _Enrichment) -> bool:
+        """Whether an enrichment is asked beside the agencies rather than after them."""
+        batches = getattr(enrichment.source, "batches", None)
+        return bool(batches and batches(self.config))
 
     def _observe_chunk(
         self, future: Future[_Asked], displays: Mapping[str, str]
@@ -231,11 +241,14 @@ class DoiResolver:
                 observations.append(self._cached_not_found(doi, display, asked.skipped[doi.key]))
                 continue
             fetched = by_agency[doi.key]
-            extra = enriched.get(fetched.resolved or doi.key) if fetched.status == "ok" else None
-            observations.append(self._observe(doi, display, fetched, extra, work_ids, stored))
+            extras = []
+            if fetched.status == "ok":
+                key = fetched.resolved or doi.key
+                extras = [found[key] for found in enriched.values() if key in found]
+            observations.append(self._observe(doi, display, fetched, extras, work_ids, stored))
         for doi in asked.refreshing:
             display = displays.get(doi.key, doi.value)
-            observations.append(self._refresh_openalex(doi, display, enriched, work_ids, stored))
+            observations.append(self._refresh(doi, display, enriched, work_ids, stored))
         return observations
 
     # --- routing ---
@@ -284,56 +297,50 @@ class DoiResolver:
     def _fetch_agencies(
         self, routes: list[tuple[Doi, str | UpstreamError | None]]
     ) -> dict[str, Fetched]:
-        """Each DOI from its agency: Crossref in batches, DataCite and the other agencies (by
-        doi.org content negotiation) one by one on the worker threads, all at the same time."""
+        """Each DOI from its agency's source (Crossref in batches, DataCite and the others one by
+        one), every agency of the chunk at the same time."""
         results: dict[str, Fetched] = {}
-        to_crossref: list[Doi] = []
-        singles = []
+        by_source: dict[str, tuple[DoiSource, list[Doi]]] = {}
         for doi, agency in routes:
             key = doi.key
             if isinstance(agency, UpstreamError):
                 results[key] = Fetched(
-                    doiorg.SOURCE,
+                    routing.SOURCE,
                     key,
                     "failed",
                     error=f"cannot tell the agency: {agency}",
                     error_kind=failure_kind(agency),
                 )
-            elif agency is None:
+                continue
+            if agency is None:
                 results[key] = Fetched(
-                    doiorg.SOURCE,
+                    routing.SOURCE,
                     key,
                     "not_found",
                     error=f"doi.org knows no registration agency for {prefix_of(doi)}",
                 )
-            elif self.health.is_paused(_AGENCY_SOURCE.get(agency, doiorg.SOURCE)):
+                continue
+            source = sources.agency_source(agency)
+            if self.health.is_paused(source.SOURCE):
                 results[key] = Fetched(
                     PAUSED,
                     key,
                     "failed",
                     error_kind="paused",
-                    error=f"{_AGENCY_SOURCE.get(agency, doiorg.SOURCE)} is paused for the rest "
-                    "of this run (more than 10% of its answers failed); left for the next run",
+                    error=f"{source.SOURCE} is paused for the rest of this run (more than 10% of "
+                    "its answers failed); left for the next run",
                 )
-            elif agency == "crossref":
-                to_crossref.append(doi)
-            elif agency == "datacite":
-                fetch = self._in_context(datacite.fetch_record)
-                singles.append(
-                    self.singles.submit(fetch, doi, self.client, self.config.datacite.url)
-                )
-            else:
-                fetch = self._in_context(doiorg.fetch_csl)
-                singles.append(self.singles.submit(fetch, doi, self.client, self.config.doi.url))
-        if to_crossref:
-            concurrency = self.config.crossref_limits()["list"].concurrency
-            batches = crossref.fetch_works(
-                to_crossref, self.client, self.config.crossref, concurrency
-            )
-            for batch in batches:
-                results.update((f.identifier, f) for f in batch)
-        for future in singles:
-            fetched = future.result()
+                continue
+            by_source.setdefault(source.SOURCE, (source, []))[1].append(doi)
+
+        def drain(source: DoiSource, dois: list[Doi]) -> list[Fetched]:
+            return list(itertools.chain.from_iterable(source.fetch(dois, self.client, self.config)))
+
+        groups = list(by_source.values())
+        others = [self.singles.submit(self._in_context(drain), *group) for group in groups[1:]]
+        answered = [drain(*groups[0])] if groups else []
+        answered += [future.result() for future in others]
+        for fetched in itertools.chain.from_iterable(answered):
             results[fetched.identifier] = fetched
         return results
 
@@ -344,7 +351,7 @@ class DoiResolver:
         doi: Doi,
         display: str,
         fetched: Fetched,
-        extra: Fetched | None,
+        extras: list[Fetched],
         work_ids: Mapping[str, int],
         stored: Mapping[int, Mapping[str, StoredAnswer]],
     ) -> Observation:
@@ -357,7 +364,7 @@ class DoiResolver:
             answer = Answer(fetched.source, doi.key, "not_found")
             return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
 
-        answers = tuple(a for a in (answer_of(fetched), extra and answer_of(extra)) if a)
+        answers = tuple(a for a in map(answer_of, [fetched, *extras]) if a)
         resolved = fetched.resolved or doi.key
         aliases = (resolved,) if resolved != doi.key else ()
         work_id = work_ids.get(resolved) or work_ids.get(doi.key)
@@ -371,33 +378,36 @@ class DoiResolver:
             **common,
         )
 
-    def _refresh_openalex(
+    def _refresh(
         self,
         doi: Doi,
         display: str,
-        enriched: Mapping[str, Fetched],
+        enriched: Mapping[str, Mapping[str, Fetched]],
         work_ids: Mapping[str, int],
         stored: Mapping[int, Mapping[str, StoredAnswer]],
     ) -> Observation:
-        """OpenAlex's record of a stored work, merged with what its other sources said last."""
-        common = {"source": openalex.SOURCE, "key": doi.key, "display": display}
+        """The enrichments' records of a stored work, merged with what its other sources said
+        last (its agency's record is not due)."""
+        name = "+".join(e.name for e in self.enrichments) or "enrichment"
+        common = {"source": name, "key": doi.key, "display": display}
         work_id = work_ids.get(doi.key)
-        fetched = enriched.get(doi.key)
-        answer = answer_of(fetched) if fetched is not None else None
-        if work_id is None or answer is None:
+        said = [found[doi.key] for found in enriched.values() if doi.key in found]
+        answers = tuple(a for a in map(answer_of, said) if a)
+        if work_id is None or not answers:
+            fetched = said[0] if said else None
             reason = (
                 "no stored work to enrich"
                 if work_id is None
-                else (fetched.error if fetched else "OpenAlex was not asked in this run")
+                else (fetched.error if fetched else f"{name} was not asked in this run")
             )
             kind = fetched.error_kind if fetched is not None else "other"
             return Observation(
-                status="failed", error=f"openalex: {reason}", error_kind=kind, **common
+                status="failed", error=f"{name}: {reason}", error_kind=kind, **common
             )
         return observe_answers(
             self.store,
             self.config,
-            (answer,),
+            answers,
             work_id=work_id,
             before=stored.get(work_id, {}),
             **common,

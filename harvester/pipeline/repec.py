@@ -11,7 +11,6 @@ from contextlib import closing
 
 import structlog
 
-from harvester import redif
 from harvester.config import Config
 from harvester.errors import NotFound, UpstreamError, failure_kind
 from harvester.http import HttpClient
@@ -24,7 +23,7 @@ from harvester.pipeline.common import (
     observe_answers,
 )
 from harvester.pipeline.dois import DoiResolver, write_linked_dois
-from harvester.sources import repec
+from harvester.sources import redif, repec
 from harvester.store import Answer, Observation, Outcome, Store
 
 log = structlog.get_logger(__name__)

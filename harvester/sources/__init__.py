@@ -1,98 +1,69 @@
-"""One module per upstream service: `fetch` does the I/O, `parse` is a pure function of the payload.
+"""The registry: every upstream source, once, and the few look-ups the pipeline makes of them.
 
-What every source does with the outcome of one request is decided here, once: a 404 is "not found",
-any other upstream failure is "failed" with its reason, and `SourceExhausted` (the source will not
-answer again this run) goes up to the caller, which stops asking that source.
+A source is one module (see `base.py` for what it provides). Adding one is writing the module,
+naming it in `SOURCES` below, and giving it its config defaults; nothing else in the house spells
+a source's name. `tests/test_registry.py` checks that each one is configured, documented,
+described for Datasette and replayed by the test upstream.
 """
 
 from __future__ import annotations
 
-import contextvars
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
-from harvester.errors import NotFound, SourceExhausted, UpstreamError, failure_kind
-from harvester.http import JsonResponse
-from harvester.identifiers import Doi, ascii_key
-from harvester.models import Fetched
+from harvester.config import Config
+from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex, repec
+from harvester.sources.base import DoiSource, Source
 
-T = TypeVar("T")
-R = TypeVar("R")
+#: Every source, in the order `[merge] precedence` ranks them by default (after `local`).
+SOURCES: Mapping[str, Source] = {
+    s.SOURCE: s for s in (crossref, datacite, doiorg, repec, oaipmh, openalex)
+}
 
-#: Reads an answer: the payload to keep and the DOI the source answered with (None: as asked).
-#: Raises BadPayload when the answer is not what was asked for.
-Reader = Callable[[Any], tuple[Mapping[str, Any], str | None]]
+#: Sources asked about DOIs, by name.
+DOI_SOURCES: Mapping[str, DoiSource] = {
+    name: s for name, s in SOURCES.items() if getattr(s, "ROLE", None) in ("agency", "enrichment")
+}
+
+#: The agency that answers for registration agencies no other source claims (mEDRA, JaLC, ...).
+FALLBACK_AGENCY: DoiSource = doiorg
+
+#: The source of RePEc handles, and what a tracked handle is due at.
+HANDLE_SOURCE: Source = repec
 
 
-def fetch_one(doi: Doi, source: str, request: Callable[[], JsonResponse], read: Reader) -> Fetched:
-    """Make one request about `doi` and report it as every source does (see the module doc)."""
-    try:
-        payload, answered = read(request().data)
-    except NotFound:
-        return Fetched(source, doi.key, "not_found")
-    except SourceExhausted:
-        raise
-    except UpstreamError as exc:
-        return failed(source, doi, exc)
-    return Fetched(
-        source, doi.key, "ok", payload=dict(payload), resolved=ascii_key(answered or doi.value)
+def agency_source(ra: str) -> DoiSource:
+    """The source that answers for a registration agency (doi.org's RA name, lower case)."""
+    return next(
+        (s for s in agencies() if ra in s.AGENCIES),
+        FALLBACK_AGENCY,
     )
 
 
-def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:
-    return Fetched(source, doi.key, "failed", error=str(exc), error_kind=failure_kind(exc))
+def agencies() -> list[DoiSource]:
+    """The sources that hold a DOI's own record, one per registration agency (and the fallback)."""
+    return [s for s in DOI_SOURCES.values() if s.ROLE == "agency"]
 
 
-def url_batches(
-    dois: Iterable[Doi],
-    *,
-    base_length: int,
-    value_length: Callable[[Doi], int],
-    max_values: int,
-    max_url_bytes: int,
-    alone: Callable[[Doi], bool],
-) -> Iterator[list[Doi]]:
-    """Group DOIs for one filter-list request each: at most `max_values` a batch, and the URL
-    (`base_length` plus each DOI's `value_length`) kept under `max_url_bytes`. Pure and lazy,
-    in input order, so a long input is never held whole. A DOI that cannot be told apart from
-    the filter's separators (`alone`) travels by itself, and is then looked up singly."""
-    batch: list[Doi] = []
-    length = base_length
-    for doi in dois:
-        if alone(doi):
-            if batch:  # keep input order: what came before goes first
-                yield batch
-                batch, length = [], base_length
-            yield [doi]
-            continue
-        extra = value_length(doi)
-        if batch and (len(batch) >= max_values or length + extra > max_url_bytes):
-            yield batch
-            batch, length = [], base_length
-        batch.append(doi)
-        length += extra
-    if batch:
-        yield batch
+def enrichments() -> list[DoiSource]:
+    """The sources asked about every DOI after its agency, adding what the agency lacks."""
+    return [s for s in DOI_SOURCES.values() if s.ROLE == "enrichment"]
 
 
-def in_order(
-    function: Callable[[T], R], items: Iterable[T], workers: int, name: str
-) -> Iterator[R]:
-    """`function(item)` for each item on `workers` threads, yielded in input order. At most two
-    items per thread are started ahead of the caller, so memory stays flat however long the
-    input; each runs in a copy of the caller's context, so log lines keep the run_id. The rate
-    limiters decide how many requests are really in flight."""
-    workers = max(workers, 1)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-    pending: deque[Future[R]] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(contextvars.copy_context().run, function, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+def due_slots() -> dict[str, tuple[str, ...]]:
+    """What each scheme of tracked identifier is due at: a DOI at its agency (whichever it is)
+    and at each enrichment, a RePEc handle at RePEc."""
+    return {
+        "doi": ("agency", *(s.SOURCE for s in enrichments())),
+        "repec": (HANDLE_SOURCE.SOURCE,),
+    }
+
+
+def connect(config: Config) -> HttpClient:
+    """The one HTTP client of a run: one pooled Session, and a rate limiter for every pool of
+    every source, starting from the configured limits (Crossref's then follow what it announces)."""
+    client = HttpClient(make_session(config), config.http)
+    for source in SOURCES.values():
+        for pool, limit in source.pools(config).items():
+            client.add_limiter(pool, RateLimiter(pool, limit))
+    return client

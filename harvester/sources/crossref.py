@@ -15,12 +15,12 @@ from typing import Any
 
 import structlog
 
-from harvester.config import CrossrefConfig
+from harvester.config import Config, CrossrefConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError, NotFound, TransientError, UpstreamError
 from harvester.http import HttpClient, redact_url
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Fetched, Record, Relation, Update
-from harvester.sources import failed, fetch_one, in_order, url_batches
+from harvester.sources.base import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
     as_mapping,
     csl_authors,
@@ -37,15 +37,32 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "crossref"
+#: Its section of config/harvester.toml.
+CONFIG_SECTION = "crossref"
 
 #: Fields Crossref re-stamps without the work changing: left out of the payload hash.
 VOLATILE_KEYS = ("indexed", "score")
 
-#: Bump when parse_work reads something new or reads it differently: payloads stored under an
+#: Bump when parse reads something new or reads it differently: payloads stored under an
 #: older version are then parsed again instead of being skipped as already seen.
 PARSER_VERSION = 1
 
+#: The agency of every DOI doi.org says Crossref registered.
+ROLE = "agency"
+AGENCIES = frozenset({"crossref"})
+
 log = structlog.get_logger(__name__)
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    """Crossref's two pools, polite or public, as announced (its headers take over at run time)."""
+    return {f"{SOURCE}:{pool}": limit for pool, limit in config.crossref_limits().items()}
+
+
+def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
+    """The DOIs in filter-list batches, as many side by side as the list pool allows."""
+    concurrency = config.crossref_limits()["list"].concurrency
+    return fetch_works(dois, client, config.crossref, concurrency)
 
 
 # --- fetch (I/O) ---
@@ -421,7 +438,7 @@ def parse_candidates(items: Iterable[Any]) -> list[Record]:
     records = []
     for item in items:
         try:
-            records.append(parse_work(item))
+            records.append(parse(item))
         except BadPayload:
             continue
     return records
@@ -434,7 +451,7 @@ def parse_candidates(items: Iterable[Any]) -> list[Record]:
 class WorkList:
     """One page of a Crossref `work-list` answer."""
 
-    items: list[dict]  # raw work objects, each for parse_work
+    items: list[dict]  # raw work objects, each for parse
     total: int  # total-results: how many works match the whole query, not this page
     # next-cursor when the request used cursor paging, else None. Crossref keeps answering with a
     # cursor after the last page; the end of a cursor walk is a page with no items.
@@ -503,7 +520,7 @@ def parse_work_list(body: Any) -> WorkList:
     return WorkList(items=list(items), total=total, next_cursor=next_cursor)
 
 
-def parse_work(message: Mapping[str, Any]) -> Record:
+def parse(message: Mapping[str, Any]) -> Record:
     """A Crossref work object (the message of /works/{doi}, or one work-list item) -> Record.
 
     Every field is optional and a field of the wrong type counts as missing; only a message that
@@ -621,3 +638,7 @@ def _failure_detail(message: Any) -> str:
     if not parts and isinstance(message, str):
         parts.append(message.strip()[:200])
     return "; ".join(parts)[:500]
+
+
+#: The name this function had before every source's parser was called `parse` (issue 15).
+parse_work = parse

@@ -15,11 +15,12 @@ from typing import Any
 
 from lxml import etree
 
+from harvester.config import Config, PoolLimit
 from harvester.errors import BadPayload, NotFound
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, quote_doi
 from harvester.models import Author, Fetched, Record, Relation
-from harvester.sources import fetch_one
+from harvester.sources.base import fetch_one, in_order
 from harvester.sources.fields import (
     bare_orcid,
     describe_json,
@@ -34,6 +35,8 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "datacite"
+#: Its section of config/harvester.toml.
+CONFIG_SECTION = "datacite"
 
 #: Parts of the stored body DataCite re-stamps without the record changing (usage counters, the
 #: update time, the client record): left out of the payload hash. Dotted paths into the body.
@@ -47,7 +50,7 @@ VOLATILE_KEYS = (
     "included",
 )
 
-#: Bump when parse_doi_record reads something new: stored payloads are then parsed again.
+#: Bump when parse reads something new: stored payloads are then parsed again.
 PARSER_VERSION = 1
 
 #: Namespaces of the DataCite kernel XML: kernel-2.2, kernel-3, kernel-4 (4.0 to 4.5 share one).
@@ -56,7 +59,27 @@ KERNEL_NS_PREFIX = "http://datacite.org/schema/kernel-"
 OAI_DATACITE_NS_PREFIX = "http://schema.datacite.org/oai/oai-1."
 
 
+#: The agency of every DOI doi.org says DataCite registered (datasets, arXiv, Zenodo, ...).
+ROLE = "agency"
+AGENCIES = frozenset({"datacite"})
+
+#: Rate-limiter pool of the single-record look-ups.
+POOL = "datacite:single"
+
+
 # --- fetch (I/O) ---
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    return {POOL: config.datacite.limit}
+
+
+def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
+    """One `/dois/{doi}` request a DOI (see fetch_records), as many in flight as the pool allows."""
+    settings = config.datacite
+    return in_order(
+        lambda doi: [fetch_record(doi, client, settings.url)], dois, settings.concurrency, SOURCE
+    )
 
 
 def fetch_records(dois: Iterable[Doi], client: HttpClient, base_url: str) -> Iterator[Fetched]:
@@ -86,7 +109,7 @@ def fetch_record(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     return fetch_one(
         doi,
         SOURCE,
-        lambda: client.get_json(url, pool="datacite:single", source=SOURCE, identifier=doi.value),
+        lambda: client.get_json(url, pool=POOL, source=SOURCE, identifier=doi.value),
         read,
     )
 
@@ -158,7 +181,7 @@ def parse_error(body: Any) -> str | None:
     return "; ".join(parts)[:500] or None
 
 
-def parse_doi_record(body_or_attributes: Mapping, *, require_doi: bool = True) -> Record:
+def parse(body_or_attributes: Mapping, *, require_doi: bool = True) -> Record:
     """A DataCite DOI record -> Record.
 
     Accepts the whole JSON:API answer, its `data` resource, or the attributes (as `unwrap` or
@@ -465,7 +488,7 @@ def _status(entry: Mapping) -> str | None:
 
 def attributes_from_xml(resource: etree._Element) -> dict[str, Any]:
     """A DataCite kernel XML `resource` (kernel-2.2 to 4.x, bare or inside an `oai_datacite`
-    envelope) -> the attributes object of the REST API, as far as `parse_doi_record` reads it, so
+    envelope) -> the attributes object of the REST API, as far as `parse` reads it, so
     that a work reads the same from the API and from an XML feed.
 
     The identifier becomes `doi` when typed DOI, else `url` when it is a link. kernel-3 and older
@@ -646,3 +669,7 @@ def split_family_given(name: str | None) -> tuple[str, str] | None:
     if comma and family and given and len(given.split()) <= _MAX_GIVEN_WORDS:
         return family, given
     return None
+
+
+#: The name this function had before every source's parser was called `parse` (issue 15).
+parse_doi_record = parse

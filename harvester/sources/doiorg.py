@@ -14,14 +14,15 @@ CSL-JSON schema (citation-style-language/schema, csl-data.json).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from harvester.config import Config, PoolLimit
 from harvester.errors import BadPayload
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, quote_doi
 from harvester.models import Fetched, Record
-from harvester.sources import fetch_one
+from harvester.sources.base import fetch_one, in_order
 from harvester.sources.fields import (
     as_mapping,
     csl_authors,
@@ -38,11 +39,13 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "doi.org"
+#: Its section of config/harvester.toml.
+CONFIG_SECTION = "doi"
 
 #: Agencies' CSL carries their index time (Crossref's `indexed`): left out of the payload hash.
 VOLATILE_KEYS = ("indexed", "score")
 
-#: Bump when parse_csl reads something new: stored payloads are then parsed again.
+#: Bump when parse reads something new: stored payloads are then parsed again.
 PARSER_VERSION = 1
 
 #: The Accept type doi.org and every agency behind it understand for CSL-JSON.
@@ -50,6 +53,13 @@ CSL_JSON = "application/vnd.citationstyles.csl+json"
 
 #: Rate-limiter pool of the content-negotiation requests.
 POOL = "doi:csl"
+#: Rate-limiter pool of the "which agency?" look-ups (`routing`).
+RA_POOL = "doi:ra"
+
+#: The agency of every DOI whose registration agency has no source of its own (mEDRA, JaLC, ...):
+#: `harvester.sources.FALLBACK_AGENCY`, so it claims no agency by name.
+ROLE = "agency"
+AGENCIES: frozenset[str] = frozenset()
 
 #: CSL item types -> the harvester's (Crossref's) type names. Anything else is kept as sent:
 #: Crossref's CSL already carries its own names ("journal-article"), which pass through unchanged.
@@ -69,6 +79,18 @@ _LEADING_YEAR = re.compile(r"\s*([0-9]{4})(?![0-9])")
 
 
 # --- fetch (I/O) ---
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    return {POOL: config.doi.limit, RA_POOL: config.doi.limit}
+
+
+def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
+    """One content-negotiation request a DOI, as many in flight as the pool allows."""
+    settings = config.doi
+    return in_order(
+        lambda doi: [fetch_csl(doi, client, settings.url)], dois, settings.concurrency, SOURCE
+    )
 
 
 def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
@@ -103,7 +125,7 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
 # --- parse (pure) ---
 
 
-def parse_csl(item: Mapping[str, Any]) -> Record:
+def parse(item: Mapping[str, Any]) -> Record:
     """A CSL-JSON item -> Record.
 
     Every field is optional and a field of the wrong type counts as missing; only an item that is
@@ -179,3 +201,7 @@ def _license(value: Any) -> str | None:
         if url:
             return url
     return None
+
+
+#: The name this function had before every source's parser was called `parse` (issue 15).
+parse_csl = parse

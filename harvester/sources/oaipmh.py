@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 from lxml import etree
 
+from harvester.config import Config, PoolLimit
 from harvester.errors import BadIdentifier, BadPayload, ClientError, NotFound, UpstreamError
 from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, redact_url
 from harvester.identifiers import parse_doi, parse_repec, parse_repec_url
@@ -43,15 +44,19 @@ from harvester.models import Author, Record, Relation
 from harvester.sources.datacite import (
     attributes_from_xml,
     is_kernel_xml,
-    parse_doi_record,
     split_family_given,
+)
+from harvester.sources.datacite import (
+    parse as parse_datacite,
 )
 from harvester.sources.fields import inline_text, jats_to_text, partial_iso_date, tidy_text
 
 log = structlog.get_logger(__name__)
 
 SOURCE = "oai"
-#: Bumped when `record_from_payload` learns to read more, so stored records are read again once.
+#: Its section of config/harvester.toml.
+CONFIG_SECTION = "oai"
+#: Bumped when `parse` learns to read more, so stored records are read again once.
 PARSER_VERSION = 1
 #: What changes in a stored record without the work changing: the repository re-stamps records.
 VOLATILE_KEYS = ("datestamp",)
@@ -473,7 +478,7 @@ def _from_header(
 
 def record_payload(record: OaiRecord) -> dict[str, Any]:
     """What is kept of one OAI record in `source_records`: its header and its metadata as XML
-    text, from which `record_from_payload` rebuilds the Record."""
+    text, from which `parse` rebuilds the Record."""
     xml = record.metadata_xml()
     return {
         "identifier": record.identifier,
@@ -484,7 +489,7 @@ def record_payload(record: OaiRecord) -> dict[str, Any]:
     }
 
 
-def record_from_payload(payload: Mapping[str, Any]) -> Record:
+def parse(payload: Mapping[str, Any]) -> Record:
     """The Record of a stored OAI record (`record_payload`), its XML parsed as safely as an
     answer is."""
     text = payload.get("metadata")
@@ -751,7 +756,7 @@ def record_from_datacite(record: OaiRecord | etree._Element, *, source: str = SO
     `oai_datacite` envelope) -> Record.
 
     The XML is read into the attribute shape of DataCite's REST API (`datacite.attributes_from_xml`)
-    and handed to `datacite.parse_doi_record`, so that a work reads the same whether it came from
+    and handed to `datacite.parse`, so that a work reads the same whether it came from
     DataCite's API or a repository's OAI feed: creators (given/family, ORCID from nameIdentifiers,
     affiliations), titles, publisher, publicationYear and Issued dates, resourceTypeGeneral,
     Abstract descriptions, subjects, rights (rightsURI), relatedIdentifiers, relatedItems,
@@ -763,7 +768,7 @@ def record_from_datacite(record: OaiRecord | etree._Element, *, source: str = SO
     except BadPayload as exc:
         identifier = record.identifier if isinstance(record, OaiRecord) else None
         raise BadPayload(f"oai: {exc}", source=source, identifier=identifier) from None
-    return replace(parse_doi_record(attributes, require_doi=False), source=source)
+    return replace(parse_datacite(attributes, require_doi=False), source=source)
 
 
 # --- fetch (I/O) ---
@@ -1093,3 +1098,13 @@ def _at_granularity(datestamp: str | None, granularity: str | None) -> str | Non
     if datestamp and granularity == _DAY_GRANULARITY:
         return datestamp[:10]
     return datestamp
+
+
+#: The name this function had before every source's parser was called `parse` (issue 15).
+record_from_payload = parse
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    """None up front: each endpoint gets a pool of its own (`oai:{base URL}`) when first harvested,
+    at `[oai] rate` and `concurrency`."""
+    return {}

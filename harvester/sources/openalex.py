@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import structlog
 
+from harvester.config import Config, PoolLimit
 from harvester.errors import (
     BadPayload,
     ClientError,
@@ -27,7 +28,7 @@ from harvester.errors import (
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Record
-from harvester.sources import failed, fetch_one, in_order, url_batches
+from harvester.sources.base import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
     as_mapping,
     bare_orcid,
@@ -44,6 +45,8 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "openalex"
+#: Its section of config/harvester.toml.
+CONFIG_SECTION = "openalex"
 
 #: Fields OpenAlex recomputes without the work changing: left out of the payload hash.
 #: (`counts_by_year` moves with `cited_by_count`, which is kept and so still counts.)
@@ -56,8 +59,12 @@ VOLATILE_KEYS = (
     "cited_by_percentile_year",
 )
 
-#: Bump when parse_work reads something new: stored payloads are then parsed again.
+#: Bump when parse reads something new: stored payloads are then parsed again.
 PARSER_VERSION = 1
+
+#: Asked about every DOI after its agency: open access, citations, topics, an abstract.
+ROLE = "enrichment"
+AGENCIES: frozenset[str] = frozenset()
 
 #: Concepts (the older, deprecated OpenAlex tagging) count as subjects only from this score up,
 #: and only when a work has no topics.
@@ -67,6 +74,34 @@ log = structlog.get_logger(__name__)
 
 
 # --- fetch (I/O) ---
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    return {f"{SOURCE}:list": config.openalex.limit, f"{SOURCE}:single": config.openalex.limit}
+
+
+def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
+    """The DOIs in OR-filter batches with an API key, else one at a time (see fetch_works)."""
+    settings = config.openalex
+    return fetch_works(
+        dois, client, settings.url, settings.api_key, concurrency=settings.concurrency
+    )
+
+
+def batches(config: Config) -> bool:
+    """Whether DOIs go in OR-filter batches (whatever their agency), so that OpenAlex can be
+    asked beside the agencies: only with an API key (lists need one since February 2026)."""
+    return bool(config.openalex.api_key)
+
+
+def preflight(config: Config) -> None:
+    """Say once per run what the configuration keeps OpenAlex from doing."""
+    if not config.openalex.api_key:
+        log.warning(
+            "openalex.no_api_key",
+            skipped="batched look-ups",
+            hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
+        )
 
 
 class DailyLimitReached(SourceExhausted):
@@ -268,7 +303,7 @@ def _not_asked(batch: list[Doi]) -> list[Fetched]:
 class WorkList:
     """One page of an OpenAlex list answer (`/works?filter=...`)."""
 
-    items: list[dict]  # raw work objects, each for parse_work
+    items: list[dict]  # raw work objects, each for parse
     total: int  # meta.count: how many works match the whole query, not this page
     # meta.next_cursor when the request used cursor paging (cursor=*), else None. OpenAlex ends a
     # cursor walk with next_cursor null (and an empty results list).
@@ -310,7 +345,7 @@ def parse_work_list(body: Any) -> WorkList:
     return WorkList(items=list(results), total=total, next_cursor=next_cursor)
 
 
-def parse_work(work: Mapping[str, Any]) -> Record:
+def parse(work: Mapping[str, Any]) -> Record:
     """An OpenAlex work object (the answer of /works/{id}, or one list result) -> Record.
 
     Every field is optional and a field of the wrong type counts as missing; only a work that is
@@ -504,3 +539,7 @@ def _drop_heading(abstract: str) -> str:
     if rest and is_generic_heading(head) and not rest[0].islower():
         return rest
     return abstract
+
+
+#: The name this function had before every source's parser was called `parse` (issue 15).
+parse_work = parse

@@ -19,22 +19,30 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import structlog
 from lxml import etree, html
 
+from harvester.config import Config, PoolLimit
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
 from harvester.http import BodyTooLarge, HttpClient, redact_url
 from harvester.identifiers import RepecHandle
+from harvester.models import Record
+from harvester.sources import redif
+from harvester.sources.redif import PARSER_VERSION as PARSER_VERSION  # its parser's version
+from harvester.sources.redif import SOURCE
 
 log = structlog.get_logger(__name__)
 
-SOURCE = "repec"
+#: Its section of config/harvester.toml: `url` names the archive tree, `rate` paces it.
+CONFIG_SECTION = "repec"
+#: A template's payload holds nothing RePEc re-stamps.
+VOLATILE_KEYS: tuple[str, ...] = ()
 #: The rate-limiter pool every request for a RePEc tree goes through (the caller registers it).
 POOL = "repec:files"
 #: Largest ReDIF file read: the largest real series files are a few MB; a file far larger is
@@ -325,3 +333,12 @@ def series_folder(handle: RepecHandle | str) -> str:
     if not series:
         raise BadIdentifier(str(handle), "no series in this handle")
     return f"{archive}/{series}".lower()
+
+
+def pools(config: Config) -> dict[str, PoolLimit]:
+    return {POOL: config.repec.limit}
+
+
+def parse(payload: Mapping[str, Any]) -> Record:
+    """The record a stored template payload says (`redif.template_payload`)."""
+    return redif.record_from_payload(payload)

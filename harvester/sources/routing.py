@@ -16,12 +16,12 @@ import structlog
 from harvester.errors import BadPayload, NotFound, UpstreamError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, quote_doi
+from harvester.sources.doiorg import RA_POOL as POOL
+from harvester.sources.doiorg import SOURCE
 from harvester.sources.fields import describe_json
 
 log = structlog.get_logger(__name__)
 
-SOURCE = "doi.org"
-POOL = "doi:ra"
 
 #: The agencies doi.org names, in the lower-case form we keep. doi.org spells them "DataCite",
 #: "mEDRA", "JaLC", ...; lower-casing is the whole normalisation, so a name not listed here (a new

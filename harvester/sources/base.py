@@ -1,0 +1,165 @@
+"""What every source is, and the few helpers sources share: the protocols only, then `fetch_one`,
+`url_batches` and `in_order`.
+
+A source is one module of this package. The module itself satisfies the protocol below (PEP 544
+allows a module as a protocol's implementation): its constants say what it is, its functions do
+what it does, and `harvester.sources` lists it once. No wrapper object stands between the two, so
+there is nothing to keep in step with the module.
+
+What every source does with the outcome of one request is decided here, once: a 404 is "not
+found", any other upstream failure is "failed" with its reason, and `SourceExhausted` (the source
+will not answer again this run) goes up to the caller, which stops asking that source.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from harvester.config import Config, FeedConfig, PoolLimit
+from harvester.errors import NotFound, SourceExhausted, UpstreamError, failure_kind
+from harvester.http import HttpClient, JsonResponse
+from harvester.identifiers import Doi, ascii_key
+from harvester.models import Fetched, Record
+
+
+class Source(Protocol):
+    """One upstream service. `harvester.sources.SOURCES` names every one."""
+
+    #: The `source` column of what it says, its name in `[merge] precedence` and `[watch]`.
+    SOURCE: str
+    #: Bumped when `parse` reads more or reads differently: stored payloads are parsed again.
+    PARSER_VERSION: int
+    #: Payload keys (dotted paths) the service re-stamps without the work changing: not hashed.
+    VOLATILE_KEYS: tuple[str, ...]
+    #: Its section of config/harvester.toml (`[doi]` for doi.org): base URL and pacing.
+    CONFIG_SECTION: str
+
+    def pools(self, config: Config) -> Mapping[str, PoolLimit]:
+        """The rate-limiter pools its requests go through, with their starting limits."""
+        ...
+
+    def parse(self, payload: Mapping[str, Any]) -> Record:
+        """The record a stored payload says (pure; BadPayload when it is not one)."""
+        ...
+
+
+class DoiSource(Source, Protocol):
+    """A source asked about DOIs: the `agency` that registered them, or an `enrichment` asked
+    about every DOI after its agency (OpenAlex)."""
+
+    ROLE: Literal["agency", "enrichment"]
+    #: The doi.org RA names it answers for ({"crossref"}); empty for an enrichment. The agency
+    #: with none (doi.org's content negotiation) answers for every RA no other source claims.
+    AGENCIES: frozenset[str]
+
+    def fetch(
+        self, dois: Iterable[Doi], client: HttpClient, config: Config
+    ) -> Iterator[list[Fetched]]:
+        """Every DOI back exactly once (ok, not_found or failed), in input order, in lists as
+        they come, lazily; paced by the limiters of `pools`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One page of a feed's listing, as the feed driver stores it."""
+
+    answers: list[Fetched]  # one per record of the page, payload kept
+    resume: str | None  # the cursor or resumption token after this page (None: cannot resume)
+    watermark: str | None  # what the watermark becomes if the listing ends after this page
+
+
+class Feed(Protocol):
+    """A standing query (`[[feeds]]`, `harvest oai`): every record changed since the watermark."""
+
+    #: The `[[feeds]] kind` it serves.
+    FEED_KIND: str
+
+    def feed_key(self, feed: FeedConfig, config: Config) -> str:
+        """Its row in `feeds`: what it asks for, not its display name."""
+        ...
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Reads an answer: the payload to keep and the DOI the source answered with (None: as asked).
+#: Raises BadPayload when the answer is not what was asked for.
+Reader = Callable[[Any], tuple[Mapping[str, Any], str | None]]
+
+
+def fetch_one(doi: Doi, source: str, request: Callable[[], JsonResponse], read: Reader) -> Fetched:
+    """Make one request about `doi` and report it as every source does (see the module doc)."""
+    try:
+        payload, answered = read(request().data)
+    except NotFound:
+        return Fetched(source, doi.key, "not_found")
+    except SourceExhausted:
+        raise
+    except UpstreamError as exc:
+        return failed(source, doi, exc)
+    return Fetched(
+        source, doi.key, "ok", payload=dict(payload), resolved=ascii_key(answered or doi.value)
+    )
+
+
+def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:
+    return Fetched(source, doi.key, "failed", error=str(exc), error_kind=failure_kind(exc))
+
+
+def url_batches(
+    dois: Iterable[Doi],
+    *,
+    base_length: int,
+    value_length: Callable[[Doi], int],
+    max_values: int,
+    max_url_bytes: int,
+    alone: Callable[[Doi], bool],
+) -> Iterator[list[Doi]]:
+    """Group DOIs for one filter-list request each: at most `max_values` a batch, and the URL
+    (`base_length` plus each DOI's `value_length`) kept under `max_url_bytes`. Pure and lazy,
+    in input order, so a long input is never held whole. A DOI that cannot be told apart from
+    the filter's separators (`alone`) travels by itself, and is then looked up singly."""
+    batch: list[Doi] = []
+    length = base_length
+    for doi in dois:
+        if alone(doi):
+            if batch:  # keep input order: what came before goes first
+                yield batch
+                batch, length = [], base_length
+            yield [doi]
+            continue
+        extra = value_length(doi)
+        if batch and (len(batch) >= max_values or length + extra > max_url_bytes):
+            yield batch
+            batch, length = [], base_length
+        batch.append(doi)
+        length += extra
+    if batch:
+        yield batch
+
+
+def in_order(
+    function: Callable[[T], R], items: Iterable[T], workers: int, name: str
+) -> Iterator[R]:
+    """`function(item)` for each item on `workers` threads, yielded in input order. At most two
+    items per thread are started ahead of the caller, so memory stays flat however long the
+    input; each runs in a copy of the caller's context, so log lines keep the run_id. The rate
+    limiters decide how many requests are really in flight."""
+    workers = max(workers, 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(contextvars.copy_context().run, function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
