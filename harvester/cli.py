@@ -25,7 +25,7 @@ import click
 import structlog
 
 from harvester import __version__
-from harvester.config import LOG_FORMATS, Config, load_config
+from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration
 from harvester.errors import BadIdentifier, BadInputFile, HarvesterError, LockHeld
 from harvester.formats import (
@@ -52,7 +52,6 @@ from harvester.log import configure_logging
 from harvester.merge import WORK_FIELDS, Value, authors_json
 from harvester.pipeline import (
     MatchResult,
-    OaiFeed,
     RunResult,
     connect,
     edit_work,
@@ -945,10 +944,11 @@ def oai_command(
     app.setup_logging()
     if full and from_:
         raise click.UsageError("give --full or --from, not both")
-    feed = OaiFeed(
-        endpoint_url(endpoint, app.config),
-        metadata_prefix or app.config.oai.metadata_prefix,
-        set_spec or None,
+    feed = FeedConfig(
+        kind="oai",
+        endpoint=endpoint_url(endpoint, app.config),  # a name it does not know: exit 2, here
+        metadata_prefix=metadata_prefix or "",
+        set=set_spec or "",
     )
     return _run_and_report(
         app, as_json, harvest_oai, feed, from_=from_, full=full, resolve_dois=resolve_dois

@@ -445,11 +445,13 @@ def _validate_watch(watch: DuePolicy) -> None:
         )
 
 
+#: What each kind of feed is asked for (exactly one of them), and what else it may set.
 _FEED_FIELDS = {
     "crossref": ("issn", "prefix", "member"),
     "repec": ("series", "archive"),
     "oai": ("endpoint",),
 }
+_FEED_OPTIONS = {"oai": ("set", "metadata_prefix")}
 
 
 def _validate_feeds(feeds: tuple[FeedConfig, ...]) -> None:
@@ -465,13 +467,9 @@ def _validate_feeds(feeds: tuple[FeedConfig, ...]) -> None:
         given = [f for f in own if getattr(feed, f)]
         if len(given) != 1:
             raise ConfigError(f"{where} ({feed.kind}): give exactly one of {', '.join(own)}")
-        allowed = set(own) | ({"set", "metadata_prefix"} if feed.kind == "oai" else set())
-        foreign = [
-            f
-            for fields in _FEED_FIELDS.values()
-            for f in (*fields, "set", "metadata_prefix")
-            if f not in allowed and getattr(feed, f)
-        ]
+        allowed = {*own, *_FEED_OPTIONS.get(feed.kind, ())}
+        every = {f for fields in (*_FEED_FIELDS.values(), *_FEED_OPTIONS.values()) for f in fields}
+        foreign = sorted(f for f in every - allowed if getattr(feed, f))
         if foreign:
             raise ConfigError(f"{where} ({feed.kind}): {foreign[0]} is not a {feed.kind} setting")
         if feed.label in labels:

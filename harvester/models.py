@@ -95,3 +95,4 @@ class Fetched:
     resolved: str | None = None
     extra: dict = field(default_factory=dict)
     error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS
+    display: str | None = None  # the identifier as a person would write it (a feed's record)

@@ -11,9 +11,9 @@ import threading
 import pytest
 from upstream import ReplayUpstream, fixture_bytes
 
-from harvester.config import Config
+from harvester.config import Config, FeedConfig
 from harvester.identifiers import parse_doi
-from harvester.pipeline import OaiFeed, connect, harvest_oai
+from harvester.pipeline import connect, feed_key, harvest_oai
 from harvester.sources.oaipmh import parse_response
 from harvester.store import open_store
 
@@ -47,11 +47,15 @@ def configure(upstream) -> Config:
     return upstream.config()
 
 
+def zenodo(upstream) -> FeedConfig:
+    return FeedConfig(kind="oai", endpoint=upstream.url_for("oai"))
+
+
 def run(upstream, store, config=None, **options):
     config = config or configure(upstream)
     outcomes = []
     result = harvest_oai(
-        OaiFeed(upstream.url_for("oai")),
+        zenodo(upstream),
         store=store,
         client=connect(config),
         config=config,
@@ -64,7 +68,7 @@ def run(upstream, store, config=None, **options):
 
 
 def feed_row(upstream, store):
-    return store.feed(OaiFeed(upstream.url_for("oai")).key)
+    return store.feed(feed_key(zenodo(upstream), configure(upstream)))
 
 
 def test_a_complete_harvest_stores_every_record_and_moves_the_watermark(upstream, store):
@@ -141,7 +145,7 @@ def test_a_stop_between_pages_ends_interrupted_without_moving_the_watermark(upst
     stop = threading.Event()
     stop.set()
     result = harvest_oai(
-        OaiFeed(upstream.url_for("oai")),
+        zenodo(upstream),
         store=store,
         client=connect(config),
         config=config,

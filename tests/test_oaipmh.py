@@ -22,24 +22,23 @@ from conftest import fixture_path
 from fakes import FakeClock
 from lxml import etree
 
-from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.config import Config, FeedConfig, HttpConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError, NotFound, TransientError, UpstreamError
 from harvester.http import BodyTooLarge, HttpClient, RateLimiter, make_session
 from harvester.models import Author, Relation
 from harvester.sources import oaipmh
 from harvester.sources.oaipmh import (
     BadResumptionToken,
-    HarvestState,
     IdDoesNotExist,
     NoRecordsMatch,
     NotOai,
     OaiError,
     UnsafeXml,
     get_record,
-    harvest,
     identify,
     list_identifiers,
     list_records,
+    listing_pages,
     parse_identify,
     parse_response,
     record_from_datacite,
@@ -1030,80 +1029,71 @@ def test_a_pool_without_limiter_is_a_programming_error(client):
         identify(BASE, client, pool="zenodo")
 
 
-# --- incremental harvest ---
+# --- incremental harvest: the listing as feed pages (the driver's watermark: test_oai_harvest) ---
 
 
-def test_completed_harvest_returns_the_first_response_date_as_next_from(client, chain):
-    seen: list[oaipmh.OaiPage] = []
+def test_a_complete_listing_carries_the_first_response_date_as_the_watermark(client, chain):
+    pages = list(listing_pages(BASE, client))
 
-    state = harvest(BASE, client, on_page=seen.append)
-
-    assert state == HarvestState(
-        base_url=BASE,
-        metadata_prefix="oai_dc",
-        set=None,
-        from_=None,
-        next_from="2026-08-13T17:56:48Z",  # page 1's responseDate: the harvest's start
-        pages=3,
-        records=9,
-        deleted=1,
-    )
-    assert [len(p.records) for p in seen] == [3, 3, 3]
+    # page 1's responseDate: the harvest's start, whatever the later pages say
+    assert [p.watermark for p in pages] == ["2026-08-13T17:56:48Z"] * 3
+    assert [len(p.answers) for p in pages] == [3, 3, 3]
+    assert [a.identifier for p in pages for a in p.answers] == CHAIN_IDS
+    assert sum(a.status == "not_found" for p in pages for a in p.answers) == 1  # deleted
+    assert all(p.resume is None and p.scheme == "oai" for p in pages)
 
 
-def test_failed_harvest_returns_nothing(client, oai):
+def test_a_bad_token_asks_again_from_the_same_from_then_gives_up(client, oai):
     oai.add(PAGE1, {"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2023-10-01"})
     oai.add(BAD_TOKEN, {"verb": "ListRecords", "resumptionToken": token_in(PAGE1)})
-    seen: list[oaipmh.OaiPage] = []
+    seen = []
 
     with pytest.raises(BadResumptionToken) as caught:
-        harvest(BASE, client, on_page=seen.append, from_="2023-10-01")
+        seen.extend(listing_pages(BASE, client, since="2023-10-01"))
 
     assert caught.value.restart_from == "2023-10-01"
-    assert len(seen) == 1
+    # Page 1 once per try: the first and MAX_RESTARTS more, all from the same from.
+    assert len(seen) == 1 + oaipmh.MAX_RESTARTS
+    assert [q.get("from") for q in oai.queries() if "from" in q] == ["2023-10-01"] * 3
 
 
-def test_harvest_stops_when_storing_a_page_fails(client, chain):
-    def store(page):
-        if page.cursor == 50:
-            raise RuntimeError("disk full")
+def test_the_listing_stops_when_storing_a_page_fails(client, chain):
+    def store(pages):
+        for number, _page in enumerate(pages):
+            if number == 1:
+                raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        harvest(BASE, client, on_page=store)
-    assert len(chain.rsps.calls) == 2
+        store(listing_pages(BASE, client))
+    assert len(chain.rsps.calls) == 2  # lazy: the third page was never asked for
 
 
-def test_nothing_new_keeps_the_from(client, oai):
+def test_nothing_new_is_no_page(client, oai):
     oai.add(NO_RECORDS)
 
-    state = harvest(BASE, client, on_page=pytest.fail, from_="2030-01-01")
+    assert list(listing_pages(BASE, client, since="2030-01-01")) == []
+    assert oai.queries()[0]["from"] == "2030-01-01"
 
-    assert (state.next_from, state.pages, state.records) == ("2030-01-01", 0, 0)
 
-
-def test_day_granularity_trims_from_and_next_from(client, oai):
+def test_day_granularity_trims_from_and_the_watermark(client, oai):
     oai.add(PAGE1, {"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2023-10-01"})
     oai.after("ListRecords", token_in(PAGE1), PAGE3)
 
-    state = harvest(
-        BASE,
-        client,
-        on_page=lambda page: None,
-        from_="2023-10-01T05:06:07Z",
-        granularity="YYYY-MM-DD",
+    pages = list(
+        listing_pages(BASE, client, since="2023-10-01T05:06:07Z", granularity="YYYY-MM-DD")
     )
 
-    assert (state.from_, state.next_from) == ("2023-10-01", "2026-08-13")
+    assert [p.watermark for p in pages] == ["2026-08-13", "2026-08-13"]
     assert oai.queries()[0]["from"] == "2023-10-01"
 
 
-def test_a_window_harvest_moves_on_to_its_until(client, oai):
-    oai.add(FULL_PAGE)
-    oai.after("ListRecords", token_in(FULL_PAGE), PAGE3)
+def test_a_feed_asks_identify_for_the_granularity_first(client, oai):
+    oai.add(ZENODO_IDENTIFY)
+    oai.add(NO_RECORDS)
+    feed = FeedConfig(kind="oai", endpoint=BASE)
 
-    state = harvest(BASE, client, on_page=lambda page: None, from_="2026-04-01", until="2026-04-02")
-
-    assert (state.next_from, state.records) == ("2026-04-02", 53)
+    assert list(oaipmh.feed_pages(feed, Config(), client, since="2030-01-01", resume=None)) == []
+    assert [q["verb"] for q in oai.queries()] == ["Identify", "ListRecords"]
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ answer as the sources say."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
 import pytest
 
 from harvester import sources
-from harvester.config import DEFAULT_PRECEDENCE, ENV_OVERRIDES, Config
+from harvester.config import DEFAULT_PRECEDENCE, ENV_OVERRIDES, FEED_KINDS, Config, FeedConfig
 from harvester.due import DuePolicy
 from harvester.http import HttpClient
 
@@ -80,3 +81,29 @@ def test_connect_registers_every_pool_of_every_source():
     for source in sources.SOURCES.values():
         for pool in source.pools(config):
             assert client.has_limiter(pool), pool
+
+
+def test_every_feed_kind_the_config_accepts_is_a_registered_feed():
+    assert set(sources.FEEDS) == set(FEED_KINDS)
+    for kind, feed in sources.FEEDS.items():
+        assert kind == feed.FEED_KIND
+        parameters = list(inspect.signature(feed.feed_pages).parameters)
+        assert parameters == ["feed", "config", "client", "since", "resume", "read_before"]
+
+
+@pytest.mark.parametrize(
+    ("feed", "key"),
+    [
+        (FeedConfig(kind="crossref", issn="0950-0170"), "crossref issn 0950-0170"),
+        (FeedConfig(kind="repec", series="RePEc:sae:woemps"), "repec series RePEc:sae:woemps"),
+        (
+            FeedConfig(kind="oai", endpoint="zenodo", set="user-rdmo"),
+            "oai https://zenodo.org/oai2d oai_dc user-rdmo",
+        ),
+    ],
+)
+def test_a_feed_is_keyed_by_what_it_asks_for_not_its_name(feed, key):
+    # The keys existing databases hold: a feed renamed keeps its watermark.
+    assert sources.FEEDS[feed.kind].feed_target(feed, Config()).key == key
+    named = dataclasses.replace(feed, name="my journal")
+    assert sources.FEEDS[feed.kind].feed_target(named, Config()).key == key

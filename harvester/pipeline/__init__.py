@@ -7,7 +7,8 @@ I/O of its own beyond calling the sources and the store.
   `observe_answers`, the one decision between "unchanged" and a new merge;
 - `dois`: DOIs, routed to their registration agency, enriched from OpenAlex;
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
-- `oai`: OAI-PMH repositories as feeds, incrementally, and the DOIs their records carry;
+- `feeds`: the feed driver (Crossref journals, OAI-PMH repositories), the one place a
+  watermark moves, and `harvest oai`;
 - `nightly`: `harvest run`, what the watch list has due and the configured feeds, in one run;
 - `local`: the user's own values (`import`, `set`, `unset`);
 - `match`: the DOI of a record that has none, found at Crossref, linked or kept for review.
@@ -22,6 +23,7 @@ from harvester.pipeline.common import (
     unique_dois,
 )
 from harvester.pipeline.dois import harvest
+from harvester.pipeline.feeds import feed_key, harvest_feed, harvest_oai
 from harvester.pipeline.local import (
     ImportResult,
     edit_work,
@@ -31,14 +33,13 @@ from harvester.pipeline.local import (
 )
 from harvester.pipeline.match import MatchResult, match_works, refusal, settle_matches
 from harvester.pipeline.nightly import Plan, harvest_due, plan_run
-from harvester.pipeline.oai import OaiFeed, endpoint_url, harvest_oai
 from harvester.pipeline.repec import harvest_repec
 from harvester.sources import connect
+from harvester.sources.oaipmh import endpoint_url
 
 __all__ = [
     "ImportResult",
     "MatchResult",
-    "OaiFeed",
     "Plan",
     "RunResult",
     "answer_of",
@@ -46,8 +47,10 @@ __all__ = [
     "connect",
     "edit_work",
     "endpoint_url",
+    "feed_key",
     "harvest",
     "harvest_due",
+    "harvest_feed",
     "harvest_oai",
     "harvest_repec",
     "import_records",

@@ -4,25 +4,23 @@ their records carry, so that a work has both identifiers.
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import closing
 
 import structlog
 
 from harvester.config import Config
-from harvester.errors import NotFound, UpstreamError, failure_kind
+from harvester.errors import NotFound
 from harvester.http import HttpClient
-from harvester.identifiers import RepecHandle, ascii_key, parse_doi, parse_repec
+from harvester.identifiers import RepecHandle, ascii_key
 from harvester.pipeline.common import (
     Run,
     RunResult,
-    canonical_payload,
     chunks,
-    observe_answers,
 )
 from harvester.pipeline.dois import DoiResolver, write_linked_dois
+from harvester.pipeline.feeds import observe_record, pull_pages
 from harvester.sources import redif, repec
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -72,71 +70,34 @@ def harvest_repec_in(
     *,
     stop: threading.Event | None = None,
 ) -> bool:
-    """Within a run: the folders (series "sae/woemps" or archives "sae"), then the handles, each
+    """Within a run: the folders (series "sae/woemps" or archives "sae"), each through the feed
+    driver's page loop (`folder_pages`: only the files that changed), then the handles, each
     batch followed by the DOIs it carries. False when a stop request ended it early."""
-    chunk_size = reader.config.chunk_size
+    config = reader.config
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
 
-    def write(observations: list[Observation]) -> None:
-        run.write(observations)
-        write_linked_dois(run, resolver, observations, chunk_size)
-
     for folder in folders:
-        for observations, mark_read in reader.folder(folder):
-            write(observations)
-            if mark_read:
-                mark_read()
-            if stopped():
-                return False
-    for chunk in chunks(handles, chunk_size):
+        pages = repec.folder_pages(reader.tree, folder, config.chunk_size, run.store.repec_file)
+        ended, _, _ = pull_pages(pages, run, resolver, config, stopping=stopped)
+        if ended == "stopped":
+            return False
+    for chunk in chunks(handles, config.chunk_size):
         if stopped():
             return False
-        write(reader.handles(chunk))
+        observations = reader.handles(chunk)
+        run.write(observations)
+        write_linked_dois(run, resolver, observations, config.chunk_size)
     return not stopped()
 
 
 class RepecReader:
-    """Reads archive files into observations; keeps the series names of each archive it saw."""
+    """Reads the templates of single handles from the files the index names."""
 
     def __init__(self, tree: repec.ArchiveTree, store: Store, config: Config) -> None:
         self.tree, self.store, self.config = tree, store, config
-        self._series_names: dict[str, dict[str, str]] = {}
-
-    def folder(self, folder: str) -> Iterator[tuple[list[Observation], Callable[[], None] | None]]:
-        """The works of each file below `folder` (a series' or a whole archive's) that changed,
-        `chunk_size` at a time, each with what to call once they are stored: nothing, except
-        after a file's last chunk, where it records the file as read.
-
-        Observations are made one chunk at a time, after the chunk before was stored, so that
-        two records of one file naming the same DOI find the work the first one made."""
-        for tree_file in self.tree.files(folder):
-            version, content_hash = self.store.repec_file(tree_file.path)
-            try:
-                data, new_version = self.tree.read(tree_file.path, version)
-            except UpstreamError as exc:
-                # One unreadable file (too large, gone, its server failing) is that file's
-                # failure, reported and read again next time; the rest of the folder goes on.
-                yield [_file_failed(tree_file.path, str(exc), failure_kind(exc))], None
-                continue
-            if data is None:
-                continue
-            digest = hashlib.sha256(data).hexdigest()
-            if digest == content_hash:
-                self.store.index_repec_file(
-                    tree_file.path, version=new_version, content_hash=digest
-                )
-                continue
-            parsed = redif.parse_file(data, tree_file.path)
-            works = [t for t in parsed.templates if t.type in redif.RECORD_TYPES]
-            batches = list(chunks(works, self.config.chunk_size)) or [[]]
-            for batch in batches[:-1]:
-                yield [self._observe_template(t) for t in batch], None
-            yield (
-                [self._observe_template(t) for t in batches[-1]],
-                lambda p=parsed, v=new_version, d=digest: self._index(p, v, d),
-            )
+        self.names = repec.SeriesNames(tree)
 
     def handles(self, handles: list[RepecHandle]) -> list[Observation]:
         """One observation per handle: read from the file the index names (the series folder is
@@ -151,7 +112,8 @@ class RepecReader:
             if template is None:
                 observations.append(self._not_found(handle))
                 continue
-            observations.append(self._observe_template(template))
+            answer = repec.template_answer(template, self.names)
+            observations.append(observe_record(self.store, self.config, repec.SOURCE, answer))
         return observations
 
     # --- reading ---
@@ -176,56 +138,15 @@ class RepecReader:
                 self._index(parsed, version, content_hash)
 
     def _index(self, parsed: redif.RedifFile, version: str | None, digest: str | None) -> None:
-        for error in parsed.errors:
-            log.warning(
-                "repec.template_skipped", file=error.path, line=error.line, reason=error.reason
-            )
+        repec.log_template_errors(parsed)
+        read = repec.file_read(parsed, version, digest)
         self.store.index_repec_file(
-            parsed.path,
+            read.path,
             version=version,
             content_hash=digest,
-            encoding=parsed.encoding,
-            handles=[(ascii_key(t.handle), t.handle, t.type, t.line) for t in parsed.templates],
-            errors=len(parsed.errors),
-        )
-
-    def _names(self, archive: str) -> dict[str, str]:
-        """Series names of an archive, from its {archive}seri.rdf (for container titles)."""
-        if archive not in self._series_names:
-            try:
-                data, _ = self.tree.read(f"{archive}/{archive}seri.rdf")
-                parsed = redif.parse_file(data or b"", f"{archive}/{archive}seri.rdf")
-                self._series_names[archive] = redif.series_names(parsed.templates)
-            except NotFound:
-                self._series_names[archive] = {}
-        return self._series_names[archive]
-
-    # --- observing ---
-
-    def _observe_template(self, template: redif.Template) -> Observation:
-        handle = parse_repec(template.handle)
-        series_key = ascii_key(f"RePEc:{handle.archive}:{handle.series}")
-        payload = redif.template_payload(
-            template, self._names(handle.archive.lower()).get(series_key)
-        )
-        text, digest = canonical_payload(payload, (), redif.PARSER_VERSION)
-        doi = redif.doi_of(template)
-        links = (("doi", parse_doi(doi).key),) if doi else ()
-        work_id = self.store.find_work_id("repec", handle.key)
-        for _, key in links:
-            work_id = work_id or self.store.find_work_id("doi", key)
-        before = self.store.latest_answers([work_id]).get(work_id, {}) if work_id else {}
-        return observe_answers(
-            self.store,
-            self.config,
-            (Answer(redif.SOURCE, handle.key, "ok", text, digest),),
-            work_id=work_id,
-            before=before,
-            source=redif.SOURCE,
-            key=handle.key,
-            display=handle.value,
-            scheme="repec",
-            links=links,
+            encoding=read.encoding,
+            handles=read.handles,
+            errors=read.errors,
         )
 
     def _not_found(self, handle: RepecHandle) -> Observation:
@@ -238,15 +159,3 @@ class RepecReader:
             answers=(Answer(redif.SOURCE, handle.key, "not_found"),),
             error=f"no template with this handle in the archive tree ({handle.archive}/{handle.series})",
         )
-
-
-def _file_failed(path: str, error: str, kind: str) -> Observation:
-    return Observation(
-        source=redif.SOURCE,
-        key="",
-        scheme="file",
-        display=path,
-        status="failed",
-        error=error,
-        error_kind=kind,
-    )

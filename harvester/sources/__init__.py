@@ -13,12 +13,15 @@ from collections.abc import Mapping
 from harvester.config import Config
 from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex, repec
-from harvester.sources.base import DoiSource, Source
+from harvester.sources.base import DoiSource, Feed, Source
 
 #: Every source, in the order `[merge] precedence` ranks them by default (after `local`).
 SOURCES: Mapping[str, Source] = {
     s.SOURCE: s for s in (crossref, datacite, doiorg, repec, oaipmh, openalex)
 }
+
+#: Every feed, by its `[[feeds]] kind`.
+FEEDS: Mapping[str, Feed] = {f.FEED_KIND: f for f in (crossref, repec, oaipmh)}
 
 #: Sources asked about DOIs, by name.
 DOI_SOURCES: Mapping[str, DoiSource] = {

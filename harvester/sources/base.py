@@ -66,23 +66,73 @@ class DoiSource(Source, Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FeedPage:
-    """One page of a feed's listing, as the feed driver stores it."""
+class FeedTarget:
+    """What a configured feed asks for, as the `feeds` table keeps it."""
 
-    answers: list[Fetched]  # one per record of the page, payload kept
-    resume: str | None  # the cursor or resumption token after this page (None: cannot resume)
+    key: str  # its row in `feeds`: what it asks for, not its display name (a rename keeps it)
+    kind: str  # the `[[feeds]] kind`
+    endpoint: str  # the base URL (or archive tree) asked
+    params: Mapping[str, Any]  # the rest of what is asked (a filter, a format and set, a folder)
+    display: str  # how outcome lines and logs name it when it fails
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """A file of an archive tree whose every record is stored once the page carrying it is: its
+    version and content hash say whether the next listing must read it again."""
+
+    path: str
+    version: str | None
+    content_hash: str
+    encoding: str | None = None
+    #: (key, handle, template type, line) of each template; None: unchanged, not read again.
+    handles: tuple[tuple[str, str, str, int], ...] | None = None
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One page of a feed's listing, as the feed driver stores it (one transaction)."""
+
+    scheme: str  # what the records are found by: "doi", "oai", "repec"
+    #: One per record: ok with its payload, not_found (deleted), or failed (a file unreadable).
+    answers: list[Fetched]
+    resume: str | None  # the cursor after this page, kept to resume a walk (None: cannot resume)
     watermark: str | None  # what the watermark becomes if the listing ends after this page
+    files: tuple[FileRead, ...] = ()  # files this page finishes: recorded once it is stored
+
+
+#: What a feed is told of the files it read before: (version, content hash) of a path, or
+#: (None, None) for a file never wholly stored.
+FileVersions = Callable[[str], tuple[str | None, str | None]]
 
 
 class Feed(Protocol):
-    """A standing query (`[[feeds]]`, `harvest oai`): every record changed since the watermark."""
+    """A standing query (`[[feeds]]`, `harvest oai`): every record changed since the watermark.
+
+    `feed_pages` is lazy: nothing is asked before the driver pulls the first page, and a page is
+    asked only once the one before is stored. The driver alone moves the watermark: to the last
+    page's, once the listing has ended and every page is stored (a listing of no page keeps it).
+    A feed that cannot be read to its end raises (UpstreamError, BadPayload). A feed over the
+    files of an archive tree (RePEc) reads only the files that changed since `read_before`
+    says they were stored, and names in each page the files it finishes.
+    """
 
     #: The `[[feeds]] kind` it serves.
     FEED_KIND: str
 
-    def feed_key(self, feed: FeedConfig, config: Config) -> str:
-        """Its row in `feeds`: what it asks for, not its display name."""
-        ...
+    def feed_target(self, feed: FeedConfig, config: Config) -> FeedTarget: ...
+
+    def feed_pages(
+        self,
+        feed: FeedConfig,
+        config: Config,
+        client: HttpClient,
+        *,
+        since: str | None,
+        resume: str | None,
+        read_before: FileVersions,
+    ) -> Iterator[FeedPage]: ...
 
 
 T = TypeVar("T")

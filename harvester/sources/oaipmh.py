@@ -36,11 +36,19 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 from lxml import etree
 
-from harvester.config import Config, PoolLimit
-from harvester.errors import BadIdentifier, BadPayload, ClientError, NotFound, UpstreamError
-from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, redact_url
+from harvester.config import Config, FeedConfig, PoolLimit
+from harvester.errors import (
+    BadIdentifier,
+    BadPayload,
+    ClientError,
+    ConfigError,
+    NotFound,
+    UpstreamError,
+)
+from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, RateLimiter, redact_url
 from harvester.identifiers import parse_doi, parse_repec, parse_repec_url
-from harvester.models import Author, Record, Relation
+from harvester.models import Author, Fetched, Record, Relation
+from harvester.sources.base import FeedPage, FeedTarget, FileVersions
 from harvester.sources.datacite import (
     attributes_from_xml,
     is_kernel_xml,
@@ -1004,94 +1012,119 @@ def _list(
         params = {"verb": verb, "resumptionToken": token}
 
 
-@dataclass(frozen=True, slots=True)
-class HarvestState:
-    """The outcome of one completed incremental harvest of (endpoint, metadata format, set).
+# --- feed (I/O): an incremental harvest, pulled by the feed driver ---
 
-    `next_from` is the `from` to ask with next time: the responseDate of the harvest's first
-    answer (the repository's clock when the harvest began, so nothing changed during the harvest
-    is skipped), or `until` when the harvest had one, or, when nothing matched, the `from_` it
-    began with. Trimmed to the repository's granularity when that was given.
+#: The `[[feeds]] kind` of a repository's ListRecords.
+FEED_KIND = "oai"
+
+#: A badResumptionToken restarts the listing from the harvest's `from`; this many times at most.
+MAX_RESTARTS = 2
+
+
+def endpoint_url(name_or_url: str, config: Config) -> str:
+    """A base URL as given, or the one `[oai.endpoints]` names."""
+    if name_or_url.startswith(("http://", "https://")):
+        return name_or_url
+    try:
+        return config.oai.endpoints[name_or_url]
+    except KeyError:
+        known = ", ".join(sorted(config.oai.endpoints)) or "none"
+        raise ConfigError(
+            f"{name_or_url!r} is neither an http(s) base URL nor a name in [oai.endpoints] "
+            f"(known: {known})"
+        ) from None
+
+
+def feed_target(feed: FeedConfig, config: Config) -> FeedTarget:
+    """One (endpoint, metadata format, set): `harvest oai` and a `[[feeds]]` entry asking the
+    same share its row."""
+    endpoint = endpoint_url(feed.endpoint, config)
+    prefix = feed.metadata_prefix or config.oai.metadata_prefix
+    set_spec = feed.set or None
+    return FeedTarget(
+        key=f"oai {endpoint} {prefix} {set_spec or '*'}",
+        kind=FEED_KIND,
+        endpoint=endpoint,
+        params={"metadata_prefix": prefix, "set": set_spec},
+        display=endpoint,
+    )
+
+
+def feed_pages(
+    feed: FeedConfig,
+    config: Config,
+    client: HttpClient,
+    *,
+    since: str | None,
+    resume: str | None = None,
+    read_before: FileVersions | None = None,
+) -> Iterator[FeedPage]:
+    """Every record changed since `since` (None: all), a page at a time: Identify for the
+    granularity, then ListRecords following its resumption tokens.
+
+    Each page's watermark is the responseDate of the listing's first answer (the repository's
+    clock when the harvest began, so nothing changed during it is skipped), at the repository's
+    granularity. A badResumptionToken asks the whole list again from `since`, up to MAX_RESTARTS
+    times (pages already stored come back unchanged). Tokens live minutes, so `resume` is not
+    used and no page can be resumed from.
     """
+    target = feed_target(feed, config)
+    pool = f"{POOL}:{target.endpoint}"
+    if not client.has_limiter(pool):
+        client.add_limiter(pool, RateLimiter(pool, config.oai.limit))
+    granularity = identify(target.endpoint, client, pool=pool).granularity
+    return listing_pages(
+        target.endpoint,
+        client,
+        metadata_prefix=target.params["metadata_prefix"],
+        set=target.params["set"],
+        since=since,
+        granularity=granularity,
+        pool=pool,
+    )
 
-    base_url: str
-    metadata_prefix: str
-    set: str | None
-    from_: str | None
-    next_from: str | None
-    pages: int
-    records: int
-    deleted: int
 
-
-def harvest(
+def listing_pages(
     base_url: str,
     client: HttpClient,
     *,
-    on_page: Callable[[OaiPage], None],
     metadata_prefix: str = "oai_dc",
     set: str | None = None,  # the OAI-PMH argument, as spelt by the protocol
-    from_: str | None = None,
-    until: str | None = None,
+    since: str | None = None,
     granularity: str | None = None,
     pool: str = POOL,
-    source: str = SOURCE,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> HarvestState:
-    """Run one incremental ListRecords harvest, handing each page to `on_page` (store it there),
-    and return the state to keep for the next harvest.
+) -> Iterator[FeedPage]:
+    """ListRecords from `since` as feed pages (see `feed_pages`); `granularity` (Identify's)
+    trims `since` and the watermark: a day-granular repository refuses a from with a time."""
+    from_ = _at_granularity(since, granularity)
+    for attempt in range(MAX_RESTARTS + 1):
+        began: str | None = None
+        try:
+            listing = list_records(
+                base_url, client, metadata_prefix=metadata_prefix, set=set, from_=from_, pool=pool
+            )
+            for number, page in enumerate(listing):
+                if number == 0:
+                    began = page.response_date
+                answers = [_feed_answer(record) for record in page.records]
+                watermark = _at_granularity(began or from_, granularity)
+                yield FeedPage(scheme=SOURCE, answers=answers, resume=None, watermark=watermark)
+            return
+        except BadResumptionToken:
+            if attempt == MAX_RESTARTS:
+                raise
+            log.warning(
+                "oai.restarting", url=redact_url(base_url), from_=from_, attempt=attempt + 1
+            )
 
-    The state is returned only when the whole list was read and every `on_page` returned: any
-    failure (an HTTP error, BadResumptionToken, an exception in `on_page`) propagates and nothing
-    is returned, so the stored `from` never moves past records that were not stored.
-    `granularity` (Identify's) trims `from_` and `next_from`: a day-granular repository refuses
-    a from with a time.
-    """
-    from_ = _at_granularity(from_, granularity)
-    first_response_date: str | None = None
-    pages = records = deleted = 0
-    for page in list_records(
-        base_url,
-        client,
-        metadata_prefix=metadata_prefix,
-        set=set,
-        from_=from_,
-        until=until,
-        pool=pool,
-        source=source,
-        max_bytes=max_bytes,
-    ):
-        on_page(page)
-        if pages == 0:
-            first_response_date = page.response_date
-        pages += 1
-        records += len(page.records)
-        deleted += sum(1 for r in page.records if r.deleted)
-    # Nothing matched: keep asking from the same point (nothing was missed, nothing moved on).
-    next_from = (until or first_response_date or from_) if pages else from_
-    state = HarvestState(
-        base_url=base_url,
-        metadata_prefix=metadata_prefix,
-        set=set,
-        from_=from_,
-        next_from=_at_granularity(next_from, granularity),
-        pages=pages,
-        records=records,
-        deleted=deleted,
+
+def _feed_answer(record: OaiRecord) -> Fetched:
+    """A record as the driver stores it: its payload, or not found for a deleted record."""
+    if record.deleted:
+        return Fetched(SOURCE, record.identifier, "not_found", display=record.identifier)
+    return Fetched(
+        SOURCE, record.identifier, "ok", payload=record_payload(record), display=record.identifier
     )
-    log.info(
-        "oai.harvested",
-        source=source,
-        url=redact_url(base_url),
-        metadata_prefix=metadata_prefix,
-        set=set,
-        from_=from_,
-        next_from=state.next_from,
-        pages=pages,
-        records=records,
-        deleted=deleted,
-    )
-    return state
 
 
 def _at_granularity(datestamp: str | None, granularity: str | None) -> str | None:

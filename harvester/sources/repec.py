@@ -28,12 +28,26 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import structlog
 from lxml import etree, html
 
-from harvester.config import Config, PoolLimit
-from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
+from harvester.config import Config, FeedConfig, PoolLimit
+from harvester.errors import (
+    BadIdentifier,
+    BadPayload,
+    ConfigError,
+    NotFound,
+    UpstreamError,
+    failure_kind,
+)
 from harvester.http import BodyTooLarge, HttpClient, redact_url
-from harvester.identifiers import RepecHandle
-from harvester.models import Record
+from harvester.identifiers import (
+    RepecHandle,
+    ascii_key,
+    parse_repec,
+    parse_repec_archive,
+    parse_repec_series,
+)
+from harvester.models import Fetched, Record
 from harvester.sources import redif
+from harvester.sources.base import FeedPage, FeedTarget, FileRead, FileVersions
 from harvester.sources.redif import PARSER_VERSION as PARSER_VERSION  # its parser's version
 from harvester.sources.redif import SOURCE
 
@@ -342,3 +356,133 @@ def pools(config: Config) -> dict[str, PoolLimit]:
 def parse(payload: Mapping[str, Any]) -> Record:
     """The record a stored template payload says (`redif.template_payload`)."""
     return redif.record_from_payload(payload)
+
+
+# --- feed: the changed files of a series or a whole archive, pulled by the feed driver ---
+
+#: The `[[feeds]] kind` of a RePEc series or archive.
+FEED_KIND = "repec"
+
+
+def feed_folder(feed: FeedConfig) -> str:
+    """The folder a feed reads: "sae/woemps" for a series, "sae" for an archive."""
+    if feed.series:
+        archive, series = parse_repec_series(feed.series)
+        return f"{archive}/{series}"
+    return parse_repec_archive(feed.archive)
+
+
+def feed_target(feed: FeedConfig, config: Config) -> FeedTarget:
+    field = "series" if feed.series else "archive"
+    return FeedTarget(
+        key=f"{FEED_KIND} {field} {getattr(feed, field)}",
+        kind=FEED_KIND,
+        endpoint=config.repec.url,
+        params={"folder": feed_folder(feed)},
+        display=f"feed {feed.label}",
+    )
+
+
+def feed_pages(
+    feed: FeedConfig,
+    config: Config,
+    client: HttpClient,
+    *,
+    since: str | None,
+    resume: str | None,
+    read_before: FileVersions,
+) -> Iterator[FeedPage]:
+    """The works of every file below the feed's folder that changed (see `folder_pages`). The
+    files' versions are the feed's state: it has no watermark, and cannot resume mid-file."""
+    tree = open_tree(config.repec.url, client)
+    return folder_pages(tree, feed_folder(feed), config.chunk_size, read_before)
+
+
+def folder_pages(
+    tree: ArchiveTree, folder: str, chunk_size: int, read_before: FileVersions
+) -> Iterator[FeedPage]:
+    """The works of each file below `folder` (a series' or a whole archive's) that changed since
+    `read_before` says it was stored, `chunk_size` a page; a file's last page names the file, to
+    be recorded as read once that page is stored, so a run stopped or killed inside a file reads
+    it again next time rather than losing any of it. A file whose content is unchanged under a
+    new version is named in a page of no works. One unreadable file (too large, gone, its server
+    failing) is that file's failure, and the rest of the folder goes on."""
+    names = SeriesNames(tree)
+    for tree_file in tree.files(folder):
+        version, content_hash = read_before(tree_file.path)
+        try:
+            data, new_version = tree.read(tree_file.path, version)
+        except UpstreamError as exc:
+            failure = Fetched(
+                SOURCE,
+                "",
+                "failed",
+                error=str(exc),
+                error_kind=failure_kind(exc),
+                display=tree_file.path,
+            )
+            yield FeedPage(scheme=SOURCE, answers=[failure], resume=None, watermark=None)
+            continue
+        if data is None:  # not modified since `version`
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == content_hash:
+            read = FileRead(tree_file.path, new_version, digest)
+            yield FeedPage(scheme=SOURCE, answers=[], resume=None, watermark=None, files=(read,))
+            continue
+        parsed = redif.parse_file(data, tree_file.path)
+        log_template_errors(parsed)
+        works = [t for t in parsed.templates if t.type in redif.RECORD_TYPES]
+        batches = [works[i : i + chunk_size] for i in range(0, len(works), chunk_size)] or [[]]
+        for number, batch in enumerate(batches, start=1):
+            # Made when the page is asked for, after the one before is stored.
+            answers = [template_answer(t, names) for t in batch]
+            last = number == len(batches)
+            files = (file_read(parsed, new_version, digest),) if last else ()
+            yield FeedPage(SOURCE, answers, resume=None, watermark=None, files=files)
+
+
+def file_read(parsed: redif.RedifFile, version: str | None, digest: str | None) -> FileRead:
+    """What the index keeps of a parsed file: its version, hash, encoding and handles."""
+    return FileRead(
+        parsed.path,
+        version,
+        digest or "",
+        encoding=parsed.encoding,
+        handles=tuple((ascii_key(t.handle), t.handle, t.type, t.line) for t in parsed.templates),
+        errors=len(parsed.errors),
+    )
+
+
+def log_template_errors(parsed: redif.RedifFile) -> None:
+    for error in parsed.errors:
+        log.warning("repec.template_skipped", file=error.path, line=error.line, reason=error.reason)
+
+
+def template_answer(template: redif.Template, names: SeriesNames) -> Fetched:
+    """A work template as the driver stores it: its payload, with the name of its series."""
+    handle = parse_repec(template.handle)
+    series_key = ascii_key(f"RePEc:{handle.archive}:{handle.series}")
+    payload = redif.template_payload(template, names.of(handle.archive.lower()).get(series_key))
+    return Fetched(SOURCE, handle.key, "ok", payload=payload, display=handle.value)
+
+
+class SeriesNames:
+    """The series names of each archive met, read once from its {archive}seri.rdf: a working
+    paper's container title when its template names none."""
+
+    def __init__(self, tree: ArchiveTree) -> None:
+        self.tree = tree
+        self._names: dict[str, dict[str, str]] = {}
+
+    def of(self, archive: str) -> dict[str, str]:
+        if archive not in self._names:
+            path = f"{archive}/{archive}seri.rdf"
+            try:
+                data, _ = self.tree.read(path)
+                self._names[archive] = redif.series_names(
+                    redif.parse_file(data or b"", path).templates
+                )
+            except NotFound:
+                self._names[archive] = {}
+        return self._names[archive]
