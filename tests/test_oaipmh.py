@@ -27,6 +27,7 @@ from harvester.errors import BadPayload, ClientError, NotFound, TransientError, 
 from harvester.http import BodyTooLarge, HttpClient, RateLimiter, make_session
 from harvester.models import Author, Relation
 from harvester.sources import oaipmh
+from harvester.sources.base import FeedState
 from harvester.sources.oaipmh import (
     BadResumptionToken,
     IdDoesNotExist,
@@ -1092,7 +1093,8 @@ def test_a_feed_asks_identify_for_the_granularity_first(client, oai):
     oai.add(NO_RECORDS)
     feed = FeedConfig(kind="oai", endpoint=BASE)
 
-    assert list(oaipmh.feed_pages(feed, Config(), client, since="2030-01-01", resume=None)) == []
+    state = FeedState(since="2030-01-01")
+    assert list(oaipmh.feed_pages(feed, Config(), client, state)) == []
     assert [q["verb"] for q in oai.queries()] == ["Identify", "ListRecords"]
 
 

@@ -88,7 +88,7 @@ def test_every_feed_kind_the_config_accepts_is_a_registered_feed():
     for kind, feed in sources.FEEDS.items():
         assert kind == feed.FEED_KIND
         parameters = list(inspect.signature(feed.feed_pages).parameters)
-        assert parameters == ["feed", "config", "client", "since", "resume", "read_before"]
+        assert parameters == ["feed", "config", "client", "state"]
 
 
 @pytest.mark.parametrize(

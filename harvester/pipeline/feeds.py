@@ -24,7 +24,7 @@ from harvester.identifiers import parse_doi, parse_repec
 from harvester.models import Fetched, Record
 from harvester.pipeline.common import Run, RunResult, answer_of, observe_answers
 from harvester.pipeline.dois import DoiResolver, write_linked_dois
-from harvester.sources.base import FeedPage, FeedTarget
+from harvester.sources.base import FeedPage, FeedState, FeedTarget, FileRead
 from harvester.store import Answer, Observation, Outcome, Store
 
 log = structlog.get_logger(__name__)
@@ -59,14 +59,8 @@ def harvest_feed(
     start = state.get("watermark") if since is WATERMARK else since
     log.info("feed.started", feed=feed.label)
     try:
-        pages = source.feed_pages(
-            feed,
-            config,
-            client,
-            since=start,
-            resume=state.get("cursor"),
-            read_before=store.repec_file,
-        )
+        known = FeedState(start, state.get("cursor"), read_before=store.repec_file)
+        pages = source.feed_pages(feed, config, client, known)
         ended, last, records = pull_pages(
             pages,
             run,
@@ -114,14 +108,7 @@ def pull_pages(
         if resolve_dois:
             write_linked_dois(run, resolver, observations, config.chunk_size)
         for read in page.files:
-            store.index_repec_file(
-                read.path,
-                version=read.version,
-                content_hash=read.content_hash,
-                encoding=read.encoding,
-                handles=read.handles,
-                errors=read.errors,
-            )
+            keep_file(store, read)
         if target is not None and page.resume is not None:
             store.feed_progress(target.key, **_row(target), cursor=page.resume)
         records += len(page.answers)
@@ -172,6 +159,18 @@ def harvest_oai(
 def feed_key(feed: FeedConfig, config: Config) -> str:
     """The feed's row in the `feeds` table (`harvest run --dry-run` shows its watermark)."""
     return sources.FEEDS[feed.kind].feed_target(feed, config).key
+
+
+def keep_file(store: Store, read: FileRead) -> None:
+    """Record a file of an archive tree as read: its version, and the handles it holds."""
+    store.index_repec_file(
+        read.path,
+        version=read.version,
+        content_hash=read.content_hash,
+        encoding=read.encoding,
+        handles=read.handles,
+        errors=read.errors,
+    )
 
 
 def _row(target: FeedTarget) -> dict:

@@ -20,7 +20,7 @@ from harvester.pipeline.common import (
     chunks,
 )
 from harvester.pipeline.dois import DoiResolver, write_linked_dois
-from harvester.pipeline.feeds import observe_record, pull_pages
+from harvester.pipeline.feeds import keep_file, observe_record, pull_pages
 from harvester.sources import redif, repec
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -139,15 +139,7 @@ class RepecReader:
 
     def _index(self, parsed: redif.RedifFile, version: str | None, digest: str | None) -> None:
         repec.log_template_errors(parsed)
-        read = repec.file_read(parsed, version, digest)
-        self.store.index_repec_file(
-            read.path,
-            version=version,
-            content_hash=digest,
-            encoding=read.encoding,
-            handles=read.handles,
-            errors=read.errors,
-        )
+        keep_file(self.store, repec.file_read(parsed, version, digest))
 
     def _not_found(self, handle: RepecHandle) -> Observation:
         return Observation(

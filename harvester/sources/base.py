@@ -83,7 +83,7 @@ class FileRead:
 
     path: str
     version: str | None
-    content_hash: str
+    content_hash: str | None
     encoding: str | None = None
     #: (key, handle, template type, line) of each template; None: unchanged, not read again.
     handles: tuple[tuple[str, str, str, int], ...] | None = None
@@ -102,9 +102,15 @@ class FeedPage:
     files: tuple[FileRead, ...] = ()  # files this page finishes: recorded once it is stored
 
 
-#: What a feed is told of the files it read before: (version, content hash) of a path, or
-#: (None, None) for a file never wholly stored.
-FileVersions = Callable[[str], tuple[str | None, str | None]]
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Where a feed stands when the driver asks it for pages."""
+
+    since: str | None  # its watermark, or what the user asked from (None: everything)
+    resume: str | None = None  # the cursor kept after the last stored page of an unfinished walk
+    #: (version, content hash) of a file of an archive tree when it was last wholly stored, or
+    #: (None, None): the feed over a tree reads only the files that changed since.
+    read_before: Callable[[str], tuple[str | None, str | None]] = lambda _path: (None, None)
 
 
 class Feed(Protocol):
@@ -114,8 +120,8 @@ class Feed(Protocol):
     asked only once the one before is stored. The driver alone moves the watermark: to the last
     page's, once the listing has ended and every page is stored (a listing of no page keeps it).
     A feed that cannot be read to its end raises (UpstreamError, BadPayload). A feed over the
-    files of an archive tree (RePEc) reads only the files that changed since `read_before`
-    says they were stored, and names in each page the files it finishes.
+    files of an archive tree (RePEc) reads only the files that changed since they were stored
+    (`FeedState.read_before`), and names in each page the files it finishes.
     """
 
     #: The `[[feeds]] kind` it serves.
@@ -128,10 +134,7 @@ class Feed(Protocol):
         feed: FeedConfig,
         config: Config,
         client: HttpClient,
-        *,
-        since: str | None,
-        resume: str | None,
-        read_before: FileVersions,
+        state: FeedState,
     ) -> Iterator[FeedPage]: ...
 
 

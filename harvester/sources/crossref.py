@@ -31,7 +31,6 @@ from harvester.models import Fetched, Record, Relation, Update
 from harvester.sources import base
 from harvester.sources.base import (
     FeedTarget,
-    FileVersions,
     failed,
     fetch_one,
     in_order,
@@ -326,13 +325,10 @@ def feed_pages(
     feed: FeedConfig,
     config: Config,
     client: HttpClient,
-    *,
-    since: str | None,
-    resume: str | None,
-    read_before: FileVersions | None = None,
+    state: base.FeedState,
 ) -> Iterator[base.FeedPage]:
-    """Works indexed since `since` (the day the last complete walk began), walked with a cursor
-    from `resume` (a cursor kept after a stored page) or from the start.
+    """Works indexed since the watermark (the day the last complete walk began), walked with a
+    cursor from `state.resume` (a cursor kept after a stored page) or from the start.
 
     Crossref forgets a cursor about 5 minutes after its last use, and a dead cursor comes back as
     a 404 or a 500: a walk resumed from one starts again from the start of the same
@@ -342,7 +338,7 @@ def feed_pages(
     field = next(f for f in FEED_FIELDS if getattr(feed, f))
     query = FeedQuery(**{field: getattr(feed, field)})
     began = datetime.now(UTC).strftime("%Y-%m-%d")
-    cursor = resume or "*"
+    since, cursor = state.since, state.resume or "*"
     while True:
         try:
             for page in iter_feed(

@@ -48,7 +48,7 @@ from harvester.errors import (
 from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, RateLimiter, redact_url
 from harvester.identifiers import parse_doi, parse_repec, parse_repec_url
 from harvester.models import Author, Fetched, Record, Relation
-from harvester.sources.base import FeedPage, FeedTarget, FileVersions
+from harvester.sources.base import FeedPage, FeedState, FeedTarget
 from harvester.sources.datacite import (
     attributes_from_xml,
     is_kernel_xml,
@@ -1054,19 +1054,16 @@ def feed_pages(
     feed: FeedConfig,
     config: Config,
     client: HttpClient,
-    *,
-    since: str | None,
-    resume: str | None = None,
-    read_before: FileVersions | None = None,
+    state: FeedState,
 ) -> Iterator[FeedPage]:
-    """Every record changed since `since` (None: all), a page at a time: Identify for the
+    """Every record changed since the watermark (None: all), a page at a time: Identify for the
     granularity, then ListRecords following its resumption tokens.
 
     Each page's watermark is the responseDate of the listing's first answer (the repository's
     clock when the harvest began, so nothing changed during it is skipped), at the repository's
-    granularity. A badResumptionToken asks the whole list again from `since`, up to MAX_RESTARTS
-    times (pages already stored come back unchanged). Tokens live minutes, so `resume` is not
-    used and no page can be resumed from.
+    granularity. A badResumptionToken asks the whole list again from the same `from`, up to
+    MAX_RESTARTS times (pages already stored come back unchanged). Tokens live minutes, so no
+    page can be resumed from.
     """
     target = feed_target(feed, config)
     pool = f"{POOL}:{target.endpoint}"
@@ -1078,7 +1075,7 @@ def feed_pages(
         client,
         metadata_prefix=target.params["metadata_prefix"],
         set=target.params["set"],
-        since=since,
+        since=state.since,
         granularity=granularity,
         pool=pool,
     )
@@ -1088,22 +1085,18 @@ def listing_pages(
     base_url: str,
     client: HttpClient,
     *,
-    metadata_prefix: str = "oai_dc",
-    set: str | None = None,  # the OAI-PMH argument, as spelt by the protocol
     since: str | None = None,
     granularity: str | None = None,
-    pool: str = POOL,
+    **listing: Any,
 ) -> Iterator[FeedPage]:
-    """ListRecords from `since` as feed pages (see `feed_pages`); `granularity` (Identify's)
-    trims `since` and the watermark: a day-granular repository refuses a from with a time."""
+    """ListRecords from `since` as feed pages (see `feed_pages`; `listing`: list_records'
+    metadata_prefix, set and pool); `granularity` (Identify's) trims `since` and the watermark:
+    a day-granular repository refuses a from with a time."""
     from_ = _at_granularity(since, granularity)
     for attempt in range(MAX_RESTARTS + 1):
         began: str | None = None
         try:
-            listing = list_records(
-                base_url, client, metadata_prefix=metadata_prefix, set=set, from_=from_, pool=pool
-            )
-            for number, page in enumerate(listing):
+            for number, page in enumerate(list_records(base_url, client, from_=from_, **listing)):
                 if number == 0:
                     began = page.response_date
                 answers = [_feed_answer(record) for record in page.records]

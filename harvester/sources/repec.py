@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,7 +47,7 @@ from harvester.identifiers import (
 )
 from harvester.models import Fetched, Record
 from harvester.sources import redif
-from harvester.sources.base import FeedPage, FeedTarget, FileRead, FileVersions
+from harvester.sources.base import FeedPage, FeedState, FeedTarget, FileRead
 from harvester.sources.redif import PARSER_VERSION as PARSER_VERSION  # its parser's version
 from harvester.sources.redif import SOURCE
 
@@ -387,19 +387,19 @@ def feed_pages(
     feed: FeedConfig,
     config: Config,
     client: HttpClient,
-    *,
-    since: str | None,
-    resume: str | None,
-    read_before: FileVersions,
+    state: FeedState,
 ) -> Iterator[FeedPage]:
     """The works of every file below the feed's folder that changed (see `folder_pages`). The
     files' versions are the feed's state: it has no watermark, and cannot resume mid-file."""
     tree = open_tree(config.repec.url, client)
-    return folder_pages(tree, feed_folder(feed), config.chunk_size, read_before)
+    return folder_pages(tree, feed_folder(feed), config.chunk_size, state.read_before)
 
 
 def folder_pages(
-    tree: ArchiveTree, folder: str, chunk_size: int, read_before: FileVersions
+    tree: ArchiveTree,
+    folder: str,
+    chunk_size: int,
+    read_before: Callable[[str], tuple[str | None, str | None]],
 ) -> Iterator[FeedPage]:
     """The works of each file below `folder` (a series' or a whole archive's) that changed since
     `read_before` says it was stored, `chunk_size` a page; a file's last page names the file, to
@@ -447,7 +447,7 @@ def file_read(parsed: redif.RedifFile, version: str | None, digest: str | None) 
     return FileRead(
         parsed.path,
         version,
-        digest or "",
+        digest,
         encoding=parsed.encoding,
         handles=tuple((ascii_key(t.handle), t.handle, t.type, t.line) for t in parsed.templates),
         errors=len(parsed.errors),
