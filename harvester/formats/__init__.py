@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harvester.errors import BadIdentifier, BadInputFile
-from harvester.identifiers import parse_doi, parse_repec
+from harvester.identifiers import Doi, RepecHandle, parse_doi, parse_repec
 from harvester.merge import WORK_FIELDS, Value, to_json
 from harvester.models import Author
 
@@ -142,19 +142,22 @@ def clean_text(name: str, given: object) -> str | None:
 
 
 def clean_doi(name: str, given: object) -> str | None:
-    text = clean_text(name, given)
-    try:
-        return parse_doi(text).value if text else None
-    except BadIdentifier as exc:
-        raise RecordError(f"DOI {text!r}: {exc.reason}") from None
+    return _clean_identifier(name, given, parse_doi, "DOI")
 
 
 def clean_repec(name: str, given: object) -> str | None:
+    return _clean_identifier(name, given, parse_repec, "RePEc handle")
+
+
+def _clean_identifier(
+    name: str, given: object, parse: Callable[[str], Doi | RepecHandle], what: str
+) -> str | None:
+    """An identifier in its canonical form (None when empty), or the record's error saying why not."""
     text = clean_text(name, given)
     try:
-        return parse_repec(text).value if text else None
+        return parse(text).value if text else None
     except BadIdentifier as exc:
-        raise RecordError(f"RePEc handle {text!r}: {exc.reason}") from None
+        raise RecordError(f"{what} {text!r}: {exc.reason}") from None
 
 
 def clean_year(name: str, given: object) -> int:
