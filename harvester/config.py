@@ -228,17 +228,29 @@ class Config:
         }
 
 
-#: Environment variable -> (section or None for top level, key).
+def service_sections(config: Config) -> dict[str, Any]:
+    """The sections of the upstream services, by name: every section with a base `url` or a
+    rate limit (`[crossref]`, `[openalex]`, `[datacite]`, `[doi]`, `[repec]`, `[oai]`), so that
+    a new source's section is validated and overridable as soon as it is declared."""
+    return {
+        f.name: value
+        for f in dataclasses.fields(config)
+        if hasattr(value := getattr(config, f.name), "url") or hasattr(value, "limit")
+    }
+
+
+#: Environment variable -> (section or None for top level, key): the top-level settings, each
+#: service's base URL (`HARVEST_<SECTION>_URL`), and the API keys the services take.
 ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "HARVEST_DB": (None, "database"),
     "HARVEST_MAILTO": (None, "mailto"),
     "HARVEST_LOG_FORMAT": (None, "log_format"),
-    "HARVEST_CROSSREF_URL": ("crossref", "url"),
-    "HARVEST_OPENALEX_URL": ("openalex", "url"),
+    **{
+        f"HARVEST_{name.upper()}_URL": (name, "url")
+        for name, section in service_sections(Config()).items()
+        if hasattr(section, "url")
+    },
     "HARVEST_OPENALEX_API_KEY": ("openalex", "api_key"),
-    "HARVEST_DATACITE_URL": ("datacite", "url"),
-    "HARVEST_DOI_URL": ("doi", "url"),
-    "HARVEST_REPEC_URL": ("repec", "url"),
 }
 
 LOG_FORMATS = ("auto", "console", "json")
@@ -348,8 +360,10 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"log_format must be one of {', '.join(LOG_FORMATS)}, not {config.log_format!r}"
         )
-    for name in ("crossref", "openalex", "datacite", "doi"):
-        _check_url(f"[{name}] url", getattr(config, name).url)
+    for name, section in service_sections(config).items():
+        # [repec] url may be a folder (an rsync copy of RePEc's data) or empty (not set up).
+        if hasattr(section, "url") and name != "repec":
+            _check_url(f"[{name}] url", section.url)
     c = config.crossref
     for name in (
         "polite_single_rate",
@@ -373,8 +387,9 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:
         raise ConfigError(f"[crossref] batch_size must be 1 to 1000, not {c.batch_size}")
-    for name in ("openalex", "datacite", "doi", "repec", "oai"):
-        service = getattr(config, name)
+    for name, service in service_sections(config).items():
+        if not hasattr(service, "limit"):
+            continue  # Crossref's limits are checked above, pool by pool
         if service.rate <= 0:
             raise ConfigError(f"[{name}] rate must be above 0, not {service.rate}")
         if service.concurrency < 1:
