@@ -171,12 +171,32 @@ def _watched(identifier: Doi | RepecHandle) -> tuple[str, str, str]:
     return scheme, identifier.key, identifier.value
 
 
-def _track_option(function: Callable) -> Callable:
+#: `--track`, of the commands given identifiers to harvest.
+_track_option = click.option(
+    "--track",
+    is_flag=True,
+    help="Also put what is given on the watch list, so `harvest run` keeps it fresh.",
+)
+
+
+def _json_option(text: str = "Print one JSON document for machines instead of lines.") -> Any:
+    """`--json`: what a command prints for people, as one JSON document for machines instead."""
+    return click.option("--json", "as_json", is_flag=True, help=text)
+
+
+def _from_file_option(what: str) -> Any:
+    """`--from-file`: identifiers (`what` they may be) from a file or stdin, one a line."""
     return click.option(
-        "--track",
-        is_flag=True,
-        help="Also put what is given on the watch list, so `harvest run` keeps it fresh.",
-    )(function)
+        "--from-file",
+        "from_file",
+        type=click.File("rb"),
+        help=f"Read {what} from FILE, one a line ('-' for stdin).",
+    )
+
+
+def _skip_invalid_option(text: str) -> Any:
+    """`--skip-invalid`: go on without the identifiers that cannot be read."""
+    return click.option("--skip-invalid", is_flag=True, help=text)
 
 
 def _tracker(identifiers: list) -> Callable[[Store], None]:
@@ -189,20 +209,11 @@ def _tracker(identifiers: list) -> Callable[[Store], None]:
 
 @cli.command("doi")
 @click.argument("identifiers", nargs=-1)
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read DOIs from FILE, one a line ('-' for stdin).",
+@_from_file_option("DOIs")
+@_skip_invalid_option(
+    "Report lines that are not DOIs and go on with the rest (default: stop, write nothing)."
 )
-@click.option(
-    "--skip-invalid",
-    is_flag=True,
-    help="Report lines that are not DOIs and go on with the rest (default: stop, write nothing).",
-)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.option(
     "--refresh",
     is_flag=True,
@@ -230,12 +241,11 @@ def doi_command(
     were not found or failed, 2 on bad input (nothing is written).
     """
     app.setup_logging()
-    dois = _read_identifiers(identifiers, from_file, parse_doi, skip_invalid)
+    dois = _read_identifiers(
+        identifiers, from_file, parse_doi, skip_invalid, needed="at least one DOI"
+    )
     if dois is None:
         return EXIT_BAD_INPUT
-    if not dois:
-        raise click.UsageError("give at least one DOI, or --from-file FILE")
-
     return _run_and_report(
         app, as_json, harvest, dois, refresh=refresh, track=_tracker(dois) if track else None
     )
@@ -342,16 +352,9 @@ def _write_run(
     metavar="RePEc:aaa",
     help="Harvest every series of an archive (repeatable); incremental like --series.",
 )
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read handles from FILE, one a line ('-' for stdin).",
-)
-@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not handles.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_from_file_option("handles")
+@_skip_invalid_option("Go on without the lines that are not handles.")
+@_json_option()
 @_track_option
 @click.pass_obj
 def repec_command(
@@ -430,9 +433,7 @@ def repec_command(
 @click.option(
     "--max", "max_items", type=click.IntRange(min=1), help="Search for at most N records."
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def match_command(
     app: App,
@@ -528,8 +529,14 @@ def _settle(
         decisions = check_decisions(store, accepts, rejects)
         for line in render.settled_lines(decisions) if lines else ():
             click.echo(line)
-        # one batch: a first SIGTERM lets it finish
-        return partial(settle_matches, decisions.accepts, decisions.rejects, on_outcome=on_outcome)
+
+        def settle(*, stop: threading.Event, **run: Any) -> RunResult:
+            # one batch, which a first SIGTERM lets finish: `stop` is not asked
+            return settle_matches(
+                decisions.accepts, decisions.rejects, on_outcome=on_outcome, **run
+            )
+
+        return settle
 
     def report(store: Store, result: RunResult) -> None:
         if as_json:
@@ -559,13 +566,8 @@ def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
 
 @cli.command("track")
 @click.argument("identifiers", nargs=-1)
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read DOIs and handles from FILE, one a line ('-' for stdin).",
-)
-@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not valid.")
+@_from_file_option("DOIs and handles")
+@_skip_invalid_option("Go on without the lines that are not valid.")
 @click.pass_obj
 def track_command(
     app: App, identifiers: tuple[str, ...], from_file: BinaryIO | None, skip_invalid: bool
@@ -573,11 +575,15 @@ def track_command(
     """Put DOIs and RePEc handles on the watch list that `harvest run` keeps fresh. New ones are
     due at once; after that, each source is asked again by the intervals of [watch]."""
     app.setup_logging()
-    parsed = _read_identifiers(identifiers, from_file, parse_identifier, skip_invalid)
+    parsed = _read_identifiers(
+        identifiers,
+        from_file,
+        parse_identifier,
+        skip_invalid,
+        needed="at least one DOI or RePEc handle",
+    )
     if parsed is None:
         return EXIT_BAD_INPUT
-    if not parsed:
-        raise click.UsageError("give at least one DOI or RePEc handle, or --from-file FILE")
     with app.writing() as store:
         new = store.track(_watched(i) for i in parsed)
     click.echo(render.track_summary(len(parsed), new))
@@ -600,7 +606,7 @@ def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
 
 
 @cli.command("tracked")
-@click.option("--json", "as_json", is_flag=True, help="Print the watch list as JSON.")
+@_json_option("Print the watch list as JSON.")
 @click.pass_obj
 def tracked_command(app: App, as_json: bool) -> int:
     """List the watch list, the soonest due first: per source, when it is next due and how its
@@ -627,9 +633,7 @@ def tracked_command(app: App, as_json: bool) -> int:
     help="Start nothing new after DURATION (90m, 2h, 1h30m); the rest stays due.",
 )
 @click.option("--dry-run", is_flag=True, help="List what is due and the feeds; fetch nothing.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def run_command(
     app: App, max_items: int | None, time_budget: str | None, dry_run: bool, as_json: bool
@@ -778,9 +782,7 @@ def _oai_datestamp(ctx: click.Context, param: click.Parameter, value: str | None
     show_default=True,
     help="Also resolve the DOIs the records carry at their agency, in the same run.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def oai_command(
     app: App,
@@ -841,9 +843,12 @@ def _read_identifiers(
     from_file: BinaryIO | None,
     parse: Any,
     skip_invalid: bool,
+    *,
+    needed: str | None = None,
 ) -> list | None:
     """The identifiers given as arguments and in --from-file, each parsed by `parse`. Every bad
-    one is reported with its place; then None (nothing is harvested) unless `skip_invalid`."""
+    one is reported with its place; then None (nothing is harvested) unless `skip_invalid`.
+    With `needed` (what must be given), giving nothing at all is a usage error."""
     lines = [(f"argument {i}", text) for i, text in enumerate(arguments, start=1)]
     if from_file is not None:
         lines += list(_read_lines(from_file))
@@ -859,6 +864,8 @@ def _read_identifiers(
         click.echo(line, err=True)
     if errors and not (skip_invalid and parsed):
         return None
+    if needed and not parsed:
+        raise click.UsageError(f"give {needed}, or --from-file FILE")
     return parsed
 
 
@@ -892,22 +899,31 @@ def stop_on_signals() -> Iterator[threading.Event]:
 # --- harvest show / history --------------------------------------------------------------------
 
 
-@cli.command("show")
-@click.argument("work")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored work as JSON.")
-@click.pass_obj
-def show_command(app: App, work: str, as_json: bool) -> int:
-    """Show a stored work. WORK is its id in the database, a DOI or a RePEc handle."""
-    return _show(app, work, as_json, history=False)
+def _stored_work_command(name: str, *, history: bool, about: str, json_help: str) -> click.Command:
+    """`show` and `history`, which differ only in what they print of the work WORK names."""
+
+    @cli.command(name, help=about)
+    @click.argument("work")
+    @_json_option(json_help)
+    @click.pass_obj
+    def command(app: App, work: str, as_json: bool) -> int:
+        return _show(app, work, as_json, history=history)
+
+    return command
 
 
-@cli.command("history")
-@click.argument("work")
-@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
-@click.pass_obj
-def history_command(app: App, work: str, as_json: bool) -> int:
-    """List what changed in a stored work over time, field by field, with run and source."""
-    return _show(app, work, as_json, history=True)
+show_command = _stored_work_command(
+    "show",
+    history=False,
+    about="Show a stored work. WORK is its id in the database, a DOI or a RePEc handle.",
+    json_help="Print the stored work as JSON.",
+)
+history_command = _stored_work_command(
+    "history",
+    history=True,
+    about="List what changed in a stored work over time, field by field, with run and source.",
+    json_help="Print the changes as JSON.",
+)
 
 
 def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:

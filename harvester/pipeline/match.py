@@ -272,14 +272,12 @@ def settle_matches(
     config: Config,
     command: str,
     on_outcome: Callable[[Outcome], None] | None = None,
-    stop: threading.Event | None = None,
 ) -> RunResult:
     """A person's decisions on candidates, (work id, DOI) each, as one run (one batch: the
     links in one transaction, then the DOIs' harvest in the next): a rejected candidate is never
     offered for that work again; an accepted one is linked and its DOI harvested onto the work,
     exactly as an automatic match (history source `local`). The caller checks first that each
-    is a candidate the work may take (`check_decisions`), one per work. `stop` is taken as every
-    entry point takes it, and not consulted: one batch, which a stop lets finish."""
+    is a candidate the work may take (`check_decisions`), one per work."""
     with (
         closing(DoiResolver(store, client, config, refresh=False)) as resolver,
         Run(store, command, on_outcome, config.watch) as run,
