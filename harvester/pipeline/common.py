@@ -26,6 +26,7 @@ from harvester.merge import (
     find_conflicts,
 )
 from harvester.models import Fetched, Record
+from harvester.render import OUTCOME_STATUSES
 from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex
 from harvester.store import (
     Answer,
@@ -377,13 +378,7 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def log_outcome(outcome: Outcome) -> None:
-    event = {
-        "created": "work.created",
-        "changed": "work.changed",
-        "unchanged": "work.unchanged",
-        "not_found": "work.not_found",
-        "failed": "work.failed",
-    }[outcome.status]
+    event = OUTCOME_STATUSES[outcome.status].event
     details = {
         "identifier": outcome.identifier,
         "source": outcome.source,
