@@ -1,5 +1,6 @@
 """The `harvest` command: it parses the command line, calls the pipeline and echoes what
-`render` makes of the result. `main` is the one place where errors become messages and exit codes.
+`render` makes of the result. `main` is the one place where errors become messages and exit codes
+(`_Command` only gives the library's BadEdit the form of click's usage error first).
 
 Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
 stored work not found); 2 bad input, usage or configuration; 130 interrupted.
@@ -504,8 +505,7 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
             harvests = [o for o in outcomes if is_doi_harvest(o)]
             click.echo(render.match_summary(records, harvests, result, store.path))
 
-    # nothing to match in a database not there
-    return _write_run(app, start, report, create=False)
+    return _write_run(app, start, report, create=False)  # no database: nothing to match
 
 
 def _settle(
@@ -527,8 +527,8 @@ def _settle(
     def start(store: Store) -> Callable[..., RunResult]:
         nonlocal decisions
         decisions = check_decisions(store, accepts, rejects)
-        for line in render.settled_lines(decisions) if lines else ():
-            click.echo(line)
+        if lines:
+            click.echo("\n".join(render.settled_lines(decisions)))
 
         def settle(*, stop: threading.Event, **run: Any) -> RunResult:
             # one batch, which a first SIGTERM lets finish: `stop` is not asked
@@ -1113,16 +1113,16 @@ def _since(text: str) -> str:
 def _write_atomically(path: Path, write: Any) -> None:
     """Write to a temporary file beside `path`, then rename: a reader never sees half a file, and
     a failed export leaves the previous one in place."""
-    partial = path.with_name(f".{path.name}.partial")
+    unfinished = path.with_name(f".{path.name}.partial")
     try:
-        with partial.open("w", encoding="utf-8", newline="") as stream:
+        with unfinished.open("w", encoding="utf-8", newline="") as stream:
             write(stream)
-        partial.replace(path)
+        unfinished.replace(path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        unfinished.unlink(missing_ok=True)
         raise BadInputFile(str(path), None, f"cannot write: {exc.strerror}") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        unfinished.unlink(missing_ok=True)
         raise
 
 
