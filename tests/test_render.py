@@ -18,7 +18,16 @@ from datetime import UTC, datetime
 import pytest
 from conftest import Clock, load_json
 from structlog.testing import capture_logs
-from test_match import BIB, DIASPORA, ELIFE, GLOBAL_STATE, INVASIVE, SUNSCREENS, WIDGETS
+from test_match import (
+    DIASPORA,
+    ELIFE,
+    GLOBAL_STATE,
+    INVASIVE,
+    SUNSCREENS,
+    WIDGETS,
+    import_bib,
+    run_match,
+)
 from upstream import ReplayUpstream
 
 from harvester import render
@@ -32,7 +41,6 @@ from harvester.pipeline import (
     edit_work,
     harvest,
     import_records,
-    match_works,
     plan_run,
 )
 from harvester.pipeline.match import MatchResult, check_decisions, is_doi_harvest
@@ -281,21 +289,9 @@ def matched(store):
         server.add_crossref_query(WIDGETS, when="widget")
         config = server.config()
         names = ("elife", "invasive", "decoy", "sunscreens", "diaspora", "widget")
-        bib = read_records("\n".join(BIB[n] for n in names), "bibtex", "refs.bib")
-        imported = import_records(bib, store=store, config=config, command="import")
-        records: list[MatchResult] = []
-        outcomes: list[Outcome] = []
-        result = match_works(
-            store.unmatched_work_ids(),
-            store=store,
-            client=connect(config),
-            config=config,
-            command="harvest match",
-            on_outcome=outcomes.append,
-            on_match=records.append,
-        )
-        ids = dict(zip(names, (o.work_id for o in imported.outcomes), strict=True))
-        yield ids, records, outcomes, result, config
+        ids = import_bib(store, config, *names)
+        result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+        yield ids, list(records.values()), outcomes, result, config
 
 
 def test_each_record_of_a_match_run_says_what_was_found_and_why(matched):
