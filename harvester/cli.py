@@ -1,4 +1,6 @@
-"""The `harvest` command. The one place where errors become messages and exit codes.
+"""The `harvest` command: it parses the command line, calls the pipeline and echoes what
+`render` makes of the result. `main` is the one place where errors become messages and exit codes
+(`_Command` only gives the library's BadEdit the form of click's usage error first).
 
 Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
 stored work not found); 2 bad input, usage or configuration; 130 interrupted.
@@ -6,50 +8,38 @@ stored work not found); 2 bad input, usage or configuration; 130 interrupted.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import sys
-import textwrap
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 import structlog
 
-from harvester import __version__
+from harvester import __version__, render
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration
-from harvester.errors import BadIdentifier, BadInputFile, HarvesterError, LockHeld
-from harvester.formats import (
-    FORMATS,
-    RecordError,
-    detect_format,
-    local_values,
-    read_records,
-    write_works,
-)
-from harvester.formats.csvfile import parse_authors
+from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
+from harvester.formats import FORMATS, detect_format, read_records, write_works
 from harvester.identifiers import (
     Doi,
     RepecHandle,
-    ascii_key,
     parse_doi,
     parse_identifier,
-    parse_repec,
     parse_repec_archive,
     parse_repec_series,
 )
 from harvester.lock import writer_lock
 from harvester.log import configure_logging
-from harvester.merge import WORK_FIELDS, Value, authors_json
+from harvester.merge import Value
 from harvester.pipeline import (
     MatchResult,
     RunResult,
@@ -63,10 +53,10 @@ from harvester.pipeline import (
     import_records,
     match_works,
     plan_run,
-    refusal,
     settle_matches,
 )
-from harvester.pipeline.match import SOURCE as MATCH_SOURCE
+from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
+from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.store import Outcome, Store, open_store
 
@@ -125,7 +115,22 @@ class App:
                 store.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A command whose edits the library's rules refuse (`BadEdit`) reads as click's usage error,
+    naming the command and its help, as a wrong argument does: it is the command line to change."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BadEdit as exc:
+            raise click.UsageError(str(exc), ctx) from None
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harvester")
 @click.option(
     "--db", "db_path", metavar="PATH", help="SQLite database [env HARVEST_DB; data/harvest.db]."
@@ -166,12 +171,32 @@ def _watched(identifier: Doi | RepecHandle) -> tuple[str, str, str]:
     return scheme, identifier.key, identifier.value
 
 
-def _track_option(function: Callable) -> Callable:
+#: `--track`, of the commands given identifiers to harvest.
+_track_option = click.option(
+    "--track",
+    is_flag=True,
+    help="Also put what is given on the watch list, so `harvest run` keeps it fresh.",
+)
+
+
+def _json_option(text: str = "Print one JSON document for machines instead of lines.") -> Any:
+    """`--json`: what a command prints for people, as one JSON document for machines instead."""
+    return click.option("--json", "as_json", is_flag=True, help=text)
+
+
+def _from_file_option(what: str) -> Any:
+    """`--from-file`: identifiers (`what` they may be) from a file or stdin, one a line."""
     return click.option(
-        "--track",
-        is_flag=True,
-        help="Also put what is given on the watch list, so `harvest run` keeps it fresh.",
-    )(function)
+        "--from-file",
+        "from_file",
+        type=click.File("rb"),
+        help=f"Read {what} from FILE, one a line ('-' for stdin).",
+    )
+
+
+def _skip_invalid_option(text: str) -> Any:
+    """`--skip-invalid`: go on without the identifiers that cannot be read."""
+    return click.option("--skip-invalid", is_flag=True, help=text)
 
 
 def _tracker(identifiers: list) -> Callable[[Store], None]:
@@ -184,20 +209,11 @@ def _tracker(identifiers: list) -> Callable[[Store], None]:
 
 @cli.command("doi")
 @click.argument("identifiers", nargs=-1)
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read DOIs from FILE, one a line ('-' for stdin).",
+@_from_file_option("DOIs")
+@_skip_invalid_option(
+    "Report lines that are not DOIs and go on with the rest (default: stop, write nothing)."
 )
-@click.option(
-    "--skip-invalid",
-    is_flag=True,
-    help="Report lines that are not DOIs and go on with the rest (default: stop, write nothing).",
-)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.option(
     "--refresh",
     is_flag=True,
@@ -225,12 +241,11 @@ def doi_command(
     were not found or failed, 2 on bad input (nothing is written).
     """
     app.setup_logging()
-    dois = _read_identifiers(identifiers, from_file, parse_doi, skip_invalid)
+    dois = _read_identifiers(
+        identifiers, from_file, parse_doi, skip_invalid, needed="at least one DOI"
+    )
     if dois is None:
         return EXIT_BAD_INPUT
-    if not dois:
-        raise click.UsageError("give at least one DOI, or --from-file FILE")
-
     return _run_and_report(
         app, as_json, harvest, dois, refresh=refresh, track=_tracker(dois) if track else None
     )
@@ -255,47 +270,66 @@ def _run_and_report(
     track: Callable[[Store], None] | None = None,
     **options: Any,
 ) -> int:
-    """Run a harvest under the writer lock, `run(*args, store=, client=, config=, command=,
-    on_outcome=, stop=, **options)` as every pipeline entry point takes them, printing a line per
-    outcome (unless not `lines`) and a summary (or one JSON document), and turn its result into
-    the exit code. `track` adds to the watch list first (`--track`), so the run moves due times.
-    `stop` is the caller's stop event (a scheduled job's); else SIGTERM sets one."""
-    config = app.config
-    _warn_without_mailto(config)
+    """A harvest (`_write_run`): `run(*args, **options)` with the run's arguments, printing a line
+    per outcome (unless not `lines`) and a summary (or one JSON document). `track` adds to the
+    watch list first (`--track`), so the run moves due times. `stop` is the caller's stop event
+    (a scheduled job's); else SIGTERM sets one."""
+    _warn_without_mailto(app.config)
     outcomes: list[Outcome] = []  # for --json only: a nightly's are not held otherwise
     works: set[int | None] = set()  # up to two: is this run about one work?
     quiet = app.verbosity < 0
 
-    def report(outcome: Outcome) -> None:
+    def on_outcome(outcome: Outcome) -> None:
         if as_json:
             outcomes.append(outcome)
         elif len(works) < 2:
             works.add(outcome.work_id)
         if not as_json and not quiet and lines:
-            click.echo(format_outcome(outcome))
+            click.echo(render.outcome_line(outcome))
 
-    with app.writing() as store:
+    def start(store: Store) -> Callable[..., RunResult]:
         if track is not None:
             track(store)
+        return partial(run, *args, on_outcome=on_outcome, **options)
+
+    def report(store: Store, result: RunResult) -> None:
+        if as_json:
+            click.echo(render.json_text(render.run_document(result, outcomes)))
+            return
+        single = next(iter(works)) if len(works) == 1 else None
+        if single and not quiet and lines:
+            click.echo()
+            click.echo(render.work_text(store.work(single)))
+        click.echo(render.summary_line(result, store.path, store.run_failures(result.run_id)))
+
+    return _write_run(app, start, report, stop=stop)
+
+
+def _write_run(
+    app: App,
+    start: Callable[[Store], Callable[..., RunResult]],
+    report: Callable[[Store, RunResult], None],
+    *,
+    create: bool = True,
+    stop: threading.Event | None = None,
+) -> int:
+    """What every command that writes a run does: under the writer lock, `start(store)` does what
+    comes first (the watch list of --track, finding the works to match, the checks of a
+    settlement) and gives the pipeline entry point to call; that is called with the run's store,
+    client, config and command line, and a stop event SIGTERM sets (or the caller's `stop`, a
+    scheduled job's); `report(store, result)` prints what came of it, still under the lock.
+    The result is the exit code: 130 when interrupted."""
+    with app.writing(create=create) as store:
+        run = start(store)
         with stop_on_signals() if stop is None else nullcontext(stop) as stop_event:
             result = run(
-                *args,
                 store=store,
-                client=connect(config),
-                config=config,
+                client=connect(app.config),
+                config=app.config,
                 command=_command_line(),
-                on_outcome=report,
                 stop=stop_event,
-                **options,
             )
-        if as_json:
-            click.echo(json.dumps(_result_json(result, outcomes), ensure_ascii=False, indent=2))
-        else:
-            single = next(iter(works)) if len(works) == 1 else None
-            if single and not quiet and lines:
-                click.echo()
-                click.echo(format_work(store.work(single)))
-            click.echo(format_summary(result, store.path, store.run_failures(result.run_id)))
+        report(store, result)
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return result.exit_code
@@ -318,16 +352,9 @@ def _run_and_report(
     metavar="RePEc:aaa",
     help="Harvest every series of an archive (repeatable); incremental like --series.",
 )
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read handles from FILE, one a line ('-' for stdin).",
-)
-@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not handles.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_from_file_option("handles")
+@_skip_invalid_option("Go on without the lines that are not handles.")
+@_json_option()
 @_track_option
 @click.pass_obj
 def repec_command(
@@ -374,12 +401,6 @@ def repec_command(
 # --- harvest match --------------------------------------------------------------------------
 
 
-class MatchRefused(HarvesterError):
-    """An --accept or --reject that the stored candidates rule out: exit 2, nothing written."""
-
-    exit_code = 2
-
-
 @cli.command("match")
 @click.argument("works", nargs=-1, metavar="[ID...]")
 @click.option(
@@ -412,9 +433,7 @@ class MatchRefused(HarvesterError):
 @click.option(
     "--max", "max_items", type=click.IntRange(min=1), help="Search for at most N records."
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def match_command(
     app: App,
@@ -456,22 +475,9 @@ def match_command(
     return _match_run(app, works, max_items, as_json)
 
 
-def _work_ids(store: Store, texts: tuple[str, ...]) -> list[int]:
-    """Work ids for the IDs given (a number, or a RePEc handle or DOI that finds the work);
-    one that finds no work is bad input."""
-    found = []
-    for text in texts:
-        work_id = _find_work(store, text)
-        if work_id is None:
-            raise BadIdentifier(text, "no such work in the database (see harvest show)")
-        found.append(work_id)
-    return list(dict.fromkeys(found))
-
-
 def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json: bool) -> int:
-    """`harvest match ID...` / `--all-unmatched`: the lock, the run, a line per record."""
-    config = app.config
-    _warn_without_mailto(config)
+    """`harvest match ID...` / `--all-unmatched`: a line per record, and per linked DOI's harvest."""
+    _warn_without_mailto(app.config)
     lines = not as_json and app.verbosity >= 0
     records: list[MatchResult] = []
     outcomes: list[Outcome] = []
@@ -479,38 +485,26 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
     def on_match(result: MatchResult) -> None:
         records.append(result)
         if lines:
-            click.echo(format_match(result))
+            click.echo(render.match_line(result))
 
     def on_outcome(outcome: Outcome) -> None:
         outcomes.append(outcome)
-        if lines and outcome.source != MATCH_SOURCE:  # the harvest of a linked DOI
-            click.echo(format_outcome(outcome))
+        if lines and is_doi_harvest(outcome):
+            click.echo(render.outcome_line(outcome))
 
-    with app.writing(create=False) as store:  # nothing to match in a database not there
-        ids = _work_ids(store, works) if works else store.unmatched_work_ids(max_items)
+    def start(store: Store) -> Callable[..., RunResult]:
+        ids = find_works(store, works) if works else store.unmatched_work_ids(max_items)
         ids = ids[:max_items] if max_items else ids
-        with stop_on_signals() as stop:
-            result = match_works(
-                ids,
-                store=store,
-                client=connect(config),
-                config=config,
-                command=_command_line(),
-                on_outcome=on_outcome,
-                on_match=on_match,
-                stop=stop,
-            )
+        return partial(match_works, ids, on_outcome=on_outcome, on_match=on_match)
+
+    def report(store: Store, result: RunResult) -> None:
         if as_json:
-            document = {
-                **_result_json(result, outcomes),
-                "records": [r.as_json() for r in records],
-            }
-            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+            click.echo(render.json_text(render.match_document(result, outcomes, records)))
         else:
-            click.echo(format_match_summary(records, outcomes, result, store.path))
-    if result.status == "interrupted":
-        return EXIT_INTERRUPTED
-    return result.exit_code
+            harvests = [o for o in outcomes if is_doi_harvest(o)]
+            click.echo(render.match_summary(records, harvests, result, store.path))
+
+    return _write_run(app, start, report, create=False)  # no database: nothing to match
 
 
 def _settle(
@@ -522,154 +516,48 @@ def _settle(
     """`--accept ID DOI` / `--reject ID DOI`: every one checked before anything is written."""
     outcomes: list[Outcome] = []
     lines = not as_json and app.verbosity >= 0
+    decisions = Decisions([], [])
 
     def on_outcome(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if lines:
-            click.echo(format_outcome(outcome))
+            click.echo(render.outcome_line(outcome))
 
-    with app.writing(create=False) as store:
-        checked: dict[str, list[tuple[int, str]]] = {"accept": [], "reject": []}
-        for option, pairs in (("accept", accepts), ("reject", rejects)):
-            for work_text, doi_text in pairs:
-                [work_id] = _work_ids(store, (work_text,))
-                doi = parse_doi(doi_text).value
-                why = refusal(store, work_id, doi, accept=option == "accept")
-                if why is not None:
-                    raise MatchRefused(f"--{option} {work_text} {doi_text}: {why}")
-                checked[option].append((work_id, doi))
-        works = [w for w, _ in checked["accept"]]
-        twice = sorted({w for w in works if works.count(w) > 1})
-        if twice:
-            raise MatchRefused(f"work {twice[0]}: --accept one DOI per work (a work has one DOI)")
-        both = {(w, ascii_key(d)) for w, d in checked["accept"]} & {
-            (w, ascii_key(d)) for w, d in checked["reject"]
-        }
-        if both:
-            work_id, _ = sorted(both)[0]
-            raise MatchRefused(f"work {work_id}: the same DOI given to --accept and --reject")
-        for option in ("reject", "accept"):
-            for work_id, doi in checked[option]:
-                if lines:
-                    click.echo(f"{option + 'ed':<10} work {work_id}  {doi}")
-        with stop_on_signals():  # one batch: a first SIGTERM lets it finish
-            result = settle_matches(
-                checked["accept"],
-                checked["reject"],
-                store=store,
-                client=connect(app.config),
-                config=app.config,
-                command=_command_line(),
-                on_outcome=on_outcome,
+    def start(store: Store) -> Callable[..., RunResult]:
+        nonlocal decisions
+        decisions = check_decisions(store, accepts, rejects)
+        if lines:
+            click.echo("\n".join(render.settled_lines(decisions)))
+
+        def settle(*, stop: threading.Event, **run: Any) -> RunResult:
+            # one batch, which a first SIGTERM lets finish: `stop` is not asked
+            return settle_matches(
+                decisions.accepts, decisions.rejects, on_outcome=on_outcome, **run
             )
+
+        return settle
+
+    def report(store: Store, result: RunResult) -> None:
         if as_json:
-            document = {
-                **_result_json(result, outcomes),
-                "accepted": [{"work_id": w, "doi": d} for w, d in checked["accept"]],
-                "rejected": [{"work_id": w, "doi": d} for w, d in checked["reject"]],
-            }
-            click.echo(json.dumps(document, ensure_ascii=False, indent=2))
-        elif checked["accept"]:
-            click.echo(format_summary(result, store.path, store.run_failures(result.run_id)))
+            click.echo(render.json_text(render.settle_document(result, outcomes, decisions)))
+        elif decisions.accepts:
+            click.echo(render.summary_line(result, store.path, store.run_failures(result.run_id)))
         elif lines:
-            click.echo(
-                f"{len(checked['reject'])} candidate(s) rejected; run {result.run_id} in "
-                f"{store.path}"
-            )
-    if result.status == "interrupted":
-        return EXIT_INTERRUPTED
-    return result.exit_code
+            click.echo(render.rejected_summary(len(decisions.rejects), result.run_id, store.path))
+
+    return _write_run(app, start, report, create=False)
 
 
 def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
     """`--review`: the pending candidates, each beside the record it may be."""
     store = app.open_store(create=False)
     try:
-        ids = _work_ids(store, works) if works else None
+        ids = find_works(store, works) if works else None
         pending = store.pending_matches(ids)
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps(pending, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    click.echo(format_review(pending))
+    click.echo(render.json_text(pending) if as_json else render.review_text(pending))
     return EXIT_OK
-
-
-def format_match(result: MatchResult) -> str:
-    """One record's line: what was found, and why."""
-    label = {
-        "linked": "linked",
-        "review": "review",
-        "no_match": "no match",
-        "failed": "failed",
-        "skipped": "skipped",
-    }[result.status]
-    head = f"{label:<10} work {result.work_id}"
-    if result.status == "linked":
-        score = f"  score {result.score:.2f}" if result.score is not None else ""
-        return f"{head}  {result.doi}{score} ({result.reasons})"
-    if result.status == "review":
-        return (
-            f"{head}  {len(result.candidates)} candidate(s) (best {result.score:.2f} "
-            f"{result.doi}): {_shorten(result.title, 50)}"
-        )
-    if result.status == "no_match":
-        asked = f"no match among {result.asked} candidate(s)" if result.asked else "no match"
-        return f"{head}  {asked}: {_shorten(result.title, 60)}"
-    return f"{head}  {result.error}"
-
-
-def format_match_summary(
-    records: list[MatchResult], outcomes: list[Outcome], result: RunResult, db_path: str
-) -> str:
-    counts = Counter(r.status for r in records)
-    searched = sum(n for status, n in counts.items() if status != "skipped")
-    text = (
-        f"{searched} record(s): {counts['linked']} linked, {counts['review']} for review, "
-        f"{counts['no_match']} no match, {counts['failed']} failed"
-    )
-    if counts["skipped"]:
-        text += f", {counts['skipped']} skipped"
-    unharvested = sum(
-        o.status in ("failed", "not_found") for o in outcomes if o.source != MATCH_SOURCE
-    )
-    if unharvested:
-        text += f"; {unharvested} linked DOI(s) not harvested yet (the next harvest match asks)"
-    text += f"; run {result.run_id} in {db_path}"
-    if result.status == "interrupted":
-        text += " (interrupted)"
-    if counts["review"]:
-        text += "\nharvest match --review lists the candidates waiting for you"
-    return text
-
-
-def format_review(pending: list[dict[str, Any]]) -> str:
-    """The pending candidates by record: the record's title against each candidate's, the
-    score and the reasons, and how to settle them."""
-    out: list[str] = []
-    work_id = None
-    for row in pending:
-        if row["work_id"] != work_id:
-            work_id = row["work_id"]
-            said = "; ".join(
-                str(p) for p in (row["work_year"], row["work_authors"], row["work_container"]) if p
-            )
-            out.append(
-                f"work {work_id}: {_shorten(row['work_title'], 90)}"
-                + (f"  ({said})" if said else "")
-            )
-        said = "; ".join(str(p) for p in (row["year"], row["authors"], row["container_title"]) if p)
-        out.append(
-            f"  {row['score']:.2f}  {row['doi']}  {_shorten(row['title'], 80)}"
-            + (f"  ({said})" if said else "")
-        )
-        out.append(f"        {row['reasons'] or ''}")
-    works = len({row["work_id"] for row in pending})
-    out.append(f"{len(pending)} candidate(s) for {works} record(s) waiting for review")
-    if pending:
-        out.append("settle each with: harvest match --accept ID DOI, or --reject ID DOI")
-    return "\n".join(out)
 
 
 # --- the watch list: harvest track / untrack / tracked --------------------------------------------
@@ -677,13 +565,8 @@ def format_review(pending: list[dict[str, Any]]) -> str:
 
 @cli.command("track")
 @click.argument("identifiers", nargs=-1)
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.File("rb"),
-    help="Read DOIs and handles from FILE, one a line ('-' for stdin).",
-)
-@click.option("--skip-invalid", is_flag=True, help="Go on without the lines that are not valid.")
+@_from_file_option("DOIs and handles")
+@_skip_invalid_option("Go on without the lines that are not valid.")
 @click.pass_obj
 def track_command(
     app: App, identifiers: tuple[str, ...], from_file: BinaryIO | None, skip_invalid: bool
@@ -691,17 +574,18 @@ def track_command(
     """Put DOIs and RePEc handles on the watch list that `harvest run` keeps fresh. New ones are
     due at once; after that, each source is asked again by the intervals of [watch]."""
     app.setup_logging()
-    parsed = _read_identifiers(identifiers, from_file, parse_identifier, skip_invalid)
+    parsed = _read_identifiers(
+        identifiers,
+        from_file,
+        parse_identifier,
+        skip_invalid,
+        needed="at least one DOI or RePEc handle",
+    )
     if parsed is None:
         return EXIT_BAD_INPUT
-    if not parsed:
-        raise click.UsageError("give at least one DOI or RePEc handle, or --from-file FILE")
     with app.writing() as store:
         new = store.track(_watched(i) for i in parsed)
-    click.echo(
-        f"{len(parsed)} identifier(s): {new} added to the watch list, "
-        f"{len(parsed) - new} already on it; `harvest run` harvests what is due"
-    )
+    click.echo(render.track_summary(len(parsed), new))
     return EXIT_OK
 
 
@@ -716,12 +600,12 @@ def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
         return EXIT_BAD_INPUT
     with app.writing() as store:
         gone = store.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
-    click.echo(f"{gone} of {len(parsed)} identifier(s) taken off the watch list")
+    click.echo(render.untrack_summary(len(parsed), gone))
     return EXIT_OK if gone == len(parsed) else EXIT_SOME_FAILED
 
 
 @cli.command("tracked")
-@click.option("--json", "as_json", is_flag=True, help="Print the watch list as JSON.")
+@_json_option("Print the watch list as JSON.")
 @click.pass_obj
 def tracked_command(app: App, as_json: bool) -> int:
     """List the watch list, the soonest due first: per source, when it is next due and how its
@@ -731,19 +615,7 @@ def tracked_command(app: App, as_json: bool) -> int:
         watched = store.tracked()
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps(watched, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    for item in watched:
-        work = f"work {item['work_id']}" if item["work_id"] else "not harvested yet"
-        click.echo(f"{item['value']}  ({work})")
-        for source, due in item["sources"].items():
-            last = due["last_status"] or "never tried"
-            if due["streak"] and due["streak"] > 1:
-                last += f" {due['streak']} times in a row"
-            error = f": {_shorten(due['last_error'], 60)}" if due["last_error"] else ""
-            click.echo(f"  {source:<9} due {due['next_due_at']}  last: {last}{error}")
-    click.echo(f"{len(watched)} identifier(s) on the watch list")
+    click.echo(render.json_text(watched) if as_json else render.tracked_text(watched))
     return EXIT_OK
 
 
@@ -760,9 +632,7 @@ def tracked_command(app: App, as_json: bool) -> int:
     help="Start nothing new after DURATION (90m, 2h, 1h30m); the rest stays due.",
 )
 @click.option("--dry-run", is_flag=True, help="List what is due and the feeds; fetch nothing.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def run_command(
     app: App, max_items: int | None, time_budget: str | None, dry_run: bool, as_json: bool
@@ -842,20 +712,9 @@ def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:
         finally:
             store.close()
     if as_json:
-        document = {
-            "due": [asdict(d) for d in plan_due],
-            "feeds": [
-                {"feed": f.label, "key": key, "from": watermark} for f, key, watermark in plan_feeds
-            ],
-        }
-        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    for item in plan_due:
-        click.echo(f"due   {item.value}  at {', '.join(item.sources)}  (since {item.due_at})")
-    for feed, _, watermark in plan_feeds:
-        since = f"changed since {watermark}" if watermark else "everything (first harvest)"
-        click.echo(f"feed  {feed.label}: {since}")
-    click.echo(f"{len(plan_due)} identifier(s) due, {len(plan_feeds)} feed(s); nothing fetched")
+        click.echo(render.json_text(render.plan_document(plan_due, plan_feeds)))
+    else:
+        click.echo(render.plan_text(plan_due, plan_feeds))
     return EXIT_OK
 
 
@@ -870,8 +729,7 @@ def schedule_command(app: App, dry_run: bool) -> int:
     jobs = [ScheduledJob(name, cron, config.timezone) for name, cron in config.jobs.items() if cron]
     upcoming = next_runs(jobs)
     for job in jobs:
-        times = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in upcoming[job.id])
-        click.echo(f"job {job.id}: {job.cron} ({job.timezone}); next: {times}")
+        click.echo(render.job_line(job, upcoming[job.id]))
     if dry_run:
         return EXIT_OK
     with stop_on_signals() as stop:
@@ -923,9 +781,7 @@ def _oai_datestamp(ctx: click.Context, param: click.Parameter, value: str | None
     show_default=True,
     help="Also resolve the DOIs the records carry at their agency, in the same run.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document for machines instead of lines."
-)
+@_json_option()
 @click.pass_obj
 def oai_command(
     app: App,
@@ -987,9 +843,12 @@ def _read_identifiers(
     from_file: BinaryIO | None,
     parse: Any,
     skip_invalid: bool,
+    *,
+    needed: str | None = None,
 ) -> list | None:
     """The identifiers given as arguments and in --from-file, each parsed by `parse`. Every bad
-    one is reported with its place; then None (nothing is harvested) unless `skip_invalid`."""
+    one is reported with its place; then None (nothing is harvested) unless `skip_invalid`.
+    With `needed` (what must be given), giving nothing at all is a usage error."""
     lines = [(f"argument {i}", text) for i, text in enumerate(arguments, start=1)]
     if from_file is not None:
         lines += list(_read_lines(from_file))
@@ -1001,17 +860,12 @@ def _read_identifiers(
             parsed.append(parse(text))
         except BadIdentifier as exc:
             errors.append((where, str(exc)))
-    for where, error in errors:
-        click.echo(f"error: {where}: {error}", err=True)
-    if errors and not skip_invalid:
-        click.echo(
-            f"{len(errors)} invalid identifier(s); nothing was harvested (use --skip-invalid to go on without them)",
-            err=True,
-        )
+    for line in render.invalid_identifiers(errors, going_on=skip_invalid, valid=len(parsed)):
+        click.echo(line, err=True)
+    if errors and not (skip_invalid and parsed):
         return None
-    if errors and not parsed:
-        click.echo("no valid identifier to harvest", err=True)
-        return None
+    if needed and not parsed:
+        raise click.UsageError(f"give {needed}, or --from-file FILE")
     return parsed
 
 
@@ -1045,72 +899,55 @@ def stop_on_signals() -> Iterator[threading.Event]:
 # --- harvest show / history --------------------------------------------------------------------
 
 
-@cli.command("show")
-@click.argument("work")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored work as JSON.")
-@click.pass_obj
-def show_command(app: App, work: str, as_json: bool) -> int:
-    """Show a stored work. WORK is its id in the database, a DOI or a RePEc handle."""
-    found = _stored_work(app, work)
-    if found is None:
-        return EXIT_SOME_FAILED
-    record, _ = found
-    if as_json:
-        click.echo(json.dumps(_decoded(record), ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_work(record))
-    return EXIT_OK
+def _stored_work_command(name: str, *, history: bool, about: str, json_help: str) -> click.Command:
+    """`show` and `history`, which differ only in what they print of the work WORK names."""
+
+    @cli.command(name, help=about)
+    @click.argument("work")
+    @_json_option(json_help)
+    @click.pass_obj
+    def command(app: App, work: str, as_json: bool) -> int:
+        return _show(app, work, as_json, history=history)
+
+    return command
 
 
-@cli.command("history")
-@click.argument("work")
-@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
-@click.pass_obj
-def history_command(app: App, work: str, as_json: bool) -> int:
-    """List what changed in a stored work over time, field by field, with run and source."""
-    found = _stored_work(app, work)
-    if found is None:
-        return EXIT_SOME_FAILED
-    record, changes = found
-    if as_json:
-        output = {"work_id": record["id"], "changes": changes}
-        click.echo(json.dumps(output, ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_history(record, changes))
-    return EXIT_OK
+show_command = _stored_work_command(
+    "show",
+    history=False,
+    about="Show a stored work. WORK is its id in the database, a DOI or a RePEc handle.",
+    json_help="Print the stored work as JSON.",
+)
+history_command = _stored_work_command(
+    "history",
+    history=True,
+    about="List what changed in a stored work over time, field by field, with run and source.",
+    json_help="Print the changes as JSON.",
+)
 
 
-def _stored_work(app: App, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The stored work named by `text` and its changes, or None after saying it is not stored."""
+def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:
+    """`show` (the work) and `history` (its changes) of the stored work named by `text`, as text
+    or JSON; exit 1 after saying so when it is not stored."""
     app.setup_logging()
     store = app.open_store(create=False)
     try:
-        work_id = _find_work(store, text)
+        work_id = find_work(store, text)
         if work_id is None:
-            click.echo(f"not in the database: {text}", err=True)
-            return None
-        return store.work(work_id), store.history(work_id)
+            click.echo(render.not_stored(text), err=True)
+            return EXIT_SOME_FAILED
+        work, changes = store.work(work_id), store.history(work_id)
     finally:
         store.close()
-
-
-def _find_work(store: Store, text: str) -> int | None:
-    """A work by database id, DOI or RePEc handle; a malformed identifier is a BadIdentifier."""
-    if text.strip().isdigit():
-        work_id = int(text)
-        if work_id > 2**63 - 1:  # beyond SQLite's integers: certainly not stored
-            return None
-        return store.find_work_by_id(work_id)
-    identifier = parse_identifier(text)
-    scheme = "doi" if isinstance(identifier, Doi) else "repec"
-    return store.find_work_id(scheme, identifier.key)
+    if as_json:
+        document = render.history_document(work, changes) if history else render.work_document(work)
+        click.echo(render.json_text(document))
+    else:
+        click.echo(render.history_text(work, changes) if history else render.work_text(work))
+    return EXIT_OK
 
 
 # --- the user's own values: set, unset, import -------------------------------------------------
-
-#: What `harvest set` can correct: every `works` column from sources but the JSON lists of
-#: relations and updates (which come from the agencies' link data), and the author list.
-EDITABLE_FIELDS = (*(f for f in WORK_FIELDS if f not in ("relations", "updates")), "authors")
 
 
 @cli.command("set")
@@ -1137,82 +974,48 @@ def unset_command(app: App, work: str, fields: tuple[str, ...]) -> int:
     """Drop your own value of fields of a stored work, giving them back to the sources."""
     app.setup_logging()
     for name in fields:
-        _check_field(name)
+        check_field(name)
     return _edit(app, work, dict.fromkeys(fields))
 
 
 def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
+    """`set` / `unset`: the edit checked by the library's rules (`check_edit`), then written."""
     with app.writing(create=False) as store:
-        return _edit_in(app, store, text, edits)
-
-
-def _edit_in(app: App, store: Store, text: str, edits: dict[str, Value | None]) -> int:
-    work_id = _find_work(store, text)
-    if work_id is None:
-        click.echo(f"not in the database: {text}", err=True)
-        return EXIT_SOME_FAILED
-    for scheme, name, parse in (
-        ("doi", "doi", parse_doi),
-        ("repec", "repec_handle", parse_repec),
-    ):
-        value = edits.get(name)
-        other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
-        if other not in (None, work_id):
-            raise click.UsageError(
-                f"{name} {value} already identifies work {other}; one identifier cannot "
-                "name two works"
-            )
-    unset = [k for k, v in edits.items() if v is None]
-    held = store.local_values([work_id]).get(work_id)
-    held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
-    for name in unset:
-        if name not in held_fields:
-            click.echo(f"note: {name} has no value of yours to unset", err=True)
-    if held and {"year", "published"} & set(unset):
-        # `set year=` also sets the date to that year (and `set published=` the year): the
-        # two go back to the sources together, or the work would hold two different years.
-        year, published = held.values.get("year"), held.values.get("published")
-        if year is not None and str(published or "")[:4] == f"{year:04d}":
-            edits = {**edits, "year": None, "published": None}
-    outcome = edit_work(
-        work_id, edits, store=store, config=app.config, command=_command_line(), display=text
-    )
-    if app.verbosity >= 0:
-        click.echo(format_outcome(outcome))
-        click.echo()
-        click.echo(format_work(store.work(work_id)))
+        work_id = find_work(store, text)
+        if work_id is None:
+            click.echo(render.not_stored(text), err=True)
+            return EXIT_SOME_FAILED
+        checked = check_edit(store, work_id, edits)
+        for name in checked.not_held:
+            click.echo(render.unset_note(name), err=True)
+        outcome = edit_work(
+            work_id,
+            checked.edits,
+            store=store,
+            config=app.config,
+            command=_command_line(),
+            display=text,
+        )
+        if app.verbosity >= 0:
+            click.echo(render.outcome_line(outcome))
+            click.echo()
+            click.echo(render.work_text(store.work(work_id)))
     return EXIT_OK
 
 
-def _check_field(name: str) -> None:
-    if name not in EDITABLE_FIELDS:
-        raise click.UsageError(f"unknown field {name!r}; fields are: {', '.join(EDITABLE_FIELDS)}")
-
-
 def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Value | None]:
-    """FIELD=VALUE pairs as the store's values, checked like a CSV import's cells."""
-    raw: dict[str, str] = {}
+    """FIELD=VALUE pairs as the store's values (`parse_edits`), each checked in the order given."""
+    texts: dict[str, str] = {}
     for assignment in assignments:
         name, equals, value = assignment.partition("=")
         name = name.strip()
         if not equals:
             raise click.UsageError(f"{assignment!r}: write FIELD=VALUE (to drop a value: unset)")
-        _check_field(name)
+        check_field(name)
         if not value.strip():
             raise click.UsageError(f"{name}: empty value (to drop your value: harvest unset)")
-        raw[name] = value
-    try:
-        edits: dict[str, Value | None] = dict(
-            local_values({k: v for k, v in raw.items() if k != "authors"})
-        )
-    except RecordError as exc:
-        raise click.UsageError(str(exc)) from None
-    if "authors" in raw:
-        authors = parse_authors(raw["authors"])
-        if not authors:
-            raise click.UsageError("authors: no author in the value")
-        edits["authors"] = authors_json(authors)
-    return edits
+        texts[name] = value
+    return parse_edits(texts)
 
 
 @cli.command("import")
@@ -1240,16 +1043,8 @@ def import_command(app: App, file: str, fmt: str | None) -> int:
         result = import_records(records, store=store, config=app.config, command=_command_line())
     if app.verbosity >= 0:
         for outcome in result.outcomes:
-            click.echo(format_outcome(outcome))
-    counts = Counter(o.status for o in result.outcomes)
-    click.echo(
-        f"{len(records)} record(s) from {file}: {counts['created']} new work(s), "
-        f"{counts['changed']} changed, {counts['unchanged']} unchanged; run {result.run_id}"
-    )
-    if result.without_identifier:
-        click.echo(f"{len(result.without_identifier)} record(s) without DOI or RePEc handle, kept:")
-        for record in result.without_identifier:
-            click.echo(f"  line {record.line}: {_shorten(record.label, 90)}")
+            click.echo(render.outcome_line(outcome))
+    click.echo(render.import_summary(result, len(records), file))
     return EXIT_OK
 
 
@@ -1318,168 +1113,17 @@ def _since(text: str) -> str:
 def _write_atomically(path: Path, write: Any) -> None:
     """Write to a temporary file beside `path`, then rename: a reader never sees half a file, and
     a failed export leaves the previous one in place."""
-    partial = path.with_name(f".{path.name}.partial")
+    unfinished = path.with_name(f".{path.name}.partial")
     try:
-        with partial.open("w", encoding="utf-8", newline="") as stream:
+        with unfinished.open("w", encoding="utf-8", newline="") as stream:
             write(stream)
-        partial.replace(path)
+        unfinished.replace(path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        unfinished.unlink(missing_ok=True)
         raise BadInputFile(str(path), None, f"cannot write: {exc.strerror}") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        unfinished.unlink(missing_ok=True)
         raise
-
-
-# --- formatting for people ---------------------------------------------------------------------
-
-_LABELS = {
-    "created": "created",
-    "changed": "changed",
-    "unchanged": "unchanged",
-    "not_found": "not found",
-    "failed": "failed",
-}
-
-
-def format_outcome(outcome: Outcome) -> str:
-    label = f"{_LABELS[outcome.status]:<10} {outcome.identifier}"
-    if outcome.status == "created":
-        return f"{label}  work {outcome.work_id}: {_shorten(outcome.title or '(no title)', 70)}"
-    if outcome.status == "changed":
-        return f"{label}  work {outcome.work_id} v{outcome.version}: {', '.join(outcome.fields)}"
-    if outcome.status == "unchanged":
-        return f"{label}  work {outcome.work_id}" if outcome.work_id else label
-    if outcome.status == "not_found":
-        return f"{label}  {outcome.error or f'{outcome.source} has no record of it'}"
-    return f"{label}  {outcome.error or 'unknown error'}"
-
-
-def format_summary(
-    result: RunResult, db_path: str, failure_kinds: dict[str, int] | None = None
-) -> str:
-    c = result.counts
-    total = c.requested
-    parts = f"{c.created} created, {c.changed} changed, {c.unchanged} unchanged, {c.not_found} not found, {c.failed} failed"
-    if c.failed and failure_kinds:
-        parts += f" ({', '.join(f'{kind} {n}' for kind, n in failure_kinds.items())})"
-    tail = " (interrupted)" if result.status == "interrupted" else ""
-    if result.left_due:
-        tail += f"; {result.left_due} still due (time budget, --max or a stop)"
-    return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
-
-
-def format_work(work: dict[str, Any] | None) -> str:
-    if work is None:
-        return "(no such work)"
-    out = [
-        f"{work.get('doi') or work.get('repec_handle')}  (work {work['id']}, version {work['version']}, updated {work['updated_at']})"
-    ]
-
-    def line(label: str, value: Any) -> None:
-        if value not in (None, "", [], ()):
-            out.append(f"  {label + ':':<12} {value}")
-
-    title = work.get("title")
-    if work.get("subtitle"):
-        title = f"{title}: {work['subtitle']}"
-    line("Title", title or "(no title)")
-    line("Type", work.get("type"))
-    line("Authors", "; ".join(_author_text(a) for a in work.get("authors", [])))
-    issn = ", ".join(json.loads(work["issn"])) if work.get("issn") else None
-    line(
-        "In",
-        ", ".join(p for p in (work.get("container_title"), f"ISSN {issn}" if issn else None) if p),
-    )
-    line("Volume", work.get("volume"))
-    line("Issue", work.get("issue"))
-    line("Pages", work.get("pages"))
-    line("Published", work.get("published"))
-    line("Publisher", work.get("publisher"))
-    line("Language", work.get("language"))
-    line("License", work.get("license"))
-    line("URL", work.get("url"))
-    line("Version", work.get("resource_version"))
-    line("Open access", " ".join(p for p in (work.get("oa_status"), work.get("oa_url")) if p))
-    line("Subjects", "; ".join(json.loads(work["subjects"])) if work.get("subjects") else None)
-    line("OpenAlex", work.get("openalex_id"))
-    line("Cited by", work.get("cited_by_count"))
-    for update in json.loads(work["updates"]) if work.get("updates") else []:
-        line(
-            "Update",
-            f"{update['direction']} {update['type']}: {update['doi']}"
-            + (f" ({update['date']})" if update.get("date") else ""),
-        )
-    if work.get("abstract"):
-        out.append("  Abstract:")
-        out.extend(
-            textwrap.fill(p, 96, initial_indent="    ", subsequent_indent="    ")
-            for p in work["abstract"].split("\n\n")
-        )
-    others = [f"{i['scheme']}:{i['value']}" for i in work.get("identifiers", [])]
-    line("Identifiers", ", ".join(others))
-    by_source: dict[str, list[str]] = {}
-    for name, source in json.loads(work.get("provenance") or "{}").items():
-        by_source.setdefault(source, []).append(name)
-    line("From", "; ".join(f"{source}: {', '.join(names)}" for source, names in by_source.items()))
-    disagreements: dict[str, list[str]] = {}
-    for conflict in work.get("conflicts", []):
-        said = f"{conflict['source']} {_shorten(conflict['value'], 40)!r}"
-        disagreements.setdefault(conflict["field"], []).append(said)
-    for name, said in disagreements.items():
-        line("Conflict", f"{name}: {', '.join(said)}")
-    return "\n".join(out)
-
-
-def format_history(work: dict[str, Any], changes: list[dict[str, Any]]) -> str:
-    title = _shorten(work.get("title") or "(no title)", 70)
-    out = [f"{work.get('doi')}  work {work['id']}, version {work['version']}: {title}"]
-    run = None
-    for change in changes:
-        if (change["run_id"], change["changed_at"]) != run:
-            run = (change["run_id"], change["changed_at"])
-            out.append(f"{change['changed_at']}  run {change['run_id']}")
-        old, new = change["old_value"], change["new_value"]
-        if old is None:
-            what = f"set to {_shorten(new, 80)}"
-        elif new is None:
-            what = f"removed (was {_shorten(old, 60)})"
-        else:
-            what = f"{_shorten(old, 50)} -> {_shorten(new, 50)}"
-        out.append(f"  {change['field']:<16} {what}  [{change['source']}]")
-    if not changes:
-        out.append("  no changes recorded")
-    return "\n".join(out)
-
-
-def _author_text(author: dict[str, Any]) -> str:
-    name = author.get("name") or " ".join(
-        p for p in (author.get("given"), author.get("family")) if p
-    )
-    extras = [f"ORCID {author['orcid']}"] if author.get("orcid") else []
-    return f"{name} ({', '.join(extras)})" if extras else name
-
-
-def _shorten(text: str | None, width: int) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-#: Columns stored as JSON text, shown as JSON values by `show --json`.
-_JSON_COLUMNS = ("issn", "relations", "updates", "subjects", "provenance")
-
-
-def _decoded(work: dict[str, Any]) -> dict[str, Any]:
-    return {k: (json.loads(v) if k in _JSON_COLUMNS and v else v) for k, v in work.items()}
-
-
-def _result_json(result: RunResult, outcomes: list[Outcome]) -> dict[str, Any]:
-    return {
-        "run_id": result.run_id,
-        "status": result.status,
-        "counts": asdict(result.counts),
-        "results": [asdict(o) for o in outcomes],
-    }
 
 
 def _command_line() -> str:
@@ -1494,12 +1138,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="harvest", standalone_mode=False)
     except click.exceptions.Abort:  # click's form of Ctrl-C
-        click.echo("interrupted; every finished batch is stored, a rerun does the rest", err=True)
+        click.echo(render.INTERRUPTED, err=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
     except HarvesterError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(render.error_line(exc), err=True)
         code = exc.exit_code
     sys.exit(code if isinstance(code, int) else EXIT_OK)

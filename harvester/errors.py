@@ -35,6 +35,20 @@ class BadInputFile(HarvesterError):
         super().__init__(f"{where}: {reason}")
 
 
+class BadEdit(HarvesterError):
+    """A `harvest set` / `unset` the rules refuse: a field that cannot be edited, a value the field
+    cannot hold, an identifier that names another work. Nothing is written; the CLI shows it as a
+    usage error (exit 2), since it is the command line that has to change."""
+
+    exit_code = 2
+
+
+class MatchRefused(HarvesterError):
+    """An `--accept` or `--reject` that the stored candidates rule out: exit 2, nothing written."""
+
+    exit_code = 2
+
+
 class ConfigError(HarvesterError):
     """The configuration file or an environment override is wrong; names the key and what is wrong."""
 

@@ -12,7 +12,9 @@ import structlog
 
 from harvester import secrets
 from harvester.config import load_config
+from harvester.errors import UpstreamError
 from harvester.log import configure_logging
+from harvester.render import error_line
 
 KEY = "S3CRET-OPENALEX-KEY"
 
@@ -90,3 +92,9 @@ def test_exception_info_still_renders_its_traceback_masked():
     text = logged("json", emit)
     assert KEY not in text
     assert "Traceback" in json.loads(text.splitlines()[0])["exception"]
+
+
+def test_the_error_line_a_person_reads_is_masked_too():
+    secrets.remember([KEY])
+    line = error_line(UpstreamError(f"GET https://x.test/works?api_key={KEY} failed ({KEY})"))
+    assert KEY not in line and line.startswith("error: GET https://x.test/works?api_key=***")

@@ -25,6 +25,7 @@ from harvester.merge import (
     find_conflicts,
 )
 from harvester.models import Fetched, Record
+from harvester.render import OUTCOME_STATUSES
 from harvester.store import (
     Answer,
     Observation,
@@ -334,13 +335,7 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def log_outcome(outcome: Outcome) -> None:
-    event = {
-        "created": "work.created",
-        "changed": "work.changed",
-        "unchanged": "work.unchanged",
-        "not_found": "work.not_found",
-        "failed": "work.failed",
-    }[outcome.status]
+    event = OUTCOME_STATUSES[outcome.status].event
     details = {
         "identifier": outcome.identifier,
         "source": outcome.source,

@@ -1,5 +1,6 @@
 """The user's own values: `harvest import` and `harvest set`/`unset` write them, and every
-merge ranks them with the sources (first, by default).
+merge ranks them with the sources (first, by default). Also the rules of an edit (which fields,
+which values, what an identifier may name) and how a person's text names a stored work.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from typing import Any
 import structlog
 
 from harvester.config import Config
-from harvester.identifiers import ascii_key, parse_doi, parse_repec
+from harvester.errors import BadEdit, BadIdentifier
+from harvester.formats import RecordError, local_values
+from harvester.formats.csvfile import parse_authors
+from harvester.identifiers import Doi, ascii_key, parse_doi, parse_identifier, parse_repec
 from harvester.merge import (
+    WORK_FIELDS,
     Contribution,
     Value,
     authors_from_rows,
@@ -27,6 +32,106 @@ from harvester.pipeline.common import (
 from harvester.store import Observation, Outcome, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
+
+#: What `harvest set` can correct: every `works` column from sources but the JSON lists of
+#: relations and updates (which come from the agencies' link data), and the author list.
+EDITABLE_FIELDS = (*(f for f in WORK_FIELDS if f not in ("relations", "updates")), "authors")
+
+
+# --- which work a person means ----------------------------------------------------------------
+
+
+def find_work(store: Store, text: str) -> int | None:
+    """A work by database id, DOI or RePEc handle, as a person names it on the command line;
+    None when it is not stored, a BadIdentifier when `text` is none of these."""
+    if text.strip().isdigit():
+        work_id = int(text)
+        if work_id > 2**63 - 1:  # beyond SQLite's integers: certainly not stored
+            return None
+        return store.find_work_by_id(work_id)
+    identifier = parse_identifier(text)
+    scheme = "doi" if isinstance(identifier, Doi) else "repec"
+    return store.find_work_id(scheme, identifier.key)
+
+
+def find_works(store: Store, texts: Sequence[str]) -> list[int]:
+    """The work ids of the works named (`find_work`), once each, in order; one that names no
+    stored work is bad input, since the person asked about it."""
+    found = []
+    for text in texts:
+        work_id = find_work(store, text)
+        if work_id is None:
+            raise BadIdentifier(text, "no such work in the database (see harvest show)")
+        found.append(work_id)
+    return list(dict.fromkeys(found))
+
+
+# --- the rules of an edit -----------------------------------------------------------------------
+
+
+def check_field(name: str) -> None:
+    """A field a person may set or unset (`EDITABLE_FIELDS`); any other is a BadEdit that names
+    the ones there are, so a typo is told how to spell it."""
+    if name not in EDITABLE_FIELDS:
+        raise BadEdit(f"unknown field {name!r}; fields are: {', '.join(EDITABLE_FIELDS)}")
+
+
+def parse_edits(texts: Mapping[str, str]) -> dict[str, Value | None]:
+    """The values a person typed (field -> text) as the store keeps them, checked like a CSV
+    import's cells (the same words mean the same value wherever they are given); a BadEdit
+    when a value is not one the field can hold."""
+    for name in texts:
+        check_field(name)
+    try:
+        edits: dict[str, Value | None] = dict(
+            local_values({k: v for k, v in texts.items() if k != "authors"})
+        )
+    except RecordError as exc:
+        raise BadEdit(str(exc)) from None
+    if "authors" in texts:
+        authors = parse_authors(texts["authors"])
+        if not authors:
+            raise BadEdit("authors: no author in the value")
+        edits["authors"] = authors_json(authors)
+    return edits
+
+
+@dataclass(frozen=True)
+class CheckedEdit:
+    """An edit that may be made (`check_edit`): the edits to write, and the fields asked to be
+    unset that hold no value of the user's (worth a note: the unset changes nothing there)."""
+
+    edits: dict[str, Value | None]
+    not_held: tuple[str, ...] = ()
+
+
+def check_edit(store: Store, work_id: int, edits: Mapping[str, Value | None]) -> CheckedEdit:
+    """The checks of `harvest set` / `unset` on a stored work, before anything is written: a DOI
+    or RePEc handle that already names another work is a BadEdit (one identifier cannot name
+    two works); and a year and a date the user set together are unset together."""
+    for scheme, name, parse in (
+        ("doi", "doi", parse_doi),
+        ("repec", "repec_handle", parse_repec),
+    ):
+        value = edits.get(name)
+        other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
+        if other not in (None, work_id):
+            raise BadEdit(
+                f"{name} {value} already identifies work {other}; one identifier cannot "
+                "name two works"
+            )
+    unset = [k for k, v in edits.items() if v is None]
+    held = store.local_values([work_id]).get(work_id)
+    held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
+    not_held = tuple(name for name in unset if name not in held_fields)
+    checked = dict(edits)
+    if held and {"year", "published"} & set(unset):
+        # `set year=` also sets the date to that year (and `set published=` the year): the
+        # two go back to the sources together, or the work would hold two different years.
+        year, published = held.values.get("year"), held.values.get("published")
+        if year is not None and str(published or "")[:4] == f"{year:04d}":
+            checked = {**checked, "year": None, "published": None}
+    return CheckedEdit(checked, not_held)
 
 
 def local_observation(

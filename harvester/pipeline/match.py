@@ -28,13 +28,14 @@ from typing import Any
 import structlog
 
 from harvester.config import Config
-from harvester.errors import UpstreamError, failure_kind
+from harvester.errors import MatchRefused, UpstreamError, failure_kind
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, ascii_key
+from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.matching import Citation, Score, choose, decide, score, surnames
 from harvester.models import Record
 from harvester.pipeline.common import Run, RunResult, chunks
 from harvester.pipeline.dois import DoiResolver
+from harvester.pipeline.local import find_works
 from harvester.sources import crossref
 from harvester.store import MatchCandidate, MatchLink, Observation, Outcome, Store
 
@@ -276,7 +277,7 @@ def settle_matches(
     links in one transaction, then the DOIs' harvest in the next): a rejected candidate is never
     offered for that work again; an accepted one is linked and its DOI harvested onto the work,
     exactly as an automatic match (history source `local`). The caller checks first that each
-    is a candidate the work may take (`refusal`), one per work."""
+    is a candidate the work may take (`check_decisions`), one per work."""
     with (
         closing(DoiResolver(store, client, config, refresh=False)) as resolver,
         Run(store, command, on_outcome, config.watch) as run,
@@ -335,6 +336,52 @@ def refusal(store: Store, work_id: int, doi: str, *, accept: bool) -> str | None
         if work.get("doi") and ascii_key(work["doi"]) != ascii_key(doi):
             return f"work {work_id} has a DOI already ({work['doi']})"
     return None
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """A person's `--accept` and `--reject` pairs, checked (`check_decisions`): (work id, DOI)."""
+
+    accepts: list[tuple[int, str]]
+    rejects: list[tuple[int, str]]
+
+
+def check_decisions(
+    store: Store,
+    accepts: Iterable[tuple[str, str]],
+    rejects: Iterable[tuple[str, str]],
+) -> Decisions:
+    """Every `--accept` and `--reject` (the work as a person names it, the DOI as given) checked
+    before anything is written, so that a settlement is done whole or not at all: each must be a
+    candidate the work may take or refuse (`refusal`), a work takes one DOI, and no pair is both
+    accepted and rejected. The first that fails is a MatchRefused naming it (a work or DOI that
+    cannot be read, a BadIdentifier)."""
+    checked: dict[str, list[tuple[int, str]]] = {"accept": [], "reject": []}
+    for option, pairs in (("accept", accepts), ("reject", rejects)):
+        for work_text, doi_text in pairs:
+            [work_id] = find_works(store, (work_text,))
+            doi = parse_doi(doi_text).value
+            why = refusal(store, work_id, doi, accept=option == "accept")
+            if why is not None:
+                raise MatchRefused(f"--{option} {work_text} {doi_text}: {why}")
+            checked[option].append((work_id, doi))
+    works = [w for w, _ in checked["accept"]]
+    twice = sorted({w for w in works if works.count(w) > 1})
+    if twice:
+        raise MatchRefused(f"work {twice[0]}: --accept one DOI per work (a work has one DOI)")
+    both = {(w, ascii_key(d)) for w, d in checked["accept"]} & {
+        (w, ascii_key(d)) for w, d in checked["reject"]
+    }
+    if both:
+        work_id, _ = sorted(both)[0]
+        raise MatchRefused(f"work {work_id}: the same DOI given to --accept and --reject")
+    return Decisions(checked["accept"], checked["reject"])
+
+
+def is_doi_harvest(outcome: Outcome) -> bool:
+    """Whether an outcome of a match run is the harvest of a linked DOI (news of its own, like
+    `harvest doi`'s) rather than the count of a record's search (whose news is its MatchResult)."""
+    return outcome.source != SOURCE
 
 
 class _Paused(UpstreamError):
