@@ -161,8 +161,7 @@ def tries_of(obs: Observation) -> list[Tried]:
         return [Tried("repec", obs.key, handles, status, handles, obs.error)]
     if obs.scheme != "doi" or obs.source == "cache" or not obs.key:
         return []
-    agencies = {s.SOURCE for s in sources.agencies()}
-    enrichments = [s.SOURCE for s in sources.enrichments()]
+    agencies, enrichments = sources.AGENCY_NAMES, sources.ENRICHMENT_NAMES
     answers = {a.source: a for a in obs.answers}
     tries = []
     if obs.status == "failed" and obs.source in agencies:

@@ -35,6 +35,11 @@ FALLBACK_AGENCY: DoiSource = doiorg
 HANDLE_SOURCE: Source = repec
 
 
+#: The names of the agencies' sources and of the enrichments, for the per-work look-ups.
+AGENCY_NAMES = frozenset(n for n, s in DOI_SOURCES.items() if s.ROLE == "agency")
+ENRICHMENT_NAMES = tuple(n for n, s in DOI_SOURCES.items() if s.ROLE == "enrichment")
+
+
 def agency_source(ra: str) -> DoiSource:
     """The source that answers for a registration agency (doi.org's RA name, lower case)."""
     return next(
