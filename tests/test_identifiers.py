@@ -269,6 +269,7 @@ def _recorded_work_dois() -> list[tuple[str, str]]:
 RECORDED = _recorded_work_dois()
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_corpus_is_there() -> None:
     assert len(RECORDED) >= 30
 

@@ -296,6 +296,7 @@ def _indistinguishable(record: Record, other: Record) -> bool:
     )
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_labelled_evaluation_precision_first(capsys):
     """Every mistyped citation must reach accept or review for its own record, and never accept
     any other record. Measured on the recorded corpus (run with -s to see the table): 76 labelled

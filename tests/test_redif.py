@@ -66,6 +66,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_every_fixture_file_is_covered():
     on_disk = sorted(p.name for p in (FIXTURES / "redif").glob("*.rdf"))
     assert on_disk == sorted(EXPECTED)

@@ -265,6 +265,7 @@ def ra(upstream, asked: str):
     return requests.get(f"{upstream.url_for('doi')}/ra/{asked}", timeout=5)
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_ra_answers_as_recorded_for_the_recorded_prefixes(client, upstream):
     for prefix, agency in (("10.5061", "datacite"), ("10.7554", "crossref")):
         assert fetch_agency(prefix, client, upstream.url_for("doi")) == agency
@@ -276,6 +277,7 @@ def test_ra_answers_as_recorded_for_the_recorded_prefixes(client, upstream):
         )
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_ra_agency_comes_from_the_corpus_a_prefix_is_in(client, upstream):
     base = upstream.url_for("doi")
     assert fetch_agency("10.48550", client, base) == "datacite"  # datacite/ only
@@ -286,6 +288,7 @@ def test_ra_agency_comes_from_the_corpus_a_prefix_is_in(client, upstream):
     assert fetch_agency("10.5555", client, base) == "crossref"  # served here as Crossref
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_ra_override_and_unknown_prefix(client, upstream):
     base = upstream.url_for("doi")
     upstream.set_agency("10.5061", "mEDRA")
@@ -336,6 +339,7 @@ def test_doiorg_redirect_is_the_recorded_302_pointed_here(upstream):
     assert agency.headers["x-api-pool"] == "public"  # as recorded from Crossref's transform
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_csl_of_another_agency(client, upstream):
     upstream.add_csl("10.1430/8105", MEDRA_ITEM, agency="mEDRA")
     upstream.add_csl("10.9999/jalc.1", {**MEDRA_ITEM, "DOI": "10.9999/jalc.1"}, agency="JaLC")
@@ -351,6 +355,7 @@ def test_csl_of_another_agency(client, upstream):
         upstream.add_csl("10.99998/x", MEDRA_ITEM)
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_doiorg_unknown_doi_is_its_recorded_404_page(client, upstream):
     result = doiorg.fetch_csl(parse_doi("10.1126/nothing"), client, upstream.url_for("doi"))
     assert result.status == "not_found"
@@ -378,6 +383,7 @@ def test_fail_count_and_requests_work_for_every_service(client, upstream):
     assert upstream.faults == []
 
 
+@pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_a_fault_for_every_request_until_removed(client, upstream):
     upstream.fail("/doi/ra/", 500, b"oops", {"Content-Type": "text/plain"}, times=None)
     for _ in range(2):

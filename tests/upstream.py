@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from conftest import FIXTURES, load_json, load_meta
+from conftest import FIXTURES, fixture_path, load_json, load_meta
 
 from harvester.config import Config
 from harvester.identifiers import ascii_key
@@ -120,7 +120,7 @@ class ReplayUpstream:
         self.aliases: dict[str, str] = {}  # DOI key -> the DOI a 301 points to
         self.headers = dict(POLITE_HEADERS)  # announced limits, as Crossref sends them
         self.list_headers = {"x-rate-limit-limit": "3"}
-        self.not_found_body = fixture_bytes("errors/crossref_404_works_10.1371_notarealdoi.txt")
+        self._not_found_body: bytes | None = None  # read when first served (see the property)
         # Crossref feeds: filter ("member:98") -> work-list pages of a cursor walk, in order
         self.feeds: dict[str, list[dict]] = {}
         # Crossref candidate searches (query.bibliographic): (text the query must contain, the
@@ -151,6 +151,20 @@ class ReplayUpstream:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+
+    @property
+    def not_found_body(self) -> bytes:
+        """Crossref's recorded 404 body, read only when a test meets one (so that tests that never
+        do run without the shared corpus)."""
+        if self._not_found_body is None:
+            self._not_found_body = fixture_bytes(
+                "errors/crossref_404_works_10.1371_notarealdoi.txt"
+            )
+        return self._not_found_body
+
+    @not_found_body.setter
+    def not_found_body(self, body: bytes) -> None:
+        self._not_found_body = body
 
     @property
     def base(self) -> str:
@@ -737,7 +751,7 @@ CrossrefReplay = ReplayUpstream
 
 
 def fixture_bytes(relative: str) -> bytes:
-    return (FIXTURES / relative).read_bytes()
+    return fixture_path(relative).read_bytes()
 
 
 def recorded_headers(relative: str) -> dict[str, str]:
