@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import threading
+from collections.abc import Mapping
+
+from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.pipeline.common import connect
+
+#: The retry policy of the tests that mock HTTP: three attempts, backoff from 1 s up to 8 s,
+#: Retry-After capped at 30 s. Quick because every wait goes to a FakeClock.
+QUICK_RETRIES = HttpConfig(
+    connect_timeout=1.0,
+    read_timeout=2.0,
+    max_attempts=3,
+    backoff_initial=1.0,
+    backoff_max=8.0,
+    retry_after_cap=30.0,
+)
+#: Every pool's limit in the tests: 1,000 requests a second, 4 in flight, so pacing never holds a
+#: test up (and what little it waits goes to the FakeClock too).
+UNPACED = PoolLimit(1000, 4)
 
 
 class FakeClock:
@@ -25,3 +46,36 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(seconds)
             self.now += seconds
+
+
+def harvester_pools(config: Config) -> list[str]:
+    """The pools the harvester's own client paces, as `connect` registers them."""
+    return list(connect(config)._limiters)
+
+
+def fake_client(
+    config: Config | None = None,
+    pools: Mapping[str, PoolLimit] | None = None,
+    *,
+    clock: FakeClock | None = None,
+    http: HttpConfig = QUICK_RETRIES,
+    seed: int = 42,
+) -> HttpClient:
+    """The harvester's HTTP client for tests that mock HTTP (`responses`, a local server).
+
+    Built as `connect(config)` builds it, one Session from `config` (its mailto in the
+    User-Agent) and a limiter for each pool the harvester paces, with three differences: retries
+    as `http` says (QUICK_RETRIES unless given), every pool at UNPACED, and every wait, retry or
+    pacing, taken on `clock` (a new FakeClock unless given) with a jitter seeded by `seed`.
+    `pools` adds pools the harvester registers elsewhere, with their limits (OAI-PMH's "oai").
+    """
+    config = dataclasses.replace(config or Config(), http=http)
+    clock = clock or FakeClock()
+    limits = dict.fromkeys(harvester_pools(config), UNPACED) | dict(pools or {})
+    limiters = {
+        pool: RateLimiter(pool, limit, clock=clock.clock, sleep=clock.sleep)
+        for pool, limit in limits.items()
+    }
+    return HttpClient(
+        make_session(config), config.http, limiters, sleep=clock.sleep, rng=random.Random(seed)
+    )

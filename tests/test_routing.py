@@ -6,17 +6,17 @@ exist" shape is not in the recorded corpus and is written from what doi.org docu
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 
 import pytest
 import responses
 from conftest import load_json
+from fakes import fake_client
 
-from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.config import HttpConfig
 from harvester.errors import BadPayload, ClientError
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import Doi, parse_doi
 from harvester.routing import AgencyCache, fetch_agencies, fetch_agency, parse_agency, prefix_of
 
@@ -33,12 +33,7 @@ HTTP = HttpConfig(
 
 @pytest.fixture
 def client() -> HttpClient:
-    sleeps: list[float] = []
-    client = HttpClient(make_session(Config()), HTTP, sleep=sleeps.append, rng=random.Random(1))
-    client.add_limiter(
-        "doi:ra", RateLimiter("doi:ra", PoolLimit(1000, 4), clock=lambda: 0.0, sleep=sleeps.append)
-    )
-    return client
+    return fake_client(http=HTTP, seed=1)
 
 
 # --- prefix_of / parse_agency ---

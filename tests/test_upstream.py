@@ -7,17 +7,16 @@ raw answer (status, headers, body bytes) is the point. Sleeps of the client go t
 from __future__ import annotations
 
 import json
-import random
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from conftest import load_json, load_meta
-from fakes import FakeClock
+from fakes import FakeClock, fake_client
 from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_headers
 
-from harvester.config import Config, HttpConfig, PoolLimit
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.config import HttpConfig
+from harvester.http import HttpClient
 from harvester.identifiers import parse_doi
 from harvester.routing import fetch_agency
 from harvester.sources import crossref, datacite, doiorg, openalex
@@ -29,15 +28,6 @@ HTTP = HttpConfig(
     backoff_initial=1.0,
     backoff_max=8.0,
     retry_after_cap=30.0,
-)
-POOLS = (
-    "crossref:single",
-    "crossref:list",
-    "datacite:single",
-    "openalex:list",
-    "openalex:single",
-    "doi:ra",
-    "doi:csl",
 )
 API_KEY = "replay-key-0123"
 
@@ -67,12 +57,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(7))
-    for pool in POOLS:
-        client.add_limiter(
-            pool, RateLimiter(pool, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-        )
-    return client
+    return fake_client(clock=clock, http=HTTP, seed=7)
 
 
 @pytest.fixture
