@@ -6,28 +6,24 @@ exist" shape is not in the recorded corpus and is written from what doi.org docu
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
 import responses
 from conftest import load_json
-from fakes import fake_client
+from fakes import QUICK_RETRIES, fake_client
 
-from harvester.config import HttpConfig
 from harvester.errors import BadPayload, ClientError
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, parse_doi
 from harvester.routing import AgencyCache, fetch_agencies, fetch_agency, parse_agency, prefix_of
 
 BASE = "http://127.0.0.1:8080/doi"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=2,
-    backoff_initial=0.0,
-    backoff_max=0.0,
-    retry_after_cap=0.0,
+#: Two attempts, and no wait between them.
+HTTP = dataclasses.replace(
+    QUICK_RETRIES, max_attempts=2, backoff_initial=0.0, backoff_max=0.0, retry_after_cap=0.0
 )
 
 

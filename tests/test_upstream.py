@@ -6,29 +6,23 @@ raw answer (status, headers, body bytes) is the point. Sleeps of the client go t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from conftest import load_json, load_meta
-from fakes import FakeClock, fake_client
+from fakes import QUICK_RETRIES, FakeClock, fake_client
 from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_headers
 
-from harvester.config import HttpConfig
 from harvester.http import HttpClient
 from harvester.identifiers import parse_doi
 from harvester.routing import fetch_agency
 from harvester.sources import crossref, datacite, doiorg, openalex
 
-HTTP = HttpConfig(
-    connect_timeout=2.0,
-    read_timeout=5.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
+#: A real server on 127.0.0.1, on cores other tests share: more time to answer than a mock needs.
+HTTP = dataclasses.replace(QUICK_RETRIES, connect_timeout=2.0, read_timeout=5.0)
 API_KEY = "replay-key-0123"
 
 DRYAD = "10.5061_dryad.8515"
