@@ -12,8 +12,9 @@ from harvester.http import HttpClient, RateLimiter, make_session
 from harvester.pipeline.common import connect
 
 #: The retry policy of the tests that mock HTTP: three attempts, backoff from 1 s up to 8 s,
-#: Retry-After capped at 30 s. Quick because every wait goes to a FakeClock.
-QUICK_RETRIES = HttpConfig(
+#: Retry-After capped at 30 s. Quick because every wait goes to a FakeClock. (The `harvest`
+#: command's tests, which really wait, take conftest.QUICK_RETRIES, a [http] table.)
+TEST_HTTP = HttpConfig(
     connect_timeout=1.0,
     read_timeout=2.0,
     max_attempts=3,
@@ -58,14 +59,14 @@ def fake_client(
     pools: Mapping[str, PoolLimit] | None = None,
     *,
     clock: FakeClock | None = None,
-    http: HttpConfig = QUICK_RETRIES,
+    http: HttpConfig = TEST_HTTP,
     seed: int = 42,
 ) -> HttpClient:
     """The harvester's HTTP client for tests that mock HTTP (`responses`, a local server).
 
     Built as `connect(config)` builds it, one Session from `config` (its mailto in the
     User-Agent) and a limiter for each pool the harvester paces, with three differences: retries
-    as `http` says (QUICK_RETRIES unless given), every pool at UNPACED, and every wait, retry or
+    as `http` says (TEST_HTTP unless given), every pool at UNPACED, and every wait, retry or
     pacing, taken on `clock` (a new FakeClock unless given) with a jitter seeded by `seed`.
     `pools` adds pools the harvester registers elsewhere, with their limits (OAI-PMH's "oai").
     """

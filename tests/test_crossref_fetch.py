@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import responses
 from conftest import fixture_path, load_json
-from fakes import QUICK_RETRIES, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, fake_client
 
 from harvester.config import Config, CrossrefConfig
 from harvester.http import HttpClient
@@ -413,10 +413,10 @@ def test_list_request_failing_with_503_fails_the_batch_without_single_lookups(
     for f in results:
         assert "503" in f.error
         assert f.payload is None
-    assert len(crossref.list_calls()) == QUICK_RETRIES.max_attempts
+    assert len(crossref.list_calls()) == TEST_HTTP.max_attempts
     assert crossref.single_calls() == []
     # Backed off between attempts on the fake clock, never for real.
-    assert len([s for s in clock.sleeps if s >= 0.01]) <= QUICK_RETRIES.max_attempts - 1
+    assert len([s for s in clock.sleeps if s >= 0.01]) <= TEST_HTTP.max_attempts - 1
 
 
 def test_429_with_retry_after_then_success(client, crossref, clock):

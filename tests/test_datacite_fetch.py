@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import responses
 from conftest import fixture_path, load_json
-from fakes import QUICK_RETRIES, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, fake_client
 
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi, quote_doi
@@ -142,8 +142,8 @@ def test_503_forever_fails_after_max_attempts(client, datacite, clock):
     assert result.status == "failed"
     assert "503" in result.error
     assert result.payload is None
-    assert len(datacite.rsps.calls) == QUICK_RETRIES.max_attempts
-    assert len([s for s in clock.sleeps if s >= 0.01]) <= QUICK_RETRIES.max_attempts - 1
+    assert len(datacite.rsps.calls) == TEST_HTTP.max_attempts
+    assert len([s for s in clock.sleeps if s >= 0.01]) <= TEST_HTTP.max_attempts - 1
 
 
 def test_wrong_shape_is_failed_not_raised(client, datacite):

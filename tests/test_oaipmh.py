@@ -18,7 +18,7 @@ import pytest
 import requests
 import responses
 from conftest import fixture_path
-from fakes import QUICK_RETRIES, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, fake_client
 from lxml import etree
 
 from harvester.config import PoolLimit
@@ -937,18 +937,18 @@ def test_retry_after_over_the_cap_is_capped(client, oai, clock):
 
     identify(BASE, client)
 
-    assert max(clock.sleeps) == QUICK_RETRIES.retry_after_cap
+    assert max(clock.sleeps) == TEST_HTTP.retry_after_cap
 
 
 def test_503_forever_gives_up_after_max_attempts(client, oai, clock):
-    for _ in range(QUICK_RETRIES.max_attempts):
+    for _ in range(TEST_HTTP.max_attempts):
         oai.queue.append((503, {"Retry-After": "2"}, b""))
 
     with pytest.raises(TransientError, match="gave up after 3 attempts: HTTP 503"):
         identify(BASE, client)
 
-    assert len(oai.rsps.calls) == QUICK_RETRIES.max_attempts
-    assert clock.sleeps.count(2.0) == QUICK_RETRIES.max_attempts - 1
+    assert len(oai.rsps.calls) == TEST_HTTP.max_attempts
+    assert clock.sleeps.count(2.0) == TEST_HTTP.max_attempts - 1
 
 
 def test_connection_reset_is_retried(client, oai):

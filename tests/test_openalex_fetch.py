@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import responses
 from conftest import load_json
-from fakes import QUICK_RETRIES, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, fake_client
 from structlog.testing import capture_logs
 
 from harvester.http import HttpClient
@@ -333,7 +333,7 @@ def test_api_key_is_sent_but_never_in_errors_or_logs(client, openalex):
 
     assert [f.status for f in results] == ["failed", "failed"]
     assert all("503" in f.error for f in results)
-    assert len(openalex.list_calls()) == QUICK_RETRIES.max_attempts
+    assert len(openalex.list_calls()) == TEST_HTTP.max_attempts
     assert openalex.single_calls() == []
     assert all(f"api_key={API_KEY}" in c.request.url for c in openalex.list_calls())
     assert any("api_key=***" in f.error for f in results)
@@ -377,7 +377,7 @@ def test_daily_limit_fails_every_remaining_doi_without_further_requests(client, 
     results = flat(batches)
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert {(f.status, f.error) for f in results} == {("failed", NOT_ASKED)}
-    assert len(openalex.rsps.calls) == QUICK_RETRIES.max_attempts  # only the first batch was asked
+    assert len(openalex.rsps.calls) == TEST_HTTP.max_attempts  # only the first batch was asked
     assert [e["event"] for e in logs].count("openalex.daily_limit_reached") == 1
     assert API_KEY not in repr(logs)
 
@@ -401,7 +401,7 @@ def test_daily_limit_with_batches_side_by_side_still_answers_each_doi_once(clien
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert {(f.status, f.error) for f in results} == {("failed", NOT_ASKED)}
     # At most the batches already in flight when the allowance ran out were asked.
-    assert len(openalex.rsps.calls) <= 3 * QUICK_RETRIES.max_attempts
+    assert len(openalex.rsps.calls) <= 3 * TEST_HTTP.max_attempts
     assert [e["event"] for e in logs].count("openalex.daily_limit_reached") == 1
 
 
@@ -425,7 +425,7 @@ def test_daily_limit_during_single_lookups_keeps_the_answers_already_got(client,
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert results[0].status == "ok" and results[0].payload == recorded(ELIFE)
     assert {(f.status, f.error) for f in results[1:]} == {("failed", NOT_ASKED)}
-    assert len(openalex.rsps.calls) == 1 + QUICK_RETRIES.max_attempts
+    assert len(openalex.rsps.calls) == 1 + TEST_HTTP.max_attempts
 
 
 @pytest.mark.parametrize("url", [BASE, BASE + "/"])

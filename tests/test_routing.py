@@ -13,7 +13,7 @@ import time
 import pytest
 import responses
 from conftest import load_json
-from fakes import QUICK_RETRIES, fake_client
+from fakes import TEST_HTTP, fake_client
 
 from harvester.errors import BadPayload, ClientError
 from harvester.http import HttpClient
@@ -23,7 +23,7 @@ from harvester.routing import AgencyCache, fetch_agencies, fetch_agency, parse_a
 BASE = "http://127.0.0.1:8080/doi"
 #: Two attempts, and no wait between them.
 HTTP = dataclasses.replace(
-    QUICK_RETRIES, max_attempts=2, backoff_initial=0.0, backoff_max=0.0, retry_after_cap=0.0
+    TEST_HTTP, max_attempts=2, backoff_initial=0.0, backoff_max=0.0, retry_after_cap=0.0
 )
 
 

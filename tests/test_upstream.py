@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from conftest import load_json, load_meta
-from fakes import QUICK_RETRIES, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, fake_client
 from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_headers
 
 from harvester.http import HttpClient
@@ -22,7 +22,7 @@ from harvester.routing import fetch_agency
 from harvester.sources import crossref, datacite, doiorg, openalex
 
 #: A real server on 127.0.0.1, on cores other tests share: more time to answer than a mock needs.
-HTTP = dataclasses.replace(QUICK_RETRIES, connect_timeout=2.0, read_timeout=5.0)
+HTTP = dataclasses.replace(TEST_HTTP, connect_timeout=2.0, read_timeout=5.0)
 API_KEY = "replay-key-0123"
 
 DRYAD = "10.5061_dryad.8515"
