@@ -1,4 +1,4 @@
-"""Test doubles shared by the HTTP and source tests."""
+"""Test doubles and small helpers shared by the test files (conftest.py keeps the fixtures)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 import random
 import threading
 from collections.abc import Mapping
+
+from conftest import FIXTURES
 
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.http import HttpClient, RateLimiter, make_session
@@ -80,3 +82,12 @@ def fake_client(
     return HttpClient(
         make_session(config), config.http, limiters, sleep=clock.sleep, rng=random.Random(seed)
     )
+
+
+def recorded_names(service: str) -> list[str]:
+    """The recorded JSON answers of `service` (fixtures/crossref, ...), by file name, for a test
+    parametrized over every one of them."""
+    folder = FIXTURES / service
+    names = sorted(p.name for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
+    # An absent corpus must fail, not silently collect zero cases.
+    return names or [f"<no {service} fixtures found>"]
