@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sqlite3
+import subprocess
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from conftest import FIXTURES
 
@@ -91,3 +94,18 @@ def recorded_names(service: str) -> list[str]:
     names = sorted(p.name for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
     # An absent corpus must fail, not silently collect zero cases.
     return names or [f"<no {service} fixtures found>"]
+
+
+def query(db: Path, sql: str, *params) -> list[tuple]:
+    """The rows of one statement on the database file `db`, as a reader beside the harvester."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """`proc`, once it is known to have exited 0 (else its stderr is the failure)."""
+    assert proc.returncode == 0, proc.stderr
+    return proc
