@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import sqlite3
 import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import responses
 from conftest import FIXTURES
 
 from harvester.config import Config, HttpConfig, PoolLimit
@@ -52,6 +55,37 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(seconds)
             self.now += seconds
+
+
+class FakeWorksApi:
+    """A `/works` API under `base` (Crossref's, OpenAlex's) served on `responses`: list requests
+    (`/works?filter=...`) go to the subclass's `_list`, look-ups (`/works/...`) to its `_single`,
+    each given the request and answering (status, headers, body)."""
+
+    def __init__(self, rsps: responses.RequestsMock, base: str) -> None:
+        self.rsps = rsps
+        self.base = base
+        self.path = urlsplit(base).path
+        rsps.add_callback(responses.GET, f"{base}/works", callback=self._list)
+        rsps.add_callback(
+            responses.GET, re.compile(re.escape(base) + "/works/"), callback=self._single
+        )
+
+    def _list(self, request):
+        raise NotImplementedError
+
+    def _single(self, request):
+        raise NotImplementedError
+
+    def list_calls(self) -> list:
+        return [c for c in self.rsps.calls if urlsplit(c.request.url).path == f"{self.path}/works"]
+
+    def single_calls(self) -> list:
+        return [
+            c
+            for c in self.rsps.calls
+            if urlsplit(c.request.url).path.startswith(f"{self.path}/works/")
+        ]
 
 
 def harvester_pools(config: Config) -> list[str]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import re
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json
-from fakes import TEST_HTTP, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, FakeWorksApi, fake_client
 
 from harvester.config import Config, CrossrefConfig
 from harvester.http import HttpClient
@@ -76,7 +75,7 @@ def work_list(items: list[dict]) -> dict:
 # --- a fake clock and a fake Crossref ---
 
 
-class FakeCrossref:
+class FakeCrossref(FakeWorksApi):
     """`/works?filter=doi:...` and `/works/{doi}` under BASE, answered from recorded envelopes.
 
     A DOI it does not know gets the recorded 404 body; `aliases` answer 301 to the prime DOI;
@@ -84,18 +83,12 @@ class FakeCrossref:
     """
 
     def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
-        self.rsps = rsps
-        self.base = base
-        self.path = urlsplit(base).path
+        super().__init__(rsps, base)
         self.singles: dict[str, dict] = {}  # key -> envelope for /works/{doi}
         self.listed: dict[str, dict] = {}  # key -> item the list request returns
         self.aliases: dict[str, str] = {}  # key -> prime DOI
         self.list_faults: deque[tuple[int, dict[str, str], str | bytes]] = deque()
         self.list_always: tuple[int, dict[str, str], str | bytes] | None = None
-        rsps.add_callback(responses.GET, f"{base}/works", callback=self._list)
-        rsps.add_callback(
-            responses.GET, re.compile(re.escape(base) + "/works/"), callback=self._single
-        )
 
     def add(self, name: str, *, in_list: bool = True) -> Doi:
         """Serve the recorded work `name` singly, and in list answers unless `in_list` is False."""
@@ -123,16 +116,6 @@ class FakeCrossref:
         if key in self.singles:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.singles[key])
         return 404, {"Content-Type": "text/plain"}, NOT_FOUND_BODY
-
-    def list_calls(self) -> list:
-        return [c for c in self.rsps.calls if urlsplit(c.request.url).path == f"{self.path}/works"]
-
-    def single_calls(self) -> list:
-        return [
-            c
-            for c in self.rsps.calls
-            if urlsplit(c.request.url).path.startswith(f"{self.path}/works/")
-        ]
 
 
 def requested_dois(url: str) -> list[str]:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import responses
 from conftest import load_json
-from fakes import TEST_HTTP, FakeClock, fake_client
+from fakes import TEST_HTTP, FakeClock, FakeWorksApi, fake_client
 from structlog.testing import capture_logs
 
 from harvester.http import HttpClient
@@ -69,7 +69,7 @@ def work_list(items: list[dict]) -> dict:
 # --- a fake clock and a fake OpenAlex ---
 
 
-class FakeOpenAlex:
+class FakeOpenAlex(FakeWorksApi):
     """`/works?filter=doi:...`, `/works/doi:{doi}` and `/works/W...` under `base`.
 
     `merged` answers a DOI look-up with a 301 to the surviving work's W id; `faults` are served
@@ -77,17 +77,11 @@ class FakeOpenAlex:
     """
 
     def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
-        self.rsps = rsps
-        self.base = base
-        self.path = urlsplit(base).path
+        super().__init__(rsps, base)
         self.works: dict[str, dict] = {}  # DOI key -> work object
         self.merged: dict[str, str] = {}  # DOI key -> W id of the surviving work
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self.always: tuple[int, dict[str, str], str] | None = None
-        rsps.add_callback(responses.GET, f"{base}/works", callback=self._list)
-        rsps.add_callback(
-            responses.GET, re.compile(re.escape(base) + "/works/"), callback=self._single
-        )
 
     def add(self, name: str) -> Doi:
         work = recorded(name)
@@ -124,16 +118,6 @@ class FakeOpenAlex:
             body = json.dumps({"error": "Not found", "message": f"{rest} not found"})
             return 404, {"Content-Type": "application/json"}, body
         return 200, {"Content-Type": "application/json"}, json.dumps(work)
-
-    def list_calls(self) -> list:
-        return [c for c in self.rsps.calls if urlsplit(c.request.url).path == f"{self.path}/works"]
-
-    def single_calls(self) -> list:
-        return [
-            c
-            for c in self.rsps.calls
-            if urlsplit(c.request.url).path.startswith(f"{self.path}/works/")
-        ]
 
 
 def requested_dois(url: str) -> list[str]:
