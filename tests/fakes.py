@@ -34,6 +34,17 @@ TEST_HTTP = HttpConfig(
 #: test up (and what little it waits goes to the FakeClock too).
 UNPACED = PoolLimit(1000, 4)
 
+#: A mEDRA DOI's CSL-JSON: none is in the recorded corpus, so this minimal item is hand-built
+#: after the CSL-JSON schema (plain CSL types, string title and container-title).
+MEDRA_CSL = {
+    "DOI": "10.1430/8105",
+    "type": "article-journal",
+    "title": "Un articolo di esempio",
+    "container-title": "Rivista di esempio",
+    "author": [{"given": "Maria", "family": "Rossi"}],
+    "issued": {"date-parts": [["2003"]]},
+}
+
 
 class FakeClock:
     """Monotonic time that moves only when someone sleeps; every sleep is recorded.

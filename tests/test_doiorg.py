@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import responses
 from conftest import fixture_path, load_json, load_meta
-from fakes import fake_client
+from fakes import MEDRA_CSL, fake_client
 
 from harvester.errors import BadPayload
 from harvester.http import HttpClient
@@ -296,19 +296,9 @@ def test_csl_without_a_doi_fails(client, rsps):
 
 
 def test_medra_doi_reads_through_doiorg(client, rsps):
-    # No mEDRA CSL body is in the recorded corpus: this minimal item is hand-built after the
-    # CSL-JSON schema (plain CSL types, string title and container-title).
-    medra = {
-        "DOI": "10.1430/8105",
-        "type": "article-journal",
-        "title": "Un articolo di esempio",
-        "container-title": "Rivista di esempio",
-        "author": [{"given": "Maria", "family": "Rossi"}],
-        "issued": {"date-parts": [["2003"]]},
-    }
     agency_url = f"{AGENCY}/medra/10.1430/8105"
     rsps.add(responses.GET, f"{BASE}/10.1430/8105", status=302, headers={"Location": agency_url})
-    rsps.add(responses.GET, agency_url, json=medra)
+    rsps.add(responses.GET, agency_url, json=MEDRA_CSL)
 
     result = fetch_csl(parse_doi("10.1430/8105"), client, BASE + "/")
 

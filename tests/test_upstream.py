@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from conftest import load_json, load_meta
-from fakes import TEST_HTTP, FakeClock, fake_client
+from fakes import MEDRA_CSL, TEST_HTTP, FakeClock, fake_client
 from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_headers
 
 from harvester.http import HttpClient
@@ -33,15 +33,6 @@ FPLS = "10.3389_fpls.2019.00816"
 SICI = "10.1890_0012-9658_2006_87_2832_tiopma_2.0.co_2"
 SCIENCE = "10.1126/science.169.3946.635"
 HABANERO = "10.1126_science.169.3946.635_habanero"
-#: No mEDRA CSL body is recorded: a minimal item after the CSL-JSON schema, as test_doiorg uses.
-MEDRA_ITEM = {
-    "DOI": "10.1430/8105",
-    "type": "article-journal",
-    "title": "Un articolo di esempio",
-    "container-title": "Rivista di esempio",
-    "author": [{"given": "Maria", "family": "Rossi"}],
-    "issued": {"date-parts": [["2003"]]},
-}
 
 
 @pytest.fixture
@@ -316,18 +307,18 @@ def test_doiorg_redirect_is_the_recorded_302_pointed_here(upstream):
 
 
 def test_csl_of_another_agency(client, upstream):
-    upstream.add_csl("10.1430/8105", MEDRA_ITEM, agency="mEDRA")
-    upstream.add_csl("10.9999/jalc.1", {**MEDRA_ITEM, "DOI": "10.9999/jalc.1"}, agency="JaLC")
+    upstream.add_csl("10.1430/8105", MEDRA_CSL, agency="mEDRA")
+    upstream.add_csl("10.9999/jalc.1", {**MEDRA_CSL, "DOI": "10.9999/jalc.1"}, agency="JaLC")
 
     result = doiorg.fetch_csl(parse_doi("10.1430/8105"), client, upstream.url_for("doi"))
     jalc = doiorg.fetch_csl(parse_doi("10.9999/JALC.1"), client, upstream.url_for("doi"))
 
-    assert (result.status, result.payload) == ("ok", MEDRA_ITEM)
+    assert (result.status, result.payload) == ("ok", MEDRA_CSL)
     assert (jalc.status, jalc.resolved) == ("ok", "10.9999/jalc.1")
     assert upstream.count("/agency-csl/medra/") == 1 and upstream.count("/agency-csl/jalc/") == 1
     assert fetch_agency("10.9999", client, upstream.url_for("doi")) == "jalc"
     with pytest.raises(ValueError, match="agency"):
-        upstream.add_csl("10.99998/x", MEDRA_ITEM)
+        upstream.add_csl("10.99998/x", MEDRA_CSL)
 
 
 def test_doiorg_unknown_doi_is_its_recorded_404_page(client, upstream):
