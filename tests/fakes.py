@@ -8,7 +8,7 @@ import re
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -154,3 +154,34 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """`proc`, once it is known to have exited 0 (else its stderr is the failure)."""
     assert proc.returncode == 0, proc.stderr
     return proc
+
+
+def run_pipeline(
+    entry: Callable,
+    *args,
+    store,
+    config: Config,
+    command: str = "t",
+    on_outcome: Callable | None = None,
+    **options,
+) -> tuple:
+    """`entry` (harvest, harvest_due, harvest_repec, harvest_oai, match_works, ...) run on
+    `args` as the CLI runs it, with the run's client from `connect(config)`; the result, and the
+    outcomes it reported in order (each also given to `on_outcome`, when there is one)."""
+    outcomes = []
+
+    def report(outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    result = entry(
+        *args,
+        store=store,
+        client=connect(config),
+        config=config,
+        command=command,
+        on_outcome=report,
+        **options,
+    )
+    return result, outcomes
