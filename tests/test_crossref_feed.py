@@ -107,14 +107,15 @@ def sent(call) -> dict[str, str]:
 # --- FeedQuery and feed_params: pure ---
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
-        (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
-        (FeedQuery(member="98"), "member:98"),
-    ],
-)
+#: One feed query of each kind, and the filter it asks Crossref for.
+QUERIES = [
+    (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
+    (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
+    (FeedQuery(member="98"), "member:98"),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_feed_params_with_from_index_date(query: FeedQuery, expected: str) -> None:
     assert feed_params(query, "2026-12-01", 1000, "*") == {
         "filter": f"from-index-date:2026-12-01,{expected}",
@@ -123,14 +124,7 @@ def test_feed_params_with_from_index_date(query: FeedQuery, expected: str) -> No
     }
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
-        (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
-        (FeedQuery(member="98"), "member:98"),
-    ],
-)
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_feed_params_without_from_index_date(query: FeedQuery, expected: str) -> None:
     assert feed_params(query, None, 5, "AoJ8z") == {
         "filter": expected,
