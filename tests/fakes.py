@@ -17,7 +17,8 @@ from conftest import FIXTURES
 
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.pipeline.common import connect
+from harvester.pipeline.common import RunResult, connect
+from harvester.store import Outcome, Store
 
 #: The retry policy of the tests that mock HTTP: three attempts, backoff from 1 s up to 8 s,
 #: Retry-After capped at 30 s. Quick because every wait goes to a FakeClock. (The `harvest`
@@ -100,7 +101,11 @@ class FakeWorksApi:
 
 
 def harvester_pools(config: Config) -> list[str]:
-    """The pools the harvester's own client paces, as `connect` registers them."""
+    """The pools the harvester's own client paces, as `connect` registers them.
+
+    Read off the client `connect` builds (HttpClient lists its pools to no one else), so that a
+    pool the harvester adds or renames reaches every test without a list here to keep in step.
+    """
     return list(connect(config)._limiters)
 
 
@@ -159,18 +164,18 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def run_pipeline(
     entry: Callable,
     *args,
-    store,
+    store: Store,
     config: Config,
     command: str = "t",
-    on_outcome: Callable | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
     **options,
-) -> tuple:
+) -> tuple[RunResult, list[Outcome]]:
     """`entry` (harvest, harvest_due, harvest_repec, harvest_oai, match_works, ...) run on
     `args` as the CLI runs it, with the run's client from `connect(config)`; the result, and the
     outcomes it reported in order (each also given to `on_outcome`, when there is one)."""
-    outcomes = []
+    outcomes: list[Outcome] = []
 
-    def report(outcome) -> None:
+    def report(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
