@@ -4,11 +4,10 @@ responses on 127.0.0.1, as a user would run it. Nothing here reaches the interne
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import pytest
 from conftest import QUICK_RETRIES, HarvestCommand
+from fakes import query
 from upstream import CrossrefReplay
 
 ELIFE = "10.7554/eLife.01567"
@@ -32,14 +31,6 @@ def upstream():
 def harvest(tmp_path, upstream):
     """Run `harvest ...` in a fresh working folder with the upstream configured by environment."""
     return HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES)
-
-
-def query(db_path: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_first_harvest_prints_and_stores_then_a_rerun_changes_nothing(harvest, upstream):

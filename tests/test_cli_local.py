@@ -13,13 +13,13 @@ import io
 import json
 import re
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import bibtexparser
 import pytest
 import rispy
 from conftest import QUICK_RETRIES, HarvestCommand, fixture_path, load_json
+from fakes import ok, query
 from upstream import ReplayUpstream
 
 ELIFE = "10.7554/eLife.01567"
@@ -71,20 +71,7 @@ def harvest(tmp_path, upstream):
     )
 
 
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, proc.stderr
-    return proc
-
-
 # --- reading the database -------------------------------------------------------------------------
-
-
-def query(db_path: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def count(db_path: Path, table: str) -> int:

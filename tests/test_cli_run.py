@@ -12,6 +12,7 @@ import time
 
 import pytest
 from conftest import QUICK_RETRIES, HarvestCommand
+from fakes import query
 from upstream import ReplayUpstream
 
 ELIFE, DRYAD, PLOS = "10.7554/eLife.01567", "10.5061/dryad.8515", "10.1371/journal.pone.0033693"
@@ -32,11 +33,7 @@ def harvest(tmp_path, upstream):
 
 
 def runs(harvest) -> list[tuple]:
-    conn = sqlite3.connect(harvest.db_path)
-    try:
-        return conn.execute("SELECT id, command, status FROM runs ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return query(harvest.db_path, "SELECT id, command, status FROM runs ORDER BY id")
 
 
 def holder(harvest, timeout: float = 20.0) -> dict:

@@ -273,10 +273,8 @@ def test_crossref_limits_follow_the_file(in_tmp):
     ],
 )
 def test_values_that_would_crash_later_are_refused_up_front(tmp_path, table, line, named):
-    path = tmp_path / "bad.toml"
-    path.write_text(f"[{table}]\n{line}\n")
     with pytest.raises(ConfigError, match=named):
-        load_config(path, env={})
+        load_config(write(tmp_path, f"[{table}]\n{line}\n", "bad.toml"), env={})
 
 
 def test_oai_endpoints_named_in_the_file_add_to_the_default_names(tmp_path):
@@ -312,17 +310,15 @@ def test_feeds_are_read_from_arrays_of_tables(tmp_path):
     ],
 )
 def test_a_bad_feed_is_refused_naming_what_is_wrong(tmp_path, feed, named):
-    path = tmp_path / "c.toml"
-    path.write_text(f"[[feeds]]\n{feed}\n")
     with pytest.raises(ConfigError, match=re.escape(named)):
-        load_config(path, env={})
+        load_config(write(tmp_path, f"[[feeds]]\n{feed}\n", "c.toml"), env={})
 
 
 def test_the_same_feed_twice_is_refused(tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text('[[feeds]]\nkind = "crossref"\nissn = "1"\n' * 2)
     with pytest.raises(ConfigError, match="the same feed twice"):
-        load_config(path, env={})
+        load_config(
+            write(tmp_path, '[[feeds]]\nkind = "crossref"\nissn = "1"\n' * 2, "c.toml"), env={}
+        )
 
 
 @pytest.mark.parametrize(
@@ -334,10 +330,8 @@ def test_the_same_feed_twice_is_refused(tmp_path):
     ],
 )
 def test_bad_watch_intervals_are_refused(tmp_path, text, named):
-    path = tmp_path / "c.toml"
-    path.write_text(text + "\n")
     with pytest.raises(ConfigError, match=re.escape(named)):
-        load_config(path, env={})
+        load_config(write(tmp_path, text + "\n", "c.toml"), env={})
 
 
 @pytest.mark.parametrize(

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json, load_meta
-from fakes import FakeClock
+from fakes import FakeClock, fake_client
 from responses import matchers
 
-from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.config import Config
 from harvester.errors import ClientError, NotFound, TransientError, UpstreamError
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.sources.crossref import (
     SOURCE,
     CursorExpired,
@@ -34,14 +33,6 @@ from harvester.sources.crossref import (
 
 BASE = "http://127.0.0.1:8080/crossref"
 WORKS = f"{BASE}/works"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 PAGE1 = "crossref/list_members-98_works_rows5_cursor-page1.json"
 PAGE2 = "crossref/list_members-98_works_rows5_cursor-page2.json"
 EMPTY = "crossref/list_works_query-adfaaf_empty.json"
@@ -70,20 +61,6 @@ def end_page() -> dict:
     return page
 
 
-def make_client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(
-        make_session(Config(mailto="someone@example.org")),
-        HTTP,
-        sleep=clock.sleep,
-        rng=random.Random(42),
-    )
-    for pool in ("crossref:single", "crossref:list"):
-        client.add_limiter(
-            pool, RateLimiter(pool, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-        )
-    return client
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -91,7 +68,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    return make_client(clock)
+    return fake_client(Config(mailto="someone@example.org"), clock=clock)
 
 
 @pytest.fixture
@@ -130,14 +107,15 @@ def sent(call) -> dict[str, str]:
 # --- FeedQuery and feed_params: pure ---
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
-        (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
-        (FeedQuery(member="98"), "member:98"),
-    ],
-)
+#: One feed query of each kind, and the filter it asks Crossref for.
+QUERIES = [
+    (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
+    (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
+    (FeedQuery(member="98"), "member:98"),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_feed_params_with_from_index_date(query: FeedQuery, expected: str) -> None:
     assert feed_params(query, "2026-12-01", 1000, "*") == {
         "filter": f"from-index-date:2026-12-01,{expected}",
@@ -146,14 +124,7 @@ def test_feed_params_with_from_index_date(query: FeedQuery, expected: str) -> No
     }
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        (FeedQuery(issn="0950-0170"), "issn:0950-0170"),
-        (FeedQuery(prefix="10.5555"), "prefix:10.5555"),
-        (FeedQuery(member="98"), "member:98"),
-    ],
-)
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_feed_params_without_from_index_date(query: FeedQuery, expected: str) -> None:
     assert feed_params(query, None, 5, "AoJ8z") == {
         "filter": expected,

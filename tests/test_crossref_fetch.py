@@ -9,18 +9,16 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import random
-import re
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json
-from fakes import FakeClock
+from fakes import TEST_HTTP, FakeClock, FakeWorksApi, fake_client
 
-from harvester.config import Config, CrossrefConfig, HttpConfig, PoolLimit
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.config import Config, CrossrefConfig
+from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.models import Fetched
 from harvester.sources.crossref import SOURCE, fetch_single, fetch_works, list_url, plan_batches
@@ -28,14 +26,6 @@ from harvester.sources.crossref import SOURCE, fetch_single, fetch_works, list_u
 BASE = "http://127.0.0.1:8080/crossref"
 PREFIX = "/crossref"
 MAILTO = "someone@example.org"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 #: The envelope Crossref wraps a `/works?filter=...` answer in, as recorded.
 LIST_ENVELOPE = "crossref/list_works_query-global-state_filter-has-orcid_rows3.json"
 NOT_FOUND_BODY = fixture_path("errors/crossref_404_works_10.1371_notarealdoi.txt").read_bytes()
@@ -85,7 +75,7 @@ def work_list(items: list[dict]) -> dict:
 # --- a fake clock and a fake Crossref ---
 
 
-class FakeCrossref:
+class FakeCrossref(FakeWorksApi):
     """`/works?filter=doi:...` and `/works/{doi}` under BASE, answered from recorded envelopes.
 
     A DOI it does not know gets the recorded 404 body; `aliases` answer 301 to the prime DOI;
@@ -93,18 +83,12 @@ class FakeCrossref:
     """
 
     def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
-        self.rsps = rsps
-        self.base = base
-        self.path = urlsplit(base).path
+        super().__init__(rsps, base)
         self.singles: dict[str, dict] = {}  # key -> envelope for /works/{doi}
         self.listed: dict[str, dict] = {}  # key -> item the list request returns
         self.aliases: dict[str, str] = {}  # key -> prime DOI
         self.list_faults: deque[tuple[int, dict[str, str], str | bytes]] = deque()
         self.list_always: tuple[int, dict[str, str], str | bytes] | None = None
-        rsps.add_callback(responses.GET, f"{base}/works", callback=self._list)
-        rsps.add_callback(
-            responses.GET, re.compile(re.escape(base) + "/works/"), callback=self._single
-        )
 
     def add(self, name: str, *, in_list: bool = True) -> Doi:
         """Serve the recorded work `name` singly, and in list answers unless `in_list` is False."""
@@ -133,16 +117,6 @@ class FakeCrossref:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.singles[key])
         return 404, {"Content-Type": "text/plain"}, NOT_FOUND_BODY
 
-    def list_calls(self) -> list:
-        return [c for c in self.rsps.calls if urlsplit(c.request.url).path == f"{self.path}/works"]
-
-    def single_calls(self) -> list:
-        return [
-            c
-            for c in self.rsps.calls
-            if urlsplit(c.request.url).path.startswith(f"{self.path}/works/")
-        ]
-
 
 def requested_dois(url: str) -> list[str]:
     """The DOIs of a `filter=doi:A,doi:B` request, decoded as the server decodes them."""
@@ -158,13 +132,7 @@ def clock() -> FakeClock:
 
 
 def make_client(clock: FakeClock, config: Config | None = None) -> HttpClient:
-    config = config or Config(mailto=MAILTO)
-    client = HttpClient(make_session(config), HTTP, sleep=clock.sleep, rng=random.Random(42))
-    for pool in ("crossref:single", "crossref:list"):
-        client.add_limiter(
-            pool, RateLimiter(pool, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-        )
-    return client
+    return fake_client(config or Config(mailto=MAILTO), clock=clock)
 
 
 @pytest.fixture
@@ -428,10 +396,10 @@ def test_list_request_failing_with_503_fails_the_batch_without_single_lookups(
     for f in results:
         assert "503" in f.error
         assert f.payload is None
-    assert len(crossref.list_calls()) == HTTP.max_attempts
+    assert len(crossref.list_calls()) == TEST_HTTP.max_attempts
     assert crossref.single_calls() == []
     # Backed off between attempts on the fake clock, never for real.
-    assert len([s for s in clock.sleeps if s >= 0.01]) <= HTTP.max_attempts - 1
+    assert len([s for s in clock.sleeps if s >= 0.01]) <= TEST_HTTP.max_attempts - 1
 
 
 def test_429_with_retry_after_then_success(client, crossref, clock):

@@ -10,7 +10,8 @@ import copy
 import json
 
 import pytest
-from conftest import FIXTURES, fixture_path, load_json
+from conftest import fixture_path, load_json
+from fakes import recorded_names
 
 from harvester.errors import BadPayload
 from harvester.models import Author, Record, Relation, Update
@@ -29,17 +30,10 @@ def work(name: str) -> Record:
     return parse_work(unwrap(load_json(f"crossref/{name}"), "work"))
 
 
-def crossref_fixture_names() -> list[str]:
-    folder = FIXTURES / "crossref"
-    names = sorted(p.name for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
-    # An absent corpus must fail, not silently collect zero cases.
-    return names or ["<no crossref fixtures found>"]
-
-
 # --- every recorded response parses ---
 
 
-@pytest.mark.parametrize("name", crossref_fixture_names())
+@pytest.mark.parametrize("name", recorded_names("crossref"))
 def test_every_recorded_crossref_response_parses(name: str) -> None:
     body = json.loads(fixture_path(f"crossref/{name}").read_bytes())
     kind = body["message-type"]

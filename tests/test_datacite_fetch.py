@@ -7,30 +7,20 @@ client's and the rate limiter's sleeps go to a fake clock, so no test ever reall
 from __future__ import annotations
 
 import itertools
-import random
 import re
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json
-from fakes import FakeClock
+from fakes import TEST_HTTP, FakeClock, fake_client
 
-from harvester.config import Config, HttpConfig, PoolLimit
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi, quote_doi
 from harvester.sources.datacite import SOURCE, fetch_record, fetch_records, parse_doi_record
 
 BASE = "http://127.0.0.1:8080/datacite"
 PREFIX = "/datacite"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 NOT_FOUND = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52_1.json"
 NOT_FOUND_DOI = "10.4124/05f6c379-dd68-4cdb-880d-33d3e9576d52/1"
 HTML_503 = (
@@ -84,12 +74,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(42))
-    client.add_limiter(
-        "datacite:single",
-        RateLimiter("datacite:single", PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep),
-    )
-    return client
+    return fake_client(clock=clock)
 
 
 @pytest.fixture
@@ -157,8 +142,8 @@ def test_503_forever_fails_after_max_attempts(client, datacite, clock):
     assert result.status == "failed"
     assert "503" in result.error
     assert result.payload is None
-    assert len(datacite.rsps.calls) == HTTP.max_attempts
-    assert len([s for s in clock.sleeps if s >= 0.01]) <= HTTP.max_attempts - 1
+    assert len(datacite.rsps.calls) == TEST_HTTP.max_attempts
+    assert len([s for s in clock.sleeps if s >= 0.01]) <= TEST_HTTP.max_attempts - 1
 
 
 def test_wrong_shape_is_failed_not_raised(client, datacite):

@@ -12,7 +12,8 @@ import json
 import time
 
 import pytest
-from conftest import FIXTURES, fixture_path, load_json
+from conftest import fixture_path, load_json
+from fakes import recorded_names
 from lxml import etree
 
 from harvester.errors import BadPayload, NotFound
@@ -39,17 +40,10 @@ def attributes(name: str) -> dict:
     return copy.deepcopy(dict(unwrap(load_json(f"datacite/{name}"))))
 
 
-def datacite_fixture_names() -> list[str]:
-    folder = FIXTURES / "datacite"
-    names = sorted(p.name for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
-    # An absent corpus must fail, not silently collect zero cases.
-    return names or ["<no datacite fixtures found>"]
-
-
 # --- every recorded response parses ---
 
 
-@pytest.mark.parametrize("name", datacite_fixture_names())
+@pytest.mark.parametrize("name", recorded_names("datacite"))
 def test_every_recorded_datacite_response_parses(name: str) -> None:
     body = json.loads(fixture_path(f"datacite/{name}").read_bytes())
     parsed = parse_doi_record(unwrap(body))

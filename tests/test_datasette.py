@@ -22,6 +22,7 @@ import pytest
 import yaml
 from conftest import Clock, load_json
 from datasette.app import Datasette
+from fakes import query
 from upstream import ReplayUpstream
 
 from harvester.due import format_time
@@ -152,14 +153,6 @@ def schema(db: Path) -> dict[str, tuple[str, list[str]]]:
             name: (kind, [c[1] for c in conn.execute(f'PRAGMA table_info("{name}")')])
             for name, kind in found
         }
-    finally:
-        conn.close()
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 

@@ -6,20 +6,18 @@ the client's and the rate limiter's sleeps go to a fake clock, so no test ever r
 
 from __future__ import annotations
 
-import random
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import responses
 from conftest import fixture_path, load_json, load_meta
-from fakes import FakeClock
+from fakes import MEDRA_CSL, fake_client
 
-from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadPayload
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import parse_doi
 from harvester.models import Author
-from harvester.sources.doiorg import CSL_JSON, POOL, SOURCE, fetch_csl, parse_csl
+from harvester.sources.doiorg import CSL_JSON, SOURCE, fetch_csl, parse_csl
 
 BASE = "http://127.0.0.1:8080/doi"
 AGENCY = "http://agency.test"  # stands in for the registration agency's host
@@ -29,24 +27,11 @@ RCROSSREF = "csl/10.1126_science.169.3946.635_rcrossref.json"
 REDIRECT = "csl/doiorg-302_10.1126_science.169.3946.635.html"
 NOT_FOUND = "errors/doiorg_404_10.1126_foo.html"
 BAD_REQUEST = "errors/doiorg_400_foo.html"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 
 
 @pytest.fixture
 def client() -> HttpClient:
-    clock = FakeClock()
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(42))
-    client.add_limiter(
-        POOL, RateLimiter(POOL, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-    )
-    return client
+    return fake_client()
 
 
 @pytest.fixture
@@ -311,19 +296,9 @@ def test_csl_without_a_doi_fails(client, rsps):
 
 
 def test_medra_doi_reads_through_doiorg(client, rsps):
-    # No mEDRA CSL body is in the recorded corpus: this minimal item is hand-built after the
-    # CSL-JSON schema (plain CSL types, string title and container-title).
-    medra = {
-        "DOI": "10.1430/8105",
-        "type": "article-journal",
-        "title": "Un articolo di esempio",
-        "container-title": "Rivista di esempio",
-        "author": [{"given": "Maria", "family": "Rossi"}],
-        "issued": {"date-parts": [["2003"]]},
-    }
     agency_url = f"{AGENCY}/medra/10.1430/8105"
     rsps.add(responses.GET, f"{BASE}/10.1430/8105", status=302, headers={"Location": agency_url})
-    rsps.add(responses.GET, agency_url, json=medra)
+    rsps.add(responses.GET, agency_url, json=MEDRA_CSL)
 
     result = fetch_csl(parse_doi("10.1430/8105"), client, BASE + "/")
 

@@ -9,12 +9,13 @@ import time
 
 import pytest
 from conftest import load_json
+from fakes import run_pipeline
 from structlog.testing import capture_logs
 from upstream import ReplayUpstream
 
 from harvester.config import Config
 from harvester.identifiers import parse_doi
-from harvester.pipeline import connect, edit_work, harvest
+from harvester.pipeline import edit_work, harvest
 from harvester.store import open_store
 
 ELIFE = "10.7554/eLife.01567"  # Crossref, and in OpenAlex
@@ -44,20 +45,13 @@ def store(tmp_path):
 
 
 def run(dois, store, config, on_outcome=None, **kw):
-    outcomes = []
-
-    def report(outcome) -> None:
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-
-    result = harvest(
+    result, outcomes = run_pipeline(
+        harvest,
         [parse_doi(d) for d in dois],
         store=store,
-        client=connect(config),
         config=config,
         command="test",
-        on_outcome=report,
+        on_outcome=on_outcome,
         **kw,
     )
     return result, {o.identifier: o for o in outcomes}

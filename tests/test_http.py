@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gzip
 import io
 import random
@@ -13,7 +14,7 @@ import pytest
 import requests
 import responses
 from conftest import fixture_path, load_meta
-from fakes import FakeClock
+from fakes import TEST_HTTP, FakeClock
 from structlog.testing import capture_logs
 
 from harvester import PROJECT_URL, __version__
@@ -40,14 +41,8 @@ from harvester.http import (
 URL = "https://api.crossref.org/works/10.7554/elife.01567"
 POOL = "crossref:single"
 OK_BODY = {"status": "ok", "message-type": "work", "message": {"DOI": "10.7554/elife.01567"}}
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=4,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
+#: The tests' retry policy (fakes.TEST_HTTP), with four attempts instead of three.
+HTTP = dataclasses.replace(TEST_HTTP, max_attempts=4)
 HTML_429 = (
     "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n"
     "<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"

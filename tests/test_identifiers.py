@@ -28,6 +28,14 @@ SICI_ASIS = "10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-O"
 SICI_ECOLOGY = "10.1890/0012-9658(2006)87[2832:TIOPMA]2.0.CO;2"
 SICI_SPECIALS = "10.1002/(SICI)1521-3773(20000103)39:1<165::AID-ANIE165>3.0.CO;2-#+x"
 
+
+def refusal(parse, text: str) -> BadIdentifier:
+    """The BadIdentifier that `parse` raises for `text` (the test fails if it raises none)."""
+    with pytest.raises(BadIdentifier) as caught:
+        parse(text)
+    return caught.value
+
+
 # --------------------------------------------------------------------------- DOIs: accepted forms
 
 ACCEPTED = [
@@ -204,11 +212,10 @@ REJECTED = [
 
 @pytest.mark.parametrize(("text", "reason"), REJECTED)
 def test_parse_doi_rejects(text: str, reason: str) -> None:
-    with pytest.raises(BadIdentifier) as caught:
-        parse_doi(text)
-    assert caught.value.reason == reason
-    assert caught.value.text == text
-    assert str(caught.value) == f"{text!r}: {reason}"
+    refused = refusal(parse_doi, text)
+    assert refused.reason == reason
+    assert refused.text == text
+    assert str(refused) == f"{text!r}: {reason}"
 
 
 def test_longest_doi_is_accepted() -> None:
@@ -348,10 +355,9 @@ def test_seed_handle() -> None:
     ],
 )
 def test_parse_repec_rejects(text: str, reason: str) -> None:
-    with pytest.raises(BadIdentifier) as caught:
-        parse_repec(text)
-    assert caught.value.reason == reason
-    assert caught.value.text == text
+    refused = refusal(parse_repec, text)
+    assert refused.reason == reason
+    assert refused.text == text
 
 
 # --------------------------------------------------------------------------- parse_identifier
@@ -379,10 +385,9 @@ def test_parse_repec_rejects(text: str, reason: str) -> None:
     ],
 )
 def test_parse_identifier_rejects(text: str, reason: str) -> None:
-    with pytest.raises(BadIdentifier) as caught:
-        parse_identifier(text)
-    assert caught.value.reason == reason
-    assert caught.value.text == text
+    refused = refusal(parse_identifier, text)
+    assert refused.reason == reason
+    assert refused.text == text
 
 
 def test_parse_identifier_decides() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import fixture_path, load_json
+from fakes import run_pipeline
 from upstream import ReplayUpstream
 
 from harvester.config import Config, MatchConfig, load_config
@@ -120,14 +121,13 @@ def import_bib(store, config, *names: str) -> dict[str, int]:
 
 
 def run_match(store, config, work_ids):
-    records, outcomes = [], []
-    result = match_works(
+    records = []
+    result, outcomes = run_pipeline(
+        match_works,
         work_ids,
         store=store,
-        client=connect(config),
         config=config,
         command="harvest match",
-        on_outcome=outcomes.append,
         on_match=records.append,
     )
     return result, {r.work_id: r for r in records}, outcomes
@@ -275,15 +275,13 @@ def test_a_doubtful_candidate_waits_for_review_and_accepting_it_links_it(upstrea
     assert store.unmatched_work_ids() == []
 
     assert refusal(store, work_id, SUNSCREENS, accept=True) is None
-    outcomes = []
-    result = settle_matches(
+    result, outcomes = run_pipeline(
+        settle_matches,
         [(work_id, SUNSCREENS)],
         [],
         store=store,
-        client=connect(config),
         config=config,
         command="harvest match --accept",
-        on_outcome=outcomes.append,
     )
     assert [(o.status, o.work_id) for o in outcomes] == [("changed", work_id)]
     assert result.exit_code == 0
@@ -304,11 +302,11 @@ def test_a_rejected_candidate_leaves_review_and_is_never_offered_again(upstream,
     _, records, _ = run_match(store, config, [work_id])
     assert (records[work_id].status, records[work_id].doi) == ("review", DIASPORA)
 
-    settle_matches(
+    run_pipeline(
+        settle_matches,
         [],
         [(work_id, DIASPORA)],
         store=store,
-        client=connect(config),
         config=config,
         command="harvest match --reject",
     )

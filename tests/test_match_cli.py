@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import QUICK_RETRIES, HarvestCommand
+from fakes import ok, query
 from test_match import BIB, DIASPORA, ELIFE, GLOBAL_STATE, INVASIVE, SUNSCREENS, WIDGETS
 from upstream import ReplayUpstream
 
@@ -44,19 +43,6 @@ def harvest(tmp_path, upstream):
     )
     ok(command("import", str(bib)))
     return command
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def work_ids(db: Path) -> dict[str, int]:

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import Clock, fixture_path
+from fakes import run_pipeline
 from upstream import ReplayUpstream
 
 from harvester.config import Config, FeedConfig
 from harvester.due import format_time
 from harvester.identifiers import parse_doi
-from harvester.pipeline import connect, harvest_due, plan_run
+from harvester.pipeline import harvest_due, plan_run
 from harvester.store import open_store
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -49,16 +50,7 @@ def track(store, *dois):
 
 
 def run(store, config, **options):
-    outcomes = []
-    result = harvest_due(
-        store=store,
-        client=connect(config),
-        config=config,
-        command="harvest run",
-        on_outcome=outcomes.append,
-        **options,
-    )
-    return result, outcomes
+    return run_pipeline(harvest_due, store=store, config=config, command="harvest run", **options)
 
 
 def asked(upstream, service):

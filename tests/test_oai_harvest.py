@@ -9,11 +9,12 @@ import json
 import threading
 
 import pytest
+from fakes import run_pipeline
 from upstream import ReplayUpstream, fixture_bytes
 
 from harvester.config import Config, FeedConfig
 from harvester.identifiers import parse_doi
-from harvester.pipeline import connect, feed_key, harvest_oai
+from harvester.pipeline import feed_key, harvest_oai
 from harvester.sources.oaipmh import parse_response
 from harvester.store import open_store
 
@@ -53,18 +54,15 @@ def zenodo(upstream) -> FeedConfig:
 
 def run(upstream, store, config=None, **options):
     config = config or configure(upstream)
-    outcomes = []
-    result = harvest_oai(
+    return run_pipeline(
+        harvest_oai,
         zenodo(upstream),
         store=store,
-        client=connect(config),
         config=config,
         command="test",
-        on_outcome=outcomes.append,
         resolve_dois=options.pop("resolve_dois", False),
         **options,
     )
-    return result, outcomes
 
 
 def feed_row(upstream, store):
@@ -144,12 +142,11 @@ def test_a_stop_between_pages_ends_interrupted_without_moving_the_watermark(upst
     config = configure(upstream)
     stop = threading.Event()
     stop.set()
-    result = harvest_oai(
+    result, _ = run_pipeline(
+        harvest_oai,
         zenodo(upstream),
         store=store,
-        client=connect(config),
         config=config,
-        command="t",
         stop=stop,
         resolve_dois=False,
     )

@@ -10,7 +10,6 @@ to a fake clock, so no test waits. Hostile XML is built here.
 from __future__ import annotations
 
 import json
-import random
 import re
 import socket
 from urllib.parse import parse_qsl, urlsplit
@@ -19,12 +18,12 @@ import pytest
 import requests
 import responses
 from conftest import fixture_path
-from fakes import FakeClock
+from fakes import TEST_HTTP, FakeClock, fake_client
 from lxml import etree
 
-from harvester.config import Config, FeedConfig, HttpConfig, PoolLimit
+from harvester.config import Config, FeedConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError, NotFound, TransientError, UpstreamError
-from harvester.http import BodyTooLarge, HttpClient, RateLimiter, make_session
+from harvester.http import BodyTooLarge, HttpClient
 from harvester.models import Author, Relation
 from harvester.sources import oaipmh
 from harvester.sources.base import FeedState
@@ -49,14 +48,6 @@ from harvester.sources.oaipmh import (
 )
 
 BASE = "http://127.0.0.1:8080/oai2d"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 
 PAGE1 = "zenodo_ListRecords_oai_dc_page1.xml"
 PAGE2 = "zenodo_ListRecords_oai_dc_page2.xml"
@@ -159,11 +150,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(7))
-    client.add_limiter(
-        "oai", RateLimiter("oai", PoolLimit(1000, 1), clock=clock.clock, sleep=clock.sleep)
-    )
-    return client
+    return fake_client(pools={oaipmh.POOL: PoolLimit(1000, 1)}, clock=clock, seed=7)
 
 
 @pytest.fixture
@@ -950,18 +937,18 @@ def test_retry_after_over_the_cap_is_capped(client, oai, clock):
 
     identify(BASE, client)
 
-    assert max(clock.sleeps) == HTTP.retry_after_cap
+    assert max(clock.sleeps) == TEST_HTTP.retry_after_cap
 
 
 def test_503_forever_gives_up_after_max_attempts(client, oai, clock):
-    for _ in range(HTTP.max_attempts):
+    for _ in range(TEST_HTTP.max_attempts):
         oai.queue.append((503, {"Retry-After": "2"}, b""))
 
     with pytest.raises(TransientError, match="gave up after 3 attempts: HTTP 503"):
         identify(BASE, client)
 
-    assert len(oai.rsps.calls) == HTTP.max_attempts
-    assert clock.sleeps.count(2.0) == HTTP.max_attempts - 1
+    assert len(oai.rsps.calls) == TEST_HTTP.max_attempts
+    assert clock.sleeps.count(2.0) == TEST_HTTP.max_attempts - 1
 
 
 def test_connection_reset_is_retried(client, oai):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import random
 import re
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,11 +17,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import responses
 from conftest import load_json
-from fakes import FakeClock
+from fakes import TEST_HTTP, FakeClock, FakeWorksApi, fake_client
 from structlog.testing import capture_logs
 
-from harvester.config import Config, HttpConfig, PoolLimit
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.models import Fetched
 from harvester.sources.openalex import (
@@ -40,14 +38,6 @@ from harvester.sources.openalex import (
 BASE = "http://127.0.0.1:8080/openalex"
 PREFIX = "/openalex"
 API_KEY = "s3cr3t-Key-0123456789abcdef"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
 #: The envelope OpenAlex wraps a `/works?...` list answer in, as recorded.
 LIST_ENVELOPE = "openalex/list_works_sample-5.json"
 HTML_503 = "<html><head><title>503 Service Temporarily Unavailable</title></head></html>"
@@ -79,7 +69,7 @@ def work_list(items: list[dict]) -> dict:
 # --- a fake clock and a fake OpenAlex ---
 
 
-class FakeOpenAlex:
+class FakeOpenAlex(FakeWorksApi):
     """`/works?filter=doi:...`, `/works/doi:{doi}` and `/works/W...` under `base`.
 
     `merged` answers a DOI look-up with a 301 to the surviving work's W id; `faults` are served
@@ -87,17 +77,11 @@ class FakeOpenAlex:
     """
 
     def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
-        self.rsps = rsps
-        self.base = base
-        self.path = urlsplit(base).path
+        super().__init__(rsps, base)
         self.works: dict[str, dict] = {}  # DOI key -> work object
         self.merged: dict[str, str] = {}  # DOI key -> W id of the surviving work
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self.always: tuple[int, dict[str, str], str] | None = None
-        rsps.add_callback(responses.GET, f"{base}/works", callback=self._list)
-        rsps.add_callback(
-            responses.GET, re.compile(re.escape(base) + "/works/"), callback=self._single
-        )
 
     def add(self, name: str) -> Doi:
         work = recorded(name)
@@ -135,16 +119,6 @@ class FakeOpenAlex:
             return 404, {"Content-Type": "application/json"}, body
         return 200, {"Content-Type": "application/json"}, json.dumps(work)
 
-    def list_calls(self) -> list:
-        return [c for c in self.rsps.calls if urlsplit(c.request.url).path == f"{self.path}/works"]
-
-    def single_calls(self) -> list:
-        return [
-            c
-            for c in self.rsps.calls
-            if urlsplit(c.request.url).path.startswith(f"{self.path}/works/")
-        ]
-
 
 def requested_dois(url: str) -> list[str]:
     """The DOIs of a `filter=doi:A|B|C` request, decoded as the server decodes them."""
@@ -158,18 +132,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(42))
-    for pool in ("openalex:list", "openalex:single"):
-        client.add_limiter(
-            pool, RateLimiter(pool, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-        )
-    return client
-
-
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    return make_client(clock)
+    return fake_client(clock=clock)
 
 
 @pytest.fixture
@@ -352,7 +317,7 @@ def test_api_key_is_sent_but_never_in_errors_or_logs(client, openalex):
 
     assert [f.status for f in results] == ["failed", "failed"]
     assert all("503" in f.error for f in results)
-    assert len(openalex.list_calls()) == HTTP.max_attempts
+    assert len(openalex.list_calls()) == TEST_HTTP.max_attempts
     assert openalex.single_calls() == []
     assert all(f"api_key={API_KEY}" in c.request.url for c in openalex.list_calls())
     assert any("api_key=***" in f.error for f in results)
@@ -396,7 +361,7 @@ def test_daily_limit_fails_every_remaining_doi_without_further_requests(client, 
     results = flat(batches)
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert {(f.status, f.error) for f in results} == {("failed", NOT_ASKED)}
-    assert len(openalex.rsps.calls) == HTTP.max_attempts  # only the first batch was asked
+    assert len(openalex.rsps.calls) == TEST_HTTP.max_attempts  # only the first batch was asked
     assert [e["event"] for e in logs].count("openalex.daily_limit_reached") == 1
     assert API_KEY not in repr(logs)
 
@@ -420,7 +385,7 @@ def test_daily_limit_with_batches_side_by_side_still_answers_each_doi_once(clien
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert {(f.status, f.error) for f in results} == {("failed", NOT_ASKED)}
     # At most the batches already in flight when the allowance ran out were asked.
-    assert len(openalex.rsps.calls) <= 3 * HTTP.max_attempts
+    assert len(openalex.rsps.calls) <= 3 * TEST_HTTP.max_attempts
     assert [e["event"] for e in logs].count("openalex.daily_limit_reached") == 1
 
 
@@ -444,7 +409,7 @@ def test_daily_limit_during_single_lookups_keeps_the_answers_already_got(client,
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert results[0].status == "ok" and results[0].payload == recorded(ELIFE)
     assert {(f.status, f.error) for f in results[1:]} == {("failed", NOT_ASKED)}
-    assert len(openalex.rsps.calls) == 1 + HTTP.max_attempts
+    assert len(openalex.rsps.calls) == 1 + TEST_HTTP.max_attempts
 
 
 @pytest.mark.parametrize("url", [BASE, BASE + "/"])

@@ -10,7 +10,8 @@ import copy
 import json
 
 import pytest
-from conftest import FIXTURES, fixture_path, load_json, load_meta
+from conftest import fixture_path, load_json, load_meta
+from fakes import recorded_names
 
 from harvester.errors import BadPayload
 from harvester.models import Author, Record
@@ -28,17 +29,10 @@ def work(name: str) -> Record:
     return parse_work(load_json(f"openalex/{name}"))
 
 
-def openalex_fixture_names() -> list[str]:
-    folder = FIXTURES / "openalex"
-    names = sorted(p.name for p in folder.glob("*.json") if not p.name.endswith(".meta.json"))
-    # An absent corpus must fail, not silently collect zero cases.
-    return names or ["<no openalex fixtures found>"]
-
-
 # --- every recorded response parses ---
 
 
-@pytest.mark.parametrize("name", openalex_fixture_names())
+@pytest.mark.parametrize("name", recorded_names("openalex"))
 def test_every_recorded_openalex_response_parses(name: str) -> None:
     body = json.loads(fixture_path(f"openalex/{name}").read_bytes())
     if "results" in body:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from fakes import run_pipeline
 from upstream import CrossrefReplay
 
 from harvester.config import Config
 from harvester.identifiers import parse_doi
-from harvester.pipeline import canonical_payload, connect, harvest
+from harvester.pipeline import canonical_payload, harvest
 from harvester.store import open_store
 
 
@@ -53,14 +54,7 @@ def test_a_run_that_dies_is_recorded_as_error_with_the_counts_it_committed(setup
             raise BrokenPipeError("stdout went away")
 
     with pytest.raises(BrokenPipeError):
-        harvest(
-            dois,
-            store=store,
-            client=connect(config),
-            config=config,
-            command="t",
-            on_outcome=broken_reporter,
-        )
+        run_pipeline(harvest, dois, store=store, config=config, on_outcome=broken_reporter)
     run = store.run(1)
     assert run["status"] == "error" and run["finished_at"]
     assert run["created"] == store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 10
@@ -75,16 +69,10 @@ def test_a_stop_request_ends_the_run_after_the_batch_in_hand(setup):
     def stop_after_first(outcome):
         stop.set()
 
-    result = harvest(
-        dois,
-        store=store,
-        client=connect(config),
-        config=config,
-        command="t",
-        on_outcome=stop_after_first,
-        stop=stop,
+    result, _ = run_pipeline(
+        harvest, dois, store=store, config=config, on_outcome=stop_after_first, stop=stop
     )
     assert result.status == "interrupted"
     assert result.counts.created == 5 == store.run(result.run_id)["created"]
-    rerun = harvest(dois, store=store, client=connect(config), config=config, command="t")
+    rerun, _ = run_pipeline(harvest, dois, store=store, config=config)
     assert rerun.status == "ok" and rerun.counts.created == 25 and rerun.counts.unchanged == 5

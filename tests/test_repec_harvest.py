@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 from conftest import fixture_path, load_json
+from fakes import run_pipeline
 from upstream import ReplayUpstream
 
 from harvester.config import Config
@@ -79,18 +80,10 @@ def store(tmp_path):
 
 
 def run(store, config, handles=(), series=(), archives=()):
-    outcomes = []
-    result = harvest_repec(
-        [parse_repec(h) for h in handles],
-        series,
-        archives,
-        store=store,
-        client=connect(config),
-        config=config,
-        command="test",
-        on_outcome=outcomes.append,
+    handles = [parse_repec(h) for h in handles]
+    return run_pipeline(
+        harvest_repec, handles, series, archives, store=store, config=config, command="test"
     )
-    return result, outcomes
 
 
 def test_a_series_is_harvested_and_a_rerun_reads_only_what_changed(
@@ -246,14 +239,8 @@ def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store
         "write_batch",
         lambda run_id, obs, *rest: (stop.set(), real_write(run_id, obs, *rest))[1],
     )
-    first = harvest_repec(
-        (),
-        [("awu", "journl")],
-        store=store,
-        client=connect(config),
-        config=config,
-        command="t",
-        stop=stop,
+    first, _ = run_pipeline(
+        harvest_repec, (), [("awu", "journl")], store=store, config=config, stop=stop
     )
     assert first.status == "interrupted" and first.counts.created == 50
     assert store.repec_file("awu/journl/prova.rdf") == (None, None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,14 +17,14 @@ from pathlib import Path
 import pytest
 import responses
 from conftest import fixture_path
+from fakes import fake_client
 
-from harvester.config import Config, HttpConfig, PoolLimit
+from harvester.config import HttpConfig
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import parse_repec
 from harvester.sources.redif import parse_file
 from harvester.sources.repec import (
-    POOL,
     HttpTree,
     LocalTree,
     TreeFile,
@@ -81,9 +80,7 @@ def tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client() -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, rng=random.Random(1))
-    client.add_limiter(POOL, RateLimiter(POOL, PoolLimit(1000, 4)))
-    return client
+    return fake_client(http=HTTP, seed=1)
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -6,17 +6,17 @@ exist" shape is not in the recorded corpus and is written from what doi.org docu
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import threading
 import time
 
 import pytest
 import responses
 from conftest import load_json
+from fakes import TEST_HTTP, fake_client
 
-from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import BadPayload, ClientError
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import Doi, parse_doi
 from harvester.sources.routing import (
     AgencyCache,
@@ -27,24 +27,15 @@ from harvester.sources.routing import (
 )
 
 BASE = "http://127.0.0.1:8080/doi"
-HTTP = HttpConfig(
-    connect_timeout=1.0,
-    read_timeout=2.0,
-    max_attempts=2,
-    backoff_initial=0.0,
-    backoff_max=0.0,
-    retry_after_cap=0.0,
+#: Two attempts, and no wait between them.
+HTTP = dataclasses.replace(
+    TEST_HTTP, max_attempts=2, backoff_initial=0.0, backoff_max=0.0, retry_after_cap=0.0
 )
 
 
 @pytest.fixture
 def client() -> HttpClient:
-    sleeps: list[float] = []
-    client = HttpClient(make_session(Config()), HTTP, sleep=sleeps.append, rng=random.Random(1))
-    client.add_limiter(
-        "doi:ra", RateLimiter("doi:ra", PoolLimit(1000, 4), clock=lambda: 0.0, sleep=sleeps.append)
-    )
-    return client
+    return fake_client(http=HTTP, seed=1)
 
 
 # --- prefix_of / parse_agency ---

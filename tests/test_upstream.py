@@ -6,39 +6,23 @@ raw answer (status, headers, body bytes) is the point. Sleeps of the client go t
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import random
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from conftest import load_json, load_meta
-from fakes import FakeClock
+from fakes import MEDRA_CSL, TEST_HTTP, FakeClock, fake_client
 from upstream import CrossrefReplay, ReplayUpstream, fixture_bytes, recorded_headers
 
-from harvester.config import Config, HttpConfig, PoolLimit
-from harvester.http import HttpClient, RateLimiter, make_session
+from harvester.http import HttpClient
 from harvester.identifiers import parse_doi
 from harvester.sources import crossref, datacite, doiorg, openalex
 from harvester.sources.routing import fetch_agency
 
-HTTP = HttpConfig(
-    connect_timeout=2.0,
-    read_timeout=5.0,
-    max_attempts=3,
-    backoff_initial=1.0,
-    backoff_max=8.0,
-    retry_after_cap=30.0,
-)
-POOLS = (
-    "crossref:single",
-    "crossref:list",
-    "datacite:single",
-    "openalex:list",
-    "openalex:single",
-    "doi:ra",
-    "doi:csl",
-)
+#: A real server on 127.0.0.1, on cores other tests share: more time to answer than a mock needs.
+HTTP = dataclasses.replace(TEST_HTTP, connect_timeout=2.0, read_timeout=5.0)
 API_KEY = "replay-key-0123"
 
 DRYAD = "10.5061_dryad.8515"
@@ -49,15 +33,6 @@ FPLS = "10.3389_fpls.2019.00816"
 SICI = "10.1890_0012-9658_2006_87_2832_tiopma_2.0.co_2"
 SCIENCE = "10.1126/science.169.3946.635"
 HABANERO = "10.1126_science.169.3946.635_habanero"
-#: No mEDRA CSL body is recorded: a minimal item after the CSL-JSON schema, as test_doiorg uses.
-MEDRA_ITEM = {
-    "DOI": "10.1430/8105",
-    "type": "article-journal",
-    "title": "Un articolo di esempio",
-    "container-title": "Rivista di esempio",
-    "author": [{"given": "Maria", "family": "Rossi"}],
-    "issued": {"date-parts": [["2003"]]},
-}
 
 
 @pytest.fixture
@@ -67,12 +42,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> HttpClient:
-    client = HttpClient(make_session(Config()), HTTP, sleep=clock.sleep, rng=random.Random(7))
-    for pool in POOLS:
-        client.add_limiter(
-            pool, RateLimiter(pool, PoolLimit(1000, 4), clock=clock.clock, sleep=clock.sleep)
-        )
-    return client
+    return fake_client(clock=clock, http=HTTP, seed=7)
 
 
 @pytest.fixture
@@ -341,18 +311,18 @@ def test_doiorg_redirect_is_the_recorded_302_pointed_here(upstream):
 
 @pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
 def test_csl_of_another_agency(client, upstream):
-    upstream.add_csl("10.1430/8105", MEDRA_ITEM, agency="mEDRA")
-    upstream.add_csl("10.9999/jalc.1", {**MEDRA_ITEM, "DOI": "10.9999/jalc.1"}, agency="JaLC")
+    upstream.add_csl("10.1430/8105", MEDRA_CSL, agency="mEDRA")
+    upstream.add_csl("10.9999/jalc.1", {**MEDRA_CSL, "DOI": "10.9999/jalc.1"}, agency="JaLC")
 
     result = doiorg.fetch_csl(parse_doi("10.1430/8105"), client, upstream.url_for("doi"))
     jalc = doiorg.fetch_csl(parse_doi("10.9999/JALC.1"), client, upstream.url_for("doi"))
 
-    assert (result.status, result.payload) == ("ok", MEDRA_ITEM)
+    assert (result.status, result.payload) == ("ok", MEDRA_CSL)
     assert (jalc.status, jalc.resolved) == ("ok", "10.9999/jalc.1")
     assert upstream.count("/agency-csl/medra/") == 1 and upstream.count("/agency-csl/jalc/") == 1
     assert fetch_agency("10.9999", client, upstream.url_for("doi")) == "jalc"
     with pytest.raises(ValueError, match="agency"):
-        upstream.add_csl("10.99998/x", MEDRA_ITEM)
+        upstream.add_csl("10.99998/x", MEDRA_CSL)
 
 
 @pytest.mark.usefixtures("fixtures_dir")  # reads the shared corpus as a whole
