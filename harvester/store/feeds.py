@@ -4,7 +4,7 @@ resumes where it stopped."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harvester.merge import to_json
@@ -35,17 +35,17 @@ class Feeds(Part):
     ) -> None:
         """A harvest read the feed to its end, everything stored: move its watermark."""
         now = self.now()
-        with self.transaction() as conn:
-            conn.execute(
-                """INSERT INTO feeds (feed, kind, endpoint, params, watermark, completed_at,
-                     completed_run_id, records, tried_at, error)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-                   ON CONFLICT (feed) DO UPDATE SET params = excluded.params,
-                     watermark = excluded.watermark, completed_at = excluded.completed_at,
-                     completed_run_id = excluded.completed_run_id, records = excluded.records,
-                     tried_at = excluded.tried_at, error = NULL, cursor = NULL""",
-                (feed, kind, endpoint, to_json(dict(params)), watermark, now, run_id, records, now),
-            )
+        values = {
+            "watermark": watermark,
+            "completed_at": now,
+            "completed_run_id": run_id,
+            "records": records,
+            "tried_at": now,
+            "error": None,
+            "cursor": None,
+        }
+        # The params too: they are what the watermark was reached with.
+        self._upsert_feed(feed, kind, endpoint, params, values, update=("params", *values))
 
     def progress(
         self,
@@ -58,26 +58,36 @@ class Feeds(Part):
     ) -> None:
         """Where a harvest in progress has got to (the cursor after the last stored page), so an
         interrupted one can resume; the watermark does not move."""
-        now = self.now()
-        with self.transaction() as conn:
-            conn.execute(
-                """INSERT INTO feeds (feed, kind, endpoint, params, tried_at, cursor)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (feed) DO UPDATE SET cursor = excluded.cursor,
-                     tried_at = excluded.tried_at""",
-                (feed, kind, endpoint, to_json(dict(params)), now, cursor),
-            )
+        values = {"tried_at": self.now(), "cursor": cursor}
+        self._upsert_feed(feed, kind, endpoint, params, values, update=("cursor", "tried_at"))
 
     def failed(
         self, feed: str, *, kind: str, endpoint: str, params: Mapping[str, Any], error: str
     ) -> None:
         """A harvest of the feed did not complete: say why, and leave its watermark where it was."""
-        now = self.now()
+        values = {"tried_at": self.now(), "error": error}
+        self._upsert_feed(feed, kind, endpoint, params, values, update=("tried_at", "error"))
+
+    def _upsert_feed(
+        self,
+        feed: str,
+        kind: str,
+        endpoint: str,
+        params: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        update: Sequence[str],
+    ) -> None:
+        """Insert the feed's row with `values`, or set the `update` columns of the row it has:
+        what a feed is (kind, endpoint) never changes, and each ending moves only its columns."""
+        row = {"feed": feed, "kind": kind, "endpoint": endpoint, "params": to_json(dict(params))}
+        row.update(values)
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        assignments = ", ".join(f"{column} = excluded.{column}" for column in update)
         with self.transaction() as conn:
             conn.execute(
-                """INSERT INTO feeds (feed, kind, endpoint, params, tried_at, error)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (feed) DO UPDATE SET tried_at = excluded.tried_at,
-                     error = excluded.error""",
-                (feed, kind, endpoint, to_json(dict(params)), now, error),
+                f"""INSERT INTO feeds ({columns}) VALUES ({marks})
+                    ON CONFLICT (feed) DO UPDATE SET {assignments}""",
+                list(row.values()),
             )
