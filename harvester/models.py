@@ -2,7 +2,7 @@
 
 What a source says (Record, Author, Fetched), what the pipeline hands the store to write
 (Observation, Answer, Tried, MatchCandidate, MatchLink) and what the store gives back (Outcome,
-RunCounts, StoredAnswer, DueItem) live here, apart from the code that reads or writes
+RunCounts, StoredAnswer, DueItem, Snapshot) live here, apart from the code that reads or writes
 them, so that a module can name them without importing the store.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from harvester import jsontext
 
 if TYPE_CHECKING:  # merge imports this module: these names serve the annotations only
-    from harvester.merge import Conflict, Value, WorkValues
+    from harvester.merge import Conflict, Contribution, Value, WorkValues
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,3 +263,15 @@ class MatchLink:
     work_id: int
     doi: str
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the store holds about a chunk's identifiers, read at once (`Works.snapshot`): the
+    work each (scheme, key) finds, the latest answer of every source about each of those works
+    (payload included) and the user's own values of those that have any. Keys and works the
+    store does not know are absent."""
+
+    work_ids: Mapping[tuple[str, str], int]
+    answers: Mapping[int, Mapping[str, StoredAnswer]]
+    local: Mapping[int, Contribution]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -693,3 +694,114 @@ def test_the_parts_write_in_the_facades_one_transaction(store, monkeypatch):
     assert store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 0
     assert store.watch.tracked() == due_before
     assert store.runs.counts(run).requested == 0
+
+
+def populate(store) -> dict[str, int]:
+    """Works with several sources, an alias, a RePEc handle, local values (authors among them)
+    and a not-found answer that names no work."""
+    run = store.runs.start("test")
+    [a, b] = store.write_batch(
+        run,
+        [
+            observe(record(doi="10.1000/A"), key="10.1000/a", payload_hash="a1"),
+            Observation(
+                source="crossref",
+                key="10.1000/b-alias",
+                status="ok",
+                work=build_work([record(doi="10.1000/B", title="B")]),
+                answers=(Answer("crossref", "10.1000/b-alias", "ok", '{"b": 1}', "b1"),),
+                aliases=("10.1000/b",),
+            ),
+        ],
+    )
+    later = Observation(
+        source="crossref",
+        key="10.1000/a",
+        status="ok",
+        work=build_work([record(doi="10.1000/A", title="A, again")]),
+        answers=(
+            Answer("crossref", "10.1000/a", "ok", '{"a": 2}', "a2"),
+            Answer("openalex", "10.1000/a", "not_found"),
+        ),
+    )
+    handle = Observation(
+        source="repec",
+        key="repec:wpa:wuwpma:0001",
+        scheme="repec",
+        status="ok",
+        work=build_work([record(source="repec", doi=None, repec_handle="RePEc:wpa:wuwpma:0001")]),
+        answers=(Answer("repec", "repec:wpa:wuwpma:0001", "ok", '{"r": 1}', "r1"),),
+    )
+    gone = Observation(
+        source="crossref",
+        key="10.1000/gone",
+        status="not_found",
+        answers=(Answer("crossref", "10.1000/gone", "not_found"),),
+    )
+    [_, c, _] = store.write_batch(store.runs.start("test"), [later, handle, gone])
+    byline = json.dumps([{"family": "Hopper", "given": "Grace"}])
+    local = {"title": "Mine", "year": 2016, "authors": byline}
+    edit = Observation(
+        source="local",
+        key="",
+        status="ok",
+        work_id=a.work_id,
+        work=build_work([record(), Contribution("local", {"title": "Mine", "year": 2016})]),
+        local=local,
+    )
+    store.write_batch(store.runs.start("set"), [edit])
+    return {"a": a.work_id, "b": b.work_id, "c": c.work_id}
+
+
+def test_a_snapshot_agrees_with_the_reads_it_replaces(store):
+    ids = populate(store)
+    keys = [
+        ("doi", "10.1000/a"),
+        ("doi", "10.1000/b-alias"),
+        ("doi", "10.1000/b"),
+        ("doi", "10.1000/a"),  # asked twice
+        ("doi", "10.1000/gone"),  # answered, but no work
+        ("doi", "10.1000/never"),
+        ("repec", "repec:wpa:wuwpma:0001"),
+        ("repec", "10.1000/a"),  # a DOI key under another scheme finds nothing
+    ]
+    snapshot = store.works.snapshot(keys)
+
+    work_ids = {}
+    for scheme in ("doi", "repec"):
+        asked = [key for s, key in keys if s == scheme]
+        found = store.works.find_work_ids(scheme, asked)
+        work_ids.update({(scheme, key): work_id for key, work_id in found.items()})
+    found_ids = sorted(set(work_ids.values()))
+    assert dict(snapshot.work_ids) == work_ids
+    assert sorted(set(work_ids.values())) == sorted(ids.values())
+    assert snapshot.answers == store.works.latest_answers(found_ids, with_payload=True)
+    assert snapshot.local == store.works.local_values(found_ids)
+    # What it holds, so that agreement is not agreement on nothing.
+    assert snapshot.answers[ids["a"]]["crossref"].payload == '{"a": 2}'
+    assert snapshot.answers[ids["a"]]["openalex"].status == "not_found"
+    assert snapshot.local[ids["a"]].values == {"title": "Mine", "year": 2016}
+    assert snapshot.local[ids["a"]].authors == (Author(given="Grace", family="Hopper"),)
+    assert set(snapshot.local) == {ids["a"]}
+
+
+def test_a_snapshot_reads_a_whole_chunk_in_three_queries(store):
+    ids = populate(store)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        # Far more keys than one IN (...) list may bind: still three queries.
+        keys = [("doi", f"10.1000/unknown-{n}") for n in range(40_000)]
+        snapshot = store.works.snapshot([*keys, ("doi", "10.1000/a")])
+    finally:
+        store.conn.set_trace_callback(None)
+    assert len(statements) == 3, statements
+    assert dict(snapshot.work_ids) == {("doi", "10.1000/a"): ids["a"]}
+    assert set(snapshot.answers) == {ids["a"]} and set(snapshot.local) == {ids["a"]}
+
+
+def test_a_snapshot_of_nothing_known_is_empty(store):
+    populate(store)
+    snapshot = store.works.snapshot([("doi", "10.1000/never")])
+    assert (dict(snapshot.work_ids), dict(snapshot.answers), dict(snapshot.local)) == ({}, {}, {})
+    assert store.works.snapshot([]).work_ids == {}

@@ -34,6 +34,7 @@ from harvester.models import (
     Observation,
     Outcome,
     RunCounts,
+    Snapshot,
     StoredAnswer,
     Tried,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Observation",
     "Outcome",
     "RunCounts",
+    "Snapshot",
     "Store",
     "StoredAnswer",
     "Tried",

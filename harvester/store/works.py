@@ -24,7 +24,7 @@ from harvester.merge import (
     rows_json,
     to_json,
 )
-from harvester.models import Answer, Observation, Outcome, StoredAnswer
+from harvester.models import Answer, Observation, Outcome, Snapshot, StoredAnswer
 from harvester.store.base import Part, chunks
 
 #: The latest answer of every source about each work in `{ids}` (`{payload}`: the text, or NULL
@@ -37,6 +37,15 @@ _LATEST_ANSWERS = """SELECT work_id, source, identifier, status, payload_hash, {
 
 #: The user's own values of each work in `{ids}`.
 _LOCAL_VALUES = "SELECT work_id, field, value FROM local_fields WHERE work_id IN ({ids})"
+
+#: The work of each [scheme, key] pair in the JSON array bound to it, in one query.
+_WORK_IDS_OF_PAIRS = """SELECT i.scheme, i.key, i.work_id
+                        FROM json_each(?) AS k
+                        JOIN identifiers i ON i.scheme = json_extract(k.value, '$[0]')
+                                          AND i.key = json_extract(k.value, '$[1]')"""
+
+#: The work ids of the JSON array bound to it, for `IN ({ids})`.
+_JSON_IDS = "SELECT value FROM json_each(?)"
 
 
 class Works(Part):
@@ -139,6 +148,23 @@ class Works(Part):
             marks = ",".join("?" * len(chunk))
             _gather_local(found, self.conn.execute(_LOCAL_VALUES.format(ids=marks), chunk))
         return _contributions(found)
+
+    def snapshot(self, keys: Iterable[tuple[str, str]]) -> Snapshot:
+        """What the store holds about these (scheme, key) identifiers, in three queries whatever
+        their number: the works they find, the latest answer of every source about those works
+        with its payload, and the works' local values. A chunk of the pipeline reads the store
+        once this way instead of once per work; what it reads agrees with `find_work_ids`,
+        `latest_answers(with_payload=True)` and `local_values`."""
+        pairs = sorted({(scheme, key) for scheme, key in keys})
+        rows = self.conn.execute(_WORK_IDS_OF_PAIRS, (json.dumps(pairs),))
+        work_ids = {(scheme, key): work_id for scheme, key, work_id in rows}
+        ids = json.dumps(sorted(set(work_ids.values())))
+        answers: dict[int, dict[str, StoredAnswer]] = {}
+        query = _LATEST_ANSWERS.format(payload="payload", ids=_JSON_IDS)
+        _gather_answers(answers, self.conn.execute(query, (ids,)))
+        local: dict[int, tuple[dict[str, Value], tuple]] = {}
+        _gather_local(local, self.conn.execute(_LOCAL_VALUES.format(ids=_JSON_IDS), (ids,)))
+        return Snapshot(work_ids=work_ids, answers=answers, local=_contributions(local))
 
     def _author_rows(self, work_id: int) -> list[dict[str, Any]]:
         cur = self.conn.execute(
