@@ -1,8 +1,21 @@
-"""The records that flow between sources, merge and store: plain frozen dataclasses, no behaviour."""
+"""The records that flow between sources, merge and store: plain dataclasses, no I/O.
+
+What a source says (Record, Author, Fetched), what the pipeline hands the store to write
+(Observation, Answer, Tried, MatchCandidate, MatchLink) and what the store gives back (Outcome,
+RunCounts, StoredAnswer, DueItem, Snapshot) live here, apart from the code that reads or writes
+them, so that a module can name them without importing the store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harvester import jsontext
+
+if TYPE_CHECKING:  # merge imports this module: these names serve the annotations only
+    from harvester.merge import Conflict, Contribution, Value, WorkValues
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +109,170 @@ class Fetched:
     extra: dict = field(default_factory=dict)
     error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS
     display: str | None = None  # the identifier as a person would write it (a feed's record)
+
+
+#: What became of one requested identifier (`Outcome.status`, a column each of `runs`).
+OUTCOMES = ("created", "changed", "unchanged", "not_found", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one source answered about one identifier: kept in `source_records`, once per distinct
+    payload. status is "ok" (payload and its hash given) or "not_found"."""
+
+    source: str
+    identifier: str
+    status: str
+    payload: str | None = None
+    payload_hash: str | None = None
+    # The payload as parsed from the answer, when the text is not made yet: it is serialised
+    # only if this payload is new to the store (`text`), and parsed by nobody.
+    data: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """What `source_records.payload_hash` holds for this answer."""
+        return self.payload_hash or self.status
+
+    def text(self) -> str | None:
+        """The payload as stored: as given, or serialised from `data`."""
+        if self.payload is None and self.data is not None:
+            return jsontext.canonical(self.data)
+        return self.payload
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What this run learned about one requested identifier, ready to be written.
+
+    status: "ok" (work holds the merged values), "unchanged" (every source said what it said last
+    time), "not_found" or "failed". `source` is the source that speaks for the identifier (its
+    registration agency), named in the outcome. `key` is the requested key; `aliases` are further
+    keys (the prime DOI an alias resolved to) that must find the same work. `answers` are kept
+    whatever the status. `conflicts` None leaves the stored conflicts of the work as they are.
+    """
+
+    source: str
+    key: str
+    status: str
+    display: str = ""
+    work: WorkValues | None = None
+    answers: tuple[Answer, ...] = ()
+    aliases: tuple[str, ...] = ()
+    error: str | None = None
+    scheme: str = "doi"
+    conflicts: tuple[Conflict, ...] | None = None
+    work_id: int | None = None  # the work, when the caller already knows it (local edits)
+    local: Mapping[str, Value | None] | None = None  # local fields to set (None: unset)
+    local_origin: str = "set"  # "set" by hand or "import"ed
+    identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
+    links: tuple[tuple[str, str], ...] = ()  # (scheme, key) of other identifiers the source names
+    error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """How one try at one source ended for an identifier, which moves its due time if tracked.
+
+    `source` is the due source (`agency`, `openalex`, `repec`); `answered_by` the source that
+    answered (`crossref`, `datacite`, ...), whose refresh interval applies."""
+
+    scheme: str
+    key: str
+    source: str
+    status: str  # ok | not_found | failed
+    answered_by: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """A tracked identifier with the sources it is due at, and since when the earliest is due."""
+
+    scheme: str
+    key: str
+    value: str
+    sources: tuple[str, ...]
+    due_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The latest answer a source gave about a work, as `source_records` holds it."""
+
+    source: str
+    identifier: str
+    status: str
+    payload_hash: str
+    payload: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result for one requested identifier, as reported to the user and counted in the run."""
+
+    identifier: str
+    status: str  # one of OUTCOMES
+    work_id: int | None = None
+    version: int | None = None
+    fields: tuple[str, ...] = ()
+    title: str | None = None
+    error: str | None = None
+    source: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass
+class RunCounts:
+    """A run's tally by outcome, as its `runs` row keeps it."""
+
+    requested: int = 0
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_found: int = 0
+    failed: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one more requested identifier, under what became of it."""
+        self.requested += 1
+        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCandidate:
+    """A Crossref work that may be what a work without a DOI describes, as `match_candidates`
+    keeps it: its score and the reasons, and what a reviewer compares (title, year, byline,
+    container). `decision` is pending, accepted or rejected."""
+
+    work_id: int
+    doi: str
+    score: float
+    decision: str
+    reasons: str = ""
+    title: str | None = None
+    year: int | None = None
+    authors: str | None = None  # the first surnames, "Sankar; Nieminen; Ragni; ..."
+    container_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchLink:
+    """A decision to give a work a DOI: `source` is `match` (the thresholds decided) or `local`
+    (a person did, `harvest match --accept`)."""
+
+    work_id: int
+    doi: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the store holds about a chunk's identifiers, read at once (`Works.snapshot`): the
+    work each (scheme, key) finds, the latest answer of every source about each of those works
+    (payload included) and the user's own values of those that have any. Keys and works the
+    store does not know are absent."""
+
+    work_ids: Mapping[tuple[str, str], int]
+    answers: Mapping[int, Mapping[str, StoredAnswer]]
+    local: Mapping[int, Contribution]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
+import sqlite_utils
 
 from harvester.errors import StoreError
 from harvester.merge import Conflict, Contribution, build_work
 from harvester.models import Author, Record
-from harvester.store import Answer, Observation, open_store
-from harvester.store.migrations import MIGRATIONS
+from harvester.store import Answer, Observation, Store, open_store
+from harvester.store.migrations import MIGRATIONS, migrate
 
 
 class Clock:
@@ -299,18 +301,22 @@ def test_enrichment_fields_are_stored_and_compared(store):
     assert changed.fields == ("openalex_id", "oa_status")
 
 
-def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path, monkeypatch):
-    from harvester.store import migrations
+def old_database(path, stop_before: str) -> sqlite_utils.Database:
+    """A database as a harvester from before migration `stop_before` left it."""
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    migrate(db, "2026-01-01T00:00:00Z", stop_before=stop_before)
+    return db
 
+
+def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.db"
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
-    old = open_store(path)
-    old.conn.execute(
+    old = old_database(path, stop_before=MIGRATIONS[1][0])
+    assert [r[0] for r in old.execute("SELECT name FROM _migrations")] == ["0001_initial"]
+    old.execute(
         "INSERT INTO works (doi, title, version, created_at, updated_at) "
         "VALUES ('10.1/x', 'Kept', 1, 't', 't')"
     )
     old.close()
-    monkeypatch.undo()
 
     upgraded = open_store(path)
     assert upgraded.conn.execute("SELECT title, oa_status FROM works").fetchall() == [
@@ -430,3 +436,372 @@ def test_a_work_without_any_identifier_is_kept(store):
     assert created.status == "created"
     assert store.work(created.work_id)["identifiers"] == []
     assert store.conn.execute("SELECT origin FROM local_fields").fetchall() == [("import",)]
+
+
+def test_stop_before_names_a_migration_or_nothing_is_applied(tmp_path):
+    db = sqlite_utils.Database(sqlite3.connect(tmp_path / "h.db", isolation_level=None))
+    with pytest.raises(ValueError, match="no such migration"):
+        migrate(db, "t", stop_before="0003_typo")
+    assert db.table_names() == []  # refused before anything was written
+    assert migrate(db, "t", stop_before=MIGRATIONS[0][0]) == []
+
+
+# --- the exact schema ------------------------------------------------------------------------
+# What a blank database is migrated to, whole: a migration that adds, drops or retypes a column,
+# an index or a trigger must say so here (the store's parts and Datasette read these tables).
+
+EXPECTED_COLUMNS = {
+    "_migrations": {"name": str, "applied_at": str},
+    "runs": {
+        "id": int,
+        "started_at": str,
+        "finished_at": str,
+        "command": str,
+        "status": str,
+        "requested": int,
+        "created": int,
+        "changed": int,
+        "unchanged": int,
+        "not_found": int,
+        "failed": int,
+    },
+    "works": {
+        "id": int,
+        "doi": str,
+        "repec_handle": str,
+        "type": str,
+        "title": str,
+        "subtitle": str,
+        "container_title": str,
+        "issn": str,
+        "volume": str,
+        "issue": str,
+        "pages": str,
+        "year": int,
+        "published": str,
+        "published_print": str,
+        "published_online": str,
+        "publisher": str,
+        "abstract": str,
+        "language": str,
+        "license": str,
+        "url": str,
+        "reference_count": int,
+        "cited_by_count": int,
+        "relations": str,
+        "updates": str,
+        "provenance": str,
+        "version": int,
+        "created_at": str,
+        "updated_at": str,
+        "subjects": str,
+        "resource_version": str,
+        "openalex_id": str,
+        "oa_status": str,
+        "oa_url": str,
+    },
+    "authors": {
+        "work_id": int,
+        "position": int,
+        "given": str,
+        "family": str,
+        "name": str,
+        "orcid": str,
+        "affiliation": str,
+    },
+    "identifiers": {"scheme": str, "key": str, "value": str, "work_id": int},
+    "source_records": {
+        "id": int,
+        "source": str,
+        "identifier": str,
+        "work_id": int,
+        "status": str,
+        "fetched_at": str,
+        "last_seen_at": str,
+        "payload": str,
+        "payload_hash": str,
+    },
+    "changes": {
+        "id": int,
+        "work_id": int,
+        "run_id": int,
+        "field": str,
+        "old_value": str,
+        "new_value": str,
+        "source": str,
+        "changed_at": str,
+    },
+    "agencies": {"prefix": str, "agency": str, "checked_at": str},
+    "conflicts": {
+        "work_id": int,
+        "field": str,
+        "source": str,
+        "value": str,
+        "run_id": int,
+        "seen_at": str,
+    },
+    "local_fields": {"work_id": int, "field": str, "value": str, "origin": str, "updated_at": str},
+    "repec_files": {
+        "path": str,
+        "version": str,
+        "content_hash": str,
+        "encoding": str,
+        "templates": int,
+        "errors": int,
+        "checked_at": str,
+    },
+    "repec_handles": {"key": str, "handle": str, "path": str, "type": str, "line": int},
+    "feeds": {
+        "feed": str,
+        "kind": str,
+        "endpoint": str,
+        "params": str,
+        "watermark": str,
+        "completed_at": str,
+        "completed_run_id": int,
+        "records": int,
+        "tried_at": str,
+        "error": str,
+        "cursor": str,
+    },
+    "watchlist": {"scheme": str, "key": str, "value": str, "added_at": str},
+    "watch_due": {
+        "scheme": str,
+        "key": str,
+        "source": str,
+        "next_due_at": str,
+        "last_status": str,
+        "streak": int,
+        "last_tried_at": str,
+        "last_error": str,
+    },
+    "works_fts": {"title": str, "abstract": str, "authors": str},
+    "run_failures": {"run_id": int, "kind": str, "count": int},
+    "fts_deferred": {"work_id": int},
+    "match_candidates": {
+        "work_id": int,
+        "doi": str,
+        "score": float,
+        "decision": str,
+        "reasons": str,
+        "title": str,
+        "year": int,
+        "authors": str,
+        "container_title": str,
+        "run_id": int,
+        "found_at": str,
+        "settled_at": str,
+        "settled_by": str,
+    },
+}
+EXPECTED_INDEXES = {
+    "idx_changes_run_id": ("changes", ("run_id",)),
+    "idx_changes_work_id_changed_at": ("changes", ("work_id", "changed_at")),
+    "idx_identifiers_work_id": ("identifiers", ("work_id",)),
+    "idx_match_candidates_decision_work_id": ("match_candidates", ("decision", "work_id")),
+    "idx_match_candidates_doi": ("match_candidates", ("doi",)),
+    "idx_repec_handles_path": ("repec_handles", ("path",)),
+    "idx_source_records_work_id": ("source_records", ("work_id",)),
+    "idx_source_records_work_id_source_last_seen_at": (
+        "source_records",
+        ("work_id", "source", "last_seen_at"),
+    ),
+    "idx_watch_due_next_due_at": ("watch_due", ("next_due_at",)),
+    "idx_works_doi": ("works", ("doi",)),
+    "idx_works_openalex_id": ("works", ("openalex_id",)),
+    "idx_works_repec_handle": ("works", ("repec_handle",)),
+    "idx_works_updated_at": ("works", ("updated_at",)),
+    "source_records_unique": ("source_records", ("source", "identifier", "payload_hash")),
+    "sqlite_autoindex__migrations_1": ("_migrations", ("name",)),
+    "sqlite_autoindex_agencies_1": ("agencies", ("prefix",)),
+    "sqlite_autoindex_authors_1": ("authors", ("work_id", "position")),
+    "sqlite_autoindex_conflicts_1": ("conflicts", ("work_id", "field", "source")),
+    "sqlite_autoindex_feeds_1": ("feeds", ("feed",)),
+    "sqlite_autoindex_identifiers_1": ("identifiers", ("scheme", "key")),
+    "sqlite_autoindex_local_fields_1": ("local_fields", ("work_id", "field")),
+    "sqlite_autoindex_match_candidates_1": ("match_candidates", ("work_id", "doi")),
+    "sqlite_autoindex_repec_files_1": ("repec_files", ("path",)),
+    "sqlite_autoindex_repec_handles_1": ("repec_handles", ("key",)),
+    "sqlite_autoindex_run_failures_1": ("run_failures", ("run_id", "kind")),
+    "sqlite_autoindex_watch_due_1": ("watch_due", ("scheme", "key", "source")),
+    "sqlite_autoindex_watchlist_1": ("watchlist", ("scheme", "key")),
+}
+EXPECTED_TRIGGERS = {
+    "authors_fts_delete": "authors",
+    "authors_fts_insert": "authors",
+    "authors_fts_update": "authors",
+    "fts_deferred_done": "fts_deferred",
+    "works_fts_delete": "works",
+    "works_fts_insert": "works",
+    "works_fts_update": "works",
+}
+EXPECTED_VIEWS = {"change_log", "works_with_authors"}
+
+#: FTS5's own tables behind works_fts: their columns are SQLite's business.
+FTS5_SHADOW_TABLES = {
+    f"works_fts_{part}" for part in ("data", "idx", "content", "docsize", "config")
+}
+
+
+def test_a_blank_database_migrates_to_exactly_this_schema(tmp_path):
+    db = open_store(tmp_path / "h.db").db
+    assert set(db.table_names()) == set(EXPECTED_COLUMNS) | FTS5_SHADOW_TABLES
+    for table in db.tables:
+        if table.name not in FTS5_SHADOW_TABLES:
+            assert table.columns_dict == EXPECTED_COLUMNS[table.name], table.name
+    indexes = {
+        name: (table, tuple(row[2] for row in db.execute(f"PRAGMA index_info('{name}')")))
+        for name, table in db.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"
+        )
+    }
+    assert indexes == EXPECTED_INDEXES
+    triggers = dict(db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"))
+    assert triggers == EXPECTED_TRIGGERS
+    assert set(db.view_names()) == EXPECTED_VIEWS
+    db.close()
+
+
+# --- the parts behind the facade --------------------------------------------------------------
+
+
+def test_old_names_reach_their_new_homes(store):
+    """Until the call sites move (issue 15), every old Store name is its part's attribute, for
+    reading and for replacing."""
+    moved = {name: attr for name, attr in vars(Store).items() if type(attr).__name__ == "_Moved"}
+    for name, attr in moved.items():
+        part = getattr(store, attr.part)
+        assert getattr(store, name) == getattr(part, attr.name), name
+    if "_record_tries" in moved:
+        calls = []
+        store._record_tries = lambda *args: calls.append(args)
+        store.write_batch(store.runs.start("test"), [observe(record())])
+        assert len(calls) == 1  # write_batch called the replacement, through store.watch
+
+
+def test_the_parts_write_in_the_facades_one_transaction(store, monkeypatch):
+    """A batch's works, due times and run counts commit together or not at all."""
+    store.watch.track([("doi", "10.1000/abc", "10.1000/ABC")])
+    due_before = store.watch.tracked()
+    run = store.runs.start("test")
+
+    def explode(*args):
+        raise RuntimeError("after the works, before the counts")
+
+    monkeypatch.setattr(store.runs, "add_outcomes", explode)
+    with pytest.raises(RuntimeError):
+        store.write_batch(run, [observe(record())])
+    assert store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 0
+    assert store.watch.tracked() == due_before
+    assert store.runs.counts(run).requested == 0
+
+
+def populate(store) -> dict[str, int]:
+    """Works with several sources, an alias, a RePEc handle, local values (authors among them)
+    and a not-found answer that names no work."""
+    run = store.runs.start("test")
+    [a, b] = store.write_batch(
+        run,
+        [
+            observe(record(doi="10.1000/A"), key="10.1000/a", payload_hash="a1"),
+            Observation(
+                source="crossref",
+                key="10.1000/b-alias",
+                status="ok",
+                work=build_work([record(doi="10.1000/B", title="B")]),
+                answers=(Answer("crossref", "10.1000/b-alias", "ok", '{"b": 1}', "b1"),),
+                aliases=("10.1000/b",),
+            ),
+        ],
+    )
+    later = Observation(
+        source="crossref",
+        key="10.1000/a",
+        status="ok",
+        work=build_work([record(doi="10.1000/A", title="A, again")]),
+        answers=(
+            Answer("crossref", "10.1000/a", "ok", '{"a": 2}', "a2"),
+            Answer("openalex", "10.1000/a", "not_found"),
+        ),
+    )
+    handle = Observation(
+        source="repec",
+        key="repec:wpa:wuwpma:0001",
+        scheme="repec",
+        status="ok",
+        work=build_work([record(source="repec", doi=None, repec_handle="RePEc:wpa:wuwpma:0001")]),
+        answers=(Answer("repec", "repec:wpa:wuwpma:0001", "ok", '{"r": 1}', "r1"),),
+    )
+    gone = Observation(
+        source="crossref",
+        key="10.1000/gone",
+        status="not_found",
+        answers=(Answer("crossref", "10.1000/gone", "not_found"),),
+    )
+    [_, c, _] = store.write_batch(store.runs.start("test"), [later, handle, gone])
+    byline = json.dumps([{"family": "Hopper", "given": "Grace"}])
+    local = {"title": "Mine", "year": 2016, "authors": byline}
+    edit = Observation(
+        source="local",
+        key="",
+        status="ok",
+        work_id=a.work_id,
+        work=build_work([record(), Contribution("local", {"title": "Mine", "year": 2016})]),
+        local=local,
+    )
+    store.write_batch(store.runs.start("set"), [edit])
+    return {"a": a.work_id, "b": b.work_id, "c": c.work_id}
+
+
+def test_a_snapshot_agrees_with_the_reads_it_replaces(store):
+    ids = populate(store)
+    keys = [
+        ("doi", "10.1000/a"),
+        ("doi", "10.1000/b-alias"),
+        ("doi", "10.1000/b"),
+        ("doi", "10.1000/a"),  # asked twice
+        ("doi", "10.1000/gone"),  # answered, but no work
+        ("doi", "10.1000/never"),
+        ("repec", "repec:wpa:wuwpma:0001"),
+        ("repec", "10.1000/a"),  # a DOI key under another scheme finds nothing
+    ]
+    snapshot = store.works.snapshot(keys)
+
+    work_ids = {}
+    for scheme in ("doi", "repec"):
+        asked = [key for s, key in keys if s == scheme]
+        found = store.works.find_work_ids(scheme, asked)
+        work_ids.update({(scheme, key): work_id for key, work_id in found.items()})
+    found_ids = sorted(set(work_ids.values()))
+    assert dict(snapshot.work_ids) == work_ids
+    assert sorted(set(work_ids.values())) == sorted(ids.values())
+    assert snapshot.answers == store.works.latest_answers(found_ids, with_payload=True)
+    assert snapshot.local == store.works.local_values(found_ids)
+    # What it holds, so that agreement is not agreement on nothing.
+    assert snapshot.answers[ids["a"]]["crossref"].payload == '{"a": 2}'
+    assert snapshot.answers[ids["a"]]["openalex"].status == "not_found"
+    assert snapshot.local[ids["a"]].values == {"title": "Mine", "year": 2016}
+    assert snapshot.local[ids["a"]].authors == (Author(given="Grace", family="Hopper"),)
+    assert set(snapshot.local) == {ids["a"]}
+
+
+def test_a_snapshot_reads_a_whole_chunk_in_three_queries(store):
+    ids = populate(store)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        # Far more keys than one IN (...) list may bind: still three queries.
+        keys = [("doi", f"10.1000/unknown-{n}") for n in range(40_000)]
+        snapshot = store.works.snapshot([*keys, ("doi", "10.1000/a")])
+    finally:
+        store.conn.set_trace_callback(None)
+    assert len(statements) == 3, statements
+    assert dict(snapshot.work_ids) == {("doi", "10.1000/a"): ids["a"]}
+    assert set(snapshot.answers) == {ids["a"]} and set(snapshot.local) == {ids["a"]}
+
+
+def test_a_snapshot_of_nothing_known_is_empty(store):
+    populate(store)
+    snapshot = store.works.snapshot([("doi", "10.1000/never")])
+    assert (dict(snapshot.work_ids), dict(snapshot.answers), dict(snapshot.local)) == ({}, {}, {})
+    assert store.works.snapshot([]).work_ids == {}

@@ -472,8 +472,17 @@ MIGRATIONS: list[tuple[str, Migration]] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database, now: str, where: str = "database") -> list[str]:
-    """Apply the migrations not yet applied; return their names. Refuse a database from a newer schema."""
+def migrate(
+    db: sqlite_utils.Database, now: str, where: str = "database", *, stop_before: str | None = None
+) -> list[str]:
+    """Apply the migrations not yet applied; return their names. Refuse a database from a newer schema.
+
+    `stop_before` (a migration's name) applies only those before it, leaving the schema as an
+    older harvester left it: what a test of an upgrade starts from."""
+    names = [name for name, _ in MIGRATIONS]
+    if stop_before is not None and stop_before not in names:
+        raise ValueError(f"stop_before={stop_before!r}: no such migration")
+    todo = MIGRATIONS[: names.index(stop_before)] if stop_before is not None else MIGRATIONS
     conn = db.conn
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
@@ -485,7 +494,7 @@ def migrate(db: sqlite_utils.Database, now: str, where: str = "database") -> lis
             "here); upgrade harvester to use it"
         )
     done = []
-    for name, migration in MIGRATIONS:
+    for name, migration in todo:
         if name in applied:
             continue
         try:

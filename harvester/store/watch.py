@@ -1,0 +1,152 @@
+"""The watch list: the identifiers `harvest run` keeps fresh, and when each is due where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from harvester.due import DUE_SOURCES, DuePolicy, DueState, format_time, next_due, parse_time
+from harvester.models import DueItem, Tried
+from harvester.store.base import Part
+
+
+class Watch(Part):
+    """The `watchlist` and `watch_due` tables, and the temporary `due_now` of a run."""
+
+    def track(self, identifiers: Iterable[tuple[str, str, str]]) -> int:
+        """Watch (scheme, key, value) identifiers; new ones are due at once at each of their
+        sources. Returns how many were new."""
+        now = self.now()
+        new = 0
+        with self.transaction() as conn:
+            for scheme, key, value in identifiers:
+                cur = conn.execute(
+                    """INSERT INTO watchlist (scheme, key, value, added_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT DO NOTHING""",
+                    (scheme, key, value, now),
+                )
+                new += cur.rowcount
+                conn.executemany(
+                    """INSERT INTO watch_due (scheme, key, source, next_due_at)
+                       VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                    [(scheme, key, source, now) for source in DUE_SOURCES[scheme]],
+                )
+        return new
+
+    def untrack(self, identifiers: Iterable[tuple[str, str]]) -> int:
+        """Stop watching (scheme, key) identifiers; their works stay. Returns how many were watched."""
+        gone = 0
+        with self.transaction() as conn:
+            for scheme, key in identifiers:
+                conn.execute("DELETE FROM watch_due WHERE scheme = ? AND key = ?", (scheme, key))
+                cur = conn.execute(
+                    "DELETE FROM watchlist WHERE scheme = ? AND key = ?", (scheme, key)
+                )
+                gone += cur.rowcount
+        return gone
+
+    def tracked(self) -> list[dict[str, Any]]:
+        """Every watched identifier with, per source, when it is due and how its last try ended;
+        the soonest due first."""
+        rows = self.conn.execute(
+            """SELECT w.scheme, w.key, w.value, w.added_at, d.source, d.next_due_at,
+                      d.last_status, d.streak, d.last_tried_at, d.last_error,
+                      (SELECT work_id FROM identifiers i
+                        WHERE i.scheme = w.scheme AND i.key = w.key) AS work_id
+               FROM watchlist w JOIN watch_due d USING (scheme, key)
+               ORDER BY w.scheme, w.key, d.source"""
+        ).fetchall()
+        watched: dict[tuple[str, str], dict[str, Any]] = {}
+        for scheme, key, value, added, source, due, status, streak, tried, error, work in rows:
+            item = watched.setdefault(
+                (scheme, key),
+                {
+                    "scheme": scheme,
+                    "key": key,
+                    "value": value,
+                    "added_at": added,
+                    "work_id": work,
+                    "sources": {},
+                },
+            )
+            item["sources"][source] = {
+                "next_due_at": due,
+                "last_status": status,
+                "streak": streak,
+                "last_tried_at": tried,
+                "last_error": error,
+            }
+        return sorted(
+            watched.values(),
+            key=lambda w: (min(s["next_due_at"] for s in w["sources"].values()), w["value"]),
+        )
+
+    def due_items(self, now: str, limit: int | None = None) -> list[DueItem]:
+        """Watched identifiers due at `now` at one source or more, the longest due first."""
+        self.freeze_due(now, limit)
+        return [*self.iter_due("doi"), *self.iter_due("repec")]
+
+    def freeze_due(self, now: str, limit: int | None = None) -> int:
+        """Keep what is due at `now` (at most `limit`, the longest due first) in the temporary
+        table `due_now` for `iter_due`, and say how many. A run works through this snapshot
+        rather than asking again, so an identifier whose try moved only some of its due times
+        is not met twice, and a nightly of any size is not held in memory."""
+        self.conn.execute("DROP TABLE IF EXISTS temp.due_now")
+        self.conn.execute(
+            """CREATE TEMP TABLE due_now AS
+               SELECT w.scheme, w.key, w.value, group_concat(d.source) AS sources,
+                      min(d.next_due_at) AS due
+               FROM watchlist w JOIN watch_due d USING (scheme, key)
+               WHERE d.next_due_at <= ?
+               GROUP BY w.scheme, w.key
+               ORDER BY due, w.scheme, w.key
+               LIMIT ?""",
+            (now, -1 if limit is None else limit),
+        )
+        return int(self.conn.execute("SELECT count(*) FROM temp.due_now").fetchone()[0])
+
+    def iter_due(self, scheme: str, page: int = 500) -> Iterator[DueItem]:
+        """The identifiers of one scheme in the last `freeze_due`, in its order, a page at a
+        time."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                """SELECT rowid, scheme, key, value, sources, due FROM temp.due_now
+                   WHERE scheme = ? AND rowid > ? ORDER BY rowid LIMIT ?""",
+                (scheme, last, page),
+            ).fetchall()
+            if not rows:
+                return
+            for _, _, key, value, sources, due in rows:
+                yield DueItem(scheme, key, value, tuple(sorted(sources.split(","))), due)
+            last = rows[-1][0]
+
+    def record_tries(self, tries: Iterable[Tried], policy: DuePolicy, now: str) -> None:
+        """Move the due time of each tracked identifier's source by how its try ended; an
+        identifier that is not tracked has no due time to move."""
+        moment = parse_time(now)
+        for tried in tries:
+            row = self.conn.execute(
+                """SELECT next_due_at, last_status, streak FROM watch_due
+                   WHERE scheme = ? AND key = ? AND source = ?""",
+                (tried.scheme, tried.key, tried.source),
+            ).fetchone()
+            if row is None:
+                continue
+            previous = DueState(parse_time(row[0]), row[1], row[2] or 0)
+            state = next_due(tried.status, tried.answered_by, previous, moment, policy)
+            self.conn.execute(
+                """UPDATE watch_due SET next_due_at = ?, last_status = ?, streak = ?,
+                     last_tried_at = ?, last_error = ?
+                   WHERE scheme = ? AND key = ? AND source = ?""",
+                (
+                    format_time(state.next_due_at),
+                    state.last_status,
+                    state.streak,
+                    now,
+                    tried.error,
+                    tried.scheme,
+                    tried.key,
+                    tried.source,
+                ),
+            )

@@ -1,0 +1,465 @@
+"""Works and what hangs off them: identifiers, authors, source records, local values, conflicts
+and history. The reads the pipeline merges from, and the write of one observation (`write`),
+which `Store.write_batch` calls inside its transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from harvester.identifiers import ascii_key
+from harvester.merge import (
+    INT_FIELDS,
+    WORK_FIELDS,
+    Conflict,
+    Contribution,
+    FieldChange,
+    Value,
+    WorkValues,
+    author_row,
+    authors_from_rows,
+    comparable,
+    diff,
+    rows_json,
+    to_json,
+)
+from harvester.models import Answer, Observation, Outcome, Snapshot, StoredAnswer
+from harvester.store.base import Part, chunks
+
+#: The latest answer of every source about each work in `{ids}` (`{payload}`: the text, or NULL
+#: when only the hashes are wanted).
+_LATEST_ANSWERS = """SELECT work_id, source, identifier, status, payload_hash, {payload}
+                    FROM (SELECT *, row_number() OVER (
+                            PARTITION BY work_id, source ORDER BY last_seen_at DESC, id DESC) AS n
+                          FROM source_records WHERE work_id IN ({ids}))
+                    WHERE n = 1"""
+
+#: The user's own values of each work in `{ids}`.
+_LOCAL_VALUES = "SELECT work_id, field, value FROM local_fields WHERE work_id IN ({ids})"
+
+#: The work of each [scheme, key] pair in the JSON array bound to it, in one query.
+_WORK_IDS_OF_PAIRS = """SELECT i.scheme, i.key, i.work_id
+                        FROM json_each(?) AS k
+                        JOIN identifiers i ON i.scheme = json_extract(k.value, '$[0]')
+                                          AND i.key = json_extract(k.value, '$[1]')"""
+
+#: The work ids of the JSON array bound to it, for `IN ({ids})`.
+_JSON_IDS = "SELECT value FROM json_each(?)"
+
+
+class Works(Part):
+    """The `works` table and its satellites (identifiers, authors, source_records, local_fields,
+    conflicts, changes), read and written together because a work is written as one whole."""
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def find_work_id(self, scheme: str, key: str) -> int | None:
+        """The work a (scheme, key) identifier finds, or None."""
+        row = self.conn.execute(
+            "SELECT work_id FROM identifiers WHERE scheme = ? AND key = ?", (scheme, key)
+        ).fetchone()
+        return row[0] if row else None
+
+    def find_work_ids(self, scheme: str, keys: Sequence[str]) -> dict[str, int]:
+        """The work each of these keys of one scheme finds (keys that find none are absent)."""
+        found: dict[str, int] = {}
+        for chunk in chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key, work_id FROM identifiers WHERE scheme = ? AND key IN ({marks})",
+                (scheme, *chunk),
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def find_work_by_id(self, work_id: int) -> int | None:
+        """`work_id` if such a work is stored (a user names works by id), else None."""
+        row = self.conn.execute("SELECT id FROM works WHERE id = ?", (work_id,)).fetchone()
+        return row[0] if row else None
+
+    def get(self, work_id: int) -> dict[str, Any] | None:
+        """A stored work with its authors and identifiers, or None."""
+        cur = self.conn.execute("SELECT * FROM works WHERE id = ?", (work_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        work = dict(zip([d[0] for d in cur.description], row, strict=True))
+        work["authors"] = self._author_rows(work_id)
+        work["identifiers"] = [
+            {"scheme": s, "value": v}
+            for s, v in self.conn.execute(
+                "SELECT scheme, value FROM identifiers WHERE work_id = ? ORDER BY scheme, key",
+                (work_id,),
+            )
+        ]
+        work["conflicts"] = [
+            {"field": f, "source": s, "value": v}
+            for f, s, v in self.conn.execute(
+                "SELECT field, source, value FROM conflicts WHERE work_id = ? ORDER BY field, source",
+                (work_id,),
+            )
+        ]
+        return work
+
+    def history(self, work_id: int) -> list[dict[str, Any]]:
+        """Every change of a work's values, oldest first, as `changes` rows."""
+        cur = self.conn.execute(
+            """SELECT id, run_id, changed_at, source, field, old_value, new_value
+               FROM changes WHERE work_id = ? ORDER BY id""",
+            (work_id,),
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def iter_works(self, *, since: str | None = None, changed: bool = False) -> Iterator[dict]:
+        """Stored works for export, oldest first: updated at or after `since`, and with `changed`
+        only those whose values changed after they were first stored."""
+        clauses, params = [], []
+        if since:
+            clauses.append("updated_at >= ?")
+            params.append(since)
+        if changed:
+            clauses.append("version > 1")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        ids = [r[0] for r in self.conn.execute(f"SELECT id FROM works {where} ORDER BY id", params)]
+        for work_id in ids:
+            work = self.get(work_id)
+            if work is not None:
+                yield work
+
+    def latest_answers(
+        self, work_ids: Sequence[int], *, with_payload: bool = False
+    ) -> dict[int, dict[str, StoredAnswer]]:
+        """The latest answer of every source about each work (payload text only if asked for:
+        deciding whether anything changed needs the hashes alone)."""
+        found: dict[int, dict[str, StoredAnswer]] = {}
+        payload = "payload" if with_payload else "NULL"
+        for chunk in chunks(list(work_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(_LATEST_ANSWERS.format(payload=payload, ids=marks), chunk)
+            _gather_answers(found, rows)
+        return found
+
+    def local_values(self, work_ids: Sequence[int]) -> dict[int, Contribution]:
+        """The user's own values for each work that has any, as a contribution to the merge."""
+        found: dict[int, tuple[dict[str, Value], tuple]] = {}
+        for chunk in chunks(list(work_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            _gather_local(found, self.conn.execute(_LOCAL_VALUES.format(ids=marks), chunk))
+        return _contributions(found)
+
+    def snapshot(self, keys: Iterable[tuple[str, str]]) -> Snapshot:
+        """What the store holds about these (scheme, key) identifiers, in three queries whatever
+        their number: the works they find, the latest answer of every source about those works
+        with its payload, and the works' local values. A chunk of the pipeline reads the store
+        once this way instead of once per work; what it reads agrees with `find_work_ids`,
+        `latest_answers(with_payload=True)` and `local_values`."""
+        pairs = sorted({(scheme, key) for scheme, key in keys})
+        rows = self.conn.execute(_WORK_IDS_OF_PAIRS, (json.dumps(pairs),))
+        work_ids = {(scheme, key): work_id for scheme, key, work_id in rows}
+        ids = json.dumps(sorted(set(work_ids.values())))
+        answers: dict[int, dict[str, StoredAnswer]] = {}
+        query = _LATEST_ANSWERS.format(payload="payload", ids=_JSON_IDS)
+        _gather_answers(answers, self.conn.execute(query, (ids,)))
+        local: dict[int, tuple[dict[str, Value], tuple]] = {}
+        _gather_local(local, self.conn.execute(_LOCAL_VALUES.format(ids=_JSON_IDS), (ids,)))
+        return Snapshot(work_ids=work_ids, answers=answers, local=_contributions(local))
+
+    def _author_rows(self, work_id: int) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            """SELECT given, family, name, orcid, affiliation FROM authors
+               WHERE work_id = ? ORDER BY position""",
+            (work_id,),
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def _current_values(self, work_id: int) -> tuple[dict[str, Value], int]:
+        columns = ", ".join(WORK_FIELDS)
+        row = self.conn.execute(
+            f"SELECT {columns}, version FROM works WHERE id = ?", (work_id,)
+        ).fetchone()
+        values = dict(zip(WORK_FIELDS, row[: len(WORK_FIELDS)], strict=True))
+        values["authors"] = rows_json(self._author_rows(work_id))
+        return values, row[-1]
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def write(self, run_id: int, obs: Observation, now: str) -> Outcome:
+        """Write one observation (inside the caller's transaction: `Store.write_batch`) and say
+        what became of it; a failure is only reported, never stored."""
+        display = obs.display or obs.key
+        if obs.status == "failed":
+            return Outcome(
+                display,
+                "failed",
+                error=obs.error,
+                source=obs.source,
+                error_kind=obs.error_kind or "other",
+            )
+        work_id = self._resolve_work(obs, run_id, now)
+        if obs.status in ("not_found", "unchanged") or obs.work is None:
+            for answer in obs.answers:
+                self._keep_answer(answer, work_id, now)
+            status = "not_found" if obs.status == "not_found" else "unchanged"
+            return Outcome(display, status, work_id=work_id, error=obs.error, source=obs.source)
+
+        new = comparable(obs.work)
+        if work_id is None:
+            work_id = self._insert_work(obs.work, now)
+            changes = diff({}, new)
+            status, version = "created", 1
+        else:
+            old, version = self._current_values(work_id)
+            changes = diff(old, new)
+            status = "changed" if changes else "unchanged"
+            if changes:
+                version += 1
+                self._update_work(work_id, obs.work, version, changes, now)
+            else:
+                # Same values, perhaps from another source now (one dropped a field that the
+                # next one has): the provenance must say who gives each value today.
+                self.conn.execute(
+                    "UPDATE works SET provenance = ? WHERE id = ? AND provenance IS NOT ?",
+                    (to_json(obs.work.provenance), work_id, to_json(obs.work.provenance)),
+                )
+        if obs.local is not None:
+            self._write_local(work_id, obs.local, obs.local_origin, now)
+        self._link_identifiers(obs, work_id)
+        for answer in obs.answers:
+            self._keep_answer(answer, work_id, now)
+        self._record_changes(work_id, run_id, changes, obs, now)
+        if obs.conflicts is not None:
+            self._replace_conflicts(work_id, run_id, obs.conflicts, now)
+        return Outcome(
+            display or f"work {work_id}",
+            status,
+            work_id=work_id,
+            version=version,
+            fields=tuple(c.field for c in changes) if status == "changed" else (),
+            title=obs.work.values.get("title"),  # type: ignore[arg-type]
+            source=obs.source,
+        )
+
+    def _resolve_work(self, obs: Observation, run_id: int, now: str) -> int | None:
+        """The work an observation is about. The identifier the source answered with (the prime
+        DOI of an alias) decides, so an alias never keeps a work of its own; if it had one from
+        before it became an alias, that work is merged into the prime's."""
+        if obs.work_id is not None:
+            return obs.work_id
+        if not obs.key:
+            return None
+        prime = next(
+            (w for alias in obs.aliases if (w := self.find_work_id(obs.scheme, alias))), None
+        )
+        asked = self.find_work_id(obs.scheme, obs.key)
+        if prime is not None and asked is not None and prime != asked:
+            self._absorb(asked, prime, run_id, obs.source, now)
+        found = prime or asked
+        # Another identifier the record names (the DOI in a RePEc record) may have a work of its
+        # own already: the two are one work, the one found first surviving.
+        for scheme, key in obs.links:
+            linked = self.find_work_id(scheme, key)
+            if linked is not None and found is not None and linked != found:
+                self._absorb(linked, found, run_id, obs.source, now)
+            found = found or linked
+        return found
+
+    def _absorb(self, orphan: int, survivor: int, run_id: int, source: str, now: str) -> None:
+        """Move everything known about `orphan` to `survivor` and delete it: its identifiers, its
+        source records and its history follow; the survivor's own local values win over the
+        orphan's. The merge itself is a change in the survivor's history."""
+        conn = self.conn
+        for table in ("source_records", "identifiers", "changes"):
+            conn.execute(f"UPDATE {table} SET work_id = ? WHERE work_id = ?", (survivor, orphan))
+        conn.execute(
+            """INSERT OR IGNORE INTO local_fields (work_id, field, value, origin, updated_at)
+               SELECT ?, field, value, origin, updated_at FROM local_fields WHERE work_id = ?""",
+            (survivor, orphan),
+        )
+        for table in ("local_fields", "conflicts", "authors"):
+            conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
+        conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
+        conn.execute(
+            """INSERT INTO changes (work_id, run_id, field, old_value, new_value, source, changed_at)
+               VALUES (?, ?, 'merged_work_id', ?, ?, ?, ?)""",
+            (survivor, run_id, str(orphan), str(survivor), source, now),
+        )
+
+    def _insert_work(self, work: WorkValues, now: str) -> int:
+        columns = [*WORK_FIELDS, "provenance", "version", "created_at", "updated_at"]
+        values = [*(work.values[f] for f in WORK_FIELDS), to_json(work.provenance), 1, now, now]
+        cur = self.conn.execute(
+            f"INSERT INTO works ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            values,
+        )
+        work_id = int(cur.lastrowid)
+        self._replace_authors(work_id, work)
+        return work_id
+
+    def _update_work(
+        self, work_id: int, work: WorkValues, version: int, changes: Sequence[FieldChange], now: str
+    ) -> None:
+        assignments = ", ".join(f"{f} = ?" for f in WORK_FIELDS)
+        self.conn.execute(
+            f"UPDATE works SET {assignments}, provenance = ?, version = ?, updated_at = ? "
+            "WHERE id = ?",
+            [
+                *(work.values[f] for f in WORK_FIELDS),
+                to_json(work.provenance),
+                version,
+                now,
+                work_id,
+            ],
+        )
+        if any(c.field == "authors" for c in changes):
+            self._replace_authors(work_id, work)
+
+    def _replace_authors(self, work_id: int, work: WorkValues) -> None:
+        """The byline whole, with the search index rebuilt once after it, not per author row
+        (migration 0009's `fts_deferred`)."""
+        self.conn.execute("INSERT OR IGNORE INTO fts_deferred (work_id) VALUES (?)", (work_id,))
+        self.conn.execute("DELETE FROM authors WHERE work_id = ?", (work_id,))
+        self.conn.executemany(
+            """INSERT INTO authors (work_id, position, given, family, name, orcid, affiliation)
+               VALUES (:work_id, :position, :given, :family, :name, :orcid, :affiliation)""",
+            [
+                {"work_id": work_id, "position": i, **author_row(a)}
+                for i, a in enumerate(work.authors, start=1)
+            ],
+        )
+        self.conn.execute("DELETE FROM fts_deferred WHERE work_id = ?", (work_id,))
+
+    def _link_identifiers(self, obs: Observation, work_id: int) -> None:
+        """Every key that named this work (as asked, as answered, its DOI and RePEc handle as
+        merged) finds it from now on."""
+        pairs: dict[tuple[str, str], str] = {}
+        if obs.key:
+            pairs[(obs.scheme, obs.key)] = obs.identifier_value or obs.display or obs.key
+        for alias in obs.aliases:
+            pairs.setdefault((obs.scheme, alias), alias)
+        values = obs.work.values if obs.work else {}
+        doi, handle = values.get("doi"), values.get("repec_handle")
+        if isinstance(doi, str):
+            pairs.setdefault(("doi", ascii_key(doi)), doi)
+        if isinstance(handle, str):
+            pairs.setdefault(("repec", ascii_key(handle)), handle)
+        self.conn.executemany(
+            """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
+               ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
+            [(scheme, key, value, work_id) for (scheme, key), value in pairs.items()],
+        )
+
+    def _keep_answer(self, answer: Answer, work_id: int | None, now: str) -> None:
+        """Each distinct payload is kept once; seeing it again only moves its last_seen_at
+        (tried first: most answers of a harvest were seen before, and need no text at all)."""
+        seen = self.conn.execute(
+            """UPDATE source_records SET last_seen_at = ?, work_id = coalesce(?, work_id)
+               WHERE source = ? AND identifier = ? AND payload_hash = ?""",
+            (now, work_id, answer.source, answer.identifier, answer.fingerprint),
+        )
+        if seen.rowcount:
+            return
+        self.conn.execute(
+            """INSERT INTO source_records
+                 (source, identifier, work_id, status, fetched_at, last_seen_at, payload,
+                  payload_hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source, identifier, payload_hash) DO UPDATE SET
+                 last_seen_at = excluded.last_seen_at,
+                 work_id = coalesce(excluded.work_id, work_id)""",
+            (
+                answer.source,
+                answer.identifier,
+                work_id,
+                answer.status,
+                now,
+                now,
+                answer.text(),
+                answer.fingerprint,
+            ),
+        )
+
+    def _write_local(
+        self, work_id: int, local: Mapping[str, Value | None], origin: str, now: str
+    ) -> None:
+        """Set (or, for None, unset) the user's own values of a work."""
+        for name, value in local.items():
+            if value is None:
+                self.conn.execute(
+                    "DELETE FROM local_fields WHERE work_id = ? AND field = ?", (work_id, name)
+                )
+            else:
+                self.conn.execute(
+                    """INSERT INTO local_fields (work_id, field, value, origin, updated_at)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (work_id, field) DO UPDATE SET value = excluded.value,
+                         origin = excluded.origin, updated_at = excluded.updated_at""",
+                    (work_id, name, str(value), origin, now),
+                )
+
+    def _replace_conflicts(
+        self, work_id: int, run_id: int, conflicts: Sequence[Conflict], now: str
+    ) -> None:
+        """The work's conflicts are what its sources disagree on now: older ones are dropped."""
+        self.conn.execute("DELETE FROM conflicts WHERE work_id = ?", (work_id,))
+        self.conn.executemany(
+            """INSERT OR REPLACE INTO conflicts (work_id, field, source, value, run_id, seen_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [(work_id, c.field, c.source, c.value, run_id, now) for c in conflicts],
+        )
+
+    def _record_changes(
+        self, work_id: int, run_id: int, changes: Sequence[FieldChange], obs: Observation, now: str
+    ) -> None:
+        provenance = obs.work.provenance if obs.work else {}
+        self.conn.executemany(
+            """INSERT INTO changes
+                 (work_id, run_id, field, old_value, new_value, source, changed_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    work_id,
+                    run_id,
+                    c.field,
+                    _text(c.old),
+                    _text(c.new),
+                    # A user's edit is the user's change, whichever source's value it uncovers.
+                    "local" if obs.source == "local" else provenance.get(c.field, obs.source),
+                    now,
+                )
+                for c in changes
+            ],
+        )
+
+
+def _gather_answers(
+    found: dict[int, dict[str, StoredAnswer]], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    for work_id, source, identifier, status, payload_hash, text in rows:
+        found.setdefault(work_id, {})[source] = StoredAnswer(
+            source, identifier, status, payload_hash, text
+        )
+
+
+def _gather_local(
+    found: dict[int, tuple[dict[str, Value], tuple]], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    for work_id, name, value in rows:
+        values, _ = found.setdefault(work_id, ({}, ()))
+        if name == "authors":
+            found[work_id] = (values, authors_from_rows(json.loads(value)))
+        else:
+            values[name] = int(value) if name in INT_FIELDS else value
+
+
+def _contributions(found: Mapping[int, tuple[dict[str, Value], tuple]]) -> dict[int, Contribution]:
+    return {
+        work_id: Contribution("local", values, authors)
+        for work_id, (values, authors) in found.items()
+    }
+
+
+def _text(value: Value) -> str | None:
+    return None if value is None else str(value)
