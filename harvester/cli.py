@@ -102,7 +102,7 @@ class App:
         with writer_lock(self.database, _command_line(), wait=self.wait):
             store = self.open_store(create=create)
             try:
-                recovered = store.recover_stale_runs()
+                recovered = store.runs.recover_stale()
                 if recovered:
                     log.warning(
                         "runs.recovered",
@@ -201,7 +201,7 @@ def _skip_invalid_option(text: str) -> Any:
 
 def _tracker(identifiers: list) -> Callable[[Store], None]:
     """`--track`: what to do with the store before the run, so the run moves the due times."""
-    return lambda store: store.track(_watched(i) for i in identifiers)
+    return lambda store: store.watch.track(_watched(i) for i in identifiers)
 
 
 # --- harvest doi -----------------------------------------------------------------------------
@@ -299,8 +299,8 @@ def _run_and_report(
         single = next(iter(works)) if len(works) == 1 else None
         if single and not quiet and lines:
             click.echo()
-            click.echo(render.work_text(store.work(single)))
-        click.echo(render.summary_line(result, store.path, store.run_failures(result.run_id)))
+            click.echo(render.work_text(store.works.get(single)))
+        click.echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
 
     return _write_run(app, start, report, stop=stop)
 
@@ -493,7 +493,7 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
             click.echo(render.outcome_line(outcome))
 
     def start(store: Store) -> Callable[..., RunResult]:
-        ids = find_works(store, works) if works else store.unmatched_work_ids(max_items)
+        ids = find_works(store, works) if works else store.matches.unmatched_work_ids(max_items)
         ids = ids[:max_items] if max_items else ids
         return partial(match_works, ids, on_outcome=on_outcome, on_match=on_match)
 
@@ -541,7 +541,7 @@ def _settle(
         if as_json:
             click.echo(render.json_text(render.settle_document(result, outcomes, decisions)))
         elif decisions.accepts:
-            click.echo(render.summary_line(result, store.path, store.run_failures(result.run_id)))
+            click.echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
         elif lines:
             click.echo(render.rejected_summary(len(decisions.rejects), result.run_id, store.path))
 
@@ -553,7 +553,7 @@ def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
     store = app.open_store(create=False)
     try:
         ids = find_works(store, works) if works else None
-        pending = store.pending_matches(ids)
+        pending = store.matches.pending(ids)
     finally:
         store.close()
     click.echo(render.json_text(pending) if as_json else render.review_text(pending))
@@ -584,7 +584,7 @@ def track_command(
     if parsed is None:
         return EXIT_BAD_INPUT
     with app.writing() as store:
-        new = store.track(_watched(i) for i in parsed)
+        new = store.watch.track(_watched(i) for i in parsed)
     click.echo(render.track_summary(len(parsed), new))
     return EXIT_OK
 
@@ -599,7 +599,7 @@ def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
     if parsed is None:
         return EXIT_BAD_INPUT
     with app.writing() as store:
-        gone = store.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
+        gone = store.watch.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
     click.echo(render.untrack_summary(len(parsed), gone))
     return EXIT_OK if gone == len(parsed) else EXIT_SOME_FAILED
 
@@ -612,7 +612,7 @@ def tracked_command(app: App, as_json: bool) -> int:
     last try ended."""
     store = app.open_store(create=False)
     try:
-        watched = store.tracked()
+        watched = store.watch.tracked()
     finally:
         store.close()
     click.echo(render.json_text(watched) if as_json else render.tracked_text(watched))
@@ -936,7 +936,7 @@ def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:
         if work_id is None:
             click.echo(render.not_stored(text), err=True)
             return EXIT_SOME_FAILED
-        work, changes = store.work(work_id), store.history(work_id)
+        work, changes = store.works.get(work_id), store.works.history(work_id)
     finally:
         store.close()
     if as_json:
@@ -999,7 +999,7 @@ def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
         if app.verbosity >= 0:
             click.echo(render.outcome_line(outcome))
             click.echo()
-            click.echo(render.work_text(store.work(work_id)))
+            click.echo(render.work_text(store.works.get(work_id)))
     return EXIT_OK
 
 
@@ -1087,7 +1087,7 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
     since_at = _since(since) if since else None
     store = app.open_store(create=False)
     try:
-        works = store.iter_works(since=since_at, changed=changed)
+        works = store.works.iter_works(since=since_at, changed=changed)
         if output is None:
             write_works(works, fmt, sys.stdout)
         else:

@@ -20,9 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-#: The sources each scheme of tracked identifier is due at.
-DUE_SOURCES = {"doi": ("agency", "openalex"), "repec": ("repec",)}
-
 STATUSES = ("ok", "not_found", "failed")
 
 

@@ -102,7 +102,7 @@ def summary_line(
 
 
 def work_text(work: Mapping[str, Any] | None) -> str:
-    """A stored work (`Store.work`) as `harvest show` prints it: a field a line, then which
+    """A stored work (`store.works.get`) as `harvest show` prints it: a field a line, then which
     source gave which fields (`From:`) and where the sources disagree (`Conflict:`)."""
     if work is None:
         return "(no such work)"
@@ -175,7 +175,7 @@ def author_text(author: Mapping[str, Any]) -> str:
 
 
 def history_text(work: Mapping[str, Any], changes: Sequence[Mapping[str, Any]]) -> str:
-    """`harvest history`: the changes (`Store.history`) grouped by run, each field's old and new
+    """`harvest history`: the changes (`store.works.history`) grouped by run, each field's old and new
     value and the source that said so."""
     title = shorten(work.get("title") or "(no title)", 70)
     out = [f"{work.get('doi')}  work {work['id']}, version {work['version']}: {title}"]
@@ -276,7 +276,7 @@ def match_summary(
 
 
 def review_text(pending: Sequence[Mapping[str, Any]]) -> str:
-    """The pending candidates (`Store.pending_matches`) by record: the record's title against
+    """The pending candidates (`store.matches.pending`) by record: the record's title against
     each candidate's, the score and the reasons, and how to settle them."""
     out: list[str] = []
     work_id = None
@@ -334,7 +334,7 @@ def untrack_summary(given: int, removed: int) -> str:
 
 
 def tracked_text(watched: Sequence[Mapping[str, Any]]) -> str:
-    """The watch list (`Store.tracked`): each identifier, its work, and per source when it is
+    """The watch list (`store.watch.tracked`): each identifier, its work, and per source when it is
     next due and how its last try ended."""
     out = []
     for item in watched:

@@ -95,7 +95,7 @@ def built(tmp_path_factory):
             assert (result.counts.created, result.counts.not_found) == (4, 1)
 
             clock.moment = starts[1]
-            store.track([("doi", parse_doi(FAILING).key, FAILING)])
+            store.watch.track([("doi", parse_doi(FAILING).key, FAILING)])
             upstream.fail("pmed.0030277", 503, times=None)
             result = harvest_due(
                 store=store, client=connect(config), config=config, command="harvest run"
@@ -452,7 +452,7 @@ def test_the_store_indexes_a_byline_once_not_once_per_author(tmp_path):
     authors = tuple(Author(given=f"Given{n}", family=f"Family{n}") for n in range(1, 31))
     work = WorkValues(values={"title": "On many hands"}, provenance={}, authors=authors)
     with store.transaction():
-        store._replace_authors(wid, work)
+        store.works._replace_authors(wid, work)
     written = store.conn.total_changes - before - 30 - 2  # less the authors and fts_deferred
     assert store.conn.execute("SELECT count(*) FROM fts_deferred").fetchone() == (0,)
     assert indexed(store)[wid][2].split("; ")[:2] == ["Given1 Family1", "Given2 Family2"]
@@ -577,7 +577,7 @@ def test_datasette_reads_while_a_harvest_writes(tmp_path):
         def write() -> None:
             try:
                 writer = open_store(path)
-                record_tries = writer._record_tries  # the last step before the batch commits
+                record_tries = writer.watch.record_tries  # the last step before the batch commits
 
                 def pause_before_commit(*args) -> None:
                     record_tries(*args)
@@ -585,7 +585,7 @@ def test_datasette_reads_while_a_harvest_writes(tmp_path):
                     assert go_on.wait(30), "Datasette never read"
                     go_on.clear()
 
-                writer._record_tries = pause_before_commit
+                writer.watch.record_tries = pause_before_commit
                 for title in titles:
                     change_elife(upstream, title=[title])
                     assert harvest_dois(writer, config, ELIFE).counts.changed == 1

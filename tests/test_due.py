@@ -106,23 +106,23 @@ def observed(store, *observations):
 
 
 def sources_of(store, key):
-    [item] = [t for t in store.tracked() if t["key"] == key]
+    [item] = [t for t in store.watch.tracked() if t["key"] == key]
     return item["sources"]
 
 
 def test_tracked_identifiers_are_due_at_once_at_each_of_their_sources(store):
-    assert store.track([DOI, HANDLE, DOI]) == 2
-    assert store.track([DOI]) == 0
-    due = store.due_items(format_time(NOW))
+    assert store.watch.track([DOI, HANDLE, DOI]) == 2
+    assert store.watch.track([DOI]) == 0
+    due = store.watch.due_items(format_time(NOW))
     assert [(d.scheme, d.sources) for d in due] == [
         ("doi", ("agency", "openalex")),
         ("repec", ("repec",)),
     ]
-    assert store.due_items(format_time(NOW - timedelta(seconds=1))) == []
+    assert store.watch.due_items(format_time(NOW - timedelta(seconds=1))) == []
 
 
 def test_a_written_batch_moves_the_due_times_of_what_it_tried(store, clock):
-    store.track([DOI, HANDLE])
+    store.watch.track([DOI, HANDLE])
     crossref = Answer("crossref", DOI[1], "ok", "{}", "h1")
     openalex = Answer("openalex", DOI[1], "not_found")
     observed(
@@ -138,12 +138,12 @@ def test_a_written_batch_moves_the_due_times_of_what_it_tried(store, clock):
     assert handle["next_due_at"] == "2026-12-02T03:30:00Z"
 
     clock.moment = NOW + timedelta(hours=1)
-    due = store.due_items(clock())
+    due = store.watch.due_items(clock())
     assert [(d.key, d.sources) for d in due] == [(HANDLE[1], ("repec",))]
 
 
 def test_an_agency_that_does_not_know_the_doi_backs_off_openalex_too(store):
-    store.track([DOI])
+    store.watch.track([DOI])
     observed(
         store,
         Observation(
@@ -156,7 +156,7 @@ def test_an_agency_that_does_not_know_the_doi_backs_off_openalex_too(store):
 
 
 def test_a_remembered_not_found_and_untracked_identifiers_move_nothing(store):
-    store.track([DOI])
+    store.watch.track([DOI])
     observed(
         store,
         Observation("cache", DOI[1], "not_found"),
@@ -167,22 +167,22 @@ def test_a_remembered_not_found_and_untracked_identifiers_move_nothing(store):
 
 
 def test_untrack_forgets_the_identifier_but_keeps_its_work(store):
-    store.track([DOI, HANDLE])
-    assert store.untrack([(DOI[0], DOI[1]), ("doi", "10.1000/never")]) == 1
-    assert [t["key"] for t in store.tracked()] == [HANDLE[1]]
+    store.watch.track([DOI, HANDLE])
+    assert store.watch.untrack([(DOI[0], DOI[1]), ("doi", "10.1000/never")]) == 1
+    assert [t["key"] for t in store.watch.tracked()] == [HANDLE[1]]
     assert store.conn.execute("SELECT count(*) FROM watch_due").fetchone() == (1,)
 
 
 def test_due_items_come_longest_due_first_and_respect_a_limit(store, clock):
-    store.track([HANDLE])
+    store.watch.track([HANDLE])
     clock.moment = NOW + timedelta(minutes=5)
-    store.track([DOI])
-    due = store.due_items(clock(), limit=1)
+    store.watch.track([DOI])
+    due = store.watch.due_items(clock(), limit=1)
     assert [d.key for d in due] == [HANDLE[1]]
 
 
 def test_runs_left_running_by_a_killed_process_are_recovered(store):
-    run_id = store.start_run("harvest run")
-    assert store.recover_stale_runs() == 1
-    assert store.run(run_id)["status"] == "interrupted"
-    assert store.recover_stale_runs() == 0
+    run_id = store.runs.start("harvest run")
+    assert store.runs.recover_stale() == 1
+    assert store.runs.get(run_id)["status"] == "interrupted"
+    assert store.runs.recover_stale() == 0

@@ -82,7 +82,7 @@ def upstream():
 @pytest.fixture
 def store(tmp_path, clock):
     s = open_store(tmp_path / "h.db", now=clock)
-    s.track(("doi", parse_doi(d).key, d) for d in (*CROSSREF_DOIS, DATACITE_DOI))
+    s.watch.track(("doi", parse_doi(d).key, d) for d in (*CROSSREF_DOIS, DATACITE_DOI))
     yield s
     s.close()
 
@@ -109,7 +109,7 @@ def run(upstream, store):
 
 
 def states(store) -> dict[str, dict]:
-    return {t["value"]: t["sources"]["agency"] for t in store.tracked()}
+    return {t["value"]: t["sources"]["agency"] for t in store.watch.tracked()}
 
 
 @pytest.mark.parametrize(("name", "status", "body", "headers"), STORMS, ids=[s[0] for s in STORMS])
@@ -128,7 +128,7 @@ def test_a_storm_leaves_every_identifier_in_a_definite_state_and_a_rerun_finishe
         retry_at = parse_time(agency[doi]["next_due_at"])
         assert NOW < retry_at <= NOW + timedelta(hours=1)  # a definite, near retry time
     assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
-    assert store.run_failures(result.run_id) == {KINDS[name]: len(CROSSREF_DOIS)}
+    assert store.runs.failures(result.run_id) == {KINDS[name]: len(CROSSREF_DOIS)}
 
     upstream.faults.clear()
     clock.moment = NOW + timedelta(hours=1)
@@ -176,5 +176,5 @@ def test_the_run_record_counts_each_kind_of_failure(upstream, store):
         "/datacite/dois", 200, b"<html>Portal</html>", {"content-type": "text/html"}, times=None
     )
     result = run(upstream, store)
-    assert store.run_failures(result.run_id) == {"server_error": 2, "bad_answer": 1}
-    assert store.run(result.run_id)["failed"] == 3
+    assert store.runs.failures(result.run_id) == {"server_error": 2, "bad_answer": 1}
+    assert store.runs.get(result.run_id)["failed"] == 3

@@ -1,7 +1,7 @@
 """Users' bibliographic files in, stored works out: BibTeX, RIS, CSL-JSON and CSV.
 
 The works written out are built from the recorded real responses (../shared/fixtures) with the real
-parsers and merge, shaped as `Store.work()` returns them; each format must give back what it can
+parsers and merge, shaped as `store.works.get()` returns them; each format must give back what it can
 carry, and its output must parse with the format's own library. The recorded doi.org BibTeX and
 CSL-JSON are read field by field. What a format cannot carry is stated here, per format.
 """
@@ -34,7 +34,7 @@ from harvester.sources import crossref, datacite, doiorg
 
 
 def stored(record: Record, work_id: int) -> dict:
-    """A work dict as `Store.work()` returns it, from one source record."""
+    """A work dict as `store.works.get()` returns it, from one source record."""
     work = build_work([record])
     return {
         **work.values,

@@ -58,7 +58,7 @@ def run(dois, store, config, on_outcome=None, **kw):
 
 
 def stored(store, doi):
-    return store.work(store.find_work_id("doi", parse_doi(doi).key))
+    return store.works.get(store.works.find_work_id("doi", parse_doi(doi).key))
 
 
 def test_each_doi_is_resolved_at_its_agency_and_enriched_by_openalex(upstream, store):
@@ -99,7 +99,7 @@ def test_each_doi_is_resolved_at_its_agency_and_enriched_by_openalex(upstream, s
         "10.7554",
         "10.99999",
     ]
-    assert store.known_agencies() == {
+    assert store.agencies.known() == {
         "10.7554": "crossref",
         "10.5061": "datacite",
         "10.48550": "datacite",
@@ -158,7 +158,7 @@ def test_other_agencies_come_through_doi_org_content_negotiation(upstream, store
     work = stored(store, "10.1126/science.169.3946.635")
     assert work["title"] == item["title"]
     assert json.loads(work["provenance"])["title"] == "doi.org"
-    assert store.known_agencies()["10.1126"] == "medra"
+    assert store.agencies.known()["10.1126"] == "medra"
     assert upstream.count("/agency-csl/") == 1
 
 
@@ -226,7 +226,7 @@ def test_sources_that_disagree_leave_a_conflict_for_a_person(upstream, store):
 def test_local_values_win_over_every_harvest_until_unset(upstream, store):
     config = configure(upstream)
     run([ELIFE], store, config)
-    work_id = store.find_work_id("doi", parse_doi(ELIFE).key)
+    work_id = store.works.find_work_id("doi", parse_doi(ELIFE).key)
     original = stored(store, ELIFE)["title"]
 
     outcome = edit_work(
@@ -242,7 +242,9 @@ def test_local_values_win_over_every_harvest_until_unset(upstream, store):
     edit_work(work_id, {"title": None}, store=store, config=config, command="unset")
     work = stored(store, ELIFE)
     assert work["title"] == "Crossref changed it too" != original
-    sources = [(c["field"], c["source"]) for c in store.history(work_id) if c["field"] == "title"]
+    sources = [
+        (c["field"], c["source"]) for c in store.works.history(work_id) if c["field"] == "title"
+    ]
     assert sources == [("title", "crossref"), ("title", "local"), ("title", "local")]
 
 
@@ -252,8 +254,11 @@ def test_an_alias_is_stored_under_its_prime_doi_and_finds_the_same_work(upstream
     _, outcomes = run(["10.7554/eLife.01567.alias"], store, config)
     [outcome] = outcomes.values()
     assert outcome.status == "created"
-    assert store.find_work_id("doi", parse_doi(ELIFE).key) == outcome.work_id
-    assert store.find_work_id("doi", parse_doi("10.7554/eLife.01567.alias").key) == outcome.work_id
+    assert store.works.find_work_id("doi", parse_doi(ELIFE).key) == outcome.work_id
+    assert (
+        store.works.find_work_id("doi", parse_doi("10.7554/eLife.01567.alias").key)
+        == outcome.work_id
+    )
     crossref_doi = load_json("crossref/10.7554_elife.01567.json")["message"]["DOI"]
     assert stored(store, ELIFE)["doi"] == crossref_doi  # as the agency spells it
     # OpenAlex was asked about the prime DOI, which it knows.

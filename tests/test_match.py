@@ -161,9 +161,9 @@ def test_a_bibtex_entry_without_doi_is_linked_to_its_doi_on_its_own_work(upstrea
     config = upstream.config()
     ids = import_bib(store, config, "elife")
     work_id = ids["elife"]
-    assert store.unmatched_work_ids() == [work_id]
+    assert store.matches.unmatched_work_ids() == [work_id]
 
-    result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+    result, records, outcomes = run_match(store, config, store.matches.unmatched_work_ids())
 
     # The search: the record's title, first author and journal; a year either side; 5 rows.
     [params] = upstream.queries
@@ -181,7 +181,7 @@ def test_a_bibtex_entry_without_doi_is_linked_to_its_doi_on_its_own_work(upstrea
 
     # One work, the record's: its own values win, the agency's fill in the rest.
     assert query(store, "SELECT count(*) FROM works") == [(1,)]
-    work = store.work(work_id)
+    work = store.works.get(work_id)
     message = load_json("crossref/10.7554_elife.01567.json")["message"]
     assert work["doi"] == ELIFE
     assert work["title"] == ELIFE_TITLE.replace("quantitative", "quantitatve")  # the user's
@@ -191,10 +191,10 @@ def test_a_bibtex_entry_without_doi_is_linked_to_its_doi_on_its_own_work(upstrea
     assert provenance["doi"] == "crossref" and provenance["title"] == "local"
     schemes = {i["scheme"] for i in work["identifiers"]}
     assert schemes == {"doi", "record"}  # found by its DOI now, and by its record key still
-    assert store.find_work_id("doi", parse_doi(ELIFE).key) == work_id
+    assert store.works.find_work_id("doi", parse_doi(ELIFE).key) == work_id
 
     # History: the link, by the match, and the DOI's values, by Crossref, in the match's run.
-    changes = {(c["field"], c["source"], c["run_id"]) for c in store.history(work_id)}
+    changes = {(c["field"], c["source"], c["run_id"]) for c in store.works.history(work_id)}
     assert ("matched_doi", "match", result.run_id) in changes
     assert ("doi", "crossref", result.run_id) in changes
     assert ("volume", "crossref", result.run_id) in changes
@@ -203,7 +203,7 @@ def test_a_bibtex_entry_without_doi_is_linked_to_its_doi_on_its_own_work(upstrea
     assert run == ("ok", 1, 1, 0)
 
     # Matched: not asked again.
-    assert store.unmatched_work_ids() == []
+    assert store.matches.unmatched_work_ids() == []
     _, records, _ = run_match(store, config, [work_id])
     assert records[work_id].status == "skipped" and len(upstream.queries) == 1
 
@@ -213,12 +213,12 @@ def test_the_recorded_search_links_the_true_work_and_none_of_its_neighbours(upst
     config = upstream.config()
     ids = import_bib(store, config, "invasive", "decoy")
 
-    result, records, _ = run_match(store, config, store.unmatched_work_ids())
+    result, records, _ = run_match(store, config, store.matches.unmatched_work_ids())
 
     assert (records[ids["invasive"]].status, records[ids["invasive"]].doi) == ("linked", INVASIVE)
     assert "year off by 1" in records[ids["invasive"]].reasons
     assert records[ids["decoy"]].status == "no_match"
-    assert store.work(ids["decoy"])["doi"] is None
+    assert store.works.get(ids["decoy"])["doi"] is None
     assert candidates(store, ids["decoy"]) == []
     assert query(store, "SELECT count(*) FROM works") == [(2,)]
     # Crossref's own date filter kept the 2021 and 2014 neighbours out of the 2016-2018 window.
@@ -237,13 +237,13 @@ def test_a_decoy_with_a_close_title_by_someone_else_is_not_linked(upstream, stor
 
     assert records[ids["widget"]].status == "no_match"
     assert records[ids["widget"]].asked == 5
-    assert store.work(ids["widget"])["doi"] is None
+    assert store.works.get(ids["widget"])["doi"] is None
     assert query(store, "SELECT count(*) FROM match_candidates") == [(0,)]
     assert query(store, "SELECT count(*) FROM identifiers WHERE scheme = 'doi'") == [(0,)]
     assert [o.status for o in outcomes] == ["unchanged"]  # counted, nothing written
     assert (result.status, result.counts.unchanged) == ("ok", 1)
     # Not found is not remembered: a later --all-unmatched asks again (Crossref grows).
-    assert store.unmatched_work_ids() == [ids["widget"]]
+    assert store.matches.unmatched_work_ids() == [ids["widget"]]
 
 
 # --- doubtful: review, accept, reject ---------------------------------------------------------
@@ -255,13 +255,13 @@ def test_a_doubtful_candidate_waits_for_review_and_accepting_it_links_it(upstrea
     ids = import_bib(store, config, "sunscreens")
     work_id = ids["sunscreens"]
 
-    _, records, _ = run_match(store, config, store.unmatched_work_ids())
+    _, records, _ = run_match(store, config, store.matches.unmatched_work_ids())
 
     found = records[work_id]
     assert found.status == "review" and found.doi == SUNSCREENS
     assert 0.7 <= found.score < 0.9
-    assert store.work(work_id)["doi"] is None
-    [pending] = store.pending_matches()
+    assert store.works.get(work_id)["doi"] is None
+    [pending] = store.matches.pending()
     assert (pending["work_id"], pending["doi"], pending["decision"]) == (
         work_id,
         SUNSCREENS,
@@ -272,7 +272,7 @@ def test_a_doubtful_candidate_waits_for_review_and_accepting_it_links_it(upstrea
     assert (pending["year"], pending["work_year"]) == (2014, 2013)
     assert "year off by 1" in pending["reasons"]
     # Waiting for a person: --all-unmatched does not ask again.
-    assert store.unmatched_work_ids() == []
+    assert store.matches.unmatched_work_ids() == []
 
     assert refusal(store, work_id, SUNSCREENS, accept=True) is None
     result, outcomes = run_pipeline(
@@ -285,12 +285,14 @@ def test_a_doubtful_candidate_waits_for_review_and_accepting_it_links_it(upstrea
     )
     assert [(o.status, o.work_id) for o in outcomes] == [("changed", work_id)]
     assert result.exit_code == 0
-    work = store.work(work_id)
+    work = store.works.get(work_id)
     assert work["doi"] == SUNSCREENS and work["container_title"]
     assert query(store, "SELECT count(*) FROM works") == [(1,)]
     assert candidates(store, work_id) == [(SUNSCREENS, "accepted", "local")]
-    assert store.pending_matches() == []
-    assert ("matched_doi", "local") in {(c["field"], c["source"]) for c in store.history(work_id)}
+    assert store.matches.pending() == []
+    assert ("matched_doi", "local") in {
+        (c["field"], c["source"]) for c in store.works.history(work_id)
+    }
 
 
 def test_a_rejected_candidate_leaves_review_and_is_never_offered_again(upstream, store):
@@ -310,9 +312,11 @@ def test_a_rejected_candidate_leaves_review_and_is_never_offered_again(upstream,
         config=config,
         command="harvest match --reject",
     )
-    assert store.pending_matches() == []
+    assert store.matches.pending() == []
     assert candidates(store, work_id) == [(DIASPORA, "rejected", "local")]
-    assert store.unmatched_work_ids() == []  # refused by a person: not asked again by itself
+    assert (
+        store.matches.unmatched_work_ids() == []
+    )  # refused by a person: not asked again by itself
     # Named explicitly it is asked again, and what was rejected is not offered again.
     _, records, _ = run_match(store, config, [work_id])
     assert records[work_id].status == "no_match"
@@ -335,20 +339,20 @@ def test_settling_refuses_what_is_not_a_candidate_or_names_another_work(upstream
     harvest(
         [parse_doi(SUNSCREENS)], store=store, client=connect(config), config=config, command="t"
     )
-    other = store.find_work_id("doi", parse_doi(SUNSCREENS).key)
+    other = store.works.find_work_id("doi", parse_doi(SUNSCREENS).key)
     assert other != work_id
     assert f"already identifies work {other}" in refusal(store, work_id, SUNSCREENS, accept=True)
     # ... and the store would not link it anyway.
     with pytest.raises(StoreError, match=f"already identifies work {other}"):
-        store.keep_matches(1, [], [MatchLink(work_id, SUNSCREENS, "local")])
-    assert store.work(work_id)["doi"] is None
+        store.matches.keep(1, [], [MatchLink(work_id, SUNSCREENS, "local")])
+    assert store.works.get(work_id)["doi"] is None
 
 
 def test_a_linked_work_takes_no_second_doi(upstream, store):
     config = upstream.config()
     work_id = import_bib(store, config, "sunscreens")["sunscreens"]
-    run_id = store.start_run("t")
-    store.keep_matches(
+    run_id = store.runs.start("t")
+    store.matches.keep(
         run_id,
         [
             MatchCandidate(work_id, SUNSCREENS, 0.88, "pending", "a"),
@@ -374,7 +378,7 @@ def test_a_doi_that_identifies_another_work_is_kept_for_review_not_linked(upstre
     elife_search(upstream)
     config = upstream.config()
     harvest([parse_doi(ELIFE)], store=store, client=connect(config), config=config, command="t")
-    stored = store.find_work_id("doi", parse_doi(ELIFE).key)
+    stored = store.works.find_work_id("doi", parse_doi(ELIFE).key)
     ids = import_bib(store, config, "elife")  # the user's own entry for the same work
 
     _, records, outcomes = run_match(store, config, [ids["elife"]])
@@ -382,8 +386,8 @@ def test_a_doi_that_identifies_another_work_is_kept_for_review_not_linked(upstre
     found = records[ids["elife"]]
     assert (found.status, found.doi) == ("review", ELIFE)
     assert f"veto: DOI already identifies work {stored}" in found.reasons
-    assert store.work(ids["elife"])["doi"] is None
-    assert store.find_work_id("doi", parse_doi(ELIFE).key) == stored
+    assert store.works.get(ids["elife"])["doi"] is None
+    assert store.works.find_work_id("doi", parse_doi(ELIFE).key) == stored
     assert [o.status for o in outcomes] == ["unchanged"]
 
 
@@ -400,7 +404,7 @@ def test_two_records_of_one_work_do_not_both_get_its_doi(upstream, store):
     assert (found[first].status, found[first].doi) == ("linked", ELIFE)
     assert found[second].status == "review"
     assert f"DOI already identifies work {first}" in found[second].reasons
-    assert store.work(second)["doi"] is None
+    assert store.works.get(second)["doi"] is None
 
 
 # --- RePEc records without a DOI (item 4) ------------------------------------------------------
@@ -418,8 +422,8 @@ def test_a_repec_paper_without_doi_is_linked_to_its_crossref_doi(upstream, store
     config = upstream.config(repec=dataclasses.replace(Config().repec, url=str(tree), rate=1000.0))
     handle = parse_repec("RePEc:epo:papers:2016-01")
     harvest_repec([handle], store=store, client=connect(config), config=config, command="t")
-    work_id = store.find_work_id("repec", handle.key)
-    paper = store.work(work_id)
+    work_id = store.works.find_work_id("repec", handle.key)
+    paper = store.works.get(work_id)
     assert paper["doi"] is None and paper["title"].startswith("Low Visibility")
 
     report = {
@@ -438,10 +442,10 @@ def test_a_repec_paper_without_doi_is_linked_to_its_crossref_doi(upstream, store
     widgets = load_json(WIDGETS)["message"]["items"]
     upstream.add_crossref_query([*widgets[:4], report], when="air traffic")
 
-    result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+    result, records, outcomes = run_match(store, config, store.matches.unmatched_work_ids())
 
     assert (records[work_id].status, records[work_id].doi) == ("linked", report["DOI"])
-    work = store.work(work_id)
+    work = store.works.get(work_id)
     assert work["doi"] == report["DOI"] and work["repec_handle"] == handle.value
     assert query(store, "SELECT count(*) FROM works") == [(1,)]
     sources = {
@@ -451,7 +455,7 @@ def test_a_repec_paper_without_doi_is_linked_to_its_crossref_doi(upstream, store
     assert [o.status for o in outcomes] == ["changed"] and result.exit_code == 0
     # A rerun of the series keeps the DOI: the Crossref record is one of the work's sources.
     harvest_repec([handle], store=store, client=connect(config), config=config, command="t")
-    assert store.work(work_id)["doi"] == report["DOI"]
+    assert store.works.get(work_id)["doi"] == report["DOI"]
 
 
 # --- failures: nothing lost -----------------------------------------------------------------
@@ -466,19 +470,19 @@ def test_a_failing_search_leaves_the_record_unmatched_and_the_run_failed(
     ids = import_bib(store, config, "elife")
     upstream.fail("query.bibliographic", status, times=None)
 
-    result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+    result, records, outcomes = run_match(store, config, store.matches.unmatched_work_ids())
 
     assert records[ids["elife"]].status == "failed"
     assert (result.status, result.exit_code, result.counts.failed) == ("failures", 1, 1)
-    assert store.run_failures(result.run_id) == {kind: 1}
+    assert store.runs.failures(result.run_id) == {kind: 1}
     assert [o.status for o in outcomes] == ["failed"]
-    assert store.work(ids["elife"])["doi"] is None
+    assert store.works.get(ids["elife"])["doi"] is None
     assert candidates(store, ids["elife"]) == []
     if status == 429:  # retried before giving up
         assert upstream.count("query.bibliographic") == config.http.max_attempts
 
     upstream.faults.clear()
-    result, records, _ = run_match(store, config, store.unmatched_work_ids())
+    result, records, _ = run_match(store, config, store.matches.unmatched_work_ids())
     assert records[ids["elife"]].status == "linked" and result.exit_code == 0
 
 
@@ -496,18 +500,18 @@ def test_a_link_whose_harvest_failed_is_harvested_by_the_next_match(upstream, st
     assert [(o.identifier, o.status) for o in outcomes] == [(ELIFE, "failed")]
     assert result.exit_code == 1
     # The link stands (the DOI finds the work), the agency's values are still missing.
-    assert store.find_work_id("doi", parse_doi(ELIFE).key) == work_id
-    assert store.work(work_id)["doi"] is None
-    assert store.unmatched_work_ids() == [work_id]
+    assert store.works.find_work_id("doi", parse_doi(ELIFE).key) == work_id
+    assert store.works.get(work_id)["doi"] is None
+    assert store.matches.unmatched_work_ids() == [work_id]
 
     upstream.faults.clear()
     searches = len(upstream.queries)
-    result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+    result, records, outcomes = run_match(store, config, store.matches.unmatched_work_ids())
     assert records[work_id].status == "linked"
     assert len(upstream.queries) == searches  # not searched again: the DOI is harvested again
     assert [(o.identifier, o.status) for o in outcomes] == [(ELIFE, "changed")]
-    assert store.work(work_id)["doi"] == ELIFE
-    links = [c for c in store.history(work_id) if c["field"] == "matched_doi"]
+    assert store.works.get(work_id)["doi"] == ELIFE
+    links = [c for c in store.works.history(work_id) if c["field"] == "matched_doi"]
     assert len(links) == 1
 
 
@@ -532,13 +536,13 @@ def test_a_work_with_candidates_can_still_be_merged_into_another(upstream, store
     candidates go with it instead of blocking the merge."""
     config = upstream.config()
     ids = import_bib(store, config, "sunscreens", "diaspora")
-    run_id = store.start_run("t")
-    store.keep_matches(
+    run_id = store.runs.start("t")
+    store.matches.keep(
         run_id, [MatchCandidate(ids["sunscreens"], SUNSCREENS, 0.8, "pending", "title 0.98")], []
     )
     with store.transaction():
-        store._absorb(ids["sunscreens"], ids["diaspora"], run_id, "crossref", store.now())
-    assert store.work(ids["sunscreens"]) is None
+        store.works._absorb(ids["sunscreens"], ids["diaspora"], run_id, "crossref", store.now())
+    assert store.works.get(ids["sunscreens"]) is None
     assert query(store, "SELECT count(*) FROM match_candidates") == [(0,)]
 
 
@@ -546,18 +550,18 @@ def test_a_candidate_seen_again_is_rescored_but_a_persons_decision_stands(upstre
     config = upstream.config()
     ids = import_bib(store, config, "sunscreens")
     work_id = ids["sunscreens"]
-    run_id = store.start_run("t")
-    store.keep_matches(run_id, [MatchCandidate(work_id, SUNSCREENS, 0.8, "pending", "a")], [])
-    store.keep_matches(
+    run_id = store.runs.start("t")
+    store.matches.keep(run_id, [MatchCandidate(work_id, SUNSCREENS, 0.8, "pending", "a")], [])
+    store.matches.keep(
         run_id, [MatchCandidate(work_id, "10.1111/PHPP.12112", 0.85, "pending", "b")], []
     )
     assert query(store, "SELECT doi, score, reasons FROM match_candidates") == [
         (SUNSCREENS, 0.85, "b")
     ]
-    assert store.reject_match(work_id, "10.1111/PHPP.12112")
-    store.keep_matches(run_id, [MatchCandidate(work_id, SUNSCREENS, 0.86, "pending", "c")], [])
+    assert store.matches.reject(work_id, "10.1111/PHPP.12112")
+    store.matches.keep(run_id, [MatchCandidate(work_id, SUNSCREENS, 0.86, "pending", "c")], [])
     assert candidates(store, work_id) == [(SUNSCREENS, "rejected", "local")]
-    assert not store.reject_match(work_id, "10.9999/never-a-candidate")
+    assert not store.matches.reject(work_id, "10.9999/never-a-candidate")
 
 
 # --- pure helpers -------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def store(tmp_path, clock):
 
 
 def track(store, *dois):
-    store.track(("doi", parse_doi(d).key, d) for d in dois)
+    store.watch.track(("doi", parse_doi(d).key, d) for d in dois)
 
 
 def run(store, config, **options):
@@ -91,7 +91,7 @@ def test_only_openalex_is_asked_when_only_openalex_is_due(upstream, store, clock
     _, outcomes = run(store, config)
     assert [(o.source, o.status) for o in outcomes] == [("openalex", "unchanged")]
     assert len(asked(upstream, "crossref")) == crossref_before
-    [item] = store.tracked()
+    [item] = store.watch.tracked()
     assert item["sources"]["openalex"]["next_due_at"] == format_time(clock.moment + timedelta(7))
     assert item["sources"]["agency"]["next_due_at"] == format_time(NOW + timedelta(30))
 
@@ -122,9 +122,9 @@ def test_a_source_failing_more_than_a_tenth_of_the_time_is_paused_and_its_work_l
     # Two chunks are asked side by side, so the pause reaches the third: at most one chunk
     # more than one at a time would have asked.
     assert len(paused) == 20
-    tried = {s["last_status"] for t in store.tracked() for s in t["sources"].values()}
+    tried = {s["last_status"] for t in store.watch.tracked() for s in t["sources"].values()}
     assert tried == {"failed", None}  # the paused ones keep their due time untouched
-    untouched = [t for t in store.tracked() if t["sources"]["agency"]["last_status"] is None]
+    untouched = [t for t in store.watch.tracked() if t["sources"]["agency"]["last_status"] is None]
     assert len(untouched) == 20
 
 
@@ -141,7 +141,7 @@ def with_feeds(config: Config, *feeds: FeedConfig) -> Config:
 
 
 def feed_row(store, key):
-    return store.feed(key)
+    return store.feeds.get(key)
 
 
 def test_a_crossref_feed_is_walked_with_its_cursor_and_its_watermark_moves(upstream, store):
@@ -218,7 +218,7 @@ def test_an_oai_feed_and_a_repec_series_run_after_the_watch_list(upstream, store
     oai_key = f"oai {upstream.url_for('oai')} oai_dc *"
     assert feed_row(store, oai_key)["watermark"] == "2026-08-13T17:56:48Z"
     assert feed_row(store, "repec series RePEc:epo:papers")["completed_run_id"] == result.run_id
-    assert store.run(result.run_id)["requested"] == 1 + 8 + 7 + sum(
+    assert store.runs.get(result.run_id)["requested"] == 1 + 8 + 7 + sum(
         1 for o in outcomes if o.source not in ("crossref", "oai", "repec")
     )
 
@@ -229,18 +229,18 @@ def test_a_run_works_through_what_was_due_when_it_began_page_by_page(upstream, s
     dois = upstream.add_synthetic(7)
     track(store, *dois)
     now = store.now()
-    assert store.freeze_due(now, limit=5) == 5
-    pages = list(store.iter_due("doi", page=2))
-    assert [i.value for i in pages] == [i.value for i in store.due_items(now, 5)]
-    assert len({i.key for i in pages}) == 5 and list(store.iter_due("repec", page=2)) == []
+    assert store.watch.freeze_due(now, limit=5) == 5
+    pages = list(store.watch.iter_due("doi", page=2))
+    assert [i.value for i in pages] == [i.value for i in store.watch.due_items(now, 5)]
+    assert len({i.key for i in pages}) == 5 and list(store.watch.iter_due("repec", page=2)) == []
     # A try that moves one source only (the agency) leaves the other due: the frozen list still
     # holds the identifier once, where a fresh query would find it again.
-    store.freeze_due(now)
-    first = next(store.iter_due("doi"))
+    store.watch.freeze_due(now)
+    first = next(store.watch.iter_due("doi"))
     store.conn.execute(
         "UPDATE watch_due SET next_due_at = '2999-01-01T00:00:00Z' WHERE key = ? AND source = ?",
         (first.key, "agency"),
     )
-    again = [i.key for i in store.iter_due("doi")]
+    again = [i.key for i in store.watch.iter_due("doi")]
     assert again.count(first.key) == 1 and len(again) == 7
-    assert first.key in {i.key for i in store.due_items(now)}  # still due at OpenAlex
+    assert first.key in {i.key for i in store.watch.due_items(now)}  # still due at OpenAlex

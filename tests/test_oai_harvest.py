@@ -66,7 +66,7 @@ def run(upstream, store, config=None, **options):
 
 
 def feed_row(upstream, store):
-    return store.feed(feed_key(zenodo(upstream), configure(upstream)))
+    return store.feeds.get(feed_key(zenodo(upstream), configure(upstream)))
 
 
 def test_a_complete_harvest_stores_every_record_and_moves_the_watermark(upstream, store):
@@ -77,11 +77,11 @@ def test_a_complete_harvest_stores_every_record_and_moves_the_watermark(upstream
     assert {o.identifier for o in outcomes} == {r.identifier for r in live}
 
     first = live[0]
-    work = store.work(store.find_work_id("oai", first.identifier))
+    work = store.works.get(store.works.find_work_id("oai", first.identifier))
     assert work["doi"] == "10.5281/zenodo.8435696"
     assert work["title"].startswith("PocketCoffea: a configuration layer for CMS analys")
     assert json.loads(work["provenance"])["title"] == "oai"
-    assert store.find_work_id("doi", parse_doi("10.5281/zenodo.8435696").key) == work["id"]
+    assert store.works.find_work_id("doi", parse_doi("10.5281/zenodo.8435696").key) == work["id"]
 
     row = feed_row(upstream, store)
     # The repository's clock at the first answer (Zenodo's granularity is to the second).
@@ -162,15 +162,15 @@ def test_a_deleted_record_of_a_known_work_is_noted_and_the_work_kept(upstream, s
     alive = page2.replace(b'<header status="deleted">', b"<header>", 1)
     upstream.fail(f"resumptionToken={tokens[0]}", 200, alive, {"content-type": "text/xml"}, times=1)
     run(upstream, store)
-    work_id = store.find_work_id("oai", deleted.identifier)
+    work_id = store.works.find_work_id("oai", deleted.identifier)
     assert work_id is not None
-    title = store.work(work_id)["title"]
+    title = store.works.get(work_id)["title"]
 
     # ...then the repository reports it deleted, as recorded.
     _, outcomes = run(upstream, store, full=True)
     said = [o for o in outcomes if o.identifier == deleted.identifier]
     assert [o.status for o in said] == ["unchanged"] and said[0].work_id == work_id
-    assert store.work(work_id)["title"] == title  # the work stays
+    assert store.works.get(work_id)["title"] == title  # the work stays
     [(status,)] = store.conn.execute(
         """SELECT status FROM source_records WHERE source = 'oai' AND identifier = ?
            ORDER BY last_seen_at DESC, rowid DESC LIMIT 1""",
@@ -190,11 +190,11 @@ def test_a_records_doi_is_resolved_at_its_agency_into_the_same_work(upstream, st
     upstream.set_agency("10.5281", "DataCite")
     result, outcomes = run(upstream, store, resolve_dois=True)
 
-    work_id = store.find_work_id("oai", "oai:zenodo.org:48440")
-    assert store.find_work_id("doi", parse_doi("10.5281/zenodo.48440").key) == work_id
+    work_id = store.works.find_work_id("oai", "oai:zenodo.org:48440")
+    assert store.works.find_work_id("doi", parse_doi("10.5281/zenodo.48440").key) == work_id
     sources = [o.source for o in outcomes if o.work_id == work_id]
     assert sources[0] == "oai" and "datacite" in sources
-    work = store.work(work_id)
+    work = store.works.get(work_id)
     provenance = json.loads(work["provenance"])
     assert provenance["title"] == "datacite"  # the agency wins over the repository's oai_dc
     assert {c["source"] for c in work["conflicts"] if c["field"] == "title"} == {"oai", "datacite"}

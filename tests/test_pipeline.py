@@ -55,7 +55,7 @@ def test_a_run_that_dies_is_recorded_as_error_with_the_counts_it_committed(setup
 
     with pytest.raises(BrokenPipeError):
         run_pipeline(harvest, dois, store=store, config=config, on_outcome=broken_reporter)
-    run = store.run(1)
+    run = store.runs.get(1)
     assert run["status"] == "error" and run["finished_at"]
     assert run["created"] == store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 10
 
@@ -73,6 +73,6 @@ def test_a_stop_request_ends_the_run_after_the_batch_in_hand(setup):
         harvest, dois, store=store, config=config, on_outcome=stop_after_first, stop=stop
     )
     assert result.status == "interrupted"
-    assert result.counts.created == 5 == store.run(result.run_id)["created"]
+    assert result.counts.created == 5 == store.runs.get(result.run_id)["created"]
     rerun, _ = run_pipeline(harvest, dois, store=store, config=config)
     assert rerun.status == "ok" and rerun.counts.created == 25 and rerun.counts.unchanged == 5

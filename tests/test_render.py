@@ -119,7 +119,7 @@ def test_each_outcome_says_what_became_of_its_identifier_and_the_summary_counts_
     )
     assert failed.endswith("server error HTTP 500 Internal Server Error")
 
-    summary = render.summary_line(result, store.path, store.run_failures(result.run_id))
+    summary = render.summary_line(result, store.path, store.runs.failures(result.run_id))
     assert summary == (
         "3 identifier(s): 1 created, 0 changed, 0 unchanged, 1 not found, 1 failed "
         f"(server_error 1); run 1 in {store.path}"
@@ -179,7 +179,7 @@ def test_show_names_the_source_of_each_field_and_where_the_sources_disagree(upst
     openalex_says_volume(upstream, "4")
     _, [outcome] = run(store, upstream.config(), ELIFE_AS_GIVEN)
 
-    shown = render.work_text(store.work(outcome.work_id))
+    shown = render.work_text(store.works.get(outcome.work_id))
 
     lines = shown.splitlines()
     assert lines[0] == f"10.7554/elife.01567  (work 1, version 1, updated {NOW})"
@@ -207,7 +207,7 @@ def test_show_after_set_says_the_value_is_yours(upstream, store):
     _, [outcome] = run(store, config, ELIFE_AS_GIVEN)
     edit_work(outcome.work_id, {"title": "My title"}, store=store, config=config, command="set")
 
-    shown = render.work_text(store.work(outcome.work_id))
+    shown = render.work_text(store.works.get(outcome.work_id))
 
     assert field_line(shown, "Title") == "My title"
     assert field_line(shown, "From").endswith("; local: title")
@@ -227,7 +227,7 @@ def test_history_lists_each_change_under_its_run_with_its_source(upstream, store
     edit_work(work_id, {"issue": "7"}, store=store, config=config, command="set")
     edit_work(work_id, {"issue": None}, store=store, config=config, command="unset")
 
-    lines = render.history_text(store.work(work_id), store.history(work_id)).splitlines()
+    lines = render.history_text(store.works.get(work_id), store.works.history(work_id)).splitlines()
 
     assert lines[0] == (
         "10.7554/elife.01567  work 1, version 4: Automated quantitative histology reveals "
@@ -244,7 +244,7 @@ def test_history_lists_each_change_under_its_run_with_its_source(upstream, store
         f"{NOW}  run 4",
         "  issue            removed (was 7)  [local]",
     ]
-    assert render.history_text(store.work(work_id), []).splitlines()[1:] == [
+    assert render.history_text(store.works.get(work_id), []).splitlines()[1:] == [
         "  no changes recorded"
     ]
 
@@ -291,7 +291,7 @@ def matched(store):
         config = server.config()
         names = ("elife", "invasive", "decoy", "sunscreens", "diaspora", "widget")
         ids = import_bib(store, config, *names)
-        result, records, outcomes = run_match(store, config, store.unmatched_work_ids())
+        result, records, outcomes = run_match(store, config, store.matches.unmatched_work_ids())
         yield ids, list(records.values()), outcomes, result, config
 
 
@@ -349,7 +349,7 @@ def test_the_match_summary_counts_the_records_and_points_to_the_review(matched, 
 
 def test_the_review_lists_each_record_beside_its_candidates_and_how_to_settle(matched, store):
     ids, _, _, _, _ = matched
-    lines = render.review_text(store.pending_matches()).splitlines()
+    lines = render.review_text(store.matches.pending()).splitlines()
 
     assert lines == [
         f"work {ids['sunscreens']}: Global state of sunscreen  (2013)",
@@ -389,11 +389,11 @@ def test_a_settlement_says_each_decision_rejections_first(matched, store):
 
 def test_the_watch_list_shows_each_identifier_its_work_and_when_each_source_is_due(upstream, store):
     _, [outcome] = run(store, upstream.config(), ELIFE_AS_GIVEN)
-    added = store.track(
+    added = store.watch.track(
         [("doi", "10.7554/elife.01567", ELIFE_AS_GIVEN), ("doi", "10.1/abc", "10.1/ABC")]
     )
 
-    assert render.tracked_text(store.tracked()).splitlines() == [
+    assert render.tracked_text(store.watch.tracked()).splitlines() == [
         "10.1/ABC  (not harvested yet)",
         f"  agency    due {NOW}  last: never tried",
         f"  openalex  due {NOW}  last: never tried",
@@ -433,7 +433,7 @@ def test_a_source_failing_again_and_again_says_how_often_and_why():
 def test_the_plan_of_a_run_lists_what_is_due_and_each_feed(upstream, store):
     feed = FeedConfig("crossref", issn="2050-084X")
     config = dataclasses.replace(upstream.config(), feeds=(feed,))
-    store.track([("doi", "10.1/abc", "10.1/ABC")])
+    store.watch.track([("doi", "10.1/abc", "10.1/ABC")])
     plan = plan_run(store, config, store.now())
 
     assert render.plan_text(plan.due, plan.feeds).splitlines() == [
@@ -509,11 +509,11 @@ def test_the_json_of_a_run_and_of_a_work(upstream, store):
     }
     assert document["results"][0]["identifier"] == ELIFE_AS_GIVEN
 
-    work = render.work_document(store.work(outcomes[0].work_id))
+    work = render.work_document(store.works.get(outcomes[0].work_id))
     assert work["issn"] == ["2050-084X"]  # a JSON value, not JSON text
     assert work["provenance"]["pages"] == "openalex"
     assert render.json_text({"title": "Ökonomie"}) == '{\n  "title": "Ökonomie"\n}'
-    history = render.history_document(store.work(1), store.history(1))
+    history = render.history_document(store.works.get(1), store.works.history(1))
     assert history["work_id"] == 1 and history["changes"][0]["field"] == "doi"
 
 

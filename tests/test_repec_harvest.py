@@ -92,8 +92,10 @@ def test_a_series_is_harvested_and_a_rerun_reads_only_what_changed(
     config = configure(upstream, tree)
     result, _ = run(store, config, series=[("awu", "journl")])
     assert result.counts.created == 153 and result.status == "ok"
-    first = store.work(
-        store.find_work_id("repec", parse_repec("RePEc:awu:journl:v:17:y:2023:i:2:p:145-148").key)
+    first = store.works.get(
+        store.works.find_work_id(
+            "repec", parse_repec("RePEc:awu:journl:v:17:y:2023:i:2:p:145-148").key
+        )
     )
     assert first["repec_handle"] == "RePEc:awu:journl:v:17:y:2023:i:2:p:145-148"
     assert first["volume"] == "17" and first["issue"] == "2" and first["pages"] == "145-148"
@@ -125,10 +127,10 @@ def test_single_handles_are_found_through_the_index(upstream, tree, store):
     assert result.exit_code == 1
     assert [o.status for o in outcomes] == ["created", "not_found"]
     assert "no template with this handle" in outcomes[1].error
-    work = store.work(outcomes[0].work_id)
+    work = store.works.get(outcomes[0].work_id)
     assert work["title"] == "Low Visibility: The Fate of Air Traffic Control Privatization"
     assert work["type"] == "report"
-    assert store.repec_path(parse_repec("RePEc:epo:papers:2016-01").key) == "epo/papers/2016.rdf"
+    assert store.repec.path(parse_repec("RePEc:epo:papers:2016-01").key) == "epo/papers/2016.rdf"
 
 
 def test_a_repec_record_and_its_dois_crossref_record_are_one_work(upstream, tree, store):
@@ -138,9 +140,9 @@ def test_a_repec_record_and_its_dois_crossref_record_are_one_work(upstream, tree
     assert [o.source for o in outcomes] == ["repec", "crossref"]
     assert outcomes[0].work_id == outcomes[1].work_id
     work_id = outcomes[0].work_id
-    assert store.find_work_id("doi", parse_doi(SEED_DOI).key) == work_id
-    assert store.find_work_id("repec", parse_repec(SEED_HANDLE).key) == work_id
-    work = store.work(work_id)
+    assert store.works.find_work_id("doi", parse_doi(SEED_DOI).key) == work_id
+    assert store.works.find_work_id("repec", parse_repec(SEED_HANDLE).key) == work_id
+    work = store.works.get(work_id)
     assert work["repec_handle"] == SEED_HANDLE and work["doi"] == SEED_DOI
     provenance = json.loads(work["provenance"])
     assert provenance["pages"] == "crossref" and provenance["repec_handle"] == "repec"
@@ -154,11 +156,11 @@ def test_a_repec_record_and_its_dois_crossref_record_are_one_work(upstream, tree
 def test_a_doi_harvested_first_is_joined_by_its_repec_record(upstream, tree, store):
     config = configure(upstream, tree)
     harvest([parse_doi(SEED_DOI)], store=store, client=connect(config), config=config, command="t")
-    doi_work = store.find_work_id("doi", parse_doi(SEED_DOI).key)
+    doi_work = store.works.find_work_id("doi", parse_doi(SEED_DOI).key)
     _, outcomes = run(store, config, handles=[SEED_HANDLE])
     assert outcomes[0].work_id == doi_work
     assert store.conn.execute("SELECT count(*) FROM works").fetchone() == (1,)
-    assert store.work(doi_work)["repec_handle"] == SEED_HANDLE
+    assert store.works.get(doi_work)["repec_handle"] == SEED_HANDLE
 
 
 @pytest.fixture
@@ -185,7 +187,9 @@ def test_a_series_over_http_is_harvested_and_rerun_incrementally(upstream, http_
     config = configure(upstream, http_tree)
     result, _ = run(store, config, series=[("epo", "papers")])
     assert result.counts.created == 7
-    work = store.work(store.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key))
+    work = store.works.get(
+        store.works.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key)
+    )
     assert work["title"] == "Low Visibility: The Fate of Air Traffic Control Privatization"
     again, _ = run(store, config, series=[("epo", "papers")])
     assert again.counts.requested == 0
@@ -198,7 +202,7 @@ def test_a_whole_archive_is_harvested_incrementally(upstream, tree, store):
     result, _ = run(store, config, archives=["awu"])
     # awu holds one series here (journl, 153 articles); its arch/seri files give no works.
     assert result.counts.created == 153 and result.status == "ok"
-    assert store.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key) is None
+    assert store.works.find_work_id("repec", parse_repec("RePEc:epo:papers:2016-01").key) is None
     again, _ = run(store, config, archives=["AWU"])
     assert again.counts.requested == 0
 
@@ -215,10 +219,10 @@ def test_a_large_file_is_stored_in_chunks_and_marked_read_only_after_the_last(
         lambda run_id, obs, *rest: batches.append(len(obs)) or real_write(run_id, obs, *rest),
     )
     marked = []
-    real_index = store.index_repec_file
+    real_index = store.repec.index
     monkeypatch.setattr(
-        store,
-        "index_repec_file",
+        store.repec,
+        "index",
         lambda path, **kw: marked.append((path, len(batches))) or real_index(path, **kw),
     )
     result, _ = run(store, config, series=[("awu", "journl")])
@@ -243,7 +247,7 @@ def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store
         harvest_repec, (), [("awu", "journl")], store=store, config=config, stop=stop
     )
     assert first.status == "interrupted" and first.counts.created == 50
-    assert store.repec_file("awu/journl/prova.rdf") == (None, None)
+    assert store.repec.file("awu/journl/prova.rdf") == (None, None)
     monkeypatch.setattr(store, "write_batch", real_write)
     second, _ = run(store, config, series=[("awu", "journl")])
     assert second.counts.created == 103 and second.counts.unchanged == 50
@@ -260,4 +264,4 @@ def test_a_file_over_the_size_cap_is_refused_unread_and_the_rest_of_the_series_g
     assert result.counts.created == 153 and result.counts.failed == 1
     [failed] = [o for o in outcomes if o.status == "failed"]
     assert failed.identifier == "awu/journl/zz-huge.rdf" and "over the cap" in failed.error
-    assert store.repec_file("awu/journl/zz-huge.rdf") == (None, None)  # asked again next time
+    assert store.repec.file("awu/journl/zz-huge.rdf") == (None, None)  # asked again next time

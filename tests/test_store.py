@@ -11,7 +11,7 @@ import sqlite_utils
 from harvester.errors import StoreError
 from harvester.merge import Conflict, Contribution, build_work
 from harvester.models import Author, Record
-from harvester.store import Answer, Observation, Store, open_store
+from harvester.store import Answer, Observation, open_store
 from harvester.store.migrations import MIGRATIONS, migrate
 
 
@@ -118,23 +118,23 @@ def test_an_unwritable_path_is_a_store_error(tmp_path):
 
 
 def test_created_then_unchanged_writes_no_new_version_or_changes(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     [first] = store.write_batch(run, [observe(record())])
     assert first.status == "created" and first.version == 1
     created_rows = store.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
 
-    run2 = store.start_run("test")
+    run2 = store.runs.start("test")
     [again] = store.write_batch(run2, [observe(record(), payload_hash="another hash")])
     assert again.status == "unchanged"
     assert store.conn.execute("SELECT count(*) FROM changes").fetchone()[0] == created_rows
-    assert store.work(first.work_id)["version"] == 1
-    assert store.run(run2)["unchanged"] == 1 and store.run(run2)["changed"] == 0
+    assert store.works.get(first.work_id)["version"] == 1
+    assert store.runs.get(run2)["unchanged"] == 1 and store.runs.get(run2)["changed"] == 0
 
 
 def test_a_changed_record_bumps_the_version_and_records_each_field(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     [first] = store.write_batch(run, [observe(record(pages="1-10"))])
-    run2 = store.start_run("test")
+    run2 = store.runs.start("test")
     changed = record(
         title="A better title",
         pages=None,  # a change to empty
@@ -144,7 +144,7 @@ def test_a_changed_record_bumps_the_version_and_records_each_field(store):
     [outcome] = store.write_batch(run2, [observe(changed)])
     assert outcome.status == "changed"
     assert outcome.fields == ("title", "volume", "pages", "authors")
-    work = store.work(first.work_id)
+    work = store.works.get(first.work_id)
     assert work["version"] == 2 and work["title"] == "A better title" and work["pages"] is None
     assert [a["name"] or a["family"] for a in work["authors"]] == [
         "Lovelace",
@@ -158,14 +158,14 @@ def test_a_changed_record_bumps_the_version_and_records_each_field(store):
     assert rows[1] == ("volume", None, "7", "crossref")
     assert rows[2] == ("pages", "1-10", None, "crossref")
     assert rows[3][0] == "authors" and "Analytical Society" in rows[3][2]
-    assert store.run(run2)["changed"] == 1
+    assert store.runs.get(run2)["changed"] == 1
 
 
 def test_a_failing_batch_leaves_nothing_behind(store, monkeypatch):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     good = observe(record(doi="10.1000/good"), key="10.1000/good")
     bad = observe(record(doi="10.1000/bad"), key="10.1000/bad")
-    original = store._insert_work
+    original = store.works._insert_work
     calls = []
 
     def explode(work, now):
@@ -174,24 +174,24 @@ def test_a_failing_batch_leaves_nothing_behind(store, monkeypatch):
             raise RuntimeError("disk on fire")
         return original(work, now)
 
-    monkeypatch.setattr(store, "_insert_work", explode)
+    monkeypatch.setattr(store.works, "_insert_work", explode)
     with pytest.raises(RuntimeError):
         store.write_batch(run, [good, bad])
     for table in ("works", "authors", "changes", "identifiers", "source_records"):
         assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-    assert store.run(run)["requested"] == 0
+    assert store.runs.get(run)["requested"] == 0
 
 
 def test_an_alias_finds_the_same_work(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     obs = observe(record(doi="10.1000/PRIME"), key="10.1000/alias")
     [outcome] = store.write_batch(run, [obs])
-    assert store.find_work_id("doi", "10.1000/alias") == outcome.work_id
-    assert store.find_work_id("doi", "10.1000/prime") == outcome.work_id
+    assert store.works.find_work_id("doi", "10.1000/alias") == outcome.work_id
+    assert store.works.find_work_id("doi", "10.1000/prime") == outcome.work_id
 
 
 def test_not_found_is_stored_as_such(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     obs = Observation(
         source="crossref",
         key="10.1000/nope",
@@ -202,26 +202,26 @@ def test_not_found_is_stored_as_such(store):
     assert outcome.status == "not_found"
     row = store.conn.execute("SELECT status, payload FROM source_records").fetchone()
     assert row == ("not_found", None)
-    store.write_batch(store.start_run("test"), [obs])
+    store.write_batch(store.runs.start("test"), [obs])
     assert store.conn.execute("SELECT count(*) FROM source_records").fetchone()[0] == 1
 
 
 def test_the_same_payload_is_kept_once(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     store.write_batch(run, [observe(record(), payload_hash="h1")])
-    store.write_batch(store.start_run("test"), [observe(record(), payload_hash="h1")])
-    store.write_batch(store.start_run("test"), [observe(record(title="New"), payload_hash="h2")])
+    store.write_batch(store.runs.start("test"), [observe(record(), payload_hash="h1")])
+    store.write_batch(store.runs.start("test"), [observe(record(title="New"), payload_hash="h2")])
     hashes = [
         r[0] for r in store.conn.execute("SELECT payload_hash FROM source_records ORDER BY id")
     ]
     assert hashes == ["h1", "h2"]
-    [work_id] = store.latest_answers([1])
-    assert store.latest_answers([work_id])[work_id]["crossref"].payload_hash == "h2"
+    [work_id] = store.works.latest_answers([1])
+    assert store.works.latest_answers([work_id])[work_id]["crossref"].payload_hash == "h2"
 
 
 def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store):
     """Crossref later makes X an alias of Y: X must find Y's work, never a second copy of Y."""
-    run = store.start_run("test")
+    run = store.runs.start("test")
     [x] = store.write_batch(run, [observe(record(doi="10.1000/X", title="X"), key="10.1000/x")])
     [y] = store.write_batch(run, [observe(record(doi="10.1000/Y", title="Y"), key="10.1000/y")])
     as_alias = Observation(
@@ -232,18 +232,18 @@ def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store)
         answers=(Answer("crossref", "10.1000/x", "ok", "{}", "y-again"),),
         aliases=("10.1000/y",),
     )
-    [outcome] = store.write_batch(store.start_run("test"), [as_alias])
+    [outcome] = store.write_batch(store.runs.start("test"), [as_alias])
     assert outcome.work_id == y.work_id != x.work_id
-    assert store.find_work_id("doi", "10.1000/x") == y.work_id
+    assert store.works.find_work_id("doi", "10.1000/x") == y.work_id
     dois = [r[0] for r in store.conn.execute("SELECT doi FROM works WHERE doi = '10.1000/Y'")]
     assert dois == ["10.1000/Y"]
     # X's old work is merged into Y's, not left behind without identifiers: its source records
     # and history follow, and the merge is itself in Y's history.
-    assert store.work(x.work_id) is None
+    assert store.works.get(x.work_id) is None
     assert store.conn.execute("SELECT count(*) FROM works").fetchone()[0] == 1
     moved = store.conn.execute("SELECT DISTINCT work_id FROM source_records").fetchall()
     assert moved == [(y.work_id,)]
-    fields = [c["field"] for c in store.history(y.work_id)]
+    fields = [c["field"] for c in store.works.history(y.work_id)]
     assert fields.count("title") == 2 and "merged_work_id" in fields
 
 
@@ -272,31 +272,31 @@ def test_processes_creating_the_same_new_database_at_once_all_succeed(tmp_path):
 
 
 def test_agencies_are_kept_per_prefix_and_unknown_prefixes_expire(store):
-    assert store.known_agencies() == {}
-    store.keep_agencies({"10.5061": "datacite", "10.9999": None})
-    store.keep_agencies({"10.7554": "crossref", "10.5061": "datacite"})
-    assert store.known_agencies() == {
+    assert store.agencies.known() == {}
+    store.agencies.keep({"10.5061": "datacite", "10.9999": None})
+    store.agencies.keep({"10.7554": "crossref", "10.5061": "datacite"})
+    assert store.agencies.known() == {
         "10.5061": "datacite",
         "10.7554": "crossref",
         "10.9999": None,
     }
     # The clock of this store counts seconds from 2026-11-23T00:00:00Z.
-    assert "10.9999" not in store.known_agencies(unknown_since="2026-11-24")
-    assert store.known_agencies(unknown_since="2026-11-24")["10.5061"] == "datacite"
+    assert "10.9999" not in store.agencies.known(unknown_since="2026-11-24")
+    assert store.agencies.known(unknown_since="2026-11-24")["10.5061"] == "datacite"
 
 
 def test_enrichment_fields_are_stored_and_compared(store):
     rec = record(subjects=("Ecology",), openalex_id="https://openalex.org/W1", oa_status="gold")
-    run = store.start_run("test")
+    run = store.runs.start("test")
     [created] = store.write_batch(run, [observe(rec)])
-    work = store.work(created.work_id)
+    work = store.works.get(created.work_id)
     assert (work["subjects"], work["openalex_id"], work["oa_status"]) == (
         '["Ecology"]',
         "https://openalex.org/W1",
         "gold",
     )
     [changed] = store.write_batch(
-        store.start_run("test"), [observe(record(subjects=("Ecology",), oa_status="green"))]
+        store.runs.start("test"), [observe(record(subjects=("Ecology",), oa_status="green"))]
     )
     assert changed.fields == ("openalex_id", "oa_status")
 
@@ -330,7 +330,7 @@ def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path):
 
 
 def test_latest_answers_give_each_sources_last_word_about_a_work(store):
-    run = store.start_run("test")
+    run = store.runs.start("test")
     first = observe(record(), payload_hash="h1")
     [created] = store.write_batch(run, [first])
     later = Observation(
@@ -343,11 +343,13 @@ def test_latest_answers_give_each_sources_last_word_about_a_work(store):
             Answer("openalex", "10.1000/abc", "not_found"),
         ),
     )
-    store.write_batch(store.start_run("test"), [later])
-    latest = store.latest_answers([created.work_id], with_payload=True)[created.work_id]
+    store.write_batch(store.runs.start("test"), [later])
+    latest = store.works.latest_answers([created.work_id], with_payload=True)[created.work_id]
     assert (latest["crossref"].payload_hash, latest["crossref"].payload) == ("h2", '{"v": 2}')
     assert latest["openalex"].status == "not_found"
-    assert store.latest_answers([created.work_id])[created.work_id]["crossref"].payload is None
+    assert (
+        store.works.latest_answers([created.work_id])[created.work_id]["crossref"].payload is None
+    )
 
 
 def test_not_found_is_remembered_per_identifier_for_the_recheck_period(store):
@@ -357,14 +359,16 @@ def test_not_found_is_remembered_per_identifier_for_the_recheck_period(store):
         status="not_found",
         answers=(Answer("crossref", "10.1000/gone", "not_found"),),
     )
-    store.write_batch(store.start_run("test"), [missing, observe(record())])
-    seen = store.recently_not_found(["10.1000/gone", "10.1000/abc", "10.1000/never"], "2000")
+    store.write_batch(store.runs.start("test"), [missing, observe(record())])
+    seen = store.agencies.recently_not_found(
+        ["10.1000/gone", "10.1000/abc", "10.1000/never"], "2000"
+    )
     assert list(seen) == ["10.1000/gone"]
-    assert store.recently_not_found(["10.1000/gone"], "2999") == {}
+    assert store.agencies.recently_not_found(["10.1000/gone"], "2999") == {}
 
 
 def test_local_values_are_kept_apart_and_win_until_unset(store):
-    [created] = store.write_batch(store.start_run("test"), [observe(record())])
+    [created] = store.write_batch(store.runs.start("test"), [observe(record())])
     local = Contribution("local", {"title": "Mine", "year": 2016})
     edit = Observation(
         source="local",
@@ -374,13 +378,15 @@ def test_local_values_are_kept_apart_and_win_until_unset(store):
         work=build_work([record(), local]),
         local={"title": "Mine", "year": 2016},
     )
-    [changed] = store.write_batch(store.start_run("set"), [edit])
+    [changed] = store.write_batch(store.runs.start("set"), [edit])
     assert changed.fields == ("title", "year")
-    assert store.local_values([created.work_id])[created.work_id].values == {
+    assert store.works.local_values([created.work_id])[created.work_id].values == {
         "title": "Mine",
         "year": 2016,
     }
-    sources = {c["field"]: c["source"] for c in store.history(created.work_id) if c["run_id"] == 2}
+    sources = {
+        c["field"]: c["source"] for c in store.works.history(created.work_id) if c["run_id"] == 2
+    }
     assert sources == {"title": "local", "year": "local"}
     unset = Observation(
         source="local",
@@ -390,9 +396,9 @@ def test_local_values_are_kept_apart_and_win_until_unset(store):
         work=build_work([record(), Contribution("local", {"year": 2016})]),
         local={"title": None},
     )
-    store.write_batch(store.start_run("unset"), [unset])
-    assert store.work(created.work_id)["title"] == "A title"
-    assert store.local_values([created.work_id])[created.work_id].values == {"year": 2016}
+    store.write_batch(store.runs.start("unset"), [unset])
+    assert store.works.get(created.work_id)["title"] == "A title"
+    assert store.works.local_values([created.work_id])[created.work_id].values == {"year": 2016}
 
 
 def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
@@ -404,7 +410,7 @@ def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
         answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h1"),),
         conflicts=(Conflict("pages", "crossref", "1-2"), Conflict("pages", "openalex", "1-3")),
     )
-    [created] = store.write_batch(store.start_run("test"), [with_conflict])
+    [created] = store.write_batch(store.runs.start("test"), [with_conflict])
     rows = store.conn.execute(
         "SELECT field, source, value FROM conflicts WHERE work_id = ? ORDER BY source",
         (created.work_id,),
@@ -418,7 +424,7 @@ def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
         answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h2"),),
         conflicts=(),
     )
-    store.write_batch(store.start_run("test"), [resolved])
+    store.write_batch(store.runs.start("test"), [resolved])
     assert store.conn.execute("SELECT count(*) FROM conflicts").fetchone()[0] == 0
 
 
@@ -432,9 +438,9 @@ def test_a_work_without_any_identifier_is_kept(store):
         local={"title": "A report we wrote"},
         local_origin="import",
     )
-    [created] = store.write_batch(store.start_run("import"), [obs])
+    [created] = store.write_batch(store.runs.start("import"), [obs])
     assert created.status == "created"
-    assert store.work(created.work_id)["identifiers"] == []
+    assert store.works.get(created.work_id)["identifiers"] == []
     assert store.conn.execute("SELECT origin FROM local_fields").fetchall() == [("import",)]
 
 
@@ -663,20 +669,6 @@ def test_a_blank_database_migrates_to_exactly_this_schema(tmp_path):
 
 
 # --- the parts behind the facade --------------------------------------------------------------
-
-
-def test_old_names_reach_their_new_homes(store):
-    """Until the call sites move (issue 15), every old Store name is its part's attribute, for
-    reading and for replacing."""
-    moved = {name: attr for name, attr in vars(Store).items() if type(attr).__name__ == "_Moved"}
-    for name, attr in moved.items():
-        part = getattr(store, attr.part)
-        assert getattr(store, name) == getattr(part, attr.name), name
-    if "_record_tries" in moved:
-        calls = []
-        store._record_tries = lambda *args: calls.append(args)
-        store.write_batch(store.runs.start("test"), [observe(record())])
-        assert len(calls) == 1  # write_batch called the replacement, through store.watch
 
 
 def test_the_parts_write_in_the_facades_one_transaction(store, monkeypatch):

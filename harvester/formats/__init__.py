@@ -93,7 +93,7 @@ def read_records(text: str, fmt: str, path: str = "<input>") -> list[LocalRecord
 
 
 def write_works(works: Iterable[Mapping[str, Any]], fmt: str, stream: TextIO) -> None:
-    """Write works (as `Store.work()` returns them) to `stream` in `fmt`; missing keys are empty."""
+    """Write works (as `store.works.get()` returns them) to `stream` in `fmt`; missing keys are empty."""
     _module(fmt).write(list(works), stream)
 
 
@@ -318,7 +318,7 @@ def kind_of(value: object) -> str:
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
-# --- writing: works as `Store.work()` returns them --------------------------------------------
+# --- writing: works as `store.works.get()` returns them --------------------------------------------
 
 
 def work_value(work: Mapping[str, Any], name: str) -> Value:

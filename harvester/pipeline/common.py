@@ -81,7 +81,7 @@ class Run:
         self.result = RunResult(run_id=0, status="running")
 
     def __enter__(self) -> Run:
-        self.result.run_id = self.store.start_run(self.command)
+        self.result.run_id = self.store.runs.start(self.command)
         structlog.contextvars.bind_contextvars(run_id=self.result.run_id)
         log.info("run.started", command=self.command)
         return self
@@ -110,8 +110,8 @@ class Run:
             result.status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "error"
         elif result.status == "running":
             result.status = "failures" if result.counts.failed else "ok"
-        self.store.finish_run(result.run_id, result.status)
-        result.counts = self.store.run_counts(result.run_id)
+        self.store.runs.finish(result.run_id, result.status)
+        result.counts = self.store.runs.counts(result.run_id)
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
 
@@ -307,9 +307,9 @@ def observe_answers(
     kept: list[StoredAnswer] = []
     local = None
     if work_id:
-        earlier = store.latest_answers([work_id], with_payload=True).get(work_id, {})
+        earlier = store.works.latest_answers([work_id], with_payload=True).get(work_id, {})
         kept = [a for name, a in earlier.items() if name not in answered]
-        local = store.local_values([work_id]).get(work_id)
+        local = store.works.local_values([work_id]).get(work_id)
     work, conflicts = merge_work([*answers, *kept], local, config)
     return Observation(status="ok", work=work, conflicts=conflicts, **common)
 

@@ -118,7 +118,7 @@ class DoiResolver:
         self.store, self.client, self.config, self.refresh = store, client, config, refresh
         # A prefix doi.org did not know is not asked about again until the recheck period is
         # over (or --refresh): a registrant may be new since.
-        known = store.known_agencies(unknown_since=None if refresh else self._recheck_since())
+        known = store.agencies.known(unknown_since=None if refresh else self._recheck_since())
         if refresh:
             known = {prefix: agency for prefix, agency in known.items() if agency is not None}
         self.agencies = AgencyCache(
@@ -228,12 +228,12 @@ class DoiResolver:
     ) -> list[Observation]:
         """The store half: what each answer makes of its work, against what is stored now."""
         asked = future.result()
-        self.store.keep_agencies(self._newly_learned())
+        self.store.agencies.keep(self._newly_learned())
         by_agency, enriched = asked.by_agency, asked.enriched
         resolved = {f.resolved for f in by_agency.values() if f.status == "ok" and f.resolved}
         keys = {d.key for d in asked.chunk + asked.refreshing} | resolved
-        work_ids = self.store.find_work_ids("doi", sorted(keys))
-        stored = self.store.latest_answers(sorted(set(work_ids.values())))
+        work_ids = self.store.works.find_work_ids("doi", sorted(keys))
+        stored = self.store.works.latest_answers(sorted(set(work_ids.values())))
         observations = []
         for doi in asked.chunk:
             display = displays.get(doi.key, doi.value)
@@ -256,7 +256,7 @@ class DoiResolver:
     def _recently_not_found(self, chunk: list[Doi]) -> dict[str, str]:
         if self.refresh or self.config.recheck_not_found_days == 0:
             return {}
-        return self.store.recently_not_found([d.key for d in chunk], self._recheck_since())
+        return self.store.agencies.recently_not_found([d.key for d in chunk], self._recheck_since())
 
     def _learn_prefixes(self, dois: list[Doi]) -> None:
         """Ask doi.org about the chunk's new prefixes in a few comma-list requests instead of

@@ -55,11 +55,11 @@ def harvest_feed(
     except (ConfigError, BadIdentifier) as exc:
         run.write([_failed(f"feed {feed.label}", feed.kind, str(exc), "other")])
         return "failed"
-    state = store.feed(target.key) or {}
+    state = store.feeds.get(target.key) or {}
     start = state.get("watermark") if since is WATERMARK else since
     log.info("feed.started", feed=feed.label)
     try:
-        known = FeedState(start, state.get("cursor"), read_before=store.repec_file)
+        known = FeedState(start, state.get("cursor"), read_before=store.repec.file)
         pages = source.feed_pages(feed, config, client, known)
         ended, last, records = pull_pages(
             pages,
@@ -71,7 +71,7 @@ def harvest_feed(
             target=target,
         )
     except (UpstreamError, BadPayload, ConfigError) as exc:
-        store.feed_failed(target.key, **_row(target), error=str(exc))
+        store.feeds.failed(target.key, **_row(target), error=str(exc))
         run.write([_failed(target.display, feed.kind, str(exc), failure_kind(exc))])
         return "failed"
     if ended == "stopped":
@@ -79,7 +79,7 @@ def harvest_feed(
         log.warning("feed.paused", feed=feed.label, resumes_from=resumes)
         return "stopped"
     watermark = last.watermark if last is not None else start
-    store.feed_completed(
+    store.feeds.completed(
         target.key, **_row(target), watermark=watermark, run_id=run.result.run_id, records=records
     )
     log.info("feed.completed", feed=feed.label, records=records, watermark=watermark)
@@ -110,7 +110,7 @@ def pull_pages(
         for read in page.files:
             keep_file(store, read)
         if target is not None and page.resume is not None:
-            store.feed_progress(target.key, **_row(target), cursor=page.resume)
+            store.feeds.progress(target.key, **_row(target), cursor=page.resume)
         records += len(page.answers)
         last = page
         if stopping():
@@ -163,7 +163,7 @@ def feed_key(feed: FeedConfig, config: Config) -> str:
 
 def keep_file(store: Store, read: FileRead) -> None:
     """Record a file of an archive tree as read: its version, and the handles it holds."""
-    store.index_repec_file(
+    store.repec.index(
         read.path,
         version=read.version,
         content_hash=read.content_hash,
@@ -204,7 +204,7 @@ def observe_record(
             **{**about, "scheme": "file"},
         )
     if fetched.status == "not_found":
-        work_id = store.find_work_id(scheme, key)
+        work_id = store.works.find_work_id(scheme, key)
         log.info("feed.record_deleted", source=fetched.source, identifier=key, work_id=work_id)
         if work_id is None:
             return None
@@ -215,11 +215,11 @@ def observe_record(
     except (BadPayload, ValueError) as exc:
         return Observation(status="failed", error=str(exc), error_kind="bad_answer", **about)
     links = tuple(link for link in _links(record) if link[0] != scheme)
-    work_id = store.find_work_id(scheme, key)
+    work_id = store.works.find_work_id(scheme, key)
     for link_scheme, link_key in links:
-        work_id = work_id or store.find_work_id(link_scheme, link_key)
+        work_id = work_id or store.works.find_work_id(link_scheme, link_key)
     answer = answer_of(fetched)
-    before = store.latest_answers([work_id]).get(work_id, {}) if work_id else {}
+    before = store.works.latest_answers([work_id]).get(work_id, {}) if work_id else {}
     return observe_answers(
         store,
         config,

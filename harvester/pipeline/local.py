@@ -48,10 +48,10 @@ def find_work(store: Store, text: str) -> int | None:
         work_id = int(text)
         if work_id > 2**63 - 1:  # beyond SQLite's integers: certainly not stored
             return None
-        return store.find_work_by_id(work_id)
+        return store.works.find_work_by_id(work_id)
     identifier = parse_identifier(text)
     scheme = "doi" if isinstance(identifier, Doi) else "repec"
-    return store.find_work_id(scheme, identifier.key)
+    return store.works.find_work_id(scheme, identifier.key)
 
 
 def find_works(store: Store, texts: Sequence[str]) -> list[int]:
@@ -114,14 +114,16 @@ def check_edit(store: Store, work_id: int, edits: Mapping[str, Value | None]) ->
         ("repec", "repec_handle", parse_repec),
     ):
         value = edits.get(name)
-        other = store.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
+        other = (
+            store.works.find_work_id(scheme, parse(value).key) if isinstance(value, str) else None
+        )
         if other not in (None, work_id):
             raise BadEdit(
                 f"{name} {value} already identifies work {other}; one identifier cannot "
                 "name two works"
             )
     unset = [k for k, v in edits.items() if v is None]
-    held = store.local_values([work_id]).get(work_id)
+    held = store.works.local_values([work_id]).get(work_id)
     held_fields = set(held.values) | ({"authors"} if held.authors else set()) if held else set()
     not_held = tuple(name for name in unset if name not in held_fields)
     checked = dict(edits)
@@ -153,8 +155,10 @@ def local_observation(
     stored: Sequence[StoredAnswer] = ()
     current: dict[str, Value] = {}
     if work_id is not None:
-        stored = list(store.latest_answers([work_id], with_payload=True).get(work_id, {}).values())
-        existing = store.local_values([work_id]).get(work_id)
+        stored = list(
+            store.works.latest_answers([work_id], with_payload=True).get(work_id, {}).values()
+        )
+        existing = store.works.local_values([work_id]).get(work_id)
         if existing:
             current = dict(existing.values)
             if existing.authors:
@@ -236,9 +240,9 @@ def import_records(
 
     observations = []
     for (scheme, key), (record, value, edits) in combined.items():
-        work_id = store.find_work_id(scheme, key)
+        work_id = store.works.find_work_id(scheme, key)
         if work_id is not None:
-            edits = _new_to(store.work(work_id) or {}, edits)
+            edits = _new_to(store.works.get(work_id) or {}, edits)
         observations.append(
             local_observation(
                 store,

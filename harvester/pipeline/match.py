@@ -283,10 +283,10 @@ def settle_matches(
         Run(store, command, on_outcome, config.watch) as run,
     ):
         for work_id, doi in rejects:
-            store.reject_match(work_id, doi)
+            store.matches.reject(work_id, doi)
             log.info("match.rejected", work_id=work_id, doi=doi)
         if accepts:
-            known = store.match_candidates(sorted({w for w, _ in accepts}))
+            known = store.matches.candidates(sorted({w for w, _ in accepts}))
             linked = {
                 (work_id, ascii_key(row["doi"]))
                 for work_id, rows in known.items()
@@ -300,7 +300,7 @@ def settle_matches(
                 for work_id, doi in accepts
                 if (work_id, ascii_key(doi)) not in linked
             ]
-            store.keep_matches(run.result.run_id, [], links)
+            store.matches.keep(run.result.run_id, [], links)
             for link in links:
                 log.info("match.accepted", work_id=link.work_id, doi=link.doi, by="you")
             dois = {ascii_key(doi): Doi(doi) for _, doi in accepts}
@@ -312,10 +312,10 @@ def refusal(store: Store, work_id: int, doi: str, *, accept: bool) -> str | None
     """Why a person's `--accept`/`--reject` of (work, DOI) cannot be done, or None. Only a DOI
     among the work's candidates can be settled (`harvest match --review` lists them); a DOI that
     identifies another work is never linked; an accepted link is not undone here."""
-    work = store.work(work_id)
+    work = store.works.get(work_id)
     if work is None:
         return f"no work {work_id} in the database"
-    rows = {ascii_key(r["doi"]): r for r in store.match_candidates([work_id]).get(work_id, [])}
+    rows = {ascii_key(r["doi"]): r for r in store.matches.candidates([work_id]).get(work_id, [])}
     row = rows.get(ascii_key(doi))
     if row is None:
         listed = ", ".join(r["doi"] for r in rows.values() if r["decision"] == "pending")
@@ -330,7 +330,7 @@ def refusal(store: Store, work_id: int, doi: str, *, accept: bool) -> str | None
         linked = [r["doi"] for r in rows.values() if r["decision"] == "accepted"]
         if linked:
             return f"work {work_id} is already linked to {linked[0]}; a work has one DOI"
-        other = store.find_work_id("doi", ascii_key(doi))
+        other = store.works.find_work_id("doi", ascii_key(doi))
         if other is not None and other != work_id:
             return f"{doi} already identifies work {other}; one DOI cannot name two works"
         if work.get("doi") and ascii_key(work["doi"]) != ascii_key(doi):
@@ -413,8 +413,8 @@ class _Matcher:
         (then each record is reported), then the outcomes and the harvest of the linked DOIs in
         the run's next one."""
         plan = _Plan()
-        works = {i: self.store.work(i) for i in work_ids}
-        known = self.store.match_candidates(work_ids)
+        works = {i: self.store.works.get(i) for i in work_ids}
+        known = self.store.matches.candidates(work_ids)
         searches: list[tuple[int, dict, Citation]] = []
         for work_id in work_ids:
             work = works[work_id]
@@ -442,7 +442,7 @@ class _Matcher:
                 if r.doi
             }
         )
-        identified = self.store.find_work_ids("doi", candidate_keys)
+        identified = self.store.works.find_work_ids("doi", candidate_keys)
         for work_id, work, citation in searches:
             found = answers[work_id]
             if isinstance(found, UpstreamError):
@@ -462,7 +462,7 @@ class _Matcher:
             )
             self._decided(plan, work, outcome)
 
-        self.store.keep_matches(run.result.run_id, plan.rows, plan.links)
+        self.store.matches.keep(run.result.run_id, plan.rows, plan.links)
         order = {work_id: i for i, work_id in enumerate(work_ids)}
         plan.results.sort(key=lambda r: order[r.work_id])
         for result in plan.results:

@@ -46,9 +46,9 @@ def plan_run(store: Store, config: Config, now: str, max_items: int | None = Non
     feeds = []
     for feed in config.feeds:
         key = feed_key(feed, config)
-        state = store.feed(key) or {}
+        state = store.feeds.get(key) or {}
         feeds.append((feed, key, state.get("watermark")))
-    return Plan(store.due_items(now, max_items), feeds)
+    return Plan(store.watch.due_items(now, max_items), feeds)
 
 
 def harvest_due(
@@ -66,8 +66,8 @@ def harvest_due(
 ) -> RunResult:
     """One `harvest run`: the watch list's due identifiers, then the feeds, in one `runs` row."""
     # What is due now, frozen in the store (not in memory): the DOIs, then the handles.
-    total, done = store.freeze_due(store.now(), max_items), 0
-    dois, handles = store.iter_due("doi"), store.iter_due("repec")
+    total, done = store.watch.freeze_due(store.now(), max_items), 0
+    dois, handles = store.watch.iter_due("doi"), store.watch.iter_due("repec")
 
     def out_of_time() -> bool:
         if stop is not None and stop.is_set():

@@ -79,7 +79,7 @@ def harvest_repec_in(
         return stop is not None and stop.is_set()
 
     for folder in folders:
-        pages = repec.folder_pages(reader.tree, folder, config.chunk_size, run.store.repec_file)
+        pages = repec.folder_pages(reader.tree, folder, config.chunk_size, run.store.repec.file)
         ended, _, _ = pull_pages(pages, run, resolver, config, stopping=stopped)
         if ended == "stopped":
             return False
@@ -104,10 +104,10 @@ class RepecReader:
         indexed first when the handle is not yet known)."""
         observations = []
         for handle in handles:
-            path = self.store.repec_path(handle.key)
+            path = self.store.repec.path(handle.key)
             if path is None:
                 self._index_folder(f"{handle.archive}/{handle.series}")
-                path = self.store.repec_path(handle.key)
+                path = self.store.repec.path(handle.key)
             template = self._template(path, handle) if path else None
             if template is None:
                 observations.append(self._not_found(handle))
@@ -124,14 +124,14 @@ class RepecReader:
         except NotFound:
             return None
         parsed = redif.parse_file(data or b"", path)
-        self._index(parsed, *self.store.repec_file(path))
+        self._index(parsed, *self.store.repec.file(path))
         return next((t for t in parsed.templates if ascii_key(t.handle) == handle.key), None)
 
     def _index_folder(self, folder: str) -> None:
         """Index the handles of a folder's files without counting them as harvested: only a
         series harvest, having stored every work of a file, records the file's version."""
         for tree_file in self.tree.files(folder):
-            version, content_hash = self.store.repec_file(tree_file.path)
+            version, content_hash = self.store.repec.file(tree_file.path)
             data, _ = self.tree.read(tree_file.path, version)
             if data is not None:
                 parsed = redif.parse_file(data, tree_file.path)

@@ -68,23 +68,6 @@ __all__ = [
 ]
 
 
-class _Moved:
-    """An old `Store` attribute that now lives on one of its parts: reading it gives the part's
-    (`store.start_run` is `store.runs.start`), and setting it sets the part's, so a test that
-    replaces `store._record_tries` still replaces what `write_batch` calls."""
-
-    def __init__(self, part: str, name: str) -> None:
-        self.part, self.name = part, name
-
-    def __get__(self, store: Store | None, owner: type | None = None) -> Any:
-        if store is None:
-            return self
-        return getattr(getattr(store, self.part), self.name)
-
-    def __set__(self, store: Store, value: Any) -> None:
-        setattr(getattr(store, self.part), self.name, value)
-
-
 @dataclass
 class Store:
     """The open database: its parts, and the one transaction a batch is written in."""
@@ -142,57 +125,6 @@ class Store:
             self.watch.record_tries(tries, policy or DuePolicy(), now)
             self.runs.add_outcomes(run_id, outcomes)
         return outcomes
-
-    # old names, removed once call sites move (issue 15)
-    start_run = _Moved("runs", "start")
-    finish_run = _Moved("runs", "finish")
-    run = _Moved("runs", "get")
-    run_counts = _Moved("runs", "counts")
-    run_failures = _Moved("runs", "failures")
-    recover_stale_runs = _Moved("runs", "recover_stale")
-    find_work_id = _Moved("works", "find_work_id")
-    find_work_ids = _Moved("works", "find_work_ids")
-    find_work_by_id = _Moved("works", "find_work_by_id")
-    work = _Moved("works", "get")
-    history = _Moved("works", "history")
-    iter_works = _Moved("works", "iter_works")
-    latest_answers = _Moved("works", "latest_answers")
-    local_values = _Moved("works", "local_values")
-    _author_rows = _Moved("works", "_author_rows")
-    _current_values = _Moved("works", "_current_values")
-    _write = _Moved("works", "write")
-    _resolve_work = _Moved("works", "_resolve_work")
-    _absorb = _Moved("works", "_absorb")
-    _insert_work = _Moved("works", "_insert_work")
-    _update_work = _Moved("works", "_update_work")
-    _replace_authors = _Moved("works", "_replace_authors")
-    _link_identifiers = _Moved("works", "_link_identifiers")
-    _keep_answer = _Moved("works", "_keep_answer")
-    _write_local = _Moved("works", "_write_local")
-    _replace_conflicts = _Moved("works", "_replace_conflicts")
-    _record_changes = _Moved("works", "_record_changes")
-    track = _Moved("watch", "track")
-    untrack = _Moved("watch", "untrack")
-    tracked = _Moved("watch", "tracked")
-    due_items = _Moved("watch", "due_items")
-    freeze_due = _Moved("watch", "freeze_due")
-    iter_due = _Moved("watch", "iter_due")
-    _record_tries = _Moved("watch", "record_tries")
-    feed = _Moved("feeds", "get")
-    feed_completed = _Moved("feeds", "completed")
-    feed_progress = _Moved("feeds", "progress")
-    feed_failed = _Moved("feeds", "failed")
-    repec_file = _Moved("repec", "file")
-    repec_path = _Moved("repec", "path")
-    index_repec_file = _Moved("repec", "index")
-    unmatched_work_ids = _Moved("matches", "unmatched_work_ids")
-    match_candidates = _Moved("matches", "candidates")
-    pending_matches = _Moved("matches", "pending")
-    keep_matches = _Moved("matches", "keep")
-    reject_match = _Moved("matches", "reject")
-    known_agencies = _Moved("agencies", "known")
-    keep_agencies = _Moved("agencies", "keep")
-    recently_not_found = _Moved("agencies", "recently_not_found")
 
 
 def open_store(path: str | os.PathLike[str], *, now=utc_now, create: bool = True) -> Store:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from harvester import sources
 from harvester.store.base import Part, chunks
 
 #: The sources that speak for a DOI (its registration agencies); OpenAlex only adds to them.
-AGENCY_SOURCES = ("crossref", "datacite", "doi.org")
+#: The sources whose "not found" means the DOI does not exist (its agency said so).
+AGENCY_SOURCES = tuple(sorted(sources.AGENCY_NAMES))
 
 
 class Agencies(Part):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from harvester.due import DUE_SOURCES, DuePolicy, DueState, format_time, next_due, parse_time
+from harvester import sources
+from harvester.due import DuePolicy, DueState, format_time, next_due, parse_time
 from harvester.models import DueItem, Tried
 from harvester.store.base import Part
 
@@ -29,7 +30,7 @@ class Watch(Part):
                 conn.executemany(
                     """INSERT INTO watch_due (scheme, key, source, next_due_at)
                        VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
-                    [(scheme, key, source, now) for source in DUE_SOURCES[scheme]],
+                    [(scheme, key, source, now) for source in sources.due_slots()[scheme]],
                 )
         return new
 
@@ -117,8 +118,8 @@ class Watch(Part):
             ).fetchall()
             if not rows:
                 return
-            for _, _, key, value, sources, due in rows:
-                yield DueItem(scheme, key, value, tuple(sorted(sources.split(","))), due)
+            for _, _, key, value, slots, due in rows:
+                yield DueItem(scheme, key, value, tuple(sorted(slots.split(","))), due)
             last = rows[-1][0]
 
     def record_tries(self, tries: Iterable[Tried], policy: DuePolicy, now: str) -> None:
