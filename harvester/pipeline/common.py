@@ -272,6 +272,28 @@ def _payload_of(answer: Answer | StoredAnswer) -> Any:
     return jsontext.loads(answer.payload) if answer.payload else None
 
 
+#: What a merge needs of stored works: each work's latest answers with their payloads, and the
+#: user's own values (by work id).
+Stored = tuple[Mapping[int, Mapping[str, StoredAnswer]], Mapping[int, Contribution]]
+
+
+def unchanged(
+    answers: Sequence[Answer], work_id: int | None, before: Mapping[str, StoredAnswer]
+) -> bool:
+    """Whether every source said of a stored work what it said last time (nothing to merge)."""
+    return bool(work_id) and all(
+        a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
+    )
+
+
+def read_stored(store: Store, work_ids: Sequence[int]) -> Stored:
+    """What merging these works needs, in two queries for all of them."""
+    ids = sorted(set(work_ids))
+    if not ids:
+        return {}, {}
+    return store.works.latest_answers(ids, with_payload=True), store.works.local_values(ids)
+
+
 def observe_answers(
     store: Store,
     config: Config,
@@ -285,11 +307,13 @@ def observe_answers(
     scheme: str = "doi",
     aliases: tuple[str, ...] = (),
     links: tuple[tuple[str, str], ...] = (),
+    stored: Stored | None = None,
 ) -> Observation:
     """What this run's answers about one identifier make of its work: "unchanged" when every
     source said what it said last time (nothing is parsed), else the work merged from these
     answers, the other sources' last ones (those that failed or were not asked this time) and the
-    user's own values."""
+    user's own values. `stored` is what `read_stored` read for the chunk at once (else the work
+    is read alone)."""
     common = {
         "source": source,
         "key": key,
@@ -299,17 +323,17 @@ def observe_answers(
         "links": links,
         "answers": answers,
     }
-    if work_id and all(
-        a.source in before and before[a.source].payload_hash == a.fingerprint for a in answers
-    ):
+    if unchanged(answers, work_id, before):
         return Observation(status="unchanged", **common)
     answered = {a.source for a in answers}
     kept: list[StoredAnswer] = []
     local = None
     if work_id:
-        earlier = store.works.latest_answers([work_id], with_payload=True).get(work_id, {})
-        kept = [a for name, a in earlier.items() if name not in answered]
-        local = store.works.local_values([work_id]).get(work_id)
+        if stored is None:
+            stored = read_stored(store, [work_id])
+        earlier, locals_ = stored
+        kept = [a for name, a in earlier.get(work_id, {}).items() if name not in answered]
+        local = locals_.get(work_id)
     work, conflicts = merge_work([*answers, *kept], local, config)
     return Observation(status="ok", work=work, conflicts=conflicts, **common)
 

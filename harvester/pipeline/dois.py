@@ -25,10 +25,13 @@ from harvester.pipeline.common import (
     Run,
     RunResult,
     SourceHealth,
+    Stored,
     answer_of,
     chunks,
     linked_dois,
     observe_answers,
+    read_stored,
+    unchanged,
     unique_dois,
 )
 from harvester.sources import routing
@@ -234,18 +237,37 @@ class DoiResolver:
         keys = {d.key for d in asked.chunk + asked.refreshing} | resolved
         work_ids = self.store.works.find_work_ids("doi", sorted(keys))
         stored = self.store.works.latest_answers(sorted(set(work_ids.values())))
+        # Each answer hashed once; the works whose sources say something new read in one go.
+        answers: dict[str, tuple[Answer, ...]] = {}
+        merging: list[int] = []
+        for doi in asked.chunk:
+            fetched = by_agency.get(doi.key)
+            if doi.key in asked.skipped or fetched is None or fetched.status != "ok":
+                continue
+            key = fetched.resolved or doi.key
+            extras = [found[key] for found in enriched.values() if key in found]
+            answers[doi.key] = tuple(a for a in map(answer_of, [fetched, *extras]) if a)
+            work_id = work_ids.get(key) or work_ids.get(doi.key)
+            if work_id and not unchanged(answers[doi.key], work_id, stored.get(work_id, {})):
+                merging.append(work_id)
+        chunk_stored = read_stored(self.store, merging)
         observations = []
         for doi in asked.chunk:
             display = displays.get(doi.key, doi.value)
             if doi.key in asked.skipped:
                 observations.append(self._cached_not_found(doi, display, asked.skipped[doi.key]))
                 continue
-            fetched = by_agency[doi.key]
-            extras = []
-            if fetched.status == "ok":
-                key = fetched.resolved or doi.key
-                extras = [found[key] for found in enriched.values() if key in found]
-            observations.append(self._observe(doi, display, fetched, extras, work_ids, stored))
+            observations.append(
+                self._observe(
+                    doi,
+                    display,
+                    by_agency[doi.key],
+                    answers.get(doi.key, ()),
+                    work_ids,
+                    stored,
+                    chunk_stored,
+                )
+            )
         for doi in asked.refreshing:
             display = displays.get(doi.key, doi.value)
             observations.append(self._refresh(doi, display, enriched, work_ids, stored))
@@ -351,9 +373,10 @@ class DoiResolver:
         doi: Doi,
         display: str,
         fetched: Fetched,
-        extras: list[Fetched],
+        answers: tuple[Answer, ...],
         work_ids: Mapping[str, int],
         stored: Mapping[int, Mapping[str, StoredAnswer]],
+        chunk_stored: Stored,
     ) -> Observation:
         common = {"source": fetched.source, "key": doi.key, "display": display}
         if fetched.status == "failed":
@@ -364,7 +387,6 @@ class DoiResolver:
             answer = Answer(fetched.source, doi.key, "not_found")
             return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
 
-        answers = tuple(a for a in map(answer_of, [fetched, *extras]) if a)
         resolved = fetched.resolved or doi.key
         aliases = (resolved,) if resolved != doi.key else ()
         work_id = work_ids.get(resolved) or work_ids.get(doi.key)
@@ -375,6 +397,7 @@ class DoiResolver:
             work_id=work_id,
             before=stored.get(work_id, {}) if work_id else {},
             aliases=aliases,
+            stored=chunk_stored,
             **common,
         )
 
