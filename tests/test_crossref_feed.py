@@ -28,7 +28,9 @@ from harvester.sources.crossref import (
     feed_params,
     iter_feed,
     parse_feed_page,
-    parse_work,
+)
+from harvester.sources.crossref import (
+    parse as parse_work,
 )
 
 BASE = "http://127.0.0.1:8080/crossref"

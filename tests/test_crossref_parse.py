@@ -20,9 +20,11 @@ from harvester.sources.crossref import (
     WorkList,
     date_parts_to_iso,
     jats_to_text,
-    parse_work,
     parse_work_list,
     unwrap,
+)
+from harvester.sources.crossref import (
+    parse as parse_work,
 )
 
 

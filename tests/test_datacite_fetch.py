@@ -17,7 +17,8 @@ from fakes import TEST_HTTP, FakeClock, fake_client
 
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi, quote_doi
-from harvester.sources.datacite import SOURCE, fetch_record, fetch_records, parse_doi_record
+from harvester.sources.datacite import SOURCE, fetch_record, fetch_records
+from harvester.sources.datacite import parse as parse_doi_record
 
 BASE = "http://127.0.0.1:8080/datacite"
 PREFIX = "/datacite"

@@ -22,10 +22,12 @@ from harvester.sources.datacite import (
     SOURCE,
     attributes_from_xml,
     is_kernel_xml,
-    parse_doi_record,
     parse_error,
     split_family_given,
     unwrap,
+)
+from harvester.sources.datacite import (
+    parse as parse_doi_record,
 )
 
 NOT_FOUND = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52_1.json"

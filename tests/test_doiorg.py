@@ -17,7 +17,8 @@ from harvester.errors import BadPayload
 from harvester.http import HttpClient
 from harvester.identifiers import parse_doi
 from harvester.models import Author
-from harvester.sources.doiorg import CSL_JSON, SOURCE, fetch_csl, parse_csl
+from harvester.sources.doiorg import CSL_JSON, SOURCE, fetch_csl
+from harvester.sources.doiorg import parse as parse_csl
 
 BASE = "http://127.0.0.1:8080/doi"
 AGENCY = "http://agency.test"  # stands in for the registration agency's host

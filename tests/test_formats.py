@@ -51,13 +51,11 @@ def stored(record: Record, work_id: int) -> dict:
 
 
 def crossref_work(name: str, work_id: int) -> dict:
-    return stored(crossref.parse_work(load_json(f"crossref/{name}.json")["message"]), work_id)
+    return stored(crossref.parse(load_json(f"crossref/{name}.json")["message"]), work_id)
 
 
 def datacite_work(name: str, work_id: int) -> dict:
-    return stored(
-        datacite.parse_doi_record(datacite.unwrap(load_json(f"datacite/{name}.json"))), work_id
-    )
+    return stored(datacite.parse(datacite.unwrap(load_json(f"datacite/{name}.json"))), work_id)
 
 
 def repec_work(work_id: int) -> dict:
@@ -368,7 +366,7 @@ def test_read_doiorg_bibtex_field_by_field() -> None:
 def test_read_doiorg_csl_json_as_the_doiorg_source_reads_it(name: str) -> None:
     text = fixture_path(f"csl/{name}.json").read_text(encoding="utf-8")
     [record] = read_records(text, "csl-json", f"{name}.json")
-    source = doiorg.parse_csl(json.loads(text))
+    source = doiorg.parse(json.loads(text))
     from_source = {k: v for k, v in record_values(source).items() if v is not None}
     assert record.values == from_source
     assert record.authors == source.authors

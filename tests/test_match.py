@@ -620,7 +620,7 @@ def test_citation_of_a_stored_work_and_the_query_it_makes():
 
 
 def _recorded(name: str) -> Record:
-    return crossref.parse_work(load_json(f"crossref/{name}.json")["message"])
+    return crossref.parse(load_json(f"crossref/{name}.json")["message"])
 
 
 def test_assess_links_one_sure_candidate_and_keeps_doubtful_ones():

@@ -21,7 +21,7 @@ from harvester.matching import (
     title_similarity,
 )
 from harvester.models import Author, Record
-from harvester.sources.crossref import parse_work
+from harvester.sources.crossref import parse as parse_work
 
 # --- unit tests ---
 

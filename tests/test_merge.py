@@ -20,10 +20,10 @@ from harvester.sources import crossref, openalex
 
 def elife_records() -> tuple[Record, Record]:
     """The same eLife article as Crossref and OpenAlex recorded it."""
-    from_crossref = crossref.parse_work(
+    from_crossref = crossref.parse(
         crossref.unwrap(load_json("crossref/10.7554_elife.01567.json"), "work")
     )
-    from_openalex = openalex.parse_work(load_json("openalex/10.7554_elife.01567.json"))
+    from_openalex = openalex.parse(load_json("openalex/10.7554_elife.01567.json"))
     return from_crossref, from_openalex
 
 

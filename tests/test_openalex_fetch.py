@@ -31,8 +31,10 @@ from harvester.sources.openalex import (
     fetch_single,
     fetch_works,
     list_url,
-    parse_work,
     plan_batches,
+)
+from harvester.sources.openalex import (
+    parse as parse_work,
 )
 
 BASE = "http://127.0.0.1:8080/openalex"

@@ -20,8 +20,10 @@ from harvester.sources.openalex import (
     WorkList,
     abstract_from_inverted_index,
     bare_doi,
-    parse_work,
     parse_work_list,
+)
+from harvester.sources.openalex import (
+    parse as parse_work,
 )
 
 

@@ -87,7 +87,7 @@ def test_datacite_record_is_the_recorded_one(client, upstream):
     assert (result.status, result.resolved) == ("ok", "10.5061/dryad.8515")
     assert result.payload == recorded
     title = recorded["data"]["attributes"]["titles"][0]["title"]
-    assert datacite.parse_doi_record(result.payload).title == title
+    assert datacite.parse(result.payload).title == title
     assert upstream.requests == ["/datacite/dois/10.5061/dryad.8515"]
 
 
@@ -138,9 +138,7 @@ def test_openalex_batch_of_two_answers_both_in_one_list_request(client, upstream
 
     assert [(r.status, r.resolved) for r in results] == [("ok", elife), ("ok", fpls)]
     assert results[0].payload == load_json(f"openalex/{ELIFE}.json")
-    assert (
-        openalex.parse_work(results[1].payload).title == load_json(f"openalex/{FPLS}.json")["title"]
-    )
+    assert openalex.parse(results[1].payload).title == load_json(f"openalex/{FPLS}.json")["title"]
     (asked,) = upstream.requests
     query = parse_qs(urlsplit(asked).query)
     assert urlsplit(asked).path == "/openalex/works"
@@ -281,7 +279,7 @@ def test_csl_is_read_through_doiorgs_302_to_the_agency(client, upstream):
 
     assert (result.status, result.resolved) == ("ok", SCIENCE)
     assert result.payload == load_json(f"csl/{HABANERO}.json")
-    assert doiorg.parse_csl(result.payload).title == "The Structure of Ordinary Water"
+    assert doiorg.parse(result.payload).title == "The Structure of Ordinary Water"
     assert upstream.requests == [
         f"/doi/{SCIENCE}",
         "/agency-csl/crossref/10.1126%2Fscience.169.3946.635",

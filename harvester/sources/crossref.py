@@ -720,7 +720,3 @@ def _failure_detail(message: Any) -> str:
     if not parts and isinstance(message, str):
         parts.append(message.strip()[:200])
     return "; ".join(parts)[:500]
-
-
-#: The name this function had before every source's parser was called `parse` (issue 15).
-parse_work = parse

@@ -669,7 +669,3 @@ def split_family_given(name: str | None) -> tuple[str, str] | None:
     if comma and family and given and len(given.split()) <= _MAX_GIVEN_WORDS:
         return family, given
     return None
-
-
-#: The name this function had before every source's parser was called `parse` (issue 15).
-parse_doi_record = parse

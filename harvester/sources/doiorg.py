@@ -201,7 +201,3 @@ def _license(value: Any) -> str | None:
         if url:
             return url
     return None
-
-
-#: The name this function had before every source's parser was called `parse` (issue 15).
-parse_csl = parse

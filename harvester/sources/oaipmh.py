@@ -1126,10 +1126,6 @@ def _at_granularity(datestamp: str | None, granularity: str | None) -> str | Non
     return datestamp
 
 
-#: The name this function had before every source's parser was called `parse` (issue 15).
-record_from_payload = parse
-
-
 def pools(config: Config) -> dict[str, PoolLimit]:
     """None up front: each endpoint gets a pool of its own (`oai:{base URL}`) when first harvested,
     at `[oai] rate` and `concurrency`."""

@@ -539,7 +539,3 @@ def _drop_heading(abstract: str) -> str:
     if rest and is_generic_heading(head) and not rest[0].islower():
         return rest
     return abstract
-
-
-#: The name this function had before every source's parser was called `parse` (issue 15).
-parse_work = parse
