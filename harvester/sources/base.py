@@ -50,7 +50,13 @@ class Source(Protocol):
 
 class DoiSource(Source, Protocol):
     """A source asked about DOIs: the `agency` that registered them, or an `enrichment` asked
-    about every DOI after its agency (OpenAlex)."""
+    about every DOI after its agency (OpenAlex).
+
+    An enrichment may also provide, and the pipeline asks with getattr: `NOT_ASKED`, the error of
+    a DOI it left unasked because it will not answer again this run (a day's allowance spent:
+    it is then not asked for the rest of the run); `preflight(config)`, which logs once per run
+    what the configuration keeps it from doing; and `batches(config)`, true when it takes DOIs
+    in batches whatever their agency, so that it is asked beside the agencies, not after them."""
 
     ROLE: Literal["agency", "enrichment"]
     #: The doi.org RA names it answers for ({"crossref"}); empty for an enrichment. The agency
