@@ -128,6 +128,9 @@ class Answer:
     # The payload as parsed from the answer, when the text is not made yet: it is serialised
     # only if this payload is new to the store (`text`), and parsed by nobody.
     data: Any = field(default=None, compare=False, repr=False)
+    # The record already parsed from `data` (a feed's record, parsed to find what it links
+    # to), so that the merge does not parse it a second time.
+    record: Any = field(default=None, compare=False, repr=False)
 
     @property
     def fingerprint(self) -> str:

@@ -136,3 +136,23 @@ def test_harvest_doi_end_to_end_stores_the_kept_crossref_record(tmp_path: Path, 
     assert again.returncode == 0 and again.stdout.startswith("unchanged  10.7554/elife.01567")
     shown = harvest("show", "10.7554/elife.01567")
     assert "From:" in shown.stdout and "crossref" in shown.stdout
+
+
+def test_a_feed_record_is_parsed_once_on_its_way_to_the_store(tmp_path: Path, monkeypatch):
+    from harvester.config import Config
+    from harvester.pipeline.feeds import observe_record
+    from harvester.sources import oaipmh
+    from harvester.store import open_store
+
+    page = parse_response((KEPT / OAI).read_bytes(), "http://test.example.com/oai")
+    fetched = oaipmh._feed_answer(page.records[0])
+    calls = []
+    real = oaipmh.parse
+    monkeypatch.setattr(oaipmh, "parse", lambda payload: calls.append(1) or real(payload))
+    store = open_store(tmp_path / "h.db")
+    try:
+        observation = observe_record(store, Config(), "oai", fetched)
+    finally:
+        store.close()
+    assert observation.status == "ok" and observation.work.values["title"] == "Sample Title"
+    assert len(calls) == 1  # read for its links, and that same record merged

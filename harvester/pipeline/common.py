@@ -231,9 +231,10 @@ def unique_dois(dois: Iterable[Doi]) -> Iterator[Doi]:
             yield doi
 
 
-def answer_of(fetched: Fetched) -> Answer | None:
+def answer_of(fetched: Fetched, record: Record | None = None) -> Answer | None:
     """What to keep of one fetch: its payload and hash, "not found", or nothing for a failure
-    (a failure says nothing about the work, so the last answer stands)."""
+    (a failure says nothing about the work, so the last answer stands). `record`: the payload
+    already parsed, kept on the answer for the merge."""
     if fetched.status == "not_found":
         return Answer(fetched.source, fetched.identifier, "not_found")
     if fetched.status != "ok" or fetched.payload is None:
@@ -241,7 +242,9 @@ def answer_of(fetched: Fetched) -> Answer | None:
     source = sources.SOURCES[fetched.source]
     digest = payload_hash(fetched.payload, source.VOLATILE_KEYS, source.PARSER_VERSION)
     # The text is made by the store, and only if this payload is new to it.
-    return Answer(fetched.source, fetched.identifier, "ok", None, digest, data=fetched.payload)
+    return Answer(
+        fetched.source, fetched.identifier, "ok", None, digest, data=fetched.payload, record=record
+    )
 
 
 def merge_work(
@@ -251,14 +254,15 @@ def merge_work(
 ) -> tuple[Any, tuple]:
     """The work as every source's latest answer and the user's own values make it, and the
     conflicts between the sources. Pure apart from parsing the payload texts."""
-    payloads = [
-        (a.source, _payload_of(a))
-        for a in answers
-        if a.status == "ok" and a.source in sources.SOURCES
-    ]
-    records = [
-        sources.SOURCES[name].parse(payload) for name, payload in payloads if payload is not None
-    ]
+    records = []
+    for answer in answers:
+        if answer.status != "ok" or answer.source not in sources.SOURCES:
+            continue
+        record = getattr(answer, "record", None)  # parsed already: a feed's record
+        if record is None and (payload := _payload_of(answer)) is not None:
+            record = sources.SOURCES[answer.source].parse(payload)
+        if record is not None:
+            records.append(record)
     said: list[Record | Contribution] = [*records, *([local] if local else [])]
     work = build_work(said, config.merge.precedence, config.merge.fields)
     return work, tuple(find_conflicts(records))

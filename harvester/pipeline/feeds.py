@@ -218,7 +218,7 @@ def observe_record(
     work_id = store.works.find_work_id(scheme, key)
     for link_scheme, link_key in links:
         work_id = work_id or store.works.find_work_id(link_scheme, link_key)
-    answer = answer_of(fetched)
+    answer = answer_of(fetched, record)  # the merge takes this record, not a second parse
     before = store.works.latest_answers([work_id]).get(work_id, {}) if work_id else {}
     return observe_answers(
         store,
