@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import os
@@ -13,17 +14,54 @@ from pathlib import Path
 
 import pytest
 
-#: The real recorded responses live beside the clone in ../shared/fixtures (never copied in here).
+#: The recorded corpus of real responses lives beside the clone in ../shared/fixtures and may not be
+#: copied in here; HARVEST_FIXTURES points elsewhere (an empty value counts as unset). Where it is
+#: absent, the tests that read it skip (`skip_without_corpus`) and the rest run on KEPT.
 FIXTURES = Path(
-    os.environ.get("HARVEST_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+    os.environ.get("HARVEST_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 )
+#: Real responses this repository keeps, in the corpus's layout (crossref/, datacite/, ...): fewer,
+#: other records, each with its source in tests/fixtures/PROVENANCE.tsv. Always there.
+KEPT = Path(__file__).resolve().parent / "fixtures"
+CORPUS_PRESENT = FIXTURES.is_dir()
+#: The one reason every such skip gives, raised from one line, so `pytest -ra` folds them into one.
+CORPUS_ABSENT = "recorded corpus ../shared/fixtures absent (set HARVEST_FIXTURES): tests that read it are skipped"
+
+
+def skip_without_corpus() -> None:
+    """Skip the calling test (or, when called at import, its whole module) if the recorded corpus is
+    absent; nothing when it is there."""
+    if not CORPUS_PRESENT:
+        pytest.skip(CORPUS_ABSENT, allow_module_level=True)
+
+
+_SOURCE, _FIRST = inspect.getsourcelines(skip_without_corpus)
+#: Where that skip is raised (file, line), as pytest reports a skip's place.
+SKIP_SITE = (__file__, _FIRST + next(i for i, s in enumerate(_SOURCE) if "pytest.skip(" in s))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip raised in a fixture is reported at its test, not where it was raised: report every
+    skip for the absent corpus at SKIP_SITE, so that `-ra` shows them on one line."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and longrepr[2].endswith(CORPUS_ABSENT):
+        report.longrepr = (*SKIP_SITE, longrepr[2])
+    return report
 
 
 def fixture_path(relative: str) -> Path:
+    """A recorded response by its path in the corpus, or else among the kept ones (the two never
+    share a name). Missing from both: a skip when the corpus is absent, a failure when it is not."""
     path = FIXTURES / relative
-    if not path.exists():
-        pytest.fail(f"recorded fixture missing: {path} (is ../shared beside the clone?)")
-    return path
+    if path.exists():
+        return path
+    if (KEPT / relative).exists():
+        return KEPT / relative
+    skip_without_corpus()
+    pytest.fail(f"recorded fixture missing: {path} (is ../shared beside the clone?)")
 
 
 class HarvestCommand:
@@ -102,8 +140,7 @@ def load_meta(relative: str) -> dict:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"recorded corpus not found at {FIXTURES}; CI keeps ../shared beside the clone")
+    skip_without_corpus()
     return FIXTURES
 
 

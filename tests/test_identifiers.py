@@ -266,15 +266,15 @@ def _recorded_work_dois() -> list[tuple[str, str]]:
     return found
 
 
-RECORDED = _recorded_work_dois()
+RECORDED = _recorded_work_dois() or [("<no recorded corpus>", "")]  # then fixtures_dir skips
 
 
-def test_corpus_is_there() -> None:
+def test_corpus_is_there(fixtures_dir) -> None:
     assert len(RECORDED) >= 30
 
 
 @pytest.mark.parametrize(("name", "in_url"), RECORDED, ids=[name for name, _ in RECORDED])
-def test_recorded_dois_parse_and_quote(name: str, in_url: str) -> None:
+def test_recorded_dois_parse_and_quote(name: str, in_url: str, fixtures_dir) -> None:
     doi = parse_doi(in_url)
     expected = unquote(in_url.removeprefix("https://doi.org/"))
     assert doi.value == expected

@@ -20,7 +20,7 @@ def recorded_documents() -> list[Path]:
     return sorted(p for p in Path(FIXTURES).rglob("*.json") if not p.name.endswith(".meta.json"))
 
 
-def test_every_recorded_answer_is_written_as_the_standard_library_writes_it():
+def test_every_recorded_answer_is_written_as_the_standard_library_writes_it(fixtures_dir):
     compared = 0
     for path in recorded_documents():
         try:

@@ -296,7 +296,7 @@ def _indistinguishable(record: Record, other: Record) -> bool:
     )
 
 
-def test_labelled_evaluation_precision_first(capsys):
+def test_labelled_evaluation_precision_first(capsys, fixtures_dir):
     """Every mistyped citation must reach accept or review for its own record, and never accept
     any other record. Measured on the recorded corpus (run with -s to see the table): 76 labelled
     works, 470 citations; true pairs 469 accept / 1 review / 0 reject; 62 466 decoy pairs

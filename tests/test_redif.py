@@ -66,7 +66,7 @@ EXPECTED = {
 }
 
 
-def test_every_fixture_file_is_covered():
+def test_every_fixture_file_is_covered(fixtures_dir):
     on_disk = sorted(p.name for p in (FIXTURES / "redif").glob("*.rdf"))
     assert on_disk == sorted(EXPECTED)
 

@@ -265,7 +265,7 @@ def ra(upstream, asked: str):
     return requests.get(f"{upstream.url_for('doi')}/ra/{asked}", timeout=5)
 
 
-def test_ra_answers_as_recorded_for_the_recorded_prefixes(client, upstream):
+def test_ra_answers_as_recorded_for_the_recorded_prefixes(client, upstream, fixtures_dir):
     for prefix, agency in (("10.5061", "datacite"), ("10.7554", "crossref")):
         assert fetch_agency(prefix, client, upstream.url_for("doi")) == agency
         response = ra(upstream, prefix)
@@ -276,7 +276,7 @@ def test_ra_answers_as_recorded_for_the_recorded_prefixes(client, upstream):
         )
 
 
-def test_ra_agency_comes_from_the_corpus_a_prefix_is_in(client, upstream):
+def test_ra_agency_comes_from_the_corpus_a_prefix_is_in(client, upstream, fixtures_dir):
     base = upstream.url_for("doi")
     assert fetch_agency("10.48550", client, base) == "datacite"  # datacite/ only
     assert fetch_agency("10.1016", client, base) == "crossref"  # crossref/ only
@@ -286,7 +286,7 @@ def test_ra_agency_comes_from_the_corpus_a_prefix_is_in(client, upstream):
     assert fetch_agency("10.5555", client, base) == "crossref"  # served here as Crossref
 
 
-def test_ra_override_and_unknown_prefix(client, upstream):
+def test_ra_override_and_unknown_prefix(client, upstream, fixtures_dir):
     base = upstream.url_for("doi")
     upstream.set_agency("10.5061", "mEDRA")
     assert fetch_agency("10.5061", client, base) == "medra"
@@ -351,7 +351,7 @@ def test_csl_of_another_agency(client, upstream):
         upstream.add_csl("10.99998/x", MEDRA_ITEM)
 
 
-def test_doiorg_unknown_doi_is_its_recorded_404_page(client, upstream):
+def test_doiorg_unknown_doi_is_its_recorded_404_page(client, upstream, fixtures_dir):
     result = doiorg.fetch_csl(parse_doi("10.1126/nothing"), client, upstream.url_for("doi"))
     assert result.status == "not_found"
     raw = requests.get(f"{upstream.url_for('doi')}/10.1126/nothing", timeout=5)
@@ -378,7 +378,7 @@ def test_fail_count_and_requests_work_for_every_service(client, upstream):
     assert upstream.faults == []
 
 
-def test_a_fault_for_every_request_until_removed(client, upstream):
+def test_a_fault_for_every_request_until_removed(client, upstream, fixtures_dir):
     upstream.fail("/doi/ra/", 500, b"oops", {"Content-Type": "text/plain"}, times=None)
     for _ in range(2):
         raw = ra(upstream, "10.5061")
