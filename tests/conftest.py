@@ -34,14 +34,22 @@ def corpus_present() -> bool:
     return FIXTURES.is_dir()
 
 
+CORPUS_PRESENT = corpus_present()
+
+
+def skip_without_corpus() -> None:
+    """Skip the test (or the module, while importing) when the shared corpus is absent."""
+    if not corpus_present():
+        pytest.skip(CORPUS_ABSENT, allow_module_level=True)
+
+
 def fixture_path(relative: str) -> Path:
     """A recorded response: kept in tests/fixtures, else from the shared corpus (skipping the
     test where the corpus is absent)."""
     kept = KEPT / relative
     if kept.exists():
         return kept
-    if not corpus_present():
-        pytest.skip(CORPUS_ABSENT, allow_module_level=True)
+    skip_without_corpus()
     path = FIXTURES / relative
     if not path.exists():
         pytest.fail(f"recorded fixture missing: {path}")
@@ -124,8 +132,7 @@ def load_meta(relative: str) -> dict:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not corpus_present():
-        pytest.skip(CORPUS_ABSENT, allow_module_level=True)
+    skip_without_corpus()
     return FIXTURES
 
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -29,15 +28,6 @@ def raw(relative: str):
 def parse(source: str, payload):
     """What the harvester makes of a payload: the registered source's parser."""
     return sources.SOURCES[source].parse(payload)
-
-
-def test_every_kept_fixture_has_its_provenance_and_nothing_else_is_kept():
-    with (KEPT / "PROVENANCE.tsv").open(newline="", encoding="utf-8") as rows:
-        listed = {row["file"]: row for row in csv.DictReader(rows, delimiter="\t")}
-    kept = {str(p.relative_to(KEPT)) for p in KEPT.rglob("*") if p.is_file() and p.suffix != ".tsv"}
-    assert kept == set(listed)
-    for row in listed.values():
-        assert row["repo"].count("/") == 1 and len(row["commit"]) == 40 and row["path"]
 
 
 def test_crossref_work_field_by_field():

@@ -1,7 +1,9 @@
 """Local upstreams on 127.0.0.1 that replay recorded responses, for end-to-end tests.
 
 One threaded HTTP server (one port) plays five services, each under its own path prefix, with the
-real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv there):
+real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv there) and from the
+fewer real responses this repository keeps in tests/fixtures (tests/fixtures/PROVENANCE.tsv), which
+are looked up by the same names (`conftest.fixture_path`: the corpus first, the two share no name):
 
     /crossref    api.crossref.org: `/works/{doi}` answers the recorded envelope and polite-pool
                  headers; `/works?filter=doi:A,B` a work-list built from those same items; an unknown
@@ -25,6 +27,13 @@ real recorded bodies and headers from ../shared/fixtures (see PROVENANCE.tsv the
                  recorded noRecordsMatch (HTTP 422), `add_zenodo_list()` sets up the recorded
                  three-page ListRecords chain and Identify.
 
+Without the corpus (no ../shared, or HARVEST_FIXTURES elsewhere) the server still starts and serves
+the kept fixtures; a test asking for a recorded response it does not have is skipped. The recorded
+answers it falls back on by itself then come from the kept fixtures where one is kept (an OAI
+noRecordsMatch), else carry the status alone with an empty body (Crossref's, DataCite's and
+doi.org's not-found answers, doi.org's redirect): their real bodies are the same bytes whatever was
+asked, so none is kept, and the harvester maps these answers by status without reading them.
+
 Every request is kept in `requests` (path and query as sent), so `count("/openalex/works?")` counts
 calls per service; `fail(...)` injects an answer and `delay` slows every answer down.
 
@@ -47,10 +56,11 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from conftest import FIXTURES, fixture_path, load_json, load_meta
+from conftest import CORPUS_PRESENT, FIXTURES, KEPT, load_json, load_meta, skip_without_corpus
 
 from harvester.config import Config
 from harvester.identifiers import ascii_key
@@ -79,6 +89,11 @@ DATACITE_404 = "errors/datacite_404_10.4124_05f6c379-dd68-4cdb-880d-33d3e9576d52
 DOIORG_302 = "csl/doiorg-302_10.1126_science.169.3946.635.html"
 DOIORG_404 = "errors/doiorg_404_10.1126_foo.html"
 DOIORG_400 = "errors/doiorg_400_foo.html"
+CROSSREF_404 = "errors/crossref_404_works_10.1371_notarealdoi.txt"
+#: The answer to an OAI query nothing was registered for: Zenodo's recorded noRecordsMatch (HTTP
+#: 422), or, without the corpus, arXiv's kept one.
+OAI_NO_RECORDS = "oaipmh/zenodo_error_noRecordsMatch_HTTP422.xml"
+OAI_NO_RECORDS_KEPT = "oaipmh/arxiv_error_noRecordsMatch.xml"
 #: The recorded Crossref search answer whose envelope candidate lists are served in, and the
 #: recorded answer to a search that found nothing.
 QUERY_LIST = "crossref/list_works_query-global-state_filter-has-orcid_rows3.json"
@@ -120,7 +135,7 @@ class ReplayUpstream:
         self.aliases: dict[str, str] = {}  # DOI key -> the DOI a 301 points to
         self.headers = dict(POLITE_HEADERS)  # announced limits, as Crossref sends them
         self.list_headers = {"x-rate-limit-limit": "3"}
-        self._not_found_body: bytes | None = None  # read when first served (see the property)
+        self.not_found_body = fixture_bytes(CROSSREF_404) if available(CROSSREF_404) else b""
         # Crossref feeds: filter ("member:98") -> work-list pages of a cursor walk, in order
         self.feeds: dict[str, list[dict]] = {}
         # Crossref candidate searches (query.bibliographic): (text the query must contain, the
@@ -151,20 +166,6 @@ class ReplayUpstream:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
-
-    @property
-    def not_found_body(self) -> bytes:
-        """Crossref's recorded 404 body, read only when a test meets one (so that tests that never
-        do run without the shared corpus)."""
-        if self._not_found_body is None:
-            self._not_found_body = fixture_bytes(
-                "errors/crossref_404_works_10.1371_notarealdoi.txt"
-            )
-        return self._not_found_body
-
-    @not_found_body.setter
-    def not_found_body(self, body: bytes) -> None:
-        self._not_found_body = body
 
     @property
     def base(self) -> str:
@@ -575,7 +576,7 @@ class ReplayUpstream:
                 if rest.startswith("/dois/"):
                     relative = upstream.datacite.get(_key(unquote(rest[len("/dois/") :])))
                 if relative is None:
-                    relative = DATACITE_404
+                    return self._recorded_or_bare(DATACITE_404, 404)
                 self._recorded(relative)
 
             # --- OpenAlex: /works?filter=doi:A|B&per_page=N, /works/doi:{doi} ---
@@ -649,8 +650,10 @@ class ReplayUpstream:
                     return self._doiorg_ra(unquote(rest[len("/ra/") :]))
                 doi = unquote(rest.lstrip("/"))
                 if not doi.startswith("10."):
-                    return self._recorded(DOIORG_400)  # doi.org: "Not a DOI"
+                    return self._recorded_or_bare(DOIORG_400, 400)  # doi.org: "Not a DOI"
                 entry = upstream.csl.get(_key(doi))
+                if entry is None and not available(DOIORG_404):
+                    return self._send(404, b"", {})
                 if entry is None:
                     status, headers, body = recorded(DOIORG_404)
                     body = body.replace(b"10.1126/foo", html.escape(doi).encode())
@@ -662,6 +665,8 @@ class ReplayUpstream:
                 # As recorded: 302 to the agency's service, the DOI's "/" percent-encoded.
                 slug = quote(entry[2].lower(), safe="")
                 location = f"{upstream.base}{AGENCY_CSL}/{slug}/{quote(doi, safe='')}"
+                if not available(DOIORG_302):
+                    return self._send(302, b"", {"Location": location})
                 status, headers, body = recorded(DOIORG_302)
                 recorded_location = recorded_headers(DOIORG_302)["location"]
                 body = body.replace(recorded_location.encode(), html.escape(location).encode())
@@ -692,7 +697,8 @@ class ReplayUpstream:
             def _oai(self, query: dict[str, list[str]]) -> None:
                 asked = tuple(sorted((k, v[0]) for k, v in query.items()))
                 fixture = upstream.oai.get(asked)
-                self._recorded(fixture or "oaipmh/zenodo_error_noRecordsMatch_HTTP422.xml")
+                default = OAI_NO_RECORDS if available(OAI_NO_RECORDS) else OAI_NO_RECORDS_KEPT
+                self._recorded(fixture or default)
 
             # --- faults ---
 
@@ -728,6 +734,12 @@ class ReplayUpstream:
                 status, headers, body = recorded(relative)
                 self._send(status, body, headers)
 
+            def _recorded_or_bare(self, relative: str, status: int) -> None:
+                """A recorded default answer, or (the corpus absent) its status with no body."""
+                if available(relative):
+                    return self._recorded(relative)
+                return self._send(status, b"", {})
+
             def _json(self, body: Any, headers: dict | None = None, status: int = 200) -> None:
                 data = json.dumps(body).encode()
                 self._send(status, data, {"content-type": "application/json", **(headers or {})})
@@ -750,13 +762,51 @@ class ReplayUpstream:
 CrossrefReplay = ReplayUpstream
 
 
+def located(relative: str) -> Path:
+    """Where a recorded response is: in the corpus, else among the kept fixtures. In neither: a skip
+    when the corpus is absent; with the corpus there, the path in it (reading it fails, as ever)."""
+    path = FIXTURES / relative
+    if path.exists():
+        return path
+    if (KEPT / relative).exists():
+        return KEPT / relative
+    skip_without_corpus()
+    return path
+
+
+def available(relative: str) -> bool:
+    """Whether a recorded response is at hand, in the corpus or kept (never skips)."""
+    return (FIXTURES / relative).exists() or (KEPT / relative).exists()
+
+
 def fixture_bytes(relative: str) -> bytes:
-    return fixture_path(relative).read_bytes()
+    return located(relative).read_bytes()
+
+
+#: The content type a kept file without a sidecar is served with, by its suffix (XML: the one
+#: OAI-PMH prescribes; other kinds: none, or what the caller adds, as add_csl does).
+_UNRECORDED_TYPES = {".xml": "text/xml; charset=UTF-8"}
+
+
+def _meta(relative: str) -> dict:
+    """The sidecar of a recorded response. A kept file that a repository holds as a file, not a
+    cassette, records no HTTP exchange and has none: it is served with 200 and its format's type."""
+    path = located(relative)
+    sidecar = path.with_name(path.name.rsplit(".", 1)[0] + ".meta.json")
+    if path.is_relative_to(KEPT) and not sidecar.exists():
+        content_type = _UNRECORDED_TYPES.get(path.suffix)
+        return {
+            "response": {
+                "status": 200,
+                "headers": {"Content-Type": [content_type]} if content_type else {},
+            }
+        }
+    return load_meta(relative)
 
 
 def recorded_headers(relative: str) -> dict[str, str]:
     """The response headers recorded with a fixture, first value of each."""
-    headers = load_meta(relative)["response"]["headers"]
+    headers = _meta(relative)["response"]["headers"]
     return {k: (v[0] if isinstance(v, list) else v) for k, v in headers.items()}
 
 
@@ -771,7 +821,7 @@ def replay_headers(relative: str) -> dict[str, str]:
 @functools.cache
 def recorded(relative: str) -> tuple[int, dict[str, str], bytes]:
     """Status, headers to send and body of a recorded response."""
-    status = load_meta(relative)["response"]["status"]
+    status = _meta(relative)["response"]["status"]
     return status, replay_headers(relative), fixture_bytes(relative)
 
 
@@ -781,11 +831,14 @@ def parsed(relative: str) -> Any:
     return load_json(relative)
 
 
-def recorded_names(service: str) -> list[str]:
-    """Names of the recorded single-record responses of crossref/, datacite/ or openalex/."""
+def recorded_names(service: str, folder: Path = FIXTURES) -> list[str]:
+    """Names of the recorded single-record responses of crossref/, datacite/ or openalex/ (in the
+    corpus, or another folder laid out as it is); skips without the corpus."""
+    if folder == FIXTURES:
+        skip_without_corpus()
     return sorted(
         p.name[: -len(".json")]
-        for p in (FIXTURES / service).glob("10.*.json")
+        for p in (folder / service).glob("10.*.json")
         if not p.name.endswith(".meta.json")
     )
 
@@ -794,17 +847,25 @@ def recorded_names(service: str) -> list[str]:
 def recorded_agencies() -> dict[str, str]:
     """Prefix -> agency as doi.org spells it, from the recorded corpus: prefixes of crossref/ works
     are Crossref's, of datacite/ records DataCite's; Crossref's recorded /works/{doi}/agency
-    answers (crossref/agency_*) and doi.org's recorded /ra answers (csl/doiorg-ra_*) say the rest."""
+    answers (crossref/agency_*) and doi.org's recorded /ra answers (csl/doiorg-ra_*) say the rest.
+    The kept fixtures place their own prefixes the same way; the corpus, when there, has the last word."""
+    agencies = _agencies_in(KEPT)
+    if CORPUS_PRESENT:
+        agencies.update(_agencies_in(FIXTURES))
+    return agencies
+
+
+def _agencies_in(folder: Path) -> dict[str, str]:
     agencies: dict[str, str] = {}
-    for name in recorded_names("crossref"):
+    for name in recorded_names("crossref", folder):
         agencies[_prefix(load_json(f"crossref/{name}.json")["message"]["DOI"])] = "Crossref"
-    for name in recorded_names("datacite"):
+    for name in recorded_names("datacite", folder):
         agencies[_prefix(load_json(f"datacite/{name}.json")["data"]["id"])] = "DataCite"
-    for path in sorted((FIXTURES / "crossref").glob("agency_*.json")):
+    for path in sorted((folder / "crossref").glob("agency_*.json")):
         if not path.name.endswith(".meta.json"):
             message = load_json(f"crossref/{path.name}")["message"]
             agencies[_prefix(message["DOI"])] = message["agency"]["label"]
-    for path in sorted((FIXTURES / "csl").glob("doiorg-ra_*.json")):
+    for path in sorted((folder / "csl").glob("doiorg-ra_*.json")):
         if not path.name.endswith(".meta.json"):
             for entry in load_json(f"csl/{path.name}"):
                 agencies[_prefix(entry["DOI"])] = entry["RA"]
