@@ -60,7 +60,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from conftest import CORPUS_PRESENT, FIXTURES, KEPT, load_json, load_meta, skip_without_corpus
+from conftest import (
+    CORPUS_PRESENT,
+    FIXTURES,
+    KEPT,
+    fixture_path,
+    load_json,
+    load_meta,
+    skip_without_corpus,
+)
 
 from harvester.config import Config
 from harvester.identifiers import ascii_key
@@ -762,25 +770,13 @@ class ReplayUpstream:
 CrossrefReplay = ReplayUpstream
 
 
-def located(relative: str) -> Path:
-    """Where a recorded response is: in the corpus, else among the kept fixtures. In neither: a skip
-    when the corpus is absent; with the corpus there, the path in it (reading it fails, as ever)."""
-    path = FIXTURES / relative
-    if path.exists():
-        return path
-    if (KEPT / relative).exists():
-        return KEPT / relative
-    skip_without_corpus()
-    return path
-
-
 def available(relative: str) -> bool:
     """Whether a recorded response is at hand, in the corpus or kept (never skips)."""
     return (FIXTURES / relative).exists() or (KEPT / relative).exists()
 
 
 def fixture_bytes(relative: str) -> bytes:
-    return located(relative).read_bytes()
+    return fixture_path(relative).read_bytes()
 
 
 #: The content type a kept file without a sidecar is served with, by its suffix (XML: the one
@@ -791,7 +787,7 @@ _UNRECORDED_TYPES = {".xml": "text/xml; charset=UTF-8"}
 def _meta(relative: str) -> dict:
     """The sidecar of a recorded response. A kept file that a repository holds as a file, not a
     cassette, records no HTTP exchange and has none: it is served with 200 and its format's type."""
-    path = located(relative)
+    path = fixture_path(relative)
     sidecar = path.with_name(path.name.rsplit(".", 1)[0] + ".meta.json")
     if path.is_relative_to(KEPT) and not sidecar.exists():
         content_type = _UNRECORDED_TYPES.get(path.suffix)
