@@ -1,8 +1,9 @@
 """The records that flow between sources, merge and store: plain dataclasses, no I/O.
 
-What a source says (Record, Author, Fetched), what the pipeline hands the store to write
-(Observation, Answer, Tried, MatchCandidate, MatchLink) and what the store gives back (Outcome,
-RunCounts, StoredAnswer, DueItem, Snapshot) live here, apart from the code that reads or writes
+What a source says (Record, Author, Fetched), what the pipeline hands the store to write (an
+Observation: Merged, Unchanged, NotFound, Failed or LocalEdit; Answer, Tried, MatchCandidate,
+MatchLink) and what the store gives back (Outcome, RunCounts, StoredAnswer, DueItem, Snapshot)
+live here, apart from the code that reads or writes
 them, so that a module can name them without importing the store.
 """
 
@@ -144,33 +145,79 @@ class Answer:
         return self.payload
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What this run learned about one requested identifier, ready to be written.
-
-    status: "ok" (work holds the merged values), "unchanged" (every source said what it said last
-    time), "not_found" or "failed". `source` is the source that speaks for the identifier (its
-    registration agency), named in the outcome. `key` is the requested key; `aliases` are further
-    keys (the prime DOI an alias resolved to) that must find the same work. `answers` are kept
-    whatever the status. `conflicts` None leaves the stored conflicts of the work as they are.
-    """
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _About:
+    """Which identifier an observation is about. `source` speaks for it (its registration
+    agency, or "local", "cache"...) and is named in the outcome; `key` is the requested key
+    (empty when the observation is about a stored work, a file or a feed, not an identifier)."""
 
     source: str
     key: str
-    status: str
     display: str = ""
-    work: WorkValues | None = None
-    answers: tuple[Answer, ...] = ()
-    aliases: tuple[str, ...] = ()
-    error: str | None = None
     scheme: str = "doi"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failed(_About):
+    """The identifier could not be learned about this time: reported and counted, never stored.
+    `error_kind` is one of errors.FAILURE_KINDS (None: "other")."""
+
+    error: str | None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotFound(_About):
+    """The source says the identifier does not exist (its answers are kept, the work is not)."""
+
+    error: str | None = None
+    answers: tuple[Answer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unchanged(_About):
+    """Every source said what it said last time: only the answers' last-seen times move.
+    `work_id` when the caller knows the work; `aliases`/`links` further keys that find it."""
+
+    answers: tuple[Answer, ...] = ()
+    work_id: int | None = None
+    aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merged(_About):
+    """The work as merged from this run's answers and what the store holds. `aliases` are
+    further keys (the prime DOI an alias resolved to) that must find the same work; `links` are
+    (scheme, key) of other identifiers the source names; `conflicts` None leaves the stored
+    conflicts of the work as they are."""
+
+    work: WorkValues
+    answers: tuple[Answer, ...] = ()
     conflicts: tuple[Conflict, ...] | None = None
-    work_id: int | None = None  # the work, when the caller already knows it (local edits)
-    local: Mapping[str, Value | None] | None = None  # local fields to set (None: unset)
-    local_origin: str = "set"  # "set" by hand or "import"ed
-    identifier_value: str = ""  # `key` as the identifiers table shows it (default: display)
-    links: tuple[tuple[str, str], ...] = ()  # (scheme, key) of other identifiers the source names
-    error_kind: str | None = None  # for "failed": one of errors.FAILURE_KINDS
+    work_id: int | None = None
+    aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalEdit(_About):
+    """The user's own values (`local`, None unsets a field) set by hand or imported (`origin`),
+    with the work as they make it. `identifier_value` is `key` as the identifiers table shows
+    it (default: display)."""
+
+    work: WorkValues
+    local: Mapping[str, Value | None]
+    source: str = "local"
+    origin: str = "set"
+    work_id: int | None = None
+    conflicts: tuple[Conflict, ...] | None = None
+    identifier_value: str = ""
+
+
+#: What this run learned about one requested identifier, ready to be written: one of five small
+#: messages, each carrying only what its case needs (the store writes it with one `match`).
+Observation = Merged | Unchanged | NotFound | Failed | LocalEdit
 
 
 @dataclass(frozen=True, slots=True)

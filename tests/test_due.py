@@ -9,8 +9,9 @@ import pytest
 from conftest import Clock
 
 from harvester.due import DuePolicy, DueState, format_time, next_due, parse_duration, parse_time
+from harvester.models import Failed, NotFound, Unchanged
 from harvester.pipeline.common import Run
-from harvester.store import Answer, Observation, open_store
+from harvester.store import Answer, open_store
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 POLICY = DuePolicy()
@@ -127,8 +128,8 @@ def test_a_written_batch_moves_the_due_times_of_what_it_tried(store, clock):
     openalex = Answer("openalex", DOI[1], "not_found")
     observed(
         store,
-        Observation("crossref", DOI[1], "unchanged", answers=(crossref, openalex)),
-        Observation("repec", HANDLE[1], "failed", scheme="repec", error="tree unreachable"),
+        Unchanged(source="crossref", key=DOI[1], answers=(crossref, openalex)),
+        Failed(source="repec", key=HANDLE[1], scheme="repec", error="tree unreachable"),
     )
     doi = sources_of(store, DOI[1])
     assert doi["agency"]["next_due_at"] == "2027-01-01T03:00:00Z"  # 30 days (Crossref)
@@ -146,9 +147,7 @@ def test_an_agency_that_does_not_know_the_doi_backs_off_openalex_too(store):
     store.watch.track([DOI])
     observed(
         store,
-        Observation(
-            "crossref", DOI[1], "not_found", answers=(Answer("crossref", DOI[1], "not_found"),)
-        ),
+        NotFound(source="crossref", key=DOI[1], answers=(Answer("crossref", DOI[1], "not_found"),)),
     )
     sources = sources_of(store, DOI[1])
     assert {s["last_status"] for s in sources.values()} == {"not_found"}
@@ -159,8 +158,8 @@ def test_a_remembered_not_found_and_untracked_identifiers_move_nothing(store):
     store.watch.track([DOI])
     observed(
         store,
-        Observation("cache", DOI[1], "not_found"),
-        Observation("crossref", "10.1000/other", "ok", answers=()),
+        NotFound(source="cache", key=DOI[1]),
+        Unchanged(source="crossref", key="10.1000/other", answers=()),
     )
     assert {s["last_status"] for s in sources_of(store, DOI[1]).values()} == {None}
     assert store.conn.execute("SELECT count(*) FROM watch_due").fetchone() == (2,)

@@ -10,8 +10,8 @@ import sqlite_utils
 
 from harvester.errors import StoreError
 from harvester.merge import Conflict, Contribution, build_work
-from harvester.models import Author, Record
-from harvester.store import Answer, Observation, open_store
+from harvester.models import Author, LocalEdit, Merged, NotFound, Record
+from harvester.store import Answer, open_store
 from harvester.store.migrations import MIGRATIONS, migrate
 
 
@@ -43,11 +43,10 @@ def record(**kw) -> Record:
     return Record(**{**base, **kw})
 
 
-def observe(rec: Record, key: str = "10.1000/abc", payload_hash: str | None = None) -> Observation:
-    return Observation(
+def observe(rec: Record, key: str = "10.1000/abc", payload_hash: str | None = None) -> Merged:
+    return Merged(
         source="crossref",
         key=key,
-        status="ok",
         display=rec.doi or key,
         work=build_work([rec]),
         answers=(Answer("crossref", key, "ok", "{}", payload_hash or repr(rec)),),
@@ -192,10 +191,9 @@ def test_an_alias_finds_the_same_work(store):
 
 def test_not_found_is_stored_as_such(store):
     run = store.runs.start("test")
-    obs = Observation(
+    obs = NotFound(
         source="crossref",
         key="10.1000/nope",
-        status="not_found",
         answers=(Answer("crossref", "10.1000/nope", "not_found"),),
     )
     [outcome] = store.write_batch(run, [obs])
@@ -224,10 +222,9 @@ def test_an_alias_of_an_existing_work_joins_it_instead_of_keeping_its_own(store)
     run = store.runs.start("test")
     [x] = store.write_batch(run, [observe(record(doi="10.1000/X", title="X"), key="10.1000/x")])
     [y] = store.write_batch(run, [observe(record(doi="10.1000/Y", title="Y"), key="10.1000/y")])
-    as_alias = Observation(
+    as_alias = Merged(
         source="crossref",
         key="10.1000/x",
-        status="ok",
         work=build_work([record(doi="10.1000/Y", title="Y")]),
         answers=(Answer("crossref", "10.1000/x", "ok", "{}", "y-again"),),
         aliases=("10.1000/y",),
@@ -333,10 +330,9 @@ def test_latest_answers_give_each_sources_last_word_about_a_work(store):
     run = store.runs.start("test")
     first = observe(record(), payload_hash="h1")
     [created] = store.write_batch(run, [first])
-    later = Observation(
+    later = Merged(
         source="crossref",
         key="10.1000/abc",
-        status="ok",
         work=build_work([record(title="B")]),
         answers=(
             Answer("crossref", "10.1000/abc", "ok", '{"v": 2}', "h2"),
@@ -353,10 +349,9 @@ def test_latest_answers_give_each_sources_last_word_about_a_work(store):
 
 
 def test_not_found_is_remembered_per_identifier_for_the_recheck_period(store):
-    missing = Observation(
+    missing = NotFound(
         source="crossref",
         key="10.1000/gone",
-        status="not_found",
         answers=(Answer("crossref", "10.1000/gone", "not_found"),),
     )
     store.write_batch(store.runs.start("test"), [missing, observe(record())])
@@ -370,10 +365,8 @@ def test_not_found_is_remembered_per_identifier_for_the_recheck_period(store):
 def test_local_values_are_kept_apart_and_win_until_unset(store):
     [created] = store.write_batch(store.runs.start("test"), [observe(record())])
     local = Contribution("local", {"title": "Mine", "year": 2016})
-    edit = Observation(
-        source="local",
+    edit = LocalEdit(
         key="",
-        status="ok",
         work_id=created.work_id,
         work=build_work([record(), local]),
         local={"title": "Mine", "year": 2016},
@@ -388,10 +381,8 @@ def test_local_values_are_kept_apart_and_win_until_unset(store):
         c["field"]: c["source"] for c in store.works.history(created.work_id) if c["run_id"] == 2
     }
     assert sources == {"title": "local", "year": "local"}
-    unset = Observation(
-        source="local",
+    unset = LocalEdit(
         key="",
-        status="ok",
         work_id=created.work_id,
         work=build_work([record(), Contribution("local", {"year": 2016})]),
         local={"title": None},
@@ -402,10 +393,9 @@ def test_local_values_are_kept_apart_and_win_until_unset(store):
 
 
 def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
-    with_conflict = Observation(
+    with_conflict = Merged(
         source="crossref",
         key="10.1000/abc",
-        status="ok",
         work=build_work([record()]),
         answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h1"),),
         conflicts=(Conflict("pages", "crossref", "1-2"), Conflict("pages", "openalex", "1-3")),
@@ -416,10 +406,9 @@ def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
         (created.work_id,),
     ).fetchall()
     assert rows == [("pages", "crossref", "1-2"), ("pages", "openalex", "1-3")]
-    resolved = Observation(
+    resolved = Merged(
         source="crossref",
         key="10.1000/abc",
-        status="ok",
         work=build_work([record(title="New")]),
         answers=(Answer("crossref", "10.1000/abc", "ok", "{}", "h2"),),
         conflicts=(),
@@ -430,13 +419,11 @@ def test_conflicts_are_replaced_by_what_sources_disagree_on_now(store):
 
 def test_a_work_without_any_identifier_is_kept(store):
     local = Contribution("local", {"title": "A report we wrote"})
-    obs = Observation(
-        source="local",
+    obs = LocalEdit(
         key="",
-        status="ok",
         work=build_work([local]),
         local={"title": "A report we wrote"},
-        local_origin="import",
+        origin="import",
     )
     [created] = store.write_batch(store.runs.start("import"), [obs])
     assert created.status == "created"
@@ -696,47 +683,41 @@ def populate(store) -> dict[str, int]:
         run,
         [
             observe(record(doi="10.1000/A"), key="10.1000/a", payload_hash="a1"),
-            Observation(
+            Merged(
                 source="crossref",
                 key="10.1000/b-alias",
-                status="ok",
                 work=build_work([record(doi="10.1000/B", title="B")]),
                 answers=(Answer("crossref", "10.1000/b-alias", "ok", '{"b": 1}', "b1"),),
                 aliases=("10.1000/b",),
             ),
         ],
     )
-    later = Observation(
+    later = Merged(
         source="crossref",
         key="10.1000/a",
-        status="ok",
         work=build_work([record(doi="10.1000/A", title="A, again")]),
         answers=(
             Answer("crossref", "10.1000/a", "ok", '{"a": 2}', "a2"),
             Answer("openalex", "10.1000/a", "not_found"),
         ),
     )
-    handle = Observation(
+    handle = Merged(
         source="repec",
         key="repec:wpa:wuwpma:0001",
         scheme="repec",
-        status="ok",
         work=build_work([record(source="repec", doi=None, repec_handle="RePEc:wpa:wuwpma:0001")]),
         answers=(Answer("repec", "repec:wpa:wuwpma:0001", "ok", '{"r": 1}', "r1"),),
     )
-    gone = Observation(
+    gone = NotFound(
         source="crossref",
         key="10.1000/gone",
-        status="not_found",
         answers=(Answer("crossref", "10.1000/gone", "not_found"),),
     )
     [_, c, _] = store.write_batch(store.runs.start("test"), [later, handle, gone])
     byline = json.dumps([{"family": "Hopper", "given": "Grace"}])
     local = {"title": "Mine", "year": 2016, "authors": byline}
-    edit = Observation(
-        source="local",
+    edit = LocalEdit(
         key="",
-        status="ok",
         work_id=a.work_id,
         work=build_work([record(), Contribution("local", {"title": "Mine", "year": 2016})]),
         local=local,

@@ -24,7 +24,7 @@ from harvester.merge import (
     canonical_json,
     find_conflicts,
 )
-from harvester.models import Fetched, Record
+from harvester.models import Failed, Fetched, LocalEdit, Merged, NotFound, Record, Unchanged
 from harvester.render import OUTCOME_STATUSES
 from harvester.store import (
     Answer,
@@ -153,30 +153,35 @@ class SourceHealth:
 def tries_of(obs: Observation) -> list[Tried]:
     """What an observation says about each due source of its identifier: a DOI's agency (and
     each enrichment, when it answered, or when the agency said the DOI does not exist), a
-    handle's RePEc record. A remembered not-found (source "cache") asked nothing, so it moves
-    nothing."""
+    handle's RePEc record. A remembered not-found (source "cache") and a user's edit asked
+    nothing, so they move nothing."""
+    if isinstance(obs, LocalEdit) or obs.source == "cache" or not obs.key:
+        return []
     handles = sources.HANDLE_SOURCE.SOURCE
+    error = obs.error if isinstance(obs, Failed | NotFound) else None
     if obs.scheme == "repec":
-        status = "ok" if obs.status == "unchanged" else obs.status
-        return [Tried("repec", obs.key, handles, status, handles, obs.error)]
-    if obs.scheme != "doi" or obs.source == "cache" or not obs.key:
+        status = {Failed: "failed", NotFound: "not_found"}.get(type(obs), "ok")
+        return [Tried("repec", obs.key, handles, status, handles, error)]
+    if obs.scheme != "doi":
         return []
     agencies, enrichments = sources.AGENCY_NAMES, sources.ENRICHMENT_NAMES
+    if isinstance(obs, NotFound):
+        return [
+            Tried("doi", obs.key, "agency", "not_found", obs.source, error),
+            *(Tried("doi", obs.key, e, "not_found", obs.source) for e in enrichments),
+        ]
+    if isinstance(obs, Failed):
+        if obs.source not in agencies:
+            return []
+        return [Tried("doi", obs.key, "agency", "failed", obs.source, error)]
     answers = {a.source: a for a in obs.answers}
     tries = []
-    if obs.status == "failed" and obs.source in agencies:
-        tries.append(Tried("doi", obs.key, "agency", "failed", obs.source, obs.error))
-    elif obs.status == "not_found":
-        tries.append(Tried("doi", obs.key, "agency", "not_found", obs.source, obs.error))
-        tries.extend(Tried("doi", obs.key, e, "not_found", obs.source) for e in enrichments)
-    else:
-        agency = next((a for name, a in answers.items() if name in agencies), None)
-        if agency is not None:
-            tries.append(Tried("doi", obs.key, "agency", agency.status, agency.source))
-    if obs.status != "not_found":
-        tries.extend(
-            Tried("doi", obs.key, e, answers[e].status, e) for e in enrichments if e in answers
-        )
+    agency = next((a for name, a in answers.items() if name in agencies), None)
+    if agency is not None:
+        tries.append(Tried("doi", obs.key, "agency", agency.status, agency.source))
+    tries.extend(
+        Tried("doi", obs.key, e, answers[e].status, e) for e in enrichments if e in answers
+    )
     return tries
 
 
@@ -312,8 +317,8 @@ def observe_answers(
     aliases: tuple[str, ...] = (),
     links: tuple[tuple[str, str], ...] = (),
     stored: Stored | None = None,
-) -> Observation:
-    """What this run's answers about one identifier make of its work: "unchanged" when every
+) -> Merged | Unchanged:
+    """What this run's answers about one identifier make of its work: unchanged when every
     source said what it said last time (nothing is parsed), else the work merged from these
     answers, the other sources' last ones (those that failed or were not asked this time) and the
     user's own values. `stored` is what `read_stored` read for the chunk at once (else the work
@@ -328,7 +333,7 @@ def observe_answers(
         "answers": answers,
     }
     if unchanged(answers, work_id, before):
-        return Observation(status="unchanged", **common)
+        return Unchanged(**common)
     answered = {a.source for a in answers}
     kept: list[StoredAnswer] = []
     local = None
@@ -339,7 +344,7 @@ def observe_answers(
         kept = [a for name, a in earlier.get(work_id, {}).items() if name not in answered]
         local = locals_.get(work_id)
     work, conflicts = merge_work([*answers, *kept], local, config)
-    return Observation(status="ok", work=work, conflicts=conflicts, **common)
+    return Merged(work=work, conflicts=conflicts, **common)
 
 
 def linked_dois(observations: Iterable[Observation]) -> dict[str, Doi]:
@@ -347,9 +352,11 @@ def linked_dois(observations: Iterable[Observation]) -> dict[str, Doi]:
     their agency in the same run, by key."""
     found = {}
     for obs in observations:
+        if not isinstance(obs, Merged):
+            continue
         for scheme, key in obs.links:
-            if scheme == "doi" and obs.status == "ok":
-                value = obs.work.values.get("doi") if obs.work else None
+            if scheme == "doi":
+                value = obs.work.values.get("doi")
                 found[key] = Doi(value if isinstance(value, str) else key)
     return found
 

@@ -20,7 +20,7 @@ from harvester.config import Config
 from harvester.errors import UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import Doi
-from harvester.models import Fetched
+from harvester.models import Failed, Fetched, NotFound
 from harvester.pipeline.common import (
     Run,
     RunResult,
@@ -380,12 +380,10 @@ class DoiResolver:
     ) -> Observation:
         common = {"source": fetched.source, "key": doi.key, "display": display}
         if fetched.status == "failed":
-            return Observation(
-                status="failed", error=fetched.error, error_kind=fetched.error_kind, **common
-            )
+            return Failed(error=fetched.error, error_kind=fetched.error_kind, **common)
         if fetched.status == "not_found":
             answer = Answer(fetched.source, doi.key, "not_found")
-            return Observation(status="not_found", answers=(answer,), error=fetched.error, **common)
+            return NotFound(answers=(answer,), error=fetched.error, **common)
 
         resolved = fetched.resolved or doi.key
         aliases = (resolved,) if resolved != doi.key else ()
@@ -423,10 +421,8 @@ class DoiResolver:
                 if work_id is None
                 else (fetched.error if fetched else f"{name} was not asked in this run")
             )
-            kind = fetched.error_kind if fetched is not None else "other"
-            return Observation(
-                status="failed", error=f"{name}: {reason}", error_kind=kind, **common
-            )
+            kind = fetched.error_kind if fetched is not None else None
+            return Failed(error=f"{name}: {reason}", error_kind=kind, **common)
         return observe_answers(
             self.store,
             self.config,
@@ -436,12 +432,11 @@ class DoiResolver:
             **common,
         )
 
-    def _cached_not_found(self, doi: Doi, display: str, seen: str) -> Observation:
-        return Observation(
+    def _cached_not_found(self, doi: Doi, display: str, seen: str) -> NotFound:
+        return NotFound(
             source="cache",
             key=doi.key,
             display=display,
-            status="not_found",
             error=f"not found when last asked ({seen}); asked again after "
             f"{self.config.recheck_not_found_days} days, or now with --refresh",
         )

@@ -21,7 +21,7 @@ from harvester.config import Config, FeedConfig
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import parse_doi, parse_repec
-from harvester.models import Fetched, Record
+from harvester.models import Failed, Fetched, Record, Unchanged
 from harvester.pipeline.common import Run, RunResult, answer_of, observe_answers
 from harvester.pipeline.dois import DoiResolver, write_linked_dois
 from harvester.sources.base import FeedPage, FeedState, FeedTarget, FileRead
@@ -49,11 +49,12 @@ def harvest_feed(
     None for `--full`); with `resolve_dois`, the DOIs each page's records carry are resolved at
     their agency after the page is stored."""
     store = run.store
+    failed = {"source": feed.kind, "key": "", "scheme": "feed"}  # the run's one failure, if any
     try:
         source = sources.FEEDS[feed.kind]
         target = source.feed_target(feed, config)
     except (ConfigError, BadIdentifier) as exc:
-        run.write([_failed(f"feed {feed.label}", feed.kind, str(exc), "other")])
+        run.write([Failed(display=f"feed {feed.label}", error=str(exc), **failed)])
         return "failed"
     state = store.feeds.get(target.key) or {}
     start = state.get("watermark") if since is WATERMARK else since
@@ -72,7 +73,8 @@ def harvest_feed(
         )
     except (UpstreamError, BadPayload, ConfigError) as exc:
         store.feeds.failed(target.key, **_row(target), error=str(exc))
-        run.write([_failed(target.display, feed.kind, str(exc), failure_kind(exc))])
+        kind = failure_kind(exc)
+        run.write([Failed(display=target.display, error=str(exc), error_kind=kind, **failed)])
         return "failed"
     if ended == "stopped":
         resumes = "cursor" if last is not None and last.resume is not None else "watermark"
@@ -197,11 +199,8 @@ def observe_record(
     key, display = fetched.identifier, fetched.display or fetched.identifier
     about = {"source": fetched.source, "key": key, "scheme": scheme, "display": display}
     if fetched.status == "failed":  # a part of the listing that could not be read: a file
-        return Observation(
-            status="failed",
-            error=fetched.error,
-            error_kind=fetched.error_kind,
-            **{**about, "scheme": "file"},
+        return Failed(
+            error=fetched.error, error_kind=fetched.error_kind, **{**about, "scheme": "file"}
         )
     if fetched.status == "not_found":
         work_id = store.works.find_work_id(scheme, key)
@@ -209,11 +208,11 @@ def observe_record(
         if work_id is None:
             return None
         answers = (Answer(fetched.source, key, "not_found"),)
-        return Observation(status="unchanged", work_id=work_id, answers=answers, **about)
+        return Unchanged(work_id=work_id, answers=answers, **about)
     try:
         record = sources.SOURCES[fetched.source].parse(fetched.payload or {})
     except (BadPayload, ValueError) as exc:
-        return Observation(status="failed", error=str(exc), error_kind="bad_answer", **about)
+        return Failed(error=str(exc), error_kind="bad_answer", **about)
     links = tuple(link for link in _links(record) if link[0] != scheme)
     work_id = store.works.find_work_id(scheme, key)
     for link_scheme, link_key in links:
@@ -241,16 +240,3 @@ def _links(record: Record) -> Iterable[tuple[str, str]]:
             yield ("repec", parse_repec(record.repec_handle).key)
     except BadIdentifier:
         return
-
-
-def _failed(display: str, source: str, error: str, kind: str) -> Observation:
-    """The run's one failure when a feed could not be read to its end."""
-    return Observation(
-        source=source,
-        key="",
-        scheme="feed",
-        display=display,
-        status="failed",
-        error=error,
-        error_kind=kind,
-    )

@@ -25,11 +25,12 @@ from harvester.merge import (
     authors_from_rows,
     authors_json,
 )
+from harvester.models import LocalEdit
 from harvester.pipeline.common import (
     Run,
     merge_work,
 )
-from harvester.store import Observation, Outcome, Store, StoredAnswer
+from harvester.store import Outcome, Store, StoredAnswer
 
 log = structlog.get_logger(__name__)
 
@@ -147,7 +148,7 @@ def local_observation(
     display: str = "",
     identifier_value: str = "",
     origin: str = "set",
-) -> Observation:
+) -> LocalEdit:
     """The work as it becomes with the user's `edits` (None unsets a field): rebuilt from every
     source's last answer and the user's values, so that an edit wins at once and an unset gives
     the field back to the sources. A work not stored yet is created from the edits alone.
@@ -169,18 +170,16 @@ def local_observation(
         "local", merged, authors_from_rows(json.loads(authors)) if isinstance(authors, str) else ()
     )
     work, conflicts = merge_work(stored, local if merged or local.authors else None, config)
-    return Observation(
-        source="local",
+    return LocalEdit(
         key=key,
         scheme=scheme,
         display=display,
         identifier_value=identifier_value,
-        status="ok",
         work=work,
         work_id=work_id,
         conflicts=conflicts if stored else None,
         local=dict(edits),
-        local_origin=origin,
+        origin=origin,
     )
 
 

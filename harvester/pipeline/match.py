@@ -32,7 +32,7 @@ from harvester.errors import MatchRefused, UpstreamError, failure_kind
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.matching import Citation, Score, choose, decide, score, surnames
-from harvester.models import Record
+from harvester.models import Failed, Record, Unchanged
 from harvester.pipeline.common import Run, RunResult, chunks
 from harvester.pipeline.dois import DoiResolver
 from harvester.pipeline.local import find_works
@@ -574,25 +574,19 @@ class _Matcher:
         kind = "paused" if isinstance(exc, _Paused) else failure_kind(exc)
         plan.results.append(MatchResult(work_id, "failed", work.get("title") or "", error=str(exc)))
         plan.observations.append(
-            Observation(
+            Failed(
                 source=SOURCE,
                 key="",
                 scheme="work",
                 display=f"work {work_id}",
-                status="failed",
                 error=f"crossref search failed: {exc}",
                 error_kind=kind,
             )
         )
 
 
-def _unchanged(work_id: int) -> Observation:
+def _unchanged(work_id: int) -> Unchanged:
     """A record searched for that stays as it was: counted in the run, nothing written."""
-    return Observation(
-        source=SOURCE,
-        key="",
-        scheme="work",
-        display=f"work {work_id}",
-        status="unchanged",
-        work_id=work_id,
+    return Unchanged(
+        source=SOURCE, key="", scheme="work", display=f"work {work_id}", work_id=work_id
     )

@@ -23,12 +23,13 @@ from harvester.identifiers import (
     parse_doi,
     parse_repec,
 )
+from harvester.models import Failed
 from harvester.pipeline.common import Run, RunResult, chunks
 from harvester.pipeline.dois import DoiResolver
 from harvester.pipeline.feeds import feed_key, harvest_feed
 from harvester.pipeline.repec import RepecReader, harvest_repec_in
 from harvester.sources import repec
-from harvester.store import DueItem, Observation, Outcome, Store
+from harvester.store import DueItem, Outcome, Store
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,7 @@ def _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time
         reader = RepecReader(tree or repec.open_tree(config.repec.url, client), run.store, config)
     except ConfigError as exc:
         for chunk in itertools.chain([first], todo):
-            run.write([_failed(i, "repec", str(exc)) for i in chunk])
+            run.write([_config_failure(i, str(exc)) for i in chunk])
             advance(len(chunk))
         return
     for chunk in itertools.chain([first], todo):
@@ -139,12 +140,8 @@ def _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time
         advance(len(chunk))
 
 
-def _failed(item: DueItem, source: str, error: str) -> Observation:
-    return Observation(
-        source=source,
-        key=item.key,
-        scheme=item.scheme,
-        display=item.value,
-        status="failed",
-        error=error,
+def _config_failure(item: DueItem, error: str) -> Failed:
+    """A due handle that could not be asked: the RePEc source is not configured."""
+    return Failed(
+        source=repec.SOURCE, key=item.key, scheme=item.scheme, display=item.value, error=error
     )

@@ -10,10 +10,11 @@ from contextlib import closing
 
 import structlog
 
+from harvester import errors
 from harvester.config import Config
-from harvester.errors import NotFound
 from harvester.http import HttpClient
 from harvester.identifiers import RepecHandle, ascii_key
+from harvester.models import NotFound
 from harvester.pipeline.common import (
     Run,
     RunResult,
@@ -121,7 +122,7 @@ class RepecReader:
     def _template(self, path: str, handle: RepecHandle) -> redif.Template | None:
         try:
             data, _ = self.tree.read(path)
-        except NotFound:
+        except errors.NotFound:  # the index names a file the tree no longer has
             return None
         parsed = redif.parse_file(data or b"", path)
         self._index(parsed, *self.store.repec.file(path))
@@ -141,13 +142,12 @@ class RepecReader:
         repec.log_template_errors(parsed)
         keep_file(self.store, repec.file_read(parsed, version, digest))
 
-    def _not_found(self, handle: RepecHandle) -> Observation:
-        return Observation(
+    def _not_found(self, handle: RepecHandle) -> NotFound:
+        return NotFound(
             source=redif.SOURCE,
             key=handle.key,
             scheme="repec",
             display=handle.value,
-            status="not_found",
             answers=(Answer(redif.SOURCE, handle.key, "not_found"),),
             error=f"no template with this handle in the archive tree ({handle.archive}/{handle.series})",
         )

@@ -24,7 +24,18 @@ from harvester.merge import (
     rows_json,
     to_json,
 )
-from harvester.models import Answer, Observation, Outcome, Snapshot, StoredAnswer
+from harvester.models import (
+    Answer,
+    Failed,
+    LocalEdit,
+    Merged,
+    NotFound,
+    Observation,
+    Outcome,
+    Snapshot,
+    StoredAnswer,
+    Unchanged,
+)
 from harvester.store.base import Part, chunks
 
 #: The latest answer of every source about each work in `{ids}` (`{payload}`: the text, or NULL
@@ -190,21 +201,37 @@ class Works(Part):
         """Write one observation (inside the caller's transaction: `Store.write_batch`) and say
         what became of it; a failure is only reported, never stored."""
         display = obs.display or obs.key
-        if obs.status == "failed":
-            return Outcome(
-                display,
-                "failed",
-                error=obs.error,
-                source=obs.source,
-                error_kind=obs.error_kind or "other",
-            )
-        work_id = self._resolve_work(obs, run_id, now)
-        if obs.status in ("not_found", "unchanged") or obs.work is None:
-            for answer in obs.answers:
-                self._keep_answer(answer, work_id, now)
-            status = "not_found" if obs.status == "not_found" else "unchanged"
-            return Outcome(display, status, work_id=work_id, error=obs.error, source=obs.source)
+        match obs:
+            case Failed():
+                kind = obs.error_kind or "other"
+                return Outcome(
+                    display, "failed", error=obs.error, source=obs.source, error_kind=kind
+                )
+            case NotFound():
+                work_id = self._resolve_work(obs, run_id, now)
+                self._keep_answers(obs.answers, work_id, now)
+                return Outcome(
+                    display, "not_found", work_id=work_id, error=obs.error, source=obs.source
+                )
+            case Unchanged():
+                work_id = self._resolve_work(
+                    obs, run_id, now, work_id=obs.work_id, aliases=obs.aliases, links=obs.links
+                )
+                self._keep_answers(obs.answers, work_id, now)
+                return Outcome(display, "unchanged", work_id=work_id, source=obs.source)
+            case Merged() | LocalEdit():
+                return self._write_work(run_id, obs, display, now)
+        raise TypeError(f"not an observation: {obs!r}")
 
+    def _write_work(self, run_id: int, obs: Merged | LocalEdit, display: str, now: str) -> Outcome:
+        """Store the work as merged: a new version when its values changed, with the history of
+        each field and the conflicts as they are now."""
+        if isinstance(obs, LocalEdit):
+            work_id = self._resolve_work(obs, run_id, now, work_id=obs.work_id)
+        else:
+            work_id = self._resolve_work(
+                obs, run_id, now, work_id=obs.work_id, aliases=obs.aliases, links=obs.links
+            )
         new = comparable(obs.work)
         if work_id is None:
             work_id = self._insert_work(obs.work, now)
@@ -224,11 +251,12 @@ class Works(Part):
                     "UPDATE works SET provenance = ? WHERE id = ? AND provenance IS NOT ?",
                     (to_json(obs.work.provenance), work_id, to_json(obs.work.provenance)),
                 )
-        if obs.local is not None:
-            self._write_local(work_id, obs.local, obs.local_origin, now)
-        self._link_identifiers(obs, work_id)
-        for answer in obs.answers:
-            self._keep_answer(answer, work_id, now)
+        if isinstance(obs, LocalEdit):
+            self._write_local(work_id, obs.local, obs.origin, now)
+            self._link_identifiers(obs, work_id, obs.identifier_value)
+        else:
+            self._keep_answers(obs.answers, work_id, now)
+            self._link_identifiers(obs, work_id, aliases=obs.aliases)
         self._record_changes(work_id, run_id, changes, obs, now)
         if obs.conflicts is not None:
             self._replace_conflicts(work_id, run_id, obs.conflicts, now)
@@ -242,24 +270,32 @@ class Works(Part):
             source=obs.source,
         )
 
-    def _resolve_work(self, obs: Observation, run_id: int, now: str) -> int | None:
-        """The work an observation is about. The identifier the source answered with (the prime
-        DOI of an alias) decides, so an alias never keeps a work of its own; if it had one from
-        before it became an alias, that work is merged into the prime's."""
-        if obs.work_id is not None:
-            return obs.work_id
+    def _resolve_work(
+        self,
+        obs: Observation,
+        run_id: int,
+        now: str,
+        *,
+        work_id: int | None = None,
+        aliases: tuple[str, ...] = (),
+        links: tuple[tuple[str, str], ...] = (),
+    ) -> int | None:
+        """The work an observation is about: `work_id` when the caller knows it, else the one its
+        keys find. The identifier the source answered with (the prime DOI of an alias, in
+        `aliases`) decides, so an alias never keeps a work of its own; if it had one from before
+        it became an alias, that work is merged into the prime's."""
+        if work_id is not None:
+            return work_id
         if not obs.key:
             return None
-        prime = next(
-            (w for alias in obs.aliases if (w := self.find_work_id(obs.scheme, alias))), None
-        )
+        prime = next((w for alias in aliases if (w := self.find_work_id(obs.scheme, alias))), None)
         asked = self.find_work_id(obs.scheme, obs.key)
         if prime is not None and asked is not None and prime != asked:
             self._absorb(asked, prime, run_id, obs.source, now)
         found = prime or asked
         # Another identifier the record names (the DOI in a RePEc record) may have a work of its
         # own already: the two are one work, the one found first surviving.
-        for scheme, key in obs.links:
+        for scheme, key in links:
             linked = self.find_work_id(scheme, key)
             if linked is not None and found is not None and linked != found:
                 self._absorb(linked, found, run_id, obs.source, now)
@@ -331,15 +367,21 @@ class Works(Part):
         )
         self.conn.execute("DELETE FROM fts_deferred WHERE work_id = ?", (work_id,))
 
-    def _link_identifiers(self, obs: Observation, work_id: int) -> None:
-        """Every key that named this work (as asked, as answered, its DOI and RePEc handle as
-        merged) finds it from now on."""
+    def _link_identifiers(
+        self,
+        obs: Merged | LocalEdit,
+        work_id: int,
+        value: str = "",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        """Every key that named this work (as asked, shown as `value`; as answered, `aliases`;
+        its DOI and RePEc handle as merged) finds it from now on."""
         pairs: dict[tuple[str, str], str] = {}
         if obs.key:
-            pairs[(obs.scheme, obs.key)] = obs.identifier_value or obs.display or obs.key
-        for alias in obs.aliases:
+            pairs[(obs.scheme, obs.key)] = value or obs.display or obs.key
+        for alias in aliases:
             pairs.setdefault((obs.scheme, alias), alias)
-        values = obs.work.values if obs.work else {}
+        values = obs.work.values
         doi, handle = values.get("doi"), values.get("repec_handle")
         if isinstance(doi, str):
             pairs.setdefault(("doi", ascii_key(doi)), doi)
@@ -350,6 +392,10 @@ class Works(Part):
                ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
             [(scheme, key, value, work_id) for (scheme, key), value in pairs.items()],
         )
+
+    def _keep_answers(self, answers: Iterable[Answer], work_id: int | None, now: str) -> None:
+        for answer in answers:
+            self._keep_answer(answer, work_id, now)
 
     def _keep_answer(self, answer: Answer, work_id: int | None, now: str) -> None:
         """Each distinct payload is kept once; seeing it again only moves its last_seen_at
@@ -411,9 +457,14 @@ class Works(Part):
         )
 
     def _record_changes(
-        self, work_id: int, run_id: int, changes: Sequence[FieldChange], obs: Observation, now: str
+        self,
+        work_id: int,
+        run_id: int,
+        changes: Sequence[FieldChange],
+        obs: Merged | LocalEdit,
+        now: str,
     ) -> None:
-        provenance = obs.work.provenance if obs.work else {}
+        provenance = obs.work.provenance
         self.conn.executemany(
             """INSERT INTO changes
                  (work_id, run_id, field, old_value, new_value, source, changed_at)
@@ -426,7 +477,7 @@ class Works(Part):
                     _text(c.old),
                     _text(c.new),
                     # A user's edit is the user's change, whichever source's value it uncovers.
-                    "local" if obs.source == "local" else provenance.get(c.field, obs.source),
+                    "local" if isinstance(obs, LocalEdit) else provenance.get(c.field, obs.source),
                     now,
                 )
                 for c in changes
