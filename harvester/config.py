@@ -18,7 +18,7 @@ from harvester import secrets
 from harvester.due import DuePolicy
 from harvester.errors import ConfigError
 from harvester.matching import ACCEPT, REVIEW
-from harvester.merge import COMPARED_FIELDS, DEFAULT_PRECEDENCE
+from harvester.merge import COMPARED_FIELDS, DATE_RULES, DEFAULT_PRECEDENCE
 
 DEFAULT_CONFIG_PATH = Path("config/harvester.toml")
 
@@ -165,10 +165,12 @@ class MatchConfig:
 
 @dataclass(frozen=True)
 class MergeConfig:
-    """Field precedence: `precedence` for every field, `fields` overriding it for some."""
+    """Field precedence: `precedence` for every field, `fields` overriding it for some; `dates`
+    the rule that picks a work's year and date from its dates (merge.DATE_RULES)."""
 
     precedence: tuple[str, ...] = DEFAULT_PRECEDENCE
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dates: str = "print"
 
     def order_for(self, name: str) -> tuple[str, ...]:
         return self.fields.get(name, self.precedence)
@@ -505,6 +507,10 @@ def _validate_match(match: MatchConfig) -> None:
 
 
 def _validate_merge(merge: MergeConfig) -> None:
+    if merge.dates not in DATE_RULES:
+        raise ConfigError(
+            f"[merge] dates must be one of {', '.join(DATE_RULES)}, not {merge.dates!r}"
+        )
     for where, order in [("precedence", merge.precedence)] + [
         (f"fields.{name}", order) for name, order in merge.fields.items()
     ]:

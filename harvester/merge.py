@@ -46,6 +46,28 @@ WORK_FIELDS: tuple[str, ...] = (
     "openalex_id",
     "oa_status",
     "oa_url",
+    # issue 16: what citing and cataloguing need
+    "container_short_title",
+    "titles",
+    "abstracts",
+    "contributors",
+    "funders",
+    "isbn",
+    "series_title",
+    "series_number",
+    "report_number",
+    "event_name",
+    "event_place",
+    "event_date",
+    "publisher_place",
+    "degree",
+    "reference_list",
+    "citation_counts",
+    "other_ids",
+    "jel_codes",
+    "publication_status",
+    "revised",
+    "files",
 )
 COMPARED_FIELDS: tuple[str, ...] = (*WORK_FIELDS, "authors")
 
@@ -66,6 +88,16 @@ Value = str | int | None
 
 #: The columns that hold whole numbers; every other column holds text (lists as JSON text).
 INT_FIELDS = frozenset({"year", "reference_count", "cited_by_count"})
+
+#: Fields that every source adds to instead of the first one winning: a JSON object by source
+#: (Crossref's and OpenAlex's citation counts, each with its source).
+GATHERED_FIELDS = frozenset({"citation_counts"})
+
+#: How `year` and `published` are chosen from a record's dates (`[merge] dates`). "print": for a
+#: work in a journal volume or issue, its print date when the source gives one (Zotero's rule,
+#: and what the volume, the issue and the RePEc handle say), else the earliest; "earliest":
+#: always the earliest date the source gives (Crossref's `issued`).
+DATE_RULES = ("print", "earliest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +137,14 @@ def author_row(author: Author) -> dict[str, str | None]:
         "name": author.name,
         "orcid": author.orcid,
         "affiliation": "; ".join(author.affiliations) or None,
+        "repec_id": author.repec_id,
     }
+
+
+def contributor_row(person: Author) -> dict[str, str | None]:
+    """A contributor other than an author (an editor, a translator) as the `contributors`
+    column holds it: an author row with its role."""
+    return {"role": person.role or "contributor", **author_row(person)}
 
 
 def authors_json(authors: Sequence[Author]) -> str | None:
@@ -128,6 +167,8 @@ def authors_from_rows(rows: Sequence[Mapping[str, Value]]) -> tuple[Author, ...]
             family=_text_or_none(row.get("family")),
             name=_text_or_none(row.get("name")),
             orcid=_text_or_none(row.get("orcid")),
+            repec_id=_text_or_none(row.get("repec_id")),
+            role=_text_or_none(row.get("role")),
             affiliations=tuple(
                 part.strip()
                 for part in str(row.get("affiliation") or "").split(";")
@@ -142,9 +183,26 @@ def _text_or_none(value: Value) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def record_values(record: Record) -> dict[str, Value]:
-    """The `works` column values that one source record gives, empty strings folded to None."""
-    year = int(record.issued[:4]) if record.issued and record.issued[:4].isdigit() else None
+def publication_date(record: Record, rule: str = "print") -> str | None:
+    """The date a work is cited by, from a record's dates, by `rule` (one of DATE_RULES)."""
+    in_an_issue = bool(record.volume or record.issue) or record.type == "journal-article"
+    if rule == "print" and record.published_print and in_an_issue:
+        return record.published_print
+    return record.issued
+
+
+def _json_rows(items: Sequence[object]) -> str | None:
+    """Dataclass rows as JSON, their empty parts left out, so that change rows stay readable."""
+    rows = [{k: v for k, v in asdict(item).items() if v not in (None, (), "")} for item in items]
+    return to_json(rows)
+
+
+def record_values(record: Record, dates: str = "print") -> dict[str, Value]:
+    """The `works` column values that one source record gives, empty strings folded to None;
+    `dates` is the rule that picks `published` and `year` (DATE_RULES)."""
+    published = publication_date(record, dates)
+    year = int(published[:4]) if published and published[:4].isdigit() else None
+    counts = {record.source: record.cited_by_count} if record.cited_by_count is not None else {}
     values: dict[str, Value] = {
         "doi": record.doi,
         "repec_handle": record.repec_handle,
@@ -157,7 +215,7 @@ def record_values(record: Record) -> dict[str, Value]:
         "issue": record.issue,
         "pages": record.pages,
         "year": year,
-        "published": record.issued,
+        "published": published,
         "published_print": record.published_print,
         "published_online": record.published_online,
         "publisher": record.publisher,
@@ -174,6 +232,27 @@ def record_values(record: Record) -> dict[str, Value]:
         "openalex_id": record.openalex_id,
         "oa_status": record.oa_status,
         "oa_url": record.oa_url,
+        "container_short_title": record.container_short_title,
+        "titles": _json_rows(record.titles),
+        "abstracts": _json_rows(record.abstracts),
+        "contributors": rows_json([contributor_row(a) for a in record.contributors]),
+        "funders": _json_rows(record.funders),
+        "isbn": _json_rows(record.isbn),
+        "series_title": record.series_title,
+        "series_number": record.series_number,
+        "report_number": record.report_number,
+        "event_name": record.event_name,
+        "event_place": record.event_place,
+        "event_date": record.event_date,
+        "publisher_place": record.publisher_place,
+        "degree": record.degree,
+        "reference_list": _json_rows(record.references),
+        "citation_counts": to_json(counts),
+        "other_ids": to_json(dict(record.other_ids)),
+        "jel_codes": to_json(list(record.jel_codes)),
+        "publication_status": record.publication_status,
+        "revised": record.revised,
+        "files": _json_rows(record.files),
     }
     return {k: (None if v == "" else v) for k, v in values.items()}
 
@@ -188,29 +267,34 @@ class Contribution:
     authors: tuple[Author, ...] = ()
 
 
-def contribution(item: Record | Contribution) -> Contribution:
+def contribution(item: Record | Contribution, dates: str = "print") -> Contribution:
     if isinstance(item, Contribution):
         return item
-    return Contribution(item.source, record_values(item), item.authors)
+    return Contribution(item.source, record_values(item, dates), item.authors)
 
 
 def build_work(
     records: Sequence[Record | Contribution],
     precedence: Sequence[str] = DEFAULT_PRECEDENCE,
     field_precedence: Mapping[str, Sequence[str]] | None = None,
+    dates: str = "print",
 ) -> WorkValues:
     """Merge what the sources say, field by field, in order of precedence.
 
     Each field takes the first non-empty value in the order `field_precedence[field]` or else
     `precedence` gives (sources not named come after, in the order given), and the provenance
     says which source gave it. Authors are taken whole from the first source that has any, because
-    mixing bylines from two sources would invent an author list nobody published.
+    mixing bylines from two sources would invent an author list nobody published. A gathered
+    field (GATHERED_FIELDS) takes what every source says, each under its own name.
     """
-    said = [contribution(r) for r in records]
+    said = [contribution(r, dates) for r in records]
     field_precedence = field_precedence or {}
     values: dict[str, Value] = dict.fromkeys(WORK_FIELDS)
     provenance: dict[str, str] = {}
     for name in WORK_FIELDS:
+        if name in GATHERED_FIELDS:
+            values[name] = _gathered(name, said)
+            continue
         for item in by_precedence(said, field_precedence.get(name, precedence)):
             value = item.values.get(name)
             if value is not None and value != "":
@@ -224,6 +308,17 @@ def build_work(
             provenance["authors"] = item.source
             break
     return WorkValues(values=values, authors=authors, provenance=provenance)
+
+
+def _gathered(name: str, said: Sequence[Contribution]) -> str | None:
+    """What every source says of a gathered field, under each one's name. Its value names its
+    sources, so it takes no provenance (which names one source per field)."""
+    gathered: dict[str, object] = {}
+    for item in said:
+        text = item.values.get(name)
+        if isinstance(text, str):
+            gathered.update(jsontext.loads(text))
+    return to_json(gathered)
 
 
 def diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> list[FieldChange]:
@@ -266,15 +361,20 @@ def by_precedence(
     return sorted(records, key=lambda r: rank.get(r.source, len(rank)))
 
 
-def find_conflicts(records: Sequence[Record]) -> list[Conflict]:
+def find_conflicts(
+    records: Sequence[Record | Contribution], dates: str = "print"
+) -> list[Conflict]:
     """For each conflict field on which the records disagree once normalised, every source's value.
+    The user's own values (a "local" contribution) count: a local value that wins over a source
+    saying otherwise is a disagreement a person should see.
 
     Normalising first keeps case, punctuation, diacritics, dash styles and abbreviated page
     ranges (624-40 for 624-640) from being reported as disagreements: only real ones are.
     """
     conflicts: list[Conflict] = []
+    said_by = [contribution(r, dates) for r in records]
     for name in CONFLICT_FIELDS:
-        said = [(r.source, v) for r in records if (v := record_values(r)[name]) is not None]
+        said = [(c.source, v) for c in said_by if (v := c.values.get(name)) not in (None, "")]
         if len({normalised(name, v) for _, v in said}) > 1:
             conflicts.extend(Conflict(name, source, str(value)) for source, value in said)
     return conflicts

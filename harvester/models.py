@@ -28,6 +28,10 @@ class Author:
     name: str | None = None
     orcid: str | None = None  # bare form, 0000-0002-1825-0097
     affiliations: tuple[str, ...] = ()
+    repec_id: str | None = None  # the RePEc author's short id, e.g. "pya14" (ReDIF Author-Person)
+    # None for an author of the work; for another contributor (Record.contributors) what they
+    # did, in CSL's terms: editor, translator, chair, contributor, ...
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,63 @@ class Update:
     type: str  # correction, retraction, erratum, new_version, ... as the source spells it
     label: str | None = None
     date: str | None = None  # partial ISO date: "2020", "2020-01", "2020-01-30"
+    source: str | None = None  # who asserted it: "publisher", "retraction-watch", ...
+    record_id: str | None = None  # the asserting database's own id (a Retraction Watch record)
+
+
+@dataclass(frozen=True, slots=True)
+class Title:
+    """Another title of a work: `kind` is "alternative", "translated", "original" or "short"."""
+
+    title: str
+    kind: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Funder:
+    """Who paid for the work: a name, the funder's DOI (Open Funder Registry) or ROR id, and the
+    award numbers."""
+
+    name: str | None = None
+    doi: str | None = None
+    ror: str | None = None
+    awards: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Isbn:
+    """An ISBN in its 13-digit form, "print" or "electronic" (None when unsaid); for a chapter,
+    the book's."""
+
+    isbn: str
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One entry of a work's reference list: its DOI when known, else the text as printed."""
+
+    doi: str | None = None
+    unstructured: str | None = None
+    key: str | None = None  # the source's own label for the entry
+
+
+@dataclass(frozen=True, slots=True)
+class FileLink:
+    """A link to the full text or a file of the work (ReDIF File-URL, an OAI dc:identifier)."""
+
+    url: str
+    format: str | None = None  # a media type, "application/pdf"
+    label: str | None = None  # what the source calls it: "Full text", "Revised version"
+
+
+@dataclass(frozen=True, slots=True)
+class Abstract:
+    """An abstract in a language; a record's own language's one is `Record.abstract`."""
+
+    text: str
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +151,27 @@ class Record:
         None  # OpenAlex open_access.oa_status: gold, green, hybrid, bronze, closed
     )
     oa_url: str | None = None  # best open-access location
+    # What citing and cataloguing need beyond the basics (issue 16).
+    container_short_title: str | None = None  # the journal's abbreviation
+    titles: tuple[Title, ...] = ()  # alternative, translated, original titles
+    abstracts: tuple[Abstract, ...] = ()  # in the other languages the source gives
+    contributors: tuple[Author, ...] = ()  # editors, translators, chairs: each with its role
+    funders: tuple[Funder, ...] = ()
+    isbn: tuple[Isbn, ...] = ()
+    series_title: str | None = None
+    series_number: str | None = None
+    report_number: str | None = None  # a working paper's number in its series
+    event_name: str | None = None  # the conference of a proceedings paper
+    event_place: str | None = None
+    event_date: str | None = None
+    publisher_place: str | None = None
+    degree: str | None = None  # a thesis's degree; its institution is the publisher (CSL's way)
+    references: tuple[Reference, ...] = ()
+    other_ids: tuple[tuple[str, str], ...] = ()  # (scheme, value): pmid, pmcid, arxiv, urn, handle
+    jel_codes: tuple[str, ...] = ()
+    publication_status: str | None = None  # ReDIF Publication-Status: where it was published
+    revised: str | None = None  # the date of the latest revision
+    files: tuple[FileLink, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

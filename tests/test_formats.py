@@ -109,6 +109,9 @@ NO_IDENTIFIERS, HEPDATA, LIPICS, REPEC = WORKS[13], WORKS[14], WORKS[15], WORKS[
 # --- what each format carries -------------------------------------------------------------------
 
 #: Fields each format gives back. CSL-JSON and CSV carry every column but relations and updates.
+#: The fields of issue 16 that CSL-JSON does not carry yet.
+NOT_YET_EXPORTED = set(WORK_FIELDS[WORK_FIELDS.index("container_short_title") :])
+
 CARRIED = {
     "bibtex": {
         "doi", "repec_handle", "type", "title", "subtitle", "container_title", "issn", "volume",
@@ -119,7 +122,7 @@ CARRIED = {
         "doi", "repec_handle", "type", "title", "container_title", "issn", "volume", "issue",
         "pages", "year", "published", "publisher", "abstract", "language", "url", "subjects",
     },
-    "csl-json": set(WORK_FIELDS) - {"relations", "updates"},
+    "csl-json": set(WORK_FIELDS) - {"relations", "updates"} - NOT_YET_EXPORTED,
     "csv": set(WORK_FIELDS) - {"relations", "updates"},
 }  # fmt: skip
 
@@ -367,7 +370,10 @@ def test_read_doiorg_csl_json_as_the_doiorg_source_reads_it(name: str) -> None:
     text = fixture_path(f"csl/{name}.json").read_text(encoding="utf-8")
     [record] = read_records(text, "csl-json", f"{name}.json")
     source = doiorg.parse(json.loads(text))
-    from_source = {k: v for k, v in record_values(source).items() if v is not None}
+    # A file's citation count is nobody's count: the reader keeps it as cited_by_count only.
+    from_source = {
+        k: v for k, v in record_values(source).items() if v is not None and k != "citation_counts"
+    }
     assert record.values == from_source
     assert record.authors == source.authors
     assert record.line == 1

@@ -211,7 +211,11 @@ def test_show_after_set_says_the_value_is_yours(upstream, store):
 
     assert field_line(shown, "Title") == "My title"
     assert field_line(shown, "From").endswith("; local: title")
-    assert "Conflict:" not in shown  # the recorded OpenAlex work agrees with Crossref
+    # Your title wins, and the sources' own (the recorded OpenAlex work agrees with Crossref)
+    # stays in sight as a conflict.
+    conflict = field_line(shown, "Conflict")
+    assert conflict.startswith("title: crossref 'Automated quantitative histology reveal")
+    assert "local 'My title'" in conflict
 
 
 def test_show_of_no_work():

@@ -269,8 +269,10 @@ def merge_work(
         if record is not None:
             records.append(record)
     said: list[Record | Contribution] = [*records, *([local] if local else [])]
-    work = build_work(said, config.merge.precedence, config.merge.fields)
-    return work, tuple(find_conflicts(records))
+    merge = config.merge
+    work = build_work(said, merge.precedence, merge.fields, merge.dates)
+    # A local value that wins over a source saying otherwise is a conflict too.
+    return work, tuple(find_conflicts(said, merge.dates))
 
 
 def _payload_of(answer: Answer | StoredAnswer) -> Any:

@@ -457,6 +457,39 @@ def m0010_match_candidates(db: sqlite_utils.Database) -> None:
     db["match_candidates"].create_index(["doi"])
 
 
+def m0011_whole_records(db: sqlite_utils.Database) -> None:
+    """What citing and cataloguing need beyond the basics (issue 16): a column of `works` for
+    each new field (lists and objects as JSON text, as before), and each author's RePEc id. The
+    values of existing works are filled by the next harvest of each, or at once by `harvest
+    reparse`, which rebuilds them from the payloads already stored."""
+    works = db["works"]
+    for name in (
+        "container_short_title",
+        "titles",
+        "abstracts",
+        "contributors",
+        "funders",
+        "isbn",
+        "series_title",
+        "series_number",
+        "report_number",
+        "event_name",
+        "event_place",
+        "event_date",
+        "publisher_place",
+        "degree",
+        "reference_list",
+        "citation_counts",
+        "other_ids",
+        "jel_codes",
+        "publication_status",
+        "revised",
+        "files",
+    ):
+        works.add_column(name, str)
+    db["authors"].add_column("repec_id", str)
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -469,6 +502,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0008_run_failures", m0008_run_failures),
     ("0009_fts_once_per_work", m0009_fts_once_per_work),
     ("0010_match_candidates", m0010_match_candidates),
+    ("0011_whole_records", m0011_whole_records),
 ]
 
 

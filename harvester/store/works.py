@@ -179,7 +179,7 @@ class Works(Part):
 
     def _author_rows(self, work_id: int) -> list[dict[str, Any]]:
         cur = self.conn.execute(
-            """SELECT given, family, name, orcid, affiliation FROM authors
+            """SELECT given, family, name, orcid, affiliation, repec_id FROM authors
                WHERE work_id = ? ORDER BY position""",
             (work_id,),
         )
@@ -358,8 +358,10 @@ class Works(Part):
         self.conn.execute("INSERT OR IGNORE INTO fts_deferred (work_id) VALUES (?)", (work_id,))
         self.conn.execute("DELETE FROM authors WHERE work_id = ?", (work_id,))
         self.conn.executemany(
-            """INSERT INTO authors (work_id, position, given, family, name, orcid, affiliation)
-               VALUES (:work_id, :position, :given, :family, :name, :orcid, :affiliation)""",
+            """INSERT INTO authors
+                 (work_id, position, given, family, name, orcid, affiliation, repec_id)
+               VALUES
+                 (:work_id, :position, :given, :family, :name, :orcid, :affiliation, :repec_id)""",
             [
                 {"work_id": work_id, "position": i, **author_row(a)}
                 for i, a in enumerate(work.authors, start=1)
