@@ -1,4 +1,5 @@
-"""DOIs and RePEc handles: parse what people paste, keep the value as given, compare by key.
+"""DOIs and RePEc handles: parse what people paste, keep the value as given, compare by key;
+ISBNs and ISSNs: checked and written one way.
 
 Everything here is pure (no I/O), so the rest of the harvester can trust a `Doi` or
 `RepecHandle` without re-checking it. Parsing is built so that the result is a fixed point:
@@ -12,12 +13,18 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from stdnum import isbn as stdnum_isbn
+from stdnum import issn as stdnum_issn
+from stdnum.exceptions import ValidationError as StdnumError
+
 from harvester.errors import BadIdentifier
 
 __all__ = [
     "Doi",
     "RepecHandle",
     "doi_key",
+    "isbn13",
+    "issn",
     "parse_doi",
     "parse_identifier",
     "parse_repec",
@@ -376,3 +383,29 @@ def _unbalanced_closer(text: str) -> bool:
         return text.count(last) % 2 == 1
     opener = _OPENER_OF.get(last)
     return opener is not None and text.count(last) > text.count(opener)
+
+
+# --- ISBN and ISSN: checked with python-stdnum, whose check-digit and range rules are the ----
+# --- ISO standards' (and keep up with the ISBN agency's ranges), rather than our own copy ----
+
+
+def isbn13(text: str | None) -> str | None:
+    """An ISBN as its 13 digits, or None when `text` is not a valid ISBN (wrong length or
+    check digit): "0-306-40615-2" and "978-0-306-40615-7" both give "9780306406157"."""
+    if not text:
+        return None
+    try:
+        return stdnum_isbn.to_isbn13(stdnum_isbn.validate(text))
+    except StdnumError:
+        return None
+
+
+def issn(text: str | None) -> str | None:
+    """An ISSN in its printed form ("0950-0170"), or None when `text` is not one (wrong length
+    or check digit)."""
+    if not text:
+        return None
+    try:
+        return stdnum_issn.format(stdnum_issn.validate(text))
+    except StdnumError:
+        return None

@@ -15,6 +15,8 @@ from harvester.identifiers import (
     Doi,
     RepecHandle,
     doi_key,
+    isbn13,
+    issn,
     parse_doi,
     parse_identifier,
     parse_repec,
@@ -533,3 +535,37 @@ def test_an_ideas_paper_link_without_the_journal_shape_is_taken_as_written() -> 
     assert parse_identifier("https://ideas.repec.org/p/hal/wpaper/hal-01234567.html").value == (
         "RePEc:hal:wpaper:hal-01234567"
     )
+
+
+# --- ISBN and ISSN ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("0-306-40615-2", "9780306406157"),  # ISBN-10, hyphenated
+        ("978-0-306-40615-7", "9780306406157"),
+        ("9780306406157", "9780306406157"),
+        ("978-0-306-40615-8", None),  # wrong check digit
+        ("0-306-40615", None),  # too short
+        ("", None),
+        (None, None),
+    ],
+)
+def test_an_isbn_is_checked_and_written_as_thirteen_digits(given, expected):
+    assert isbn13(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("0950-0170", "0950-0170"),  # Work, Employment and Society
+        ("09500170", "0950-0170"),
+        ("2050-084x", "2050-084X"),  # eLife: the check digit X, upper case
+        ("0950-0171", None),  # wrong check digit
+        ("950-0170", None),
+        (None, None),
+    ],
+)
+def test_an_issn_is_checked_and_written_in_its_printed_form(given, expected):
+    assert issn(given) == expected
