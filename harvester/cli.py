@@ -53,11 +53,13 @@ from harvester.pipeline import (
     import_records,
     match_works,
     plan_run,
+    reparse,
     settle_matches,
 )
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
+from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -1016,6 +1018,30 @@ def _parse_assignments(assignments: tuple[str, ...]) -> dict[str, Value | None]:
             raise click.UsageError(f"{name}: empty value (to drop your value: harvest unset)")
         texts[name] = value
     return parse_edits(texts)
+
+
+@cli.command("reparse")
+@click.option(
+    "--source",
+    "only",
+    multiple=True,
+    type=click.Choice(sorted(SOURCES)),
+    help="Only works with a stored answer from this source (repeatable).",
+)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Rebuild every work, not only those an older parser read.",
+)
+@_json_option()
+@click.pass_obj
+def reparse_command(app: App, only: tuple[str, ...], every: bool, as_json: bool) -> int:
+    """Rebuild works from the payloads already stored, after a parser changed, asking no
+    upstream. What changes is recorded in the history, in a run of its own (`reparse`); an
+    interrupted reparse keeps what it wrote, and running it again does the rest."""
+    app.setup_logging()
+    return _run_and_report(app, as_json, reparse, only=only, every=every)
 
 
 @cli.command("import")

@@ -267,12 +267,23 @@ class Unchanged(_About):
     links: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Rekeyed:
+    """A stored answer read again by a newer parser: its payload_hash becomes `new`, so that the
+    next harvest of the same payload knows it (`harvest reparse`)."""
+
+    source: str
+    identifier: str
+    old: str
+    new: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Merged(_About):
     """The work as merged from this run's answers and what the store holds. `aliases` are
     further keys (the prime DOI an alias resolved to) that must find the same work; `links` are
     (scheme, key) of other identifiers the source names; `conflicts` None leaves the stored
-    conflicts of the work as they are."""
+    conflicts of the work as they are; `rekeyed` are stored answers a newer parser read."""
 
     work: WorkValues
     answers: tuple[Answer, ...] = ()
@@ -280,6 +291,7 @@ class Merged(_About):
     work_id: int | None = None
     aliases: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
+    rekeyed: tuple[Rekeyed, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

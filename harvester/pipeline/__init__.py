@@ -11,7 +11,8 @@ I/O of its own beyond calling the sources and the store.
   watermark moves, and `harvest oai`;
 - `nightly`: `harvest run`, what the watch list has due and the configured feeds, in one run;
 - `local`: the user's own values (`import`, `set`, `unset`);
-- `match`: the DOI of a record that has none, found at Crossref, linked or kept for review.
+- `match`: the DOI of a record that has none, found at Crossref, linked or kept for review;
+- `reparse`: works rebuilt from their stored payloads after a parser changed, asking nobody.
 """
 
 from harvester.pipeline.common import (
@@ -33,6 +34,7 @@ from harvester.pipeline.local import (
 )
 from harvester.pipeline.match import MatchResult, match_works, refusal, settle_matches
 from harvester.pipeline.nightly import Plan, harvest_due, plan_run
+from harvester.pipeline.reparse import reparse
 from harvester.pipeline.repec import harvest_repec
 from harvester.sources import connect
 from harvester.sources.oaipmh import endpoint_url
@@ -61,6 +63,7 @@ __all__ = [
     "plan_run",
     "record_key",
     "refusal",
+    "reparse",
     "settle_matches",
     "unique_dois",
 ]

@@ -32,6 +32,7 @@ from harvester.models import (
     NotFound,
     Observation,
     Outcome,
+    Rekeyed,
     Snapshot,
     StoredAnswer,
     Unchanged,
@@ -152,6 +153,27 @@ class Works(Part):
             _gather_answers(found, rows)
         return found
 
+    def ids_with_payloads(self, sources: Iterable[str] = ()) -> Iterator[int]:
+        """The works that hold a stored payload (of one of `sources`, when named), in id order,
+        read lazily a page at a time, so that the caller may write between pages."""
+        names = sorted(set(sources))
+        where = f"AND source IN ({', '.join('?' * len(names))})" if names else ""
+        last = 0
+        while True:
+            page = [
+                row[0]
+                for row in self.conn.execute(
+                    f"""SELECT DISTINCT work_id FROM source_records
+                        WHERE work_id > ? AND payload IS NOT NULL {where}
+                        ORDER BY work_id LIMIT 1000""",
+                    (last, *names),
+                )
+            ]
+            if not page:
+                return
+            yield from page
+            last = page[-1]
+
     def local_values(self, work_ids: Sequence[int]) -> dict[int, Contribution]:
         """The user's own values for each work that has any, as a contribution to the merge."""
         found: dict[int, tuple[dict[str, Value], tuple]] = {}
@@ -255,6 +277,7 @@ class Works(Part):
             self._write_local(work_id, obs.local, obs.origin, now)
             self._link_identifiers(obs, work_id, obs.identifier_value)
         else:
+            self._rekey(obs.rekeyed)
             self._keep_answers(obs.answers, work_id, now)
             self._link_identifiers(obs, work_id, aliases=obs.aliases)
         self._record_changes(work_id, run_id, changes, obs, now)
@@ -393,6 +416,13 @@ class Works(Part):
             """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
                ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
             [(scheme, key, value, work_id) for (scheme, key), value in pairs.items()],
+        )
+
+    def _rekey(self, rekeyed: Iterable[Rekeyed]) -> None:
+        self.conn.executemany(
+            """UPDATE OR IGNORE source_records SET payload_hash = ?
+               WHERE source = ? AND identifier = ? AND payload_hash = ?""",
+            [(r.new, r.source, r.identifier, r.old) for r in rekeyed],
         )
 
     def _keep_answers(self, answers: Iterable[Answer], work_id: int | None, now: str) -> None:
