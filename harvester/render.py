@@ -118,37 +118,90 @@ def work_text(work: Mapping[str, Any] | None) -> str:
     if work.get("subtitle"):
         title = f"{title}: {work['subtitle']}"
     line("Title", title or "(no title)")
+    for other in _json(work, "titles"):
+        about = ", ".join(p for p in (other.get("kind"), other.get("language")) if p)
+        line("Also titled", f"{other['title']} ({about})" if about else other["title"])
     line("Type", work.get("type"))
     line("Authors", "; ".join(author_text(a) for a in work.get("authors", [])))
+    roles: dict[str, list[str]] = {}
+    for person in _json(work, "contributors"):
+        roles.setdefault(person.get("role") or "contributor", []).append(author_text(person))
+    for role, names in roles.items():
+        line(role.replace("-", " ").capitalize(), "; ".join(names))
     issn = ", ".join(json.loads(work["issn"])) if work.get("issn") else None
+    short = work.get("container_short_title")
+    container = work.get("container_title")
+    if short and container and short != container:
+        container = f"{container} ({short})"
+    line("In", ", ".join(p for p in (container or short, f"ISSN {issn}" if issn else None) if p))
     line(
-        "In",
-        ", ".join(p for p in (work.get("container_title"), f"ISSN {issn}" if issn else None) if p),
+        "Series",
+        ", no. ".join(p for p in (work.get("series_title"), work.get("series_number")) if p),
     )
     line("Volume", work.get("volume"))
     line("Issue", work.get("issue"))
+    line("Number", work.get("report_number"))
     line("Pages", work.get("pages"))
     line("Published", work.get("published"))
+    dates = [
+        f"{kind} {work[name]}"
+        for kind, name in (("print", "published_print"), ("online", "published_online"))
+        if work.get(name)
+    ]
+    line("Dates", ", ".join(dates) if len(dates) > 1 else None)
+    line("Revised", work.get("revised"))
+    line("Status", work.get("publication_status"))
+    line(
+        "Event",
+        ", ".join(p for p in (work.get(f"event_{x}") for x in ("name", "place", "date")) if p),
+    )
     line("Publisher", work.get("publisher"))
+    line("Place", work.get("publisher_place"))
+    line("Degree", work.get("degree"))
+    line("ISBN", ", ".join(_isbn_text(i) for i in _json(work, "isbn")))
     line("Language", work.get("language"))
     line("License", work.get("license"))
     line("URL", work.get("url"))
+    for file in _json(work, "files"):
+        about = ", ".join(p for p in (file.get("label"), file.get("format")) if p)
+        line("File", f"{file['url']} ({about})" if about else file["url"])
     line("Version", work.get("resource_version"))
     line("Open access", " ".join(p for p in (work.get("oa_status"), work.get("oa_url")) if p))
     line("Subjects", "; ".join(json.loads(work["subjects"])) if work.get("subjects") else None)
+    line("JEL", ", ".join(_json(work, "jel_codes")))
+    for funder in _json(work, "funders"):
+        awards = funder.get("awards") or []
+        name = funder.get("name") or funder.get("doi") or funder.get("ror") or "(unnamed)"
+        line("Funded by", f"{name} (award {', '.join(awards)})" if awards else name)
     line("OpenAlex", work.get("openalex_id"))
+    others = _json(work, "other_ids", {})
+    line("Other IDs", ", ".join(f"{scheme} {value}" for scheme, value in others.items()))
     line("Cited by", work.get("cited_by_count"))
-    for update in json.loads(work["updates"]) if work.get("updates") else []:
+    counts = _json(work, "citation_counts", {})
+    if len(counts) > 1:
+        line("Counts", ", ".join(f"{source} {n}" for source, n in counts.items()))
+    references = _json(work, "reference_list")
+    if references:
+        with_doi = sum(1 for r in references if r.get("doi"))
+        line("References", f"{len(references)} listed, {with_doi} with a DOI")
+    for update in _json(work, "updates"):
+        asserted = " ".join(p for p in (update.get("source"), update.get("record_id")) if p)
         line(
             "Update",
             f"{update['direction']} {update['type']}: {update['doi']}"
-            + (f" ({update['date']})" if update.get("date") else ""),
+            + (f" ({update['date']})" if update.get("date") else "")
+            + (f" [{asserted}]" if asserted else ""),
         )
-    if work.get("abstract"):
-        out.append("  Abstract:")
+    for label, text in [
+        ("Abstract", work.get("abstract")),
+        *((f"Abstract ({a.get('language') or '?'})", a["text"]) for a in _json(work, "abstracts")),
+    ]:
+        if not text:
+            continue
+        out.append(f"  {label}:")
         out.extend(
             textwrap.fill(p, 96, initial_indent="    ", subsequent_indent="    ")
-            for p in work["abstract"].split("\n\n")
+            for p in text.split("\n\n")
         )
     others = [f"{i['scheme']}:{i['value']}" for i in work.get("identifiers", [])]
     line("Identifiers", ", ".join(others))
@@ -165,12 +218,24 @@ def work_text(work: Mapping[str, Any] | None) -> str:
     return "\n".join(out)
 
 
+def _json(work: Mapping[str, Any], column: str, empty: Any = ()) -> Any:
+    """A JSON column's value, or `empty` when it holds none."""
+    text = work.get(column)
+    return json.loads(text) if text else empty
+
+
+def _isbn_text(isbn: Mapping[str, Any]) -> str:
+    return f"{isbn['isbn']} ({isbn['kind']})" if isbn.get("kind") else isbn["isbn"]
+
+
 def author_text(author: Mapping[str, Any]) -> str:
     """An author row as a byline name, with the ORCID when there is one."""
     name = author.get("name") or " ".join(
         p for p in (author.get("given"), author.get("family")) if p
     )
     extras = [f"ORCID {author['orcid']}"] if author.get("orcid") else []
+    if author.get("repec_id"):
+        extras.append(f"RePEc {author['repec_id']}")
     return f"{name} ({', '.join(extras)})" if extras else name
 
 
