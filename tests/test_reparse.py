@@ -9,10 +9,11 @@ import sqlite3
 
 import pytest
 from conftest import QUICK_RETRIES, HarvestCommand
+from fakes import run_pipeline
 from upstream import ReplayUpstream
 
 from harvester.identifiers import parse_doi
-from harvester.pipeline import connect, harvest, reparse
+from harvester.pipeline import harvest, reparse
 from harvester.sources import crossref
 from harvester.store import open_store
 
@@ -36,15 +37,7 @@ def store(tmp_path):
 
 
 def harvested(store, config, *dois: str) -> list:
-    outcomes: list = []
-    harvest(
-        [parse_doi(d) for d in dois],
-        store=store,
-        client=connect(config),
-        config=config,
-        command="harvest doi",
-        on_outcome=outcomes.append,
-    )
+    _, outcomes = run_pipeline(harvest, [parse_doi(d) for d in dois], store=store, config=config)
     return outcomes
 
 
