@@ -232,6 +232,14 @@ def test_batch_size_out_of_range_is_an_error(in_tmp, size):
         load_config(write(in_tmp, f"[crossref]\nbatch_size = {size}\n"), env={})
 
 
+def test_the_date_rule_is_one_of_the_documented_ones(in_tmp):
+    assert load_config(write(in_tmp, '[merge]\ndates = "earliest"\n'), env={}).merge.dates == (
+        "earliest"
+    )
+    with pytest.raises(ConfigError, match=r"\[merge\] dates must be one of print, earliest"):
+        load_config(write(in_tmp, '[merge]\ndates = "online"\n'), env={})
+
+
 def test_max_attempts_below_one_is_an_error(in_tmp):
     with pytest.raises(ConfigError, match="max_attempts"):
         load_config(write(in_tmp, "[http]\nmax_attempts = 0\n"), env={})

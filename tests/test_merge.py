@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from conftest import load_json
 
@@ -104,3 +105,78 @@ def test_a_source_ranked_last_still_fills_what_nobody_else_has():
     cr, oa = elife_records()
     work = build_work([oa, cr], precedence=("crossref",))
     assert work.provenance["oa_status"] == "openalex"
+
+
+# --- the date a work is cited by (issue 16) ---
+
+
+def jclinpath() -> Record:
+    """A J Clin Pathol article online on 17 August 2020, in the print issue of May 2021
+    (volume 74, issue 5), as Crossref recorded it."""
+    return crossref.parse(
+        crossref.unwrap(load_json("crossref/10.1136_jclinpath-2020-206745.json"), "work")
+    )
+
+
+def test_an_article_in_a_journal_issue_is_dated_by_its_print_issue():
+    record = jclinpath()
+    assert (record.issued, record.published_print, record.published_online) == (
+        "2020-08-17",
+        "2021-05",
+        "2020-08-17",
+    )
+    work = build_work([record])
+    assert (work.values["year"], work.values["published"]) == (2021, "2021-05")
+    # the online date is kept beside it
+    assert work.values["published_online"] == "2020-08-17"
+
+
+def test_the_earliest_date_rule_keeps_the_online_date():
+    work = build_work([jclinpath()], dates="earliest")
+    assert (work.values["year"], work.values["published"]) == (2020, "2020-08-17")
+
+
+def test_a_record_without_a_volume_or_issue_keeps_its_earliest_date():
+    not_in_an_issue = dataclasses.replace(
+        jclinpath(), type="posted-content", volume=None, issue=None
+    )
+    assert build_work([not_in_an_issue]).values["year"] == 2020
+
+
+def test_the_year_conflict_follows_the_date_rule():
+    """Crossref's article (print 2021) and the same article with only its online date: under the
+    print rule they disagree on the year, and the conflict says so."""
+    record = jclinpath()
+    online_only = dataclasses.replace(record, source="openalex", published_print=None)
+    years = {c.source: c.value for c in find_conflicts([record, online_only]) if c.field == "year"}
+    assert years == {"crossref": "2021", "openalex": "2020"}
+    assert not [c for c in find_conflicts([record, online_only], "earliest") if c.field == "year"]
+
+
+# --- every source's citation count (issue 16) ---
+
+
+def test_citation_counts_are_kept_per_source_and_the_agency_still_wins_cited_by_count():
+    cr, oa = elife_records()
+    work = build_work(by_precedence([oa, cr]))
+    assert json.loads(work.values["citation_counts"]) == {"crossref": 36, "openalex": 45}
+    assert work.values["cited_by_count"] == 36 and work.provenance["cited_by_count"] == "crossref"
+    assert "citation_counts" not in work.provenance  # the value names its sources itself
+
+
+# --- a local value against a source (issue 16) ---
+
+
+def test_a_local_value_that_disagrees_with_a_source_wins_and_is_a_conflict():
+    cr, oa = elife_records()
+    mine = Contribution("local", {"pages": "624--641"})
+    work = build_work([cr, oa, mine])
+    assert work.values["pages"] == "624--641" and work.provenance["pages"] == "local"
+    pages = {c.source: c.value for c in find_conflicts([cr, oa, mine]) if c.field == "pages"}
+    assert pages == {"openalex": "e01567", "local": "624--641"}
+
+
+def test_a_local_value_that_agrees_with_the_source_is_no_conflict():
+    cr, oa = elife_records()
+    same = Contribution("local", {"pages": "E01567", "volume": "3"})
+    assert find_conflicts([cr, oa, same]) == []
