@@ -8,6 +8,7 @@ stored work not found); 2 bad input, usage or configuration; 130 interrupted.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
@@ -881,21 +882,29 @@ def _parse_handle(text: str) -> RepecHandle:
 
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM asks the run to stop after the batch in hand (cron and systemd send it); a second
-    one, like Ctrl-C, stops at once, the open transaction rolled back."""
+    """SIGTERM (cron and systemd send it) and Ctrl-C ask the run to stop after the batch in
+    hand, which is stored; the answers asked ahead of it are let go at once. A second one stops
+    at once, the open transaction rolled back: nothing committed is lost."""
     stop = threading.Event()
 
-    def on_term(signum, frame):
+    def on_signal(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        log.warning("run.stopping", reason="SIGTERM", hint="finishing the batch in hand")
+        if signum == signal.SIGINT:
+            # Said at once and without the logging machinery, which the interrupted code may
+            # be in the middle of.
+            os.write(2, render.STOPPING.encode())
+        log.warning(
+            "run.stopping", reason=signal.Signals(signum).name, hint=render.STOPPING.strip()
+        )
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- harvest show / history --------------------------------------------------------------------

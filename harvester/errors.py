@@ -104,6 +104,10 @@ class SourceExhausted(UpstreamError):
     """The source will not answer again this run (e.g. a daily allowance spent): stop asking it."""
 
 
+class Abandoned(UpstreamError):
+    """Not asked: the run was stopped and no longer wants this answer (a look-ahead chunk)."""
+
+
 class BadPayload(UpstreamError):
     """The service answered, but not with what was asked for: HTML instead of JSON, the wrong shape."""
 

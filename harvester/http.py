@@ -7,6 +7,7 @@ secret masking are decided here once instead of drifting apart in each source mo
 
 from __future__ import annotations
 
+import contextvars
 import math
 import random
 import re
@@ -29,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from harvester import PROJECT_URL, __version__, jsontext
 from harvester.config import Config, HttpConfig, PoolLimit
 from harvester.errors import (
+    Abandoned,
     BadPayload,
     ClientError,
     NotFound,
@@ -298,6 +300,20 @@ _T = TypeVar("_T")
 _Read = Callable[[BytesResponse, dict[str, Any], str], _T]
 
 
+#: A piece of work the run may let go (a chunk asked ahead of time) runs with an event here:
+#: once it is set, its requests start no more and its retry waits end at once, raising
+#: Abandoned, so that a stopped run does not wait for answers it will not store.
+ABANDON: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "abandon", default=None
+)
+
+
+def _check_abandoned(context: Mapping[str, Any]) -> None:
+    event = ABANDON.get()
+    if event is not None and event.is_set():
+        raise Abandoned(f"{_where(context)}: not asked, the run is stopping", **context)
+
+
 class HttpClient:
     """GET from an upstream service; pacing, retries and typed errors decided in one place."""
 
@@ -423,11 +439,19 @@ class HttpClient:
                 wait=round(state.next_action.sleep, 3) if state.next_action else None,
             )
 
+        def pause(seconds: float) -> None:
+            """The wait before a retry, cut short when the work is let go."""
+            event = ABANDON.get()
+            if event is None:
+                self._sleep(seconds)
+            elif event.wait(seconds):
+                _check_abandoned(context)
+
         retrying = Retrying(
             stop=stop_after_attempt(self._config.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
-            sleep=self._sleep,
+            sleep=pause,
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -486,7 +510,9 @@ class HttpClient:
     ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
         timeout = (self._config.connect_timeout, self._config.read_timeout)
+        _check_abandoned(context)
         with limiter.slot():
+            _check_abandoned(context)  # the wait for a slot may have been long
             try:
                 with self._session.get(
                     url,

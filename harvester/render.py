@@ -67,6 +67,10 @@ def shorten(text: str | None, width: int) -> str:
 # --- a harvest: a line per identifier, and the summary ------------------------------------------
 
 
+#: What Ctrl-C (or SIGTERM) during a run answers at once.
+STOPPING = "stopping after this batch (Ctrl-C again to abort)\n"
+
+
 def outcome_line(outcome: Outcome) -> str:
     """One identifier's line: created (and its title), changed (and which fields), unchanged,
     not found or failed (and why)."""
