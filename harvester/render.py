@@ -8,7 +8,9 @@ take `OUTCOME_STATUSES` from here without an import cycle.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -111,7 +113,7 @@ def work_text(work: Mapping[str, Any] | None) -> str:
     if work is None:
         return "(no such work)"
     out = [
-        f"{work.get('doi') or work.get('repec_handle')}  (work {work['id']}, version {work['version']}, updated {work['updated_at']})"
+        f"{work_name(work)}  (work {work['id']}, version {work['version']}, updated {work['updated_at']})"
     ]
 
     def line(label: str, value: Any) -> None:
@@ -247,23 +249,73 @@ def history_text(work: Mapping[str, Any], changes: Sequence[Mapping[str, Any]]) 
     """`harvest history`: the changes (`store.works.history`) grouped by run, each field's old and new
     value and the source that said so."""
     title = shorten(work.get("title") or "(no title)", 70)
-    out = [f"{work.get('doi')}  work {work['id']}, version {work['version']}: {title}"]
+    out = [f"{work_name(work)}  work {work['id']}, version {work['version']}: {title}"]
     run = None
     for change in changes:
         if (change["run_id"], change["changed_at"]) != run:
             run = (change["run_id"], change["changed_at"])
             out.append(f"{change['changed_at']}  run {change['run_id']}")
-        old, new = change["old_value"], change["new_value"]
-        if old is None:
-            what = f"set to {shorten(new, 80)}"
-        elif new is None:
-            what = f"removed (was {shorten(old, 60)})"
-        else:
-            what = f"{shorten(old, 50)} -> {shorten(new, 50)}"
-        out.append(f"  {change['field']:<16} {what}  [{change['source']}]")
+        what = value_change(change["old_value"], change["new_value"])
+        out.append(f"  {change['field']:<16} {what}  [{change['source'] or 'unknown'}]")
     if not changes:
         out.append("  no changes recorded")
     return "\n".join(out)
+
+
+#: A change whose old and new values together are this short is shown whole.
+_WHOLE = 100
+#: Unchanged tokens (words, spaces, marks) kept around each changed part of a longer value.
+_CONTEXT = 6
+
+
+def value_change(old: str | None, new: str | None) -> str:
+    """One change as `history` shows it: short values whole (`old -> new`); a longer value as
+    the words that changed ([-removed-] {+added+}) among a few unchanged ones, so that two
+    values alike at the start never print as two identical truncations."""
+    if old is None:
+        return f"set to {shorten(new, 80)}"
+    if new is None:
+        return f"removed (was {shorten(old, 60)})"
+    old, new = " ".join(old.split()), " ".join(new.split())
+    if len(old) + len(new) <= _WHOLE:
+        return f"{old} -> {new}"
+    before, after = _TOKEN.findall(old), _TOKEN.findall(new)
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    if matcher.ratio() < 0.5:  # mostly rewritten: both in full say it best
+        return f"{old} -> {new}"
+    parts: list[str] = []
+    opcodes = matcher.get_opcodes()
+    for i, (tag, a0, a1, b0, b1) in enumerate(opcodes):
+        if tag == "equal":
+            same = before[a0:a1]
+            head = same[:_CONTEXT] if i > 0 else []
+            tail = same[-_CONTEXT:] if i < len(opcodes) - 1 else []
+            kept = same if len(same) <= len(head) + len(tail) else [*head, " … ", *tail]
+            parts.append("".join(kept))
+            continue
+        if a1 > a0:
+            parts.append(f"[-{''.join(before[a0:a1])}-]")
+        if b1 > b0:
+            parts.append(f"{{+{''.join(after[b0:b1])}+}}")
+    return "".join(parts).strip()
+
+
+#: Words, runs of spaces and single punctuation marks: what a change is counted in (JSON lists
+#: of authors have no spaces, and must still show only the name that changed).
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def work_name(work: Mapping[str, Any]) -> str:
+    """What names a stored work to a person: its DOI, else its RePEc handle, else another
+    identifier it has, else its title, else its number."""
+    for column in ("doi", "repec_handle"):
+        if work.get(column):
+            return str(work[column])
+    for identifier in work.get("identifiers") or []:
+        return f"{identifier['scheme']}:{identifier['value']}"
+    if work.get("title"):
+        return repr(shorten(work["title"], 60))
+    return f"work {work['id']}"
 
 
 def not_stored(text: str) -> str:

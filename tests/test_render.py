@@ -253,6 +253,36 @@ def test_history_lists_each_change_under_its_run_with_its_source(upstream, store
     ]
 
 
+def test_history_shows_the_words_that_changed_not_two_identical_truncations():
+    old = (
+        "Alone in the back office: the isolation of those who work alone in the service "
+        "sector and what it means for them"
+    )
+    new = old.replace("those", "these")
+    assert render.value_change(old, new) == "… the isolation of [-those-]{+these+} who work alone …"
+    # A byline (JSON, without spaces) shows the one name that changed.
+    byline = '[{"family":"Sankar","given":"Martial"},{"family":"Nieminen","given":"Kaisa"}]'
+    more = byline.replace('"Kaisa"', '"Kaisa Maria"')
+    assert render.value_change(byline, more) == '… "given":"Kaisa{+ Maria+}"}]'
+    # Short values, or one rewritten whole, are shown whole.
+    assert render.value_change("3", "5") == "3 -> 5"
+    rewritten = render.value_change(old, "Our corrected title")
+    assert rewritten == f"{old} -> Our corrected title"
+
+
+def test_a_work_without_a_doi_is_named_by_its_handle_identifier_or_title():
+    base = {"id": 7, "version": 1, "updated_at": NOW}
+    handle = {**base, "repec_handle": "RePEc:wpa:wuwpma:0001", "doi": None}
+    assert render.work_text(handle).startswith("RePEc:wpa:wuwpma:0001  (work 7")
+    oai = {**base, "identifiers": [{"scheme": "oai", "value": "oai:arXiv.org:1405.1234"}]}
+    assert render.history_text(oai, []).startswith("oai:oai:arXiv.org:1405.1234  work 7")
+    titled = {**base, "title": "A report we wrote"}
+    assert render.work_text(titled).startswith("'A report we wrote'  (work 7")
+    assert render.history_text({**base}, []).startswith("work 7  work 7, version 1")
+    for text in (render.work_text(titled), render.history_text(titled, [])):
+        assert "None" not in text
+
+
 def test_a_work_not_stored_and_an_unset_that_changes_nothing_are_told_in_words():
     assert render.not_stored("10.1/nothing") == "not in the database: 10.1/nothing"
     assert render.unset_note("publisher") == "note: publisher has no value of yours to unset"
