@@ -118,9 +118,49 @@ class App:
                 store.close()
 
 
+def _also_after_the_command() -> list[click.Option]:
+    """The group's options, accepted after the command too (`harvest doi X --db other.db -q`):
+    people add them at the end of the line they just ran. Each sets what the group's would."""
+
+    def setting(update: Callable[[App, Any], None]) -> Callable:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+            if value not in (None, 0):
+                update(ctx.find_object(App), value)
+
+        return callback
+
+    def config_file(app: App, value: str) -> None:
+        app.config_path, app._config = value, None
+
+    options = [
+        (["--db"], {"metavar": "PATH"}, lambda app, v: setattr(app, "db_path", v)),
+        (["--config"], {"metavar": "FILE"}, config_file),
+        (["--log-format"], {"type": click.Choice(LOG_FORMATS)}, lambda a, v: setattr(a, "log_format", v)),
+        (["--wait"], {"type": click.FloatRange(min=0), "metavar": "SECONDS"}, lambda a, v: setattr(a, "wait", v)),
+        (["-v", "--verbose"], {"count": True}, lambda app, v: setattr(app, "verbosity", app.verbosity + v)),
+        (["-q", "--quiet"], {"count": True}, lambda app, v: setattr(app, "verbosity", app.verbosity - v)),
+    ]  # fmt: skip
+    return [
+        click.Option(
+            names,
+            expose_value=False,
+            callback=setting(update),
+            help="As before the command (see harvest --help).",
+            hidden=True,
+            **kwargs,
+        )
+        for names, kwargs, update in options
+    ]
+
+
 class _Command(click.Command):
     """A command whose edits the library's rules refuse (`BadEdit`) reads as click's usage error,
-    naming the command and its help, as a wrong argument does: it is the command line to change."""
+    naming the command and its help, as a wrong argument does: it is the command line to change.
+    The group's options are accepted after the command as well."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_also_after_the_command())
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -296,3 +296,14 @@ def test_harvest_oai_reads_a_repository_then_asks_only_for_what_changed(harvest,
     assert upstream.requests[-1] == (
         "/oai?verb=ListRecords&metadataPrefix=oai_dc&from=2003-04-30T16%3A08%3A02Z"
     )
+
+
+def test_the_global_options_work_after_the_command_too(harvest, tmp_path):
+    elsewhere = tmp_path / "elsewhere.db"
+    done = harvest("doi", ESMO, "--db", str(elsewhere), "-q")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 identifier(s): 1 created")  # -q: no line per identifier
+    assert work_row(elsewhere, "doi", ESMO, "title")[0].startswith("Phase II study of lenvatinib")
+    assert not harvest.db_path.exists()  # not the default database
+    shown = harvest("show", ESMO, "--db", str(elsewhere), "--json")
+    assert json.loads(shown.stdout)["doi"] == ESMO
