@@ -27,7 +27,7 @@ import structlog
 
 from harvester import __version__, render
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
-from harvester.due import parse_duration
+from harvester.due import parse_duration, parse_since
 from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
 from harvester.formats import FORMATS, detect_format, read_records, write_works
 from harvester.identifiers import (
@@ -1141,8 +1141,9 @@ def _read_text(file: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option(
     "--since",
-    metavar="DATE",
-    help="Only works created or updated on or after DATE (2026-11-01 or an ISO time).",
+    metavar="WHEN",
+    help="Only works created or updated since WHEN: 2026-11-01, an ISO time, today, "
+    "yesterday, or back from now (7d, 12h).",
 )
 @click.option(
     "--changed",
@@ -1173,15 +1174,11 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
 
 
 def _since(text: str) -> str:
-    """A date or ISO time as the *_at columns hold it (UTC, 'Z'), for comparing as text."""
+    """`--since` as the *_at columns hold a moment (UTC, 'Z'), for comparing as text."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a date like 2026-11-01 or 2026-11-01T12:00:00Z", param_hint="--since"
-        ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        moment = parse_since(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

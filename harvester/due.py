@@ -108,3 +108,24 @@ def parse_duration(text: str) -> timedelta:
     if number or seconds <= 0:
         raise ValueError(f"{text!r} is not a duration like 90m, 2h, 1h30m or 3600s")
     return timedelta(seconds=seconds)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """The moment `--since` names, in UTC: a date or ISO time ("2026-11-01",
+    "2026-11-01T12:00:00Z"), "today" or "yesterday" (from midnight UTC), or a duration back from
+    `now` ("7d", "12h", "90m"). ValueError with the forms accepted otherwise."""
+    cleaned = text.strip().lower()
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if cleaned in ("today", "yesterday"):
+        return midnight - timedelta(days=1 if cleaned == "yesterday" else 0)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return now.astimezone(UTC) - parse_duration(cleaned)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a date like 2026-11-01 or 2026-11-01T12:00:00Z, "
+                "today, yesterday, or a time back like 7d or 12h"
+            ) from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

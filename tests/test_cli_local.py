@@ -604,9 +604,9 @@ def test_export_changed_keeps_only_works_changed_after_they_were_stored(harvest)
 
 def test_export_refuses_a_since_that_is_not_a_date(harvest):
     ok(harvest("doi", ELIFE))
-    proc = harvest("export", "--format", "csv", "--since", "yesterday")
+    proc = harvest("export", "--format", "csv", "--since", "last week")
     assert proc.returncode == 2
-    assert "'yesterday' is not a date like 2026-11-01" in proc.stderr
+    assert "'last week' is not a date like 2026-11-01" in proc.stderr
     assert proc.stdout == ""
 
 

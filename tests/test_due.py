@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import Clock
 
-from harvester.due import DuePolicy, DueState, format_time, next_due, parse_duration, parse_time
+from harvester.due import (
+    DuePolicy,
+    DueState,
+    format_time,
+    next_due,
+    parse_duration,
+    parse_since,
+    parse_time,
+)
 from harvester.models import Failed, NotFound, Unchanged
 from harvester.pipeline.common import Run
 from harvester.store import Answer, open_store
@@ -185,3 +193,28 @@ def test_runs_left_running_by_a_killed_process_are_recovered(store):
     assert store.runs.recover_stale() == 1
     assert store.runs.get(run_id)["status"] == "interrupted"
     assert store.runs.recover_stale() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01", "2026-11-01T00:00:00"),
+        ("2026-11-01T12:30:00Z", "2026-11-01T12:30:00"),
+        ("2026-11-01T13:30:00+01:00", "2026-11-01T12:30:00"),
+        ("today", "2026-12-02T00:00:00"),
+        ("yesterday", "2026-12-01T00:00:00"),
+        ("Yesterday ", "2026-12-01T00:00:00"),
+        ("7d", "2026-11-25T03:00:00"),
+        ("12h", "2026-12-01T15:00:00"),
+        ("90m", "2026-12-02T01:30:00"),
+    ],
+)
+def test_since_takes_dates_words_and_durations_back_from_now(text, expected):
+    assert parse_since(text, NOW).strftime("%Y-%m-%dT%H:%M:%S") == expected
+    assert parse_since(text, NOW).tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["last week", "", "7 parsecs", "2026-13-01"])
+def test_since_refuses_what_it_cannot_read_naming_the_forms_it_takes(text):
+    with pytest.raises(ValueError, match="today, yesterday, or a time back like 7d"):
+        parse_since(text, NOW)
