@@ -84,6 +84,20 @@ class UpstreamError(HarvesterError):
         super().__init__(message)
 
 
+class Unreachable(HarvesterError):
+    """A service's name does not resolve: no network, no DNS, or a mistyped base URL. Not one
+    identifier's failure but the run's, so it is not an UpstreamError (which a source turns into
+    a failed answer) and it ends the run at once with one line; what was stored stays."""
+
+    def __init__(self, host: str, source: str | None = None) -> None:
+        self.host, self.source = host, source
+        check = f"the network, or the {source} URL in the config" if source else "the network"
+        super().__init__(
+            f"cannot resolve {host} (no network or DNS?): stopped asking; what was stored is "
+            f"kept, and the next run asks again. Check {check}."
+        )
+
+
 class NotFound(UpstreamError):
     """The service answered that it does not know the identifier (usually HTTP 404)."""
 

@@ -36,6 +36,7 @@ from harvester.errors import (
     NotFound,
     RateLimited,
     TransientError,
+    Unreachable,
     UpstreamError,
 )
 from harvester.secrets import redact_text, redact_url
@@ -76,6 +77,22 @@ def make_session(config: Config) -> requests.Session:
     return session
 
 
+def _unresolved(exc: requests.RequestException) -> bool:
+    """Whether the server's name did not resolve (urllib3's NameResolutionError, or the
+    resolver's own words for "no such name" and "cannot ask")."""
+    text = str(exc)
+    return any(
+        words in text
+        for words in (
+            "NameResolutionError",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname provided",
+            "No address associated with hostname",
+        )
+    )
+
+
 def describe_connection_error(exc: requests.RequestException) -> str:
     """One short line a person can act on, instead of urllib3's nested exception text."""
     request = getattr(exc, "request", None)
@@ -90,7 +107,7 @@ def describe_connection_error(exc: requests.RequestException) -> str:
         exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
     ):
         return f"connection to {host} dropped mid-answer (truncated body)"
-    if "NameResolutionError" in text or "Name or service not known" in text:
+    if _unresolved(exc):
         return f"cannot resolve {host} (no network or DNS?)"
     if "Connection refused" in text:
         return f"connection to {host} refused"
@@ -530,6 +547,10 @@ class HttpClient:
                 requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
                 requests.exceptions.ContentDecodingError,  # gzip stream cut short
             ) as exc:
+                if isinstance(exc, requests.ConnectionError) and _unresolved(exc):
+                    # Asking again cannot help within a run, and every request would wait its
+                    # retries (45 s for two DOIs): the run ends here instead, with one line.
+                    raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
                 raise _Retry(
                     describe_connection_error(exc), status=None, retry_after=None
                 ) from None
