@@ -75,9 +75,28 @@ def test_shipped_file_documents_every_key(section, cls):
     for f in dataclasses.fields(cls):
         if dataclasses.is_dataclass(getattr(default, f.name)):
             assert isinstance(table.get(f.name), dict), f"[{f.name}] missing from {SHIPPED}"
+        elif section is None and f.name == "feeds":
+            # [[feeds]] tables come after every other table, so the file shows them as
+            # examples to uncomment (a `feeds = []` here would make those an error).
+            assert "# feeds: " in SHIPPED.read_text(encoding="utf-8")
         else:
             where = "top level" if section is None else f"[{section}]"
             assert f.name in table, f"{f.name} ({where}) missing from {SHIPPED}"
+
+
+def uncommented(text: str) -> str:
+    """The config file with every commented example table and key uncommented, as a person
+    trying them would do (prose comments stay comments)."""
+    example = re.compile(r"# (\[\[?[a-z_.]+\]\]?\s*(#.*)?|[a-z_]+ = \S.*)$")
+    return "\n".join(line[2:] if example.match(line) else line for line in text.splitlines())
+
+
+def test_the_shipped_examples_load_when_uncommented(in_tmp):
+    text = uncommented(SHIPPED.read_text(encoding="utf-8"))
+    assert "\n[[feeds]]" in text and "\nabstract = [" in text  # the examples were found
+    config = load_config(write(in_tmp, text), env={})
+    assert [f.kind for f in config.feeds] == ["crossref", "repec", "oai"]
+    assert config.merge.fields["abstract"][:2] == ("local", "openalex")
 
 
 def test_shipped_file_names_every_environment_variable():
