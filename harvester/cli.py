@@ -62,6 +62,7 @@ from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
+from harvester.terminal import ProgressBar, wanted
 
 log = structlog.get_logger(__name__)
 
@@ -290,7 +291,13 @@ def doi_command(
     if dois is None:
         return EXIT_BAD_INPUT
     return _run_and_report(
-        app, as_json, harvest, dois, refresh=refresh, track=_tracker(dois) if track else None
+        app,
+        as_json,
+        harvest,
+        dois,
+        refresh=refresh,
+        track=_tracker(dois) if track else None,
+        total=len(dois),
     )
 
 
@@ -311,13 +318,33 @@ def _run_and_report(
     lines: bool = True,
     stop: threading.Event | None = None,
     track: Callable[[Store], None] | None = None,
+    total: int | None = None,
+    bar: ProgressBar | None = None,
     **options: Any,
 ) -> int:
     """A harvest (`_write_run`): `run(*args, **options)` with the run's arguments, printing a line
     per outcome (unless not `lines`) and a summary (or one JSON document). `track` adds to the
     watch list first (`--track`), so the run moves due times. `stop` is the caller's stop event
-    (a scheduled job's); else SIGTERM sets one."""
+    (a scheduled job's); else SIGTERM sets one. On a terminal a progress bar counts the
+    outcomes against `total` (None: not known), unless the caller moves its own `bar`."""
     _warn_without_mailto(app.config)
+    if bar is not None:  # the caller's, which it moves itself
+        return _report_run(app, as_json, run, args, options, lines, stop, track, None)
+    with ProgressBar("harvest", total, enabled=wanted(as_json, app.verbosity)) as own:
+        return _report_run(app, as_json, run, args, options, lines, stop, track, own)
+
+
+def _report_run(
+    app: App,
+    as_json: bool,
+    run: Callable[..., RunResult],
+    args: tuple,
+    options: dict[str, Any],
+    lines: bool,
+    stop: threading.Event | None,
+    track: Callable[[Store], None] | None,
+    bar: ProgressBar | None,
+) -> int:
     outcomes: list[Outcome] = []  # for --json only: a nightly's are not held otherwise
     works: set[int | None] = set()  # up to two: is this run about one work?
     quiet = app.verbosity < 0
@@ -329,6 +356,8 @@ def _run_and_report(
             works.add(outcome.work_id)
         if not as_json and not quiet and lines:
             click.echo(render.outcome_line(outcome))
+        if bar is not None:
+            bar.advance()
 
     def start(store: Store) -> Callable[..., RunResult]:
         if track is not None:
@@ -438,6 +467,7 @@ def repec_command(
         series_names,
         archive_codes,
         track=_tracker(parsed) if track else None,
+        total=None if series_names or archive_codes else len(parsed),
     )
 
 
@@ -704,42 +734,20 @@ def _harvest_run(
 ) -> int:
     """What `harvest run` does, and each `harvest schedule` job: the lock, the run, the summary."""
     deadline = time.monotonic() + budget.total_seconds() if budget else None
-    show_bar = not as_json and app.verbosity >= 0 and sys.stderr.isatty() and stop is None
-    with _ProgressBar(show_bar) as bar:
+    show_bar = wanted(as_json, app.verbosity) and stop is None  # not in a scheduled job
+    with ProgressBar("harvest run", enabled=show_bar) as bar:
         code = _run_and_report(
             app,
             as_json,
             harvest_due,
             lines=app.verbosity > 0,
             stop=stop,
+            bar=bar,
             max_items=max_items,
             deadline=deadline,
             on_progress=bar.update,
         )
     return code
-
-
-class _ProgressBar:
-    """click's progress bar on a terminal (stderr), sized when the run knows how much is due."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.shown = enabled, None, 0
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def update(self, done: int, total: int) -> None:
-        if not self.enabled or total == 0:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="harvest", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.shown)
-        self.shown = done
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
 
 def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:

@@ -18,6 +18,20 @@ from harvester.secrets import mask_event
 _NOISY = ("urllib3", "apscheduler", "requests")
 
 
+class _Stderr:
+    """sys.stderr as it is when a line is written, not when logging was set up: a progress bar
+    on the terminal routes stderr above itself while it is shown (harvester.terminal)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | None = None) -> str:
     """Configure structlog and the stdlib root logger once per process; returns the format chosen.
 
@@ -25,7 +39,7 @@ def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | No
     -v (positive) and -q (negative). The console shows warnings by default, because the command's own
     result lines already say what happened; JSON shows info, because under cron the log is the record.
     """
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     base = logging.WARNING if fmt == "console" else logging.INFO

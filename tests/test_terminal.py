@@ -1,7 +1,10 @@
-"""Ctrl-C on a terminal, as a person presses it: the `harvest` command runs on a pseudo-terminal
-and the test types ^C into it, so the terminal's line discipline sends SIGINT as it would. The
-first ^C says at once that the run stops after the batch in hand, stores that batch and exits;
-a second aborts, losing nothing committed. Runs on the kept fixtures (a clone alone runs it)."""
+"""The `harvest` command on a terminal, as a person sees it: it runs on a pseudo-terminal.
+
+A progress bar counts the identifiers as they are done (and is never drawn when the output is
+not a terminal). Ctrl-C is typed into the terminal, so its line discipline sends SIGINT as it
+would: the first ^C says at once that the run stops after the batch in hand, stores that batch
+and exits; a second aborts, losing nothing committed. Runs on the kept fixtures (a clone alone
+runs it)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import QUICK_RETRIES
+from conftest import QUICK_RETRIES, HarvestCommand
 from upstream import ReplayUpstream
 
 #: DOIs under the kept Crossref prefix that Crossref does not know: each is a list request and
@@ -139,3 +142,26 @@ def test_a_second_ctrl_c_aborts_at_once_and_loses_nothing_committed(tmp_path, up
     assert status == "interrupted"
     assert answers >= 5 and answers % 5 == 0  # the batches committed before, whole
     assert "Traceback" not in terminal.output
+
+
+def test_a_long_harvest_shows_a_progress_bar_on_a_terminal(tmp_path, upstream):
+    upstream.delay = 0.05
+    terminal = harvest_on_a_terminal(tmp_path, upstream)
+    assert terminal.read_until(lambda out: re.search(r"harvest .*\d+/40", out), timeout=30), (
+        terminal.output
+    )
+    assert terminal.wait(timeout=60) == 1  # not found: exit 1
+    assert "━" in terminal.output  # the bar itself
+    counts = [int(n) for n in re.findall(r"(\d+)/40", terminal.output)]
+    assert counts == sorted(counts) and len(set(counts)) > 2  # it moved as DOIs were done
+    assert "eta" in terminal.output
+    assert "40 identifier(s): 0 created, 0 changed, 0 unchanged, 40 not found" in terminal.output
+    assert len(outcome_lines(terminal.output)) == 40  # the lines a DOI each, above the bar
+
+
+def test_no_progress_bar_when_the_output_is_not_a_terminal(tmp_path, upstream):
+    upstream.delay = 0.0
+    done = HarvestCommand(tmp_path, upstream.env(), CONFIG)("doi", *DOIS[:10])
+    assert done.returncode == 1
+    assert "━" not in done.stderr and "/10" not in done.stderr
+    assert len(outcome_lines(done.stdout)) == 10
