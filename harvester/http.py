@@ -446,7 +446,10 @@ class HttpClient:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning(
+            # A 429 asked again is the service pacing us, as it says it will: not a warning.
+            # Only one that never gets through is (RateLimited, below).
+            level = log.info if getattr(exc, "status", None) == 429 else log.warning
+            level(
                 "fetch.retry",
                 **context,
                 pool=pool,

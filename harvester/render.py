@@ -99,6 +99,11 @@ def summary_line(
     if c.failed and failure_kinds:
         parts += f" ({', '.join(f'{kind} {n}' for kind, n in failure_kinds.items())})"
     tail = " (interrupted)" if result.status == "interrupted" else ""
+    if result.paused:
+        tail += (
+            f"; paused for failing too often: {', '.join(result.paused)} "
+            "(what it was due for is left for the next run)"
+        )
     if result.left_due:
         tail += f"; {result.left_due} still due (time budget, --max or a stop)"
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
@@ -530,6 +535,7 @@ def run_document(result: RunResult, outcomes: Sequence[Outcome]) -> dict[str, An
         "run_id": result.run_id,
         "status": result.status,
         "counts": asdict(result.counts),
+        "paused": list(result.paused),
         "results": [asdict(o) for o in outcomes],
     }
 

@@ -175,6 +175,7 @@ def test_429_with_retry_after_seconds_waits_that_long_and_holds_the_pool(
     retry = [e for e in logs if e["event"] == "fetch.retry"]
     assert len(retry) == 1
     assert retry[0]["status"] == 429 and retry[0]["attempt"] == 1 and retry[0]["wait"] == 3.0
+    assert retry[0]["log_level"] == "info"  # the service pacing us, as it says: not a warning
 
 
 def test_retry_after_as_http_date_is_relative_to_the_date_header(client, mocked, waits, limiter):

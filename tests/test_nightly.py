@@ -14,6 +14,7 @@ from conftest import Clock, fixture_path
 from fakes import run_pipeline
 from upstream import ReplayUpstream
 
+from harvester import render
 from harvester.config import Config, FeedConfig
 from harvester.due import format_time
 from harvester.identifiers import parse_doi
@@ -126,6 +127,12 @@ def test_a_source_failing_more_than_a_tenth_of_the_time_is_paused_and_its_work_l
     assert tried == {"failed", None}  # the paused ones keep their due time untouched
     untouched = [t for t in store.watch.tracked() if t["sources"]["agency"]["last_status"] is None]
     assert len(untouched) == 20
+    # The run and its summary name the source that was paused.
+    assert result.paused == ("crossref",)
+    summary = render.summary_line(result, "h.db")
+    assert summary.endswith(
+        "; paused for failing too often: crossref (what it was due for is left for the next run)"
+    )
 
 
 # --- feeds ------------------------------------------------------------------------------------

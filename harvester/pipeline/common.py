@@ -50,6 +50,9 @@ class RunResult:
     # A one-off look-up asked for these identifiers, so one not found is a failure of the
     # command; for `harvest run` it is news about the watch list, backed off, not a failure.
     not_found_fails: bool = True
+    #: Sources paused for failing too often in this run (SourceHealth): what they were due for
+    #: was left, and the summary names them.
+    paused: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -75,9 +78,11 @@ class Run:
         command: str,
         on_outcome: Callable[[Outcome], None] | None = None,
         policy: DuePolicy | None = None,
+        health: SourceHealth | None = None,
     ) -> None:
         self.store, self.command, self.on_outcome = store, command, on_outcome
         self.policy = policy or DuePolicy()  # when tracked identifiers are next due
+        self.health = health or SourceHealth()  # shared with the run's resolver
         self.result = RunResult(run_id=0, status="running")
 
     def __enter__(self) -> Run:
@@ -112,6 +117,7 @@ class Run:
             result.status = "failures" if result.counts.failed else "ok"
         self.store.runs.finish(result.run_id, result.status)
         result.counts = self.store.runs.counts(result.run_id)
+        result.paused = tuple(sorted(self.health.paused))
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
 

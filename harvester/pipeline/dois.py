@@ -9,7 +9,7 @@ import itertools
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -122,7 +122,14 @@ class DoiResolver:
     chunk while the caller writes the one before, so the upstream pools never wait for SQLite.
     """
 
-    def __init__(self, store: Store, client: HttpClient, config: Config, refresh: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: HttpClient,
+        config: Config,
+        refresh: bool,
+        health: SourceHealth | None = None,
+    ) -> None:
         self.store, self.client, self.config, self.refresh = store, client, config, refresh
         # A prefix doi.org did not know is not asked about again until the recheck period is
         # over (or --refresh): a registrant may be new since.
@@ -133,7 +140,7 @@ class DoiResolver:
             lambda prefix: fetch_agency(prefix, client, config.doi.url), known
         )
         self.kept_agencies: set[str] = set()
-        self.health = SourceHealth()
+        self.health = health or SourceHealth()
         self.enrichments = [
             _Enrichment(source, client, config, self.health) for source in sources.enrichments()
         ]
@@ -459,6 +466,28 @@ class DoiResolver:
         )
 
 
+@contextmanager
+def resolving_run(
+    store: Store,
+    client: HttpClient,
+    config: Config,
+    command: str,
+    on_outcome: Callable[[Outcome], None] | None,
+    *,
+    refresh: bool = False,
+) -> Iterator[tuple[Run, DoiResolver]]:
+    """A run, and the resolver of the DOIs it meets, sharing one SourceHealth, so that the run
+    can name a source paused for failing. The resolver is closed (letting go of what it still
+    asks) only after the run has recorded its end, so that a second signal during that wait
+    cannot leave the run `running`."""
+    health = SourceHealth()
+    with (
+        closing(DoiResolver(store, client, config, refresh, health)) as resolver,
+        Run(store, command, on_outcome, config.watch, health) as run,
+    ):
+        yield run, resolver
+
+
 def harvest(
     dois: Iterable[Doi],
     *,
@@ -478,11 +507,9 @@ def harvest(
     resolved, so an interrupted run keeps every chunk it finished and a rerun does the rest. `stop` (set by SIGTERM in the CLI) ends the
     run after the chunk in hand. `refresh` asks again about DOIs recently found not to exist.
     """
-    # The resolver is closed (waiting for requests still in flight) only after the run has
-    # recorded its end, so that a second signal during that wait cannot leave it "running".
-    with (
-        closing(DoiResolver(store, client, config, refresh)) as resolver,
-        Run(store, command, on_outcome, config.watch) as run,
+    with resolving_run(store, client, config, command, on_outcome, refresh=refresh) as (
+        run,
+        resolver,
     ):
         todo = chunks(unique_dois(dois), config.chunk_size)
         stopped = (lambda _: True) if stop is None else (lambda _: not stop.is_set())

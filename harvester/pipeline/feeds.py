@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import closing
 
 import structlog
 
@@ -23,7 +22,7 @@ from harvester.http import HttpClient
 from harvester.identifiers import parse_doi, parse_repec
 from harvester.models import Failed, Fetched, Record, Unchanged
 from harvester.pipeline.common import Run, RunResult, answer_of, observe_answers
-from harvester.pipeline.dois import DoiResolver, write_linked_dois
+from harvester.pipeline.dois import DoiResolver, resolving_run, write_linked_dois
 from harvester.sources.base import FeedPage, FeedState, FeedTarget, FileRead
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -138,10 +137,7 @@ def harvest_oai(
     everything), one page per transaction; with `resolve_dois`, the DOIs the records carry are
     resolved at their agency in the same run, so each work also has its agency's record."""
     since = from_ if from_ is not None else None if full else WATERMARK
-    with (
-        Run(store, command, on_outcome, config.watch) as run,
-        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
-    ):
+    with resolving_run(store, client, config, command, on_outcome) as (run, resolver):
         stopping = (lambda: False) if stop is None else stop.is_set
         ended = harvest_feed(
             feed,

@@ -34,7 +34,7 @@ from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.matching import Citation, Score, choose, decide, score, surnames
 from harvester.models import Failed, Record, Unchanged
 from harvester.pipeline.common import Run, RunResult, chunks
-from harvester.pipeline.dois import DoiResolver
+from harvester.pipeline.dois import DoiResolver, resolving_run
 from harvester.pipeline.local import find_works
 from harvester.sources import crossref
 from harvester.store import MatchCandidate, MatchLink, Observation, Outcome, Store
@@ -251,8 +251,7 @@ def match_works(
     harvest failed last time) is not searched again: its DOI is harvested again.
     """
     with (
-        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
-        Run(store, command, on_outcome, config.watch) as run,
+        resolving_run(store, client, config, command, on_outcome) as (run, resolver),
         closing(_Matcher(store, client, config, resolver)) as matcher,
     ):
         for chunk in chunks(work_ids, max(1, min(BATCH, config.chunk_size))):
@@ -278,10 +277,7 @@ def settle_matches(
     offered for that work again; an accepted one is linked and its DOI harvested onto the work,
     exactly as an automatic match (history source `local`). The caller checks first that each
     is a candidate the work may take (`check_decisions`), one per work."""
-    with (
-        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
-        Run(store, command, on_outcome, config.watch) as run,
-    ):
+    with resolving_run(store, client, config, command, on_outcome) as (run, resolver):
         for work_id, doi in rejects:
             store.matches.reject(work_id, doi)
             log.info("match.rejected", work_id=work_id, doi=doi)

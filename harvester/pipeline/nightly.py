@@ -11,7 +11,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 
 import structlog
@@ -24,8 +23,8 @@ from harvester.identifiers import (
     parse_repec,
 )
 from harvester.models import Failed
-from harvester.pipeline.common import Run, RunResult, chunks
-from harvester.pipeline.dois import DoiResolver
+from harvester.pipeline.common import RunResult, chunks
+from harvester.pipeline.dois import resolving_run
 from harvester.pipeline.feeds import feed_key, harvest_feed
 from harvester.pipeline.repec import RepecReader, harvest_repec_in
 from harvester.sources import repec
@@ -83,9 +82,9 @@ def harvest_due(
 
     # The due back-off replaces the not-found memory for tracked DOIs (refresh=True): a DOI due
     # again after its back-off is asked.
-    with (
-        closing(DoiResolver(store, client, config, refresh=True)) as resolver,
-        Run(store, command, on_outcome, config.watch) as run,
+    with resolving_run(store, client, config, command, on_outcome, refresh=True) as (
+        run,
+        resolver,
     ):
         # Taken lazily, so the look-ahead chunk is not started once time is up.
         todo = itertools.takewhile(lambda _: not out_of_time(), chunks(dois, config.chunk_size))

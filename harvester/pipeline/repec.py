@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import closing
 
 import structlog
 
@@ -20,7 +19,7 @@ from harvester.pipeline.common import (
     RunResult,
     chunks,
 )
-from harvester.pipeline.dois import DoiResolver, write_linked_dois
+from harvester.pipeline.dois import DoiResolver, resolving_run, write_linked_dois
 from harvester.pipeline.feeds import keep_file, observe_record, pull_pages
 from harvester.sources import redif, repec
 from harvester.store import Answer, Observation, Outcome, Store
@@ -52,10 +51,7 @@ def harvest_repec(
     """
     tree = tree or repec.open_tree(config.repec.url, client)
     folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
-    with (
-        Run(store, command, on_outcome, config.watch) as run,
-        closing(DoiResolver(store, client, config, refresh=False)) as resolver,
-    ):
+    with resolving_run(store, client, config, command, on_outcome) as (run, resolver):
         reader = RepecReader(tree, store, config)
         if not harvest_repec_in(run, resolver, reader, handles, folders, stop=stop):
             run.interrupt()
