@@ -8,6 +8,7 @@ stored work not found); 2 bad input, usage or configuration; 130 interrupted.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -1003,6 +1004,55 @@ def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:
         click.echo(render.json_text(document))
     else:
         click.echo(render.history_text(work, changes) if history else render.work_text(work))
+    return EXIT_OK
+
+
+@cli.command("works")
+@click.option("--since", metavar="WHEN", help="Only works updated since WHEN (as export --since).")
+@click.option(
+    "--type", "types", multiple=True, metavar="TYPE", help="Only works of TYPE (repeatable)."
+)
+@click.option(
+    "--source",
+    type=click.Choice(sorted(SOURCES)),
+    help="Only works with an answer from this source.",
+)
+@click.option("--conflicts", is_flag=True, help="Only works whose sources disagree on a field.")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Print CSV (one row per work) instead of lines."
+)
+@_json_option()
+@click.pass_obj
+def works_command(
+    app: App,
+    since: str | None,
+    types: tuple[str, ...],
+    source: str | None,
+    conflicts: bool,
+    as_csv: bool,
+    as_json: bool,
+) -> int:
+    """List the stored works, a line each (id, DOI or handle, year, type, title, conflicts),
+    optionally filtered; `harvest show ID` shows one."""
+    app.setup_logging()
+    since_at = _since(since) if since else None
+    store = app.open_store(create=False)
+    try:
+        rows = list(
+            store.works.listing(since=since_at, types=types, source=source, conflicts=conflicts)
+        )
+    finally:
+        store.close()
+    if as_json:
+        click.echo(render.json_text(rows))
+    elif as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for row in rows:
+            click.echo(render.works_line(row))
+        click.echo(f"{len(rows)} work(s)")
     return EXIT_OK
 
 

@@ -310,6 +310,15 @@ def value_change(old: str | None, new: str | None) -> str:
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
 
 
+def works_line(row: Mapping[str, Any]) -> str:
+    """One work of `harvest works`: its id, name, year, type and title, and its conflicts."""
+    conflicts = f"  [{row['conflicts']} in conflict]" if row.get("conflicts") else ""
+    year = row.get("year") or "----"
+    kind = row.get("type") or "-"
+    title = shorten(row.get("title") or "(no title)", 60)
+    return f"{row['id']:>6}  {work_name(row):<40}  {year}  {kind:<16}  {title}{conflicts}"
+
+
 def work_name(work: Mapping[str, Any]) -> str:
     """What names a stored work to a person: its DOI, else its RePEc handle, else another
     identifier it has, else its title, else its number."""

@@ -307,3 +307,28 @@ def test_the_global_options_work_after_the_command_too(harvest, tmp_path):
     assert not harvest.db_path.exists()  # not the default database
     shown = harvest("show", ESMO, "--db", str(elsewhere), "--json")
     assert json.loads(shown.stdout)["doi"] == ESMO
+
+
+def test_harvest_works_lists_and_filters_the_stored_works(harvest):
+    assert harvest("doi", BLOG, ESMO, FIGSHARE).returncode == 0
+    assert harvest("set", ESMO, "pages=1-99").returncode == 0  # ours against Crossref's
+
+    listed = harvest("works")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == "3 work(s)"
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["1", BLOG],
+        ["2", ESMO],
+        ["3", FIGSHARE],
+    ]
+    assert lines[1].endswith("[1 in conflict]")
+
+    datacite = json.loads(harvest("works", "--source", "datacite", "--json").stdout)
+    assert [w["doi"] for w in datacite] == [FIGSHARE]
+    in_conflict = harvest("works", "--conflicts", "--csv").stdout.splitlines()
+    assert in_conflict[0].startswith("id,doi,repec_handle,type,year,title")
+    assert len(in_conflict) == 2 and in_conflict[1].startswith(f"2,{ESMO},")
+    typed = json.loads(harvest("works", "--type", "dataset", "--json").stdout)
+    assert [w["id"] for w in typed] == [3]
+    assert harvest("works", "--since", "2999-01-01").stdout == "0 work(s)\n"

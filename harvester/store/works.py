@@ -124,6 +124,44 @@ class Works(Part):
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def listing(
+        self,
+        *,
+        since: str | None = None,
+        types: Sequence[str] = (),
+        source: str | None = None,
+        conflicts: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """One row per stored work for `harvest works`, oldest first: its id, identifiers, type,
+        year, title and update time, with how many conflicts it has; updated since `since`, of
+        one of `types`, with an answer from `source`, or only those with conflicts."""
+        clauses, params = [], []
+        if since:
+            clauses.append("w.updated_at >= ?")
+            params.append(since)
+        if types:
+            clauses.append(f"w.type IN ({', '.join('?' * len(types))})")
+            params.extend(types)
+        if source:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM source_records r WHERE r.work_id = w.id AND r.source = ?)"
+            )
+            params.append(source)
+        if conflicts:
+            clauses.append("EXISTS (SELECT 1 FROM conflicts c WHERE c.work_id = w.id)")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        cur = self.conn.execute(
+            f"""SELECT w.id, w.doi, w.repec_handle, w.type, w.year, w.title, w.version,
+                       w.updated_at,
+                       (SELECT count(DISTINCT field) FROM conflicts c WHERE c.work_id = w.id)
+                         AS conflicts
+                FROM works w {where} ORDER BY w.id""",
+            params,
+        )
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row, strict=True))
+
     def iter_works(self, *, since: str | None = None, changed: bool = False) -> Iterator[dict]:
         """Stored works for export, oldest first: updated at or after `since`, and with `changed`
         only those whose values changed after they were first stored."""
