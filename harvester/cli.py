@@ -54,6 +54,7 @@ from harvester.pipeline import (
     harvest_repec,
     import_records,
     match_works,
+    merge_works,
     plan_run,
     reparse,
     settle_matches,
@@ -1149,6 +1150,28 @@ def reparse_command(app: App, only: tuple[str, ...], every: bool, as_json: bool)
     interrupted reparse keeps what it wrote, and running it again does the rest."""
     app.setup_logging()
     return _run_and_report(app, as_json, reparse, only=only, every=every)
+
+
+@cli.command("merge")
+@click.argument("keep")
+@click.argument("absorb")
+@click.pass_obj
+def merge_command(app: App, keep: str, absorb: str) -> int:
+    """Make two stored works one: ABSORB (its identifiers, source records, your values and
+    history) goes into KEEP, which is merged again from both; ABSORB is gone. Each is an id,
+    a DOI or a RePEc handle. Recorded in KEEP's history (merged_work_id)."""
+    app.setup_logging()
+    with app.writing(create=False) as store:
+        ids = []
+        for text in (keep, absorb):
+            work_id = find_work(store, text)
+            if work_id is None:
+                click.echo(render.not_stored(text), err=True)
+                return EXIT_SOME_FAILED
+            ids.append(work_id)
+        outcome = merge_works(*ids, store=store, config=app.config, command=_command_line())
+    click.echo(render.outcome_line(outcome))
+    return EXIT_OK
 
 
 @cli.command("import")

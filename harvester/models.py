@@ -298,7 +298,8 @@ class Merged(_About):
 class LocalEdit(_About):
     """The user's own values (`local`, None unsets a field) set by hand or imported (`origin`),
     with the work as they make it. `identifier_value` is `key` as the identifiers table shows
-    it (default: display)."""
+    it (default: display). `absorbs`: works the user says are this one (`harvest merge`), moved
+    into it with their identifiers, answers and history before it is written."""
 
     work: WorkValues
     local: Mapping[str, Value | None]
@@ -307,6 +308,7 @@ class LocalEdit(_About):
     work_id: int | None = None
     conflicts: tuple[Conflict, ...] | None = None
     identifier_value: str = ""
+    absorbs: tuple[int, ...] = ()
 
 
 #: What this run learned about one requested identifier, ready to be written: one of five small

@@ -332,3 +332,26 @@ def test_harvest_works_lists_and_filters_the_stored_works(harvest):
     typed = json.loads(harvest("works", "--type", "dataset", "--json").stdout)
     assert [w["id"] for w in typed] == [3]
     assert harvest("works", "--since", "2999-01-01").stdout == "0 work(s)\n"
+
+
+def test_harvest_merge_makes_two_stored_works_one(harvest):
+    assert harvest("doi", ESMO).returncode == 0
+    esmo = kept("crossref/10.1136_esmoopen-2020-000776.json")["message"]
+    ours = harvest.folder / "ours.csv"
+    ours.write_text(f'title,year,pages\n"{esmo["title"][0]}",2020,e000776-x\n')
+    imported = harvest("import", str(ours))
+    assert imported.returncode == 0, imported.stderr
+    assert harvest("works").stdout.splitlines()[-1] == "2 work(s)"
+
+    merged = harvest("merge", ESMO, "2")
+
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.startswith("changed    work 1  work 1 v2: pages")
+    assert harvest("works").stdout.splitlines()[-1] == "1 work(s)"
+    shown = harvest("show", ESMO).stdout
+    assert "  Pages:       e000776-x" in shown  # your value came along, and wins
+    history = harvest("history", ESMO).stdout
+    assert re.search(r"^  merged_work_id\s+2 -> 1  \[local\]$", history, re.M)
+    assert harvest("show", "2").returncode == 1  # gone
+    same = harvest("merge", ESMO, ESMO)
+    assert same.returncode == 2 and "cannot be merged with itself" in same.stderr

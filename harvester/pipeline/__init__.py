@@ -30,6 +30,7 @@ from harvester.pipeline.local import (
     edit_work,
     import_records,
     local_observation,
+    merge_works,
     record_key,
 )
 from harvester.pipeline.match import MatchResult, match_works, refusal, settle_matches
@@ -59,6 +60,7 @@ __all__ = [
     "local_observation",
     "match_works",
     "merge_work",
+    "merge_works",
     "observe_answers",
     "plan_run",
     "record_key",

@@ -201,6 +201,36 @@ def edit_work(
     return outcome
 
 
+def merge_works(keep: int, absorb: int, *, store: Store, config: Config, command: str) -> Outcome:
+    """`harvest merge A B`: B is the same work as A. B's identifiers, source answers and history
+    move to A and B is gone; A is merged again from both works' answers (A's where both have
+    one from the same source) and both works' values of yours (A's winning), in one
+    transaction; A's history records the merge (`merged_work_id`)."""
+    if keep == absorb:
+        raise BadEdit(f"work {keep} cannot be merged with itself")
+    latest = store.works.latest_answers([keep, absorb], with_payload=True)
+    answers = {**latest.get(absorb, {}), **latest.get(keep, {})}
+    ours = store.works.local_values([keep, absorb])
+    theirs, mine = ours.get(absorb), ours.get(keep)
+    values = {**(theirs.values if theirs else {}), **(mine.values if mine else {})}
+    authors = (mine.authors if mine else ()) or (theirs.authors if theirs else ())
+    local = Contribution("local", values, authors) if values or authors else None
+    work, conflicts = merge_work(list(answers.values()), local, config)
+    merged = LocalEdit(
+        key="",
+        scheme="work",
+        display=f"work {keep}",
+        work=work,
+        local={},
+        work_id=keep,
+        conflicts=conflicts,
+        absorbs=(absorb,),
+    )
+    with Run(store, command) as run:
+        [outcome] = run.write([merged])
+    return outcome
+
+
 @dataclass
 class ImportResult:
     run_id: int

@@ -288,6 +288,9 @@ class Works(Part):
         each field and the conflicts as they are now."""
         if isinstance(obs, LocalEdit):
             work_id = self._resolve_work(obs, run_id, now, work_id=obs.work_id)
+            for orphan in obs.absorbs:
+                if work_id is not None:
+                    self._absorb(orphan, work_id, run_id, "local", now)
         else:
             work_id = self._resolve_work(
                 obs, run_id, now, work_id=obs.work_id, aliases=obs.aliases, links=obs.links
@@ -546,8 +549,7 @@ class Works(Part):
                     c.field,
                     _text(c.old),
                     _text(c.new),
-                    # A user's edit is the user's change, whichever source's value it uncovers.
-                    "local" if isinstance(obs, LocalEdit) else provenance.get(c.field, obs.source),
+                    "local" if _by_hand(obs) else provenance.get(c.field, obs.source),
                     now,
                 )
                 for c in changes
@@ -580,6 +582,12 @@ def _contributions(found: Mapping[int, tuple[dict[str, Value], tuple]]) -> dict[
         work_id: Contribution("local", values, authors)
         for work_id, (values, authors) in found.items()
     }
+
+
+def _by_hand(obs: Merged | LocalEdit) -> bool:
+    """A user's edit is the user's change, whichever source's value it uncovers; the values a
+    merge of two works brings are their sources'."""
+    return isinstance(obs, LocalEdit) and not obs.absorbs
 
 
 def _text(value: Value) -> str | None:
