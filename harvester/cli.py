@@ -46,6 +46,7 @@ from harvester.pipeline import (
     MatchResult,
     RunResult,
     connect,
+    delete_works,
     edit_work,
     endpoint_url,
     harvest,
@@ -1171,6 +1172,34 @@ def merge_command(app: App, keep: str, absorb: str) -> int:
             ids.append(work_id)
         outcome = merge_works(*ids, store=store, config=app.config, command=_command_line())
     click.echo(render.outcome_line(outcome))
+    return EXIT_OK
+
+
+@cli.command("delete")
+@click.argument("works", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Delete them (without it, only say what would go).")
+@click.pass_obj
+def delete_command(app: App, works: tuple[str, ...], yes: bool) -> int:
+    """Delete stored works (ids, DOIs or RePEc handles): each with its identifiers, source
+    records, your values and history, kept as it was in `deleted_works` with the run that
+    deleted it. Its identifiers are no longer tracked. Without --yes nothing is deleted."""
+    app.setup_logging()
+    with app.writing(create=False) as store:
+        ids = []
+        for text in works:
+            work_id = find_work(store, text)
+            if work_id is None:
+                click.echo(render.not_stored(text), err=True)
+                return EXIT_SOME_FAILED
+            ids.append(work_id)
+        if not yes:
+            for work_id in ids:
+                click.echo(f"would delete  {render.works_line(store.works.listing_row(work_id))}")
+            click.echo("nothing deleted: add --yes to delete", err=True)
+            return EXIT_BAD_INPUT
+        deleted = delete_works(ids, store=store, command=_command_line())
+    for record in deleted:
+        click.echo(f"deleted  {render.work_name(record['work'])}  (work {record['work']['id']})")
     return EXIT_OK
 
 

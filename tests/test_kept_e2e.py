@@ -355,3 +355,29 @@ def test_harvest_merge_makes_two_stored_works_one(harvest):
     assert harvest("show", "2").returncode == 1  # gone
     same = harvest("merge", ESMO, ESMO)
     assert same.returncode == 2 and "cannot be merged with itself" in same.stderr
+
+
+def test_harvest_delete_needs_yes_and_keeps_a_record(harvest):
+    assert harvest("doi", ESMO, BLOG, "--track").returncode == 0
+
+    asked = harvest("delete", ESMO)
+    assert asked.returncode == 2 and "nothing deleted: add --yes" in asked.stderr
+    assert asked.stdout.startswith(f"would delete       1  {ESMO}")
+    assert harvest("works").stdout.splitlines()[-1] == "2 work(s)"
+
+    done = harvest("delete", ESMO, "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"deleted  {ESMO}  (work 1)\n"
+    assert harvest("works").stdout.splitlines()[-1] == "1 work(s)"
+    assert harvest("show", ESMO).returncode == 1
+    [(doi, record)] = query(harvest.db_path, "SELECT doi, record FROM deleted_works")
+    assert doi == ESMO
+    kept_record = json.loads(record)
+    assert kept_record["work"]["title"].startswith("Phase II study of lenvatinib")
+    assert [c["field"] for c in kept_record["history"]][:1] == ["doi"]
+    tracked = harvest("tracked").stdout
+    assert BLOG in tracked and ESMO not in tracked  # no longer brought back by the watch list
+    assert query(
+        harvest.db_path, "SELECT count(*) FROM source_records WHERE identifier = ?", ESMO.lower()
+    ) == [(0,)]

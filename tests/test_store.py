@@ -525,6 +525,15 @@ EXPECTED_COLUMNS = {
         "repec_id": str,
     },
     "identifiers": {"scheme": str, "key": str, "value": str, "work_id": int},
+    "deleted_works": {
+        "work_id": int,
+        "doi": str,
+        "repec_handle": str,
+        "title": str,
+        "run_id": int,
+        "deleted_at": str,
+        "record": str,
+    },
     "source_records": {
         "id": int,
         "source": str,

@@ -27,6 +27,7 @@ from harvester.pipeline.dois import harvest
 from harvester.pipeline.feeds import feed_key, harvest_feed, harvest_oai
 from harvester.pipeline.local import (
     ImportResult,
+    delete_works,
     edit_work,
     import_records,
     local_observation,
@@ -48,6 +49,7 @@ __all__ = [
     "answer_of",
     "canonical_payload",
     "connect",
+    "delete_works",
     "edit_work",
     "endpoint_url",
     "feed_key",

@@ -231,6 +231,24 @@ def merge_works(keep: int, absorb: int, *, store: Store, config: Config, command
     return outcome
 
 
+def delete_works(work_ids: Sequence[int], *, store: Store, command: str) -> list[dict]:
+    """`harvest delete`: the works gone, in one run and one transaction, each kept in
+    `deleted_works` as it was; the identifiers that named them are no longer tracked (a
+    tracked one would bring the work back at the next run). Returns the deleted records."""
+    with Run(store, command) as run, store.transaction():
+        now = store.now()
+        deleted = []
+        for work_id in work_ids:
+            work = store.works.get(work_id)
+            if work is None:
+                continue
+            store.watch.forget_work(work_id)
+            record = store.works.delete(work_id, run.result.run_id, now)
+            deleted.append(record)
+            log.info("work.deleted", work_id=work_id, doi=work.get("doi"))
+    return deleted
+
+
 @dataclass
 class ImportResult:
     run_id: int

@@ -490,6 +490,26 @@ def m0011_whole_records(db: sqlite_utils.Database) -> None:
     db["authors"].add_column("repec_id", str)
 
 
+def m0012_deleted_works(db: sqlite_utils.Database) -> None:
+    """What `harvest delete` removed: one row per deleted work, with the run that deleted it,
+    its DOI, handle and title to find it by, and `record` (JSON: the work as `harvest show
+    --json` gave it, and its history), so a deletion is on record and can be undone by hand."""
+    db["deleted_works"].create(
+        {
+            "work_id": int,
+            "doi": str,
+            "repec_handle": str,
+            "title": str,
+            "run_id": int,
+            "deleted_at": str,
+            "record": str,
+        },
+        pk="work_id",
+        not_null={"run_id", "deleted_at", "record"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -503,6 +523,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0009_fts_once_per_work", m0009_fts_once_per_work),
     ("0010_match_candidates", m0010_match_candidates),
     ("0011_whole_records", m0011_whole_records),
+    ("0012_deleted_works", m0012_deleted_works),
 ]
 
 

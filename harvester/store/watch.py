@@ -46,6 +46,16 @@ class Watch(Part):
                 gone += cur.rowcount
         return gone
 
+    def forget_work(self, work_id: int) -> int:
+        """Stop watching every identifier of a work (inside the caller's transaction: a
+        deletion); returns how many were watched."""
+        names = "SELECT scheme, key FROM identifiers WHERE work_id = ?"
+        self.conn.execute(f"DELETE FROM watch_due WHERE (scheme, key) IN ({names})", (work_id,))
+        cur = self.conn.execute(
+            f"DELETE FROM watchlist WHERE (scheme, key) IN ({names})", (work_id,)
+        )
+        return cur.rowcount
+
     def tracked(self) -> list[dict[str, Any]]:
         """Every watched identifier with, per source, when it is due and how its last try ended;
         the soonest due first."""

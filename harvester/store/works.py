@@ -131,6 +131,7 @@ class Works(Part):
         types: Sequence[str] = (),
         source: str | None = None,
         conflicts: bool = False,
+        ids: Sequence[int] = (),
     ) -> Iterator[dict[str, Any]]:
         """One row per stored work for `harvest works`, oldest first: its id, identifiers, type,
         year, title and update time, with how many conflicts it has; updated since `since`, of
@@ -149,6 +150,9 @@ class Works(Part):
             params.append(source)
         if conflicts:
             clauses.append("EXISTS (SELECT 1 FROM conflicts c WHERE c.work_id = w.id)")
+        if ids:
+            clauses.append(f"w.id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         cur = self.conn.execute(
             f"""SELECT w.id, w.doi, w.repec_handle, w.type, w.year, w.title, w.version,
@@ -161,6 +165,10 @@ class Works(Part):
         names = [d[0] for d in cur.description]
         for row in cur:
             yield dict(zip(names, row, strict=True))
+
+    def listing_row(self, work_id: int) -> dict[str, Any]:
+        """The `listing` row of one work."""
+        return next(row for row in self.listing(ids=[work_id]))
 
     def iter_works(self, *, since: str | None = None, changed: bool = False) -> Iterator[dict]:
         """Stored works for export, oldest first: updated at or after `since`, and with `changed`
@@ -256,6 +264,40 @@ class Works(Part):
         return values, row[-1]
 
     # --- writes ----------------------------------------------------------------------------
+
+    def delete(self, work_id: int, run_id: int, now: str) -> dict[str, Any] | None:
+        """Delete a work and everything that hangs off it (inside the caller's transaction),
+        keeping it in `deleted_works` as it was, with its history. Returns that record, or None
+        when there is no such work."""
+        work = self.get(work_id)
+        if work is None:
+            return None
+        record = {"work": work, "history": self.history(work_id)}
+        self.conn.execute(
+            """INSERT INTO deleted_works
+                 (work_id, doi, repec_handle, title, run_id, deleted_at, record)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (
+                work_id,
+                work.get("doi"),
+                work.get("repec_handle"),
+                work.get("title"),
+                run_id,
+                now,
+                json.dumps(record, ensure_ascii=False, sort_keys=True),
+            ),
+        )
+        for table in (
+            "local_fields",
+            "conflicts",
+            "authors",
+            "identifiers",
+            "source_records",
+            "changes",
+        ):
+            self.conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (work_id,))
+        self.conn.execute("DELETE FROM works WHERE id = ?", (work_id,))
+        return record
 
     def write(self, run_id: int, obs: Observation, now: str) -> Outcome:
         """Write one observation (inside the caller's transaction: `Store.write_batch`) and say
