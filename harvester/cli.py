@@ -1211,8 +1211,13 @@ def delete_command(app: App, works: tuple[str, ...], yes: bool) -> int:
     type=click.Choice(FORMATS),
     help="The file's format [from its name: .bib, .ris, .json, .csv].",
 )
+@click.option(
+    "--fill-gaps",
+    is_flag=True,
+    help="Your values only where no source has one (now or later), instead of winning.",
+)
 @click.pass_obj
-def import_command(app: App, file: str, fmt: str | None) -> int:
+def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool) -> int:
     """Take your own records (BibTeX, RIS, CSL-JSON or CSV with columns named as in `works`)
     as values that win over every source, matched to works by DOI or RePEc handle.
 
@@ -1225,7 +1230,13 @@ def import_command(app: App, file: str, fmt: str | None) -> int:
     text = _read_text(file)
     records = read_records(text, fmt, file)
     with app.writing() as store:
-        result = import_records(records, store=store, config=app.config, command=_command_line())
+        result = import_records(
+            records,
+            store=store,
+            config=app.config,
+            command=_command_line(),
+            fill_gaps=fill_gaps,
+        )
     if app.verbosity >= 0:
         for outcome in result.outcomes:
             click.echo(render.outcome_line(outcome))

@@ -265,6 +265,9 @@ class Contribution:
     source: str
     values: Mapping[str, Value]
     authors: tuple[Author, ...] = ()
+    #: Fields whose value only fills a gap (`harvest import --fill-gaps`): taken when no source
+    #: has the field, never winning over one ("authors" among them for the byline).
+    fills: frozenset[str] = frozenset()
 
 
 def contribution(item: Record | Contribution, dates: str = "print") -> Contribution:
@@ -295,19 +298,28 @@ def build_work(
         if name in GATHERED_FIELDS:
             values[name] = _gathered(name, said)
             continue
-        for item in by_precedence(said, field_precedence.get(name, precedence)):
+        for item in _filling_last(
+            by_precedence(said, field_precedence.get(name, precedence)), name
+        ):
             value = item.values.get(name)
             if value is not None and value != "":
                 values[name] = value
                 provenance[name] = item.source
                 break
     authors: tuple[Author, ...] = ()
-    for item in by_precedence(said, field_precedence.get("authors", precedence)):
+    for item in _filling_last(
+        by_precedence(said, field_precedence.get("authors", precedence)), "authors"
+    ):
         if item.authors:
             authors = item.authors
             provenance["authors"] = item.source
             break
     return WorkValues(values=values, authors=authors, provenance=provenance)
+
+
+def _filling_last(said: Sequence[Contribution], name: str) -> list[Contribution]:
+    """`said` in order, but a contribution that only fills this field's gap after all others."""
+    return sorted(said, key=lambda item: name in item.fills)
 
 
 def _gathered(name: str, said: Sequence[Contribution]) -> str | None:
@@ -374,7 +386,11 @@ def find_conflicts(
     conflicts: list[Conflict] = []
     said_by = [contribution(r, dates) for r in records]
     for name in CONFLICT_FIELDS:
-        said = [(c.source, v) for c in said_by if (v := c.values.get(name)) not in (None, "")]
+        said = [
+            (c.source, v)
+            for c in said_by
+            if (v := c.values.get(name)) not in (None, "") and name not in c.fills
+        ]
         if len({normalised(name, v) for _, v in said}) > 1:
             conflicts.extend(Conflict(name, source, str(value)) for source, value in said)
     return conflicts

@@ -381,3 +381,22 @@ def test_harvest_delete_needs_yes_and_keeps_a_record(harvest):
     assert query(
         harvest.db_path, "SELECT count(*) FROM source_records WHERE identifier = ?", ESMO.lower()
     ) == [(0,)]
+
+
+def test_import_fill_gaps_keeps_the_sources_values_and_fills_only_what_they_lack(harvest):
+    assert harvest("doi", ESMO).returncode == 0
+    esmo = kept("crossref/10.1136_esmoopen-2020-000776.json")["message"]
+    assert "language" in esmo  # Crossref gives the language and the title...
+    ours = harvest.folder / "ours.csv"
+    ours.write_text(f'doi,title,language,publisher_place\n{ESMO},"Our own title",fr,"London"\n')
+
+    done = harvest("import", str(ours), "--fill-gaps")
+
+    assert done.returncode == 0, done.stderr
+    row = work_row(harvest.db_path, "doi", ESMO, "title", "language", "publisher_place")
+    assert row == (esmo["title"][0], esmo["language"], "London")  # ...only the gap is ours
+    origins = query(harvest.db_path, "SELECT field, origin FROM local_fields ORDER BY field")
+    assert ("publisher_place", "fill") in origins
+    # Without --fill-gaps, the same file wins, as before.
+    assert harvest("import", str(ours)).returncode == 0
+    assert work_row(harvest.db_path, "doi", ESMO, "title")[0] == "Our own title"

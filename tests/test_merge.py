@@ -180,3 +180,19 @@ def test_a_local_value_that_agrees_with_the_source_is_no_conflict():
     cr, oa = elife_records()
     same = Contribution("local", {"pages": "E01567", "volume": "3"})
     assert find_conflicts([cr, oa, same]) == []
+
+
+def test_a_value_that_only_fills_a_gap_never_wins_over_a_source():
+    cr, oa = elife_records()
+    filling = Contribution(
+        "local",
+        {"title": "Ours", "publisher_place": "Cambridge"},
+        fills=frozenset({"title", "publisher_place"}),
+    )
+    work = build_work([cr, oa, filling])
+    assert work.values["title"] == cr.title and work.provenance["title"] == "crossref"
+    assert (
+        work.values["publisher_place"] == "Cambridge"
+        and work.provenance["publisher_place"] == "local"
+    )
+    assert not [c for c in find_conflicts([cr, oa, filling]) if c.source == "local"]

@@ -31,6 +31,7 @@ from harvester.pipeline.common import (
     merge_work,
 )
 from harvester.store import Outcome, Store, StoredAnswer
+from harvester.store.works import FILL
 
 log = structlog.get_logger(__name__)
 
@@ -155,19 +156,25 @@ def local_observation(
     `authors`, if edited, is JSON text of author rows."""
     stored: Sequence[StoredAnswer] = ()
     current: dict[str, Value] = {}
+    fills: frozenset[str] = frozenset()
     if work_id is not None:
         stored = list(
             store.works.latest_answers([work_id], with_payload=True).get(work_id, {}).values()
         )
         existing = store.works.local_values([work_id]).get(work_id)
         if existing:
-            current = dict(existing.values)
+            current, fills = dict(existing.values), existing.fills
             if existing.authors:
                 current["authors"] = authors_json(existing.authors)
     merged = {k: v for k, v in {**current, **edits}.items() if v is not None}
     authors = merged.pop("authors", None)
+    # What these edits set fills gaps only if they were imported so; the rest stays as it was.
+    fills = (fills - set(edits)) | (set(edits) if origin == FILL else set())
     local = Contribution(
-        "local", merged, authors_from_rows(json.loads(authors)) if isinstance(authors, str) else ()
+        "local",
+        merged,
+        authors_from_rows(json.loads(authors)) if isinstance(authors, str) else (),
+        frozenset(fills),
     )
     work, conflicts = merge_work(stored, local if merged or local.authors else None, config)
     return LocalEdit(
@@ -257,13 +264,21 @@ class ImportResult:
 
 
 def import_records(
-    records: Sequence[Any], *, store: Store, config: Config, command: str
+    records: Sequence[Any],
+    *,
+    store: Store,
+    config: Config,
+    command: str,
+    fill_gaps: bool = False,
 ) -> ImportResult:
     """`harvest import`: the user's own records, matched to stored works by DOI or RePEc handle
     (a record with neither by what it says: see `record_key`), written in one transaction so
     that a file is imported whole or not at all. Records that name the same work are combined,
     later ones winning field by field. A value that only restates what the work holds already
-    is not kept as the user's: it would pin the field against the sources' later corrections."""
+    is not kept as the user's: it would pin the field against the sources' later corrections.
+
+    With `fill_gaps` the records' values only fill what no source gives, now or later (origin
+    `fill`), and a field that already holds a value of yours keeps it."""
     combined: dict[tuple[str, str], tuple[Any, str, dict[str, Value | None]]] = {}
     without_identifier = []
     for record in records:
@@ -290,6 +305,12 @@ def import_records(
         work_id = store.works.find_work_id(scheme, key)
         if work_id is not None:
             edits = _new_to(store.works.get(work_id) or {}, edits)
+            if fill_gaps:
+                held = store.works.local_values([work_id]).get(work_id)
+                yours = (
+                    set(held.values) | ({"authors"} if held.authors else set()) if held else set()
+                )
+                edits = {k: v for k, v in edits.items() if k not in yours}
         observations.append(
             local_observation(
                 store,
@@ -300,7 +321,7 @@ def import_records(
                 scheme=scheme,
                 display=record.label,
                 identifier_value=value,
-                origin="import",
+                origin=FILL if fill_gaps else "import",
             )
         )
     with Run(store, command) as run:

@@ -48,7 +48,7 @@ _LATEST_ANSWERS = """SELECT work_id, source, identifier, status, payload_hash, {
                     WHERE n = 1"""
 
 #: The user's own values of each work in `{ids}`.
-_LOCAL_VALUES = "SELECT work_id, field, value FROM local_fields WHERE work_id IN ({ids})"
+_LOCAL_VALUES = "SELECT work_id, field, value, origin FROM local_fields WHERE work_id IN ({ids})"
 
 #: The work of each [scheme, key] pair in the JSON array bound to it, in one query.
 _WORK_IDS_OF_PAIRS = """SELECT i.scheme, i.key, i.work_id
@@ -222,7 +222,7 @@ class Works(Part):
 
     def local_values(self, work_ids: Sequence[int]) -> dict[int, Contribution]:
         """The user's own values for each work that has any, as a contribution to the merge."""
-        found: dict[int, tuple[dict[str, Value], tuple]] = {}
+        found: dict[int, _Held] = {}
         for chunk in chunks(list(work_ids), 500):
             marks = ",".join("?" * len(chunk))
             _gather_local(found, self.conn.execute(_LOCAL_VALUES.format(ids=marks), chunk))
@@ -241,7 +241,7 @@ class Works(Part):
         answers: dict[int, dict[str, StoredAnswer]] = {}
         query = _LATEST_ANSWERS.format(payload="payload", ids=_JSON_IDS)
         _gather_answers(answers, self.conn.execute(query, (ids,)))
-        local: dict[int, tuple[dict[str, Value], tuple]] = {}
+        local: dict[int, _Held] = {}
         _gather_local(local, self.conn.execute(_LOCAL_VALUES.format(ids=_JSON_IDS), (ids,)))
         return Snapshot(work_ids=work_ids, answers=answers, local=_contributions(local))
 
@@ -608,21 +608,28 @@ def _gather_answers(
         )
 
 
-def _gather_local(
-    found: dict[int, tuple[dict[str, Value], tuple]], rows: Iterable[tuple[Any, ...]]
-) -> None:
-    for work_id, name, value in rows:
-        values, _ = found.setdefault(work_id, ({}, ()))
+#: What a work's own values are read into: its values, byline and the fields that only fill.
+_Held = tuple[dict[str, Value], tuple, set[str]]
+
+#: The origin of a value of yours that only fills a gap (`harvest import --fill-gaps`).
+FILL = "fill"
+
+
+def _gather_local(found: dict[int, _Held], rows: Iterable[tuple[Any, ...]]) -> None:
+    for work_id, name, value, origin in rows:
+        values, _, fills = found.setdefault(work_id, ({}, (), set()))
+        if origin == FILL:
+            fills.add(name)
         if name == "authors":
-            found[work_id] = (values, authors_from_rows(json.loads(value)))
+            found[work_id] = (values, authors_from_rows(json.loads(value)), fills)
         else:
             values[name] = int(value) if name in INT_FIELDS else value
 
 
-def _contributions(found: Mapping[int, tuple[dict[str, Value], tuple]]) -> dict[int, Contribution]:
+def _contributions(found: Mapping[int, _Held]) -> dict[int, Contribution]:
     return {
-        work_id: Contribution("local", values, authors)
-        for work_id, (values, authors) in found.items()
+        work_id: Contribution("local", values, authors, frozenset(fills))
+        for work_id, (values, authors, fills) in found.items()
     }
 
 
