@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import structlog
@@ -70,6 +70,8 @@ from harvester.terminal import ProgressBar, wanted
 log = structlog.get_logger(__name__)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -557,9 +559,11 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
     lines = not as_json and app.verbosity >= 0
     records: list[MatchResult] = []
     outcomes: list[Outcome] = []
+    bar = ProgressBar("match", enabled=wanted(as_json, app.verbosity))
 
     def on_match(result: MatchResult) -> None:
         records.append(result)
+        bar.advance()
         if lines:
             click.echo(render.match_line(result))
 
@@ -571,6 +575,7 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
     def start(store: Store) -> Callable[..., RunResult]:
         ids = find_works(store, works) if works else store.matches.unmatched_work_ids(max_items)
         ids = ids[:max_items] if max_items else ids
+        bar.update(0, len(ids))
         return partial(match_works, ids, on_outcome=on_outcome, on_match=on_match)
 
     def report(store: Store, result: RunResult) -> None:
@@ -580,7 +585,8 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
             harvests = [o for o in outcomes if is_doi_harvest(o)]
             click.echo(render.match_summary(records, harvests, result, store.path))
 
-    return _write_run(app, start, report, create=False)  # no database: nothing to match
+    with bar:
+        return _write_run(app, start, report, create=False)  # no database: nothing to match
 
 
 def _settle(
@@ -1283,15 +1289,25 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
     app.setup_logging()
     since_at = _since(since) if since else None
     store = app.open_store(create=False)
+    # A bar only when the export goes to a file: on stdout it would draw over what it writes.
+    shown = wanted(False, app.verbosity) and output is not None
     try:
-        works = store.works.iter_works(since=since_at, changed=changed)
-        if output is None:
-            write_works(works, fmt, sys.stdout)
-        else:
-            _write_atomically(Path(output), lambda stream: write_works(works, fmt, stream))
+        total = store.works.count(since=since_at, changed=changed)
+        with ProgressBar("export", total, enabled=shown) as bar:
+            works = _counted(store.works.iter_works(since=since_at, changed=changed), bar)
+            if output is None:
+                write_works(works, fmt, sys.stdout)
+            else:
+                _write_atomically(Path(output), lambda stream: write_works(works, fmt, stream))
     finally:
         store.close()
     return EXIT_OK
+
+
+def _counted(items: Iterator[T], bar: ProgressBar) -> Iterator[T]:
+    for item in items:
+        yield item
+        bar.advance()
 
 
 def _since(text: str) -> str:

@@ -166,6 +166,11 @@ class Works(Part):
         for row in cur:
             yield dict(zip(names, row, strict=True))
 
+    def count(self, *, since: str | None = None, changed: bool = False) -> int:
+        """How many works `iter_works` gives with the same filters."""
+        where, params = _export_filter(since, changed)
+        return self.conn.execute(f"SELECT count(*) FROM works {where}", params).fetchone()[0]
+
     def listing_row(self, work_id: int) -> dict[str, Any]:
         """The `listing` row of one work."""
         return next(row for row in self.listing(ids=[work_id]))
@@ -173,13 +178,7 @@ class Works(Part):
     def iter_works(self, *, since: str | None = None, changed: bool = False) -> Iterator[dict]:
         """Stored works for export, oldest first: updated at or after `since`, and with `changed`
         only those whose values changed after they were first stored."""
-        clauses, params = [], []
-        if since:
-            clauses.append("updated_at >= ?")
-            params.append(since)
-        if changed:
-            clauses.append("version > 1")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _export_filter(since, changed)
         ids = [r[0] for r in self.conn.execute(f"SELECT id FROM works {where} ORDER BY id", params)]
         for work_id in ids:
             work = self.get(work_id)
@@ -631,6 +630,17 @@ def _contributions(found: Mapping[int, _Held]) -> dict[int, Contribution]:
         work_id: Contribution("local", values, authors, frozenset(fills))
         for work_id, (values, authors, fills) in found.items()
     }
+
+
+def _export_filter(since: str | None, changed: bool) -> tuple[str, list[str]]:
+    """The WHERE clause of an export: updated at or after `since`, changed since first stored."""
+    clauses, params = [], []
+    if since:
+        clauses.append("updated_at >= ?")
+        params.append(since)
+    if changed:
+        clauses.append("version > 1")
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _by_hand(obs: Merged | LocalEdit) -> bool:
