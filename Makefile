@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install harvest test bench lint clean
+.PHONY: install harvest test bench lint clean tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,22 @@ harvest: $(STAMP)
 	$(BIN)/harvest track --from-file config/identifiers.txt
 	$(BIN)/harvest run
 
+## Debian packages the tests use as the real consumers of what the harvester makes (a browser
+## for the Datasette work page): installed when missing and apt-get can (as root, as in CI);
+## else the tests that need them skip, each kind with one line saying why.
+TOOLS := chromium chromium-driver
+tools:
+	@missing=$$(for p in $(TOOLS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+	  else echo "note: not installed: $$missing (needs root and apt-get); the tests that use them skip" >&2; fi; \
+	fi
+
 ## The tests. pytest's exit code 5 (no tests collected) is a failure here, said in words:
 ## a green run must have tested something.
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/ruff check harvester tests
 	@$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a green run must test" >&2; fi; \
