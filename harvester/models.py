@@ -283,7 +283,8 @@ class Merged(_About):
     """The work as merged from this run's answers and what the store holds. `aliases` are
     further keys (the prime DOI an alias resolved to) that must find the same work; `links` are
     (scheme, key) of other identifiers the source names; `conflicts` None leaves the stored
-    conflicts of the work as they are; `rekeyed` are stored answers a newer parser read."""
+    conflicts of the work as they are; `rekeyed` are stored answers a newer parser read, and
+    `reparsed` says the work was rebuilt from stored payloads (its changes are the parsers')."""
 
     work: WorkValues
     answers: tuple[Answer, ...] = ()
@@ -292,6 +293,7 @@ class Merged(_About):
     aliases: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     rekeyed: tuple[Rekeyed, ...] = ()
+    reparsed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -72,6 +72,10 @@ def test_a_parser_change_rebuilds_the_works_it_read_asking_nobody(upstream, stor
     [history] = [c for c in store.works.history(esmo.work_id) if c["run_id"] == result.run_id]
     assert history["field"] == "title" and history["new_value"].endswith(" (v2)")
     assert history["source"] == "crossref"
+    kinds = store.conn.execute(
+        "SELECT DISTINCT kind FROM changes WHERE run_id = ?", (result.run_id,)
+    ).fetchall()
+    assert kinds == [("reparse",)]  # recorded as a parser's change, not the source's
     command = store.conn.execute(
         "SELECT run_command FROM change_log WHERE run_id = ?", (result.run_id,)
     ).fetchone()[0]

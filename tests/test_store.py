@@ -326,6 +326,48 @@ def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path):
     upgraded.close()
 
 
+def test_an_existing_history_is_classed_by_kind_when_upgraded(tmp_path):
+    """0013 tells a work's first values from the corrections in a history written before it."""
+    path = tmp_path / "old.db"
+    old = old_database(path, stop_before="0013_change_kinds")
+    for run_id, command in ((1, "harvest doi"), (2, "harvest run"), (3, "harvest reparse")):
+        old.execute(
+            "INSERT INTO runs (id, started_at, command, status) VALUES (?, 't', ?, 'ok')",
+            [run_id, command],
+        )
+    old.execute(
+        "INSERT INTO works (id, doi, title, version, created_at, updated_at) "
+        "VALUES (1, '10.1/x', 'New', 3, 't', 't')"
+    )
+    rows = [
+        (1, "title", None, "Old", "crossref"),  # the first values
+        (1, "doi", None, "10.1/x", "crossref"),
+        (2, "title", "Old", "New", "crossref"),  # a correction
+        (2, "pages", None, "1-2", "openalex"),  # a value set later: a correction too
+        (2, "merged_work_id", "7", "1", "crossref"),
+        (3, "issue", None, "4", "crossref"),  # a newer parser's
+    ]
+    for run_id, field, old_value, new_value, source in rows:
+        old.execute(
+            "INSERT INTO changes (work_id, run_id, field, old_value, new_value, source, "
+            "changed_at) VALUES (1, ?, ?, ?, ?, ?, 't')",
+            [run_id, field, old_value, new_value, source],
+        )
+    old.close()
+
+    upgraded = open_store(path)
+    kinds = upgraded.conn.execute("SELECT run_id, field, kind FROM changes ORDER BY id").fetchall()
+    upgraded.close()
+    assert kinds == [
+        (1, "title", "first"),
+        (1, "doi", "first"),
+        (2, "title", "update"),
+        (2, "pages", "update"),
+        (2, "merged_work_id", "merge"),
+        (3, "issue", "reparse"),
+    ]
+
+
 def test_latest_answers_give_each_sources_last_word_about_a_work(store):
     run = store.runs.start("test")
     first = observe(record(), payload_hash="h1")
@@ -554,6 +596,7 @@ EXPECTED_COLUMNS = {
         "new_value": str,
         "source": str,
         "changed_at": str,
+        "kind": str,
     },
     "agencies": {"prefix": str, "agency": str, "checked_at": str},
     "conflicts": {
@@ -620,6 +663,7 @@ EXPECTED_COLUMNS = {
 }
 EXPECTED_INDEXES = {
     "idx_changes_run_id": ("changes", ("run_id",)),
+    "idx_changes_kind_run_id": ("changes", ("kind", "run_id")),
     "idx_changes_work_id_changed_at": ("changes", ("work_id", "changed_at")),
     "idx_identifiers_work_id": ("identifiers", ("work_id",)),
     "idx_match_candidates_decision_work_id": ("match_candidates", ("decision", "work_id")),

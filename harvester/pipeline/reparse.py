@@ -73,6 +73,7 @@ def _rebuilt(
             conflicts=conflicts,
             work_id=work_id,
             rekeyed=rekeyed,
+            reparsed=True,
         )
 
 

@@ -510,6 +510,51 @@ def m0012_deleted_works(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0013_change_kinds(db: sqlite_utils.Database) -> None:
+    """What each change is (`changes.kind`): `first`, a new work's first values; `update`, a
+    value a source (or you) changed; `reparse`, a value a newer parser read from a payload
+    already stored; `merge`, two works made one. A history or "what changed" shows the
+    corrections without wading through every new work's first values. Existing rows are
+    classed from what they say: a work's first run's rows that set a value from nothing are
+    its first values."""
+    conn = db.conn
+    conn.execute("ALTER TABLE changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'update'")
+    conn.execute("UPDATE changes SET kind = 'merge' WHERE field = 'merged_work_id'")
+    conn.execute(
+        """UPDATE changes SET kind = 'first'
+           WHERE old_value IS NULL AND kind = 'update' AND run_id = (
+             SELECT min(e.run_id) FROM changes e WHERE e.work_id = changes.work_id)"""
+    )
+    conn.execute(
+        """UPDATE changes SET kind = 'reparse'
+           WHERE kind = 'update'
+             AND run_id IN (SELECT id FROM runs WHERE command LIKE '%reparse%')"""
+    )
+    db["changes"].create_index(["kind", "run_id"])
+    conn.execute("DROP VIEW change_log")
+    conn.execute(
+        """CREATE VIEW change_log AS
+           SELECT
+             c.id,
+             c.changed_at,
+             c.work_id,
+             w.doi,
+             w.title,
+             c.field,
+             c.old_value,
+             c.new_value,
+             c.source,
+             c.kind,
+             c.run_id,
+             r.command AS run_command,
+             r.started_at AS run_started_at,
+             r.status AS run_status
+           FROM changes c
+           LEFT JOIN works w ON w.id = c.work_id
+           LEFT JOIN runs r ON r.id = c.run_id"""
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -524,6 +569,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0010_match_candidates", m0010_match_candidates),
     ("0011_whole_records", m0011_whole_records),
     ("0012_deleted_works", m0012_deleted_works),
+    ("0013_change_kinds", m0013_change_kinds),
 ]
 
 

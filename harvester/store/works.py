@@ -362,7 +362,7 @@ class Works(Part):
             self._rekey(obs.rekeyed)
             self._keep_answers(obs.answers, work_id, now)
             self._link_identifiers(obs, work_id, aliases=obs.aliases)
-        self._record_changes(work_id, run_id, changes, obs, now)
+        self._record_changes(work_id, run_id, changes, obs, now, first=status == "created")
         if obs.conflicts is not None:
             self._replace_conflicts(work_id, run_id, obs.conflicts, now)
         return Outcome(
@@ -423,8 +423,9 @@ class Works(Part):
             conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
         conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
         conn.execute(
-            """INSERT INTO changes (work_id, run_id, field, old_value, new_value, source, changed_at)
-               VALUES (?, ?, 'merged_work_id', ?, ?, ?, ?)""",
+            """INSERT INTO changes
+                 (work_id, run_id, field, old_value, new_value, source, changed_at, kind)
+               VALUES (?, ?, 'merged_work_id', ?, ?, ?, ?, 'merge')""",
             (survivor, run_id, str(orphan), str(survivor), source, now),
         )
 
@@ -577,12 +578,16 @@ class Works(Part):
         changes: Sequence[FieldChange],
         obs: Merged | LocalEdit,
         now: str,
+        *,
+        first: bool,
     ) -> None:
         provenance = obs.work.provenance
+        reparsed = isinstance(obs, Merged) and obs.reparsed
+        kind = "first" if first else "reparse" if reparsed else "update"
         self.conn.executemany(
             """INSERT INTO changes
-                 (work_id, run_id, field, old_value, new_value, source, changed_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                 (work_id, run_id, field, old_value, new_value, source, changed_at, kind)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     work_id,
@@ -592,6 +597,7 @@ class Works(Part):
                     _text(c.new),
                     "local" if _by_hand(obs) else provenance.get(c.field, obs.source),
                     now,
+                    kind,
                 )
                 for c in changes
             ],
