@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -649,9 +649,14 @@ def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
 @click.argument("identifiers", nargs=-1)
 @_from_file_option("DOIs and handles")
 @_skip_invalid_option("Go on without the lines that are not valid.")
+@_json_option()
 @click.pass_obj
 def track_command(
-    app: App, identifiers: tuple[str, ...], from_file: BinaryIO | None, skip_invalid: bool
+    app: App,
+    identifiers: tuple[str, ...],
+    from_file: BinaryIO | None,
+    skip_invalid: bool,
+    as_json: bool,
 ) -> int:
     """Put DOIs and RePEc handles on the watch list that `harvest run` keeps fresh. New ones are
     due at once; after that, each source is asked again by the intervals of [watch]."""
@@ -667,14 +672,18 @@ def track_command(
         return EXIT_BAD_INPUT
     with app.writing() as store:
         new = store.watch.track(_watched(i) for i in parsed)
-    click.echo(render.track_summary(len(parsed), new))
+    if as_json:
+        click.echo(render.json_text({"identifiers": len(parsed), "new": new}))
+    else:
+        click.echo(render.track_summary(len(parsed), new))
     return EXIT_OK
 
 
 @cli.command("untrack")
 @click.argument("identifiers", nargs=-1, required=True)
+@_json_option()
 @click.pass_obj
-def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
+def untrack_command(app: App, identifiers: tuple[str, ...], as_json: bool) -> int:
     """Take DOIs and RePEc handles off the watch list; their works stay in the database."""
     app.setup_logging()
     parsed = _read_identifiers(identifiers, None, parse_identifier, False)
@@ -682,7 +691,10 @@ def untrack_command(app: App, identifiers: tuple[str, ...]) -> int:
         return EXIT_BAD_INPUT
     with app.writing() as store:
         gone = store.watch.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
-    click.echo(render.untrack_summary(len(parsed), gone))
+    if as_json:
+        click.echo(render.json_text({"identifiers": len(parsed), "untracked": gone}))
+    else:
+        click.echo(render.untrack_summary(len(parsed), gone))
     return EXIT_OK if gone == len(parsed) else EXIT_SOME_FAILED
 
 
@@ -1070,8 +1082,9 @@ def works_command(
 @cli.command("set")
 @click.argument("work")
 @click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@_json_option("Print what became of the work, and the work, as JSON.")
 @click.pass_obj
-def set_command(app: App, work: str, assignments: tuple[str, ...]) -> int:
+def set_command(app: App, work: str, assignments: tuple[str, ...], as_json: bool) -> int:
     """Correct fields of a stored work by hand. Your values win over every source until
     `harvest unset`, and each change is in the history with source `local`.
 
@@ -1080,22 +1093,23 @@ def set_command(app: App, work: str, assignments: tuple[str, ...]) -> int:
     """
     app.setup_logging()
     edits = _parse_assignments(assignments)
-    return _edit(app, work, edits)
+    return _edit(app, work, edits, as_json)
 
 
 @cli.command("unset")
 @click.argument("work")
 @click.argument("fields", nargs=-1, required=True, metavar="FIELD...")
+@_json_option("Print what became of the work, and the work, as JSON.")
 @click.pass_obj
-def unset_command(app: App, work: str, fields: tuple[str, ...]) -> int:
+def unset_command(app: App, work: str, fields: tuple[str, ...], as_json: bool) -> int:
     """Drop your own value of fields of a stored work, giving them back to the sources."""
     app.setup_logging()
     for name in fields:
         check_field(name)
-    return _edit(app, work, dict.fromkeys(fields))
+    return _edit(app, work, dict.fromkeys(fields), as_json)
 
 
-def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
+def _edit(app: App, text: str, edits: dict[str, Value | None], as_json: bool = False) -> int:
     """`set` / `unset`: the edit checked by the library's rules (`check_edit`), then written."""
     with app.writing(create=False) as store:
         work_id = find_work(store, text)
@@ -1113,10 +1127,13 @@ def _edit(app: App, text: str, edits: dict[str, Value | None]) -> int:
             command=_command_line(),
             display=text,
         )
-        if app.verbosity >= 0:
+        work = store.works.get(work_id)
+        if as_json:
+            click.echo(render.json_text(render.edit_document(outcome, work)))
+        elif app.verbosity >= 0:
             click.echo(render.outcome_line(outcome))
             click.echo()
-            click.echo(render.work_text(store.works.get(work_id)))
+            click.echo(render.work_text(work))
     return EXIT_OK
 
 
@@ -1162,8 +1179,9 @@ def reparse_command(app: App, only: tuple[str, ...], every: bool, as_json: bool)
 @cli.command("merge")
 @click.argument("keep")
 @click.argument("absorb")
+@_json_option("Print what became of KEEP as JSON.")
 @click.pass_obj
-def merge_command(app: App, keep: str, absorb: str) -> int:
+def merge_command(app: App, keep: str, absorb: str, as_json: bool) -> int:
     """Make two stored works one: ABSORB (its identifiers, source records, your values and
     history) goes into KEEP, which is merged again from both; ABSORB is gone. Each is an id,
     a DOI or a RePEc handle. Recorded in KEEP's history (merged_work_id)."""
@@ -1177,15 +1195,16 @@ def merge_command(app: App, keep: str, absorb: str) -> int:
                 return EXIT_SOME_FAILED
             ids.append(work_id)
         outcome = merge_works(*ids, store=store, config=app.config, command=_command_line())
-    click.echo(render.outcome_line(outcome))
+    click.echo(render.json_text(asdict(outcome)) if as_json else render.outcome_line(outcome))
     return EXIT_OK
 
 
 @cli.command("delete")
 @click.argument("works", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Delete them (without it, only say what would go).")
+@_json_option("Print the deleted works, as they were, as JSON.")
 @click.pass_obj
-def delete_command(app: App, works: tuple[str, ...], yes: bool) -> int:
+def delete_command(app: App, works: tuple[str, ...], yes: bool, as_json: bool) -> int:
     """Delete stored works (ids, DOIs or RePEc handles): each with its identifiers, source
     records, your values and history, kept as it was in `deleted_works` with the run that
     deleted it. Its identifiers are no longer tracked. Without --yes nothing is deleted."""
@@ -1204,6 +1223,9 @@ def delete_command(app: App, works: tuple[str, ...], yes: bool) -> int:
             click.echo("nothing deleted: add --yes to delete", err=True)
             return EXIT_BAD_INPUT
         deleted = delete_works(ids, store=store, command=_command_line())
+    if as_json:
+        click.echo(render.json_text({"deleted": deleted}))
+        return EXIT_OK
     for record in deleted:
         click.echo(f"deleted  {render.work_name(record['work'])}  (work {record['work']['id']})")
     return EXIT_OK
@@ -1222,8 +1244,9 @@ def delete_command(app: App, works: tuple[str, ...], yes: bool) -> int:
     is_flag=True,
     help="Your values only where no source has one (now or later), instead of winning.",
 )
+@_json_option()
 @click.pass_obj
-def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool) -> int:
+def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool, as_json: bool) -> int:
     """Take your own records (BibTeX, RIS, CSL-JSON or CSV with columns named as in `works`)
     as values that win over every source, matched to works by DOI or RePEc handle.
 
@@ -1243,6 +1266,9 @@ def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool) -> int
             command=_command_line(),
             fill_gaps=fill_gaps,
         )
+    if as_json:
+        click.echo(render.json_text(render.import_document(result, len(records), file)))
+        return EXIT_OK
     if app.verbosity >= 0:
         for outcome in result.outcomes:
             click.echo(render.outcome_line(outcome))

@@ -345,6 +345,24 @@ def unset_note(field: str) -> str:
 # --- harvest import -------------------------------------------------------------------------------
 
 
+def import_document(result: ImportResult, records: int, file: str) -> dict[str, Any]:
+    """An import for machines: the run, each outcome, and the records without an identifier."""
+    return {
+        "run_id": result.run_id,
+        "file": file,
+        "records": records,
+        "results": [asdict(o) for o in result.outcomes],
+        "without_identifier": [
+            {"line": r.line, "label": r.label} for r in result.without_identifier
+        ],
+    }
+
+
+def edit_document(outcome: Outcome, work: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`set` / `unset` for machines: what became of the work, and the work."""
+    return {"result": asdict(outcome), "work": work_document(work) if work else None}
+
+
 def import_summary(result: ImportResult, records: int, file: str) -> str:
     """What an import did: new, changed and unchanged works, and the records that named neither
     DOI nor RePEc handle (kept as works of their own), by line, so the user can find them."""

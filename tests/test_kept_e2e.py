@@ -400,3 +400,23 @@ def test_import_fill_gaps_keeps_the_sources_values_and_fills_only_what_they_lack
     # Without --fill-gaps, the same file wins, as before.
     assert harvest("import", str(ours)).returncode == 0
     assert work_row(harvest.db_path, "doi", ESMO, "title")[0] == "Our own title"
+
+
+def test_json_on_every_command_that_reports(harvest):
+    track = json.loads(harvest("track", ESMO, BLOG, "--json").stdout)
+    assert track == {"identifiers": 2, "new": 2}
+    assert harvest("doi", ESMO, BLOG).returncode == 0
+    edited = json.loads(harvest("set", ESMO, "pages=1-9", "--json").stdout)
+    assert edited["result"]["status"] == "changed" and edited["work"]["pages"] == "1-9"
+    unset = json.loads(harvest("unset", ESMO, "pages", "--json").stdout)
+    assert unset["result"]["fields"] == ["pages"]
+    ours = harvest.folder / "ours.csv"
+    ours.write_text('title,year\n"A report we wrote",2024\n')
+    imported = json.loads(harvest("import", str(ours), "--json").stdout)
+    assert imported["records"] == 1 and imported["without_identifier"][0]["line"] == 2
+    merged = json.loads(harvest("merge", BLOG, "3", "--json").stdout)
+    assert merged["work_id"] == 2
+    deleted = json.loads(harvest("delete", ESMO, "--yes", "--json").stdout)
+    assert [d["work"]["doi"] for d in deleted["deleted"]] == [ESMO]
+    untracked = json.loads(harvest("untrack", BLOG, "--json").stdout)
+    assert untracked == {"identifiers": 1, "untracked": 1}
