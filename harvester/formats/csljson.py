@@ -203,7 +203,9 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
     raw: dict[str, object] = {column: item.get(name) for name, column in TEXT_VARIABLES.items()}
     raw.update({name: custom.get(name) for name in CUSTOM_FIELDS})
     raw["issn"] = item.get("ISSN")  # text or a list
-    raw["subjects"] = item.get("keyword")  # comma-separated text (or a list)
+    # Our own export keeps the list in custom (a keyword may hold a comma); a foreign file's
+    # keyword is comma-separated text (or a list).
+    raw["subjects"] = custom.get("subjects") or item.get("keyword")
     raw.update(
         {
             "type": _type(item.get("type")),
@@ -353,11 +355,13 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
     for name, column in TEXT_VARIABLES.items():
         item[name] = work_text(work, column)
     item["ISSN"] = work_list(work, "issn")
-    item["keyword"] = ", ".join(work_list(work, "subjects"))
+    subjects = work_list(work, "subjects")
+    item["keyword"] = ", ".join(subjects)
     item["abstract"] = work_text(work, "abstract")
     item["license"] = work_text(work, "license")
     custom = {name: work_value(work, name) for name in CUSTOM_FIELDS}
     custom["repec"] = work_text(work, "repec_handle")
+    custom["subjects"] = subjects or None
     item["custom"] = {name: value for name, value in custom.items() if value is not None}
     return {name: value for name, value in item.items() if value}
 
