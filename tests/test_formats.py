@@ -202,9 +202,10 @@ def expected_values(work: dict, fmt: str) -> dict:
         ]
         keep = ("role", "given", "family", "name")
         values["contributors"] = to_json([{k: r[k] for k in keep if r.get(k)} for r in people])
-        values["isbn"] = to_json(
-            [{"isbn": r["isbn"]} for r in json.loads(values.get("isbn", "[]"))]
-        )
+        rows = json.loads(values.get("isbn", "[]"))
+        if fmt == "bibtex":  # one ISBN, the print one, else the first (biber refuses a list)
+            rows = [*[r for r in rows if r.get("kind") == "print"], *rows][:1]
+        values["isbn"] = to_json([{"isbn": r["isbn"]} for r in rows])
     if fmt == "bibtex":
         ids = json.loads(values.pop("other_ids", "{}"))
         values["other_ids"] = to_json({k: v for k, v in ids.items() if k in BIBTEX_IDS})
@@ -718,7 +719,7 @@ BAD = [
     ("bibtex", "@misc{ok, title={Fine}}\n@article{a, title={x} author={y}}\n", 2,
      "a: title: '{x} author={y}' is not a value (a comma missing?)"),
     ("bibtex", "@misc{ok, title={Fine}}\n\n@article{a,\n  title={x\n}\n", 3,
-     "this entry cannot be read: Unexpectedly reached end of file"),
+     "this @article entry cannot be read: Unexpectedly reached end of file"),
     ("bibtex", "@article{a b, title={x}}\n", 1, "the key 'a b' holds a space"),
     ("bibtex", '@misc{ok, title={Fine}}\n@article{M{\\"u}ller,\n  title={x}}\n', 2,
      "cannot be read: Expected comma after entry key, but found {"),

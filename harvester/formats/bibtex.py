@@ -39,8 +39,8 @@ from harvester.formats import (
     work_authors,
     work_contributors,
     work_ids,
-    work_isbns,
     work_list,
+    work_rows,
     work_text,
     work_value,
 )
@@ -252,7 +252,9 @@ def read(text: str, path: str) -> list[LocalRecord]:
             )  # the same key twice: both are records, as BibTeX has them
         if isinstance(block, model.ParsingFailedBlock):
             reason = getattr(block.error, "abort_reason", None) or str(block.error)
-            raise BadInputFile(path, line, f"this entry cannot be read: {reason}")
+            kind = re.match(r"\s*@\s*(\w+)", block.raw or "")
+            what = f"@{kind[1]} entry" if kind else "entry"
+            raise BadInputFile(path, line, f"this {what} cannot be read: {reason}")
         if isinstance(block, model.String):
             try:
                 strings[block.key.lower()] = _evaluate(block.value, strings)
@@ -558,7 +560,7 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
     for name, column in TEXT_FIELDS.items():
         values[name] = latex_escape(work_text(work, column))
     values["issn"] = latex_escape(", ".join(work_list(work, "issn")))
-    values["isbn"] = ", ".join(work_isbns(work))
+    values["isbn"] = _one_isbn(work)
     values["pages"] = values["pages"].replace("-", "--")
     container = latex_escape(work_text(work, "container_title"))
     if entry_type == "techreport":
@@ -595,6 +597,13 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
             model.Field("date", work_text(work, "published")),
         )
     return model.Entry(entry_type, key, fields)
+
+
+def _one_isbn(work: Mapping[str, Any]) -> str:
+    """biblatex's isbn holds one ISBN (biber refuses a list): the print one, else the first."""
+    rows = [row for row in work_rows(work, "isbn") if row.get("isbn")]
+    print_rows = [row for row in rows if row.get("kind") == "print"]
+    return str((print_rows or rows or [{"isbn": ""}])[0]["isbn"])
 
 
 def _verbatim_out(text: str | None) -> str:

@@ -471,7 +471,7 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         variable = {"original": "original-title", "short": "title-short"}.get(row.get("kind"))
         if variable and variable not in item:
             item[variable] = row.get("title")
-    item["ISSN"] = work_list(work, "issn")
+    item["ISSN"] = ", ".join(work_list(work, "issn"))  # CSL's ISSN is text (pandoc refuses a list)
     subjects = work_list(work, "subjects")
     item["keyword"] = ", ".join(subjects)
     item["abstract"] = work_text(work, "abstract")
