@@ -555,7 +555,8 @@ def test_setting_the_doi_of_another_stored_work_does_not_take_it_from_that_work(
 def parse_export(fmt: str, text: str) -> list[tuple[str | None, str]]:
     """(DOI, title) of each work in an export, read with the format's own library."""
     if fmt == "bibtex":
-        return [(e.get("doi"), e["title"]) for e in bibtexparser.loads(text).entries]
+        entries = bibtexparser.parse_string(text).entries
+        return [(e.fields_dict.get("doi") and e["doi"], e["title"]) for e in entries]
     if fmt == "ris":
         return [(r.get("doi"), r["title"]) for r in rispy.loads(text)]
     if fmt == "csl-json":

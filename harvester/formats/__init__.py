@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harvester.errors import BadIdentifier, BadInputFile
-from harvester.identifiers import Doi, RepecHandle, parse_doi, parse_repec
-from harvester.merge import WORK_FIELDS, Value, to_json
-from harvester.models import Author
+from harvester.identifiers import Doi, RepecHandle, isbn13, parse_doi, parse_repec
+from harvester.merge import WORK_FIELDS, Value, authors_from_rows, record_values, to_json
+from harvester.models import Author, Isbn, Record
 
 __all__ = ["FORMATS", "LocalRecord", "detect_format", "read_records", "write_works"]
 
@@ -54,6 +54,10 @@ class LocalRecord:
     authors: tuple[Author, ...]
     line: int
     label: str
+    # The file says the byline goes on past `authors` (BibTeX "and others"): the listed authors
+    # are kept, never an author named "others", and the import should not take them for the
+    # whole byline.
+    more_authors: bool = False
 
 
 class RecordError(ValueError):
@@ -247,7 +251,8 @@ def is_issn(text: str) -> bool:
 
 
 def clean_subjects(name: str, given: object) -> str | None:
-    """Keywords as a JSON list, each once, in the order given; text is split on , and ;."""
+    """Keywords as a JSON list, each once, in the order given; a list is kept whole, one text
+    (a foreign file's "water; ice, steam") is split on , and ;."""
     subjects: list[str] = []
     for subject in text_list(name, given, r"[,;]"):
         if subject not in subjects:
@@ -268,6 +273,32 @@ def clean_pages(name: str, given: object) -> str | None:
     """Page ranges with a plain hyphen, as the sources give them: 635--641 and 635–641 are 635-641."""
     text = clean_text(name, given)
     return re.sub(r"\s*(?:-{2,3}|–)\s*", "-", text) if text else None
+
+
+def clean_isbns(texts: Iterable[str]) -> list[Isbn]:
+    """ISBNs from a file's text, in their 13-digit form, each once; one that is not a valid ISBN
+    (a wrong check digit) is an error, as a bad ISSN is."""
+    isbns: list[Isbn] = []
+    for text in texts:
+        number = isbn13(text)
+        if number is None:
+            raise RecordError(f"ISBN {text!r} is not a valid ISBN (length or check digit)")
+        if all(isbn.isbn != number for isbn in isbns):
+            isbns.append(Isbn(number))
+    return isbns
+
+
+def columns_of(**fields: Any) -> dict[str, Value]:
+    """The works columns that `Record` fields make (contributors, isbn, other_ids, ...), built by
+    `merge.record_values` so that a file's value compares equal with a source's; empty ones are
+    left out."""
+    values = record_values(Record(source="local", **fields))
+    columns = {"references": "reference_list"}
+    return {
+        column: values[column]
+        for name in fields
+        if values[(column := columns.get(name, name))] is not None
+    }
 
 
 _CLEANERS: dict[str, Callable[[str, object], Value]] = {
@@ -357,6 +388,41 @@ def work_authors(work: Mapping[str, Any]) -> list[Author]:
         if author.given or author.family or author.name or author.orcid:
             authors.append(author)
     return authors
+
+
+def work_json(work: Mapping[str, Any], name: str) -> Any:
+    """A JSON column (contributors, isbn, other_ids, ...) as its list or object; None if empty
+    or not JSON."""
+    value = work_value(work, name)
+    if not isinstance(value, str):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def work_rows(work: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    """A JSON column of rows (isbn, files, titles, ...) as a list of objects."""
+    rows = work_json(work, name)
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def work_contributors(work: Mapping[str, Any], *roles: str) -> list[Author]:
+    """The work's other contributors (editors, translators, ...), with their roles; only those
+    of `roles` when given."""
+    people = authors_from_rows(work_rows(work, "contributors"))
+    return [person for person in people if not roles or person.role in roles]
+
+
+def work_ids(work: Mapping[str, Any]) -> dict[str, str]:
+    """The work's other identifiers, scheme -> value (pmid, pmcid, arxiv, ...)."""
+    ids = work_json(work, "other_ids")
+    return {str(k): str(v) for k, v in ids.items() if v} if isinstance(ids, dict) else {}
+
+
+def work_isbns(work: Mapping[str, Any]) -> list[str]:
+    return [str(row["isbn"]) for row in work_rows(work, "isbn") if row.get("isbn")]
 
 
 def person_text(author: Author) -> str | None:

@@ -1,39 +1,52 @@
-"""BibTeX (and the biblatex fields people use in .bib files), through bibtexparser 1.x.
+"""BibTeX (and the biblatex fields people use in .bib files), through bibtexparser 2.x.
 
-bibtexparser reads and writes the syntax; this module maps entry types and fields, turns LaTeX into
-Unicode on read, and escapes LaTeX's special characters on write so that any text comes back as it
-went out. bibtexparser 1.x quietly skips an entry it cannot parse (it becomes a "comment"), so every
-entry start in the text is matched with a parsed entry, and the first one lost stops the import.
+bibtexparser splits the syntax into blocks; this module evaluates the values (@string macros,
+"#" concatenation, month names), maps entry types and fields, turns LaTeX into Unicode with
+bibtexparser's LaTeX decoding middleware (pylatexenc) on read, and escapes what LaTeX would read as
+markup on write, so that any text comes back as it went out. A block the splitter cannot parse,
+and a value that is not a value (a missing comma), stops the import with its line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import bibtexparser
-from bibtexparser.bibdatabase import BibDatabase, BibDataString, UndefinedString
-from bibtexparser.bibtexexpression import BibtexExpression
-from bibtexparser.bparser import BibTexParser
-from bibtexparser.bwriter import BibTexWriter, SortingStrategy
-from bibtexparser.customization import InvalidName, splitname
-from bibtexparser.latexenc import latex_to_unicode
+from bibtexparser import model
+from bibtexparser.library import Library
+from bibtexparser.middlewares import LatexDecodingMiddleware
+from bibtexparser.middlewares.names import (
+    InvalidNameError,
+    NameParts,
+    parse_single_name_into_parts,
+)
+from bibtexparser.writer import BibtexFormat
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
 from harvester.errors import BadInputFile
 from harvester.formats import (
     LocalRecord,
     RecordError,
     bad_record,
+    clean_isbns,
+    columns_of,
     date_from_parts,
     local_values,
     unique_keys,
     work_authors,
+    work_contributors,
+    work_ids,
     work_list,
+    work_rows,
     work_text,
     work_value,
 )
 from harvester.models import Author
+
+log = logging.getLogger(__name__)
 
 #: Entry types (BibTeX and biblatex) -> the store's (Crossref's) type names. @misc and types not
 #: listed say nothing about the kind of work, so they give no type (a source's type then stands).
@@ -76,34 +89,70 @@ WRITE_TYPES = {
     "software": "software",
 }
 
-#: Fields read as text (LaTeX decoded): BibTeX field -> works column.
+#: Fields read as text (LaTeX decoded): BibTeX field -> works column. `number` depends on the
+#: entry type (see _number_column); `type` is a report's series or a thesis's degree.
 TEXT_FIELDS = {
     "title": "title",
     "subtitle": "subtitle",
     "volume": "volume",
-    "number": "issue",
     "pages": "pages",
     "abstract": "abstract",
     "language": "language",
     "issn": "issn",
+    "shortjournal": "container_short_title",  # biblatex
+    "series": "series_title",
+    "eventtitle": "event_name",  # biblatex, as biber's data model names the conference
+    "venue": "event_place",
 }
-#: Fields that are identifiers or links: read and written verbatim, as biblatex treats them.
-VERBATIM_FIELDS = {"doi": "doi", "url": "url", "repec": "repec_handle"}
+#: Fields that are identifiers, links or dates: read and written verbatim, as biblatex treats them.
+VERBATIM_FIELDS = {"doi": "doi", "url": "url", "repec": "repec_handle", "eventdate": "event_date"}
 #: Where the container title is on read, in order (journaltitle is biblatex's name for journal).
 CONTAINER_FIELDS = ("journal", "journaltitle", "booktitle")
 #: Where the publisher is on read: reports name an institution, theses a school.
 PUBLISHER_FIELDS = ("publisher", "institution", "school", "organization")
+#: Where the publisher's place is: BibTeX's address, biblatex's location.
+PLACE_FIELDS = ("address", "location")
+#: Name lists -> the role of a contributor (None: the authors); biblatex names both.
+NAME_FIELDS = {"author": None, "editor": "editor", "translator": "translator"}
 #: Entry types whose container is a book (booktitle), not a journal.
 IN_BOOK = frozenset({"incollection", "inproceedings", "inbook"})
+#: Entry types whose `number` is the report's own number (a working paper's, ReDIF Number).
+REPORTS = frozenset({"techreport", "report"})
+#: Entry types whose `type` field names the degree.
+THESES = frozenset({"phdthesis", "mastersthesis", "thesis"})
+#: biblatex's localisation keys for the `type` of a report or thesis (its manual, field `type`):
+#: a kind of document, not a series; a thesis's key is read as the degree biblatex prints.
+TYPE_KEYS = {
+    "techreport": None,
+    "resreport": None,
+    "phdthesis": "PhD thesis",
+    "mathesis": "MA thesis",
+    "candthesis": "Candidate thesis",
+}
+#: Other identifiers written as fields of their own (as PubMed's BibTeX tools do); arXiv ids are
+#: biblatex's eprint with eprinttype arxiv.
+ID_FIELDS = {"pmid": "pmid", "pmcid": "pmcid"}
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-#: Field order on write, for a reader's eye; bibtexparser writes the rest after these.
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+#: Field order on write, for a reader's eye.
 FIELD_ORDER = (
     "author",
+    "editor",
+    "translator",
     "title",
     "subtitle",
     "journal",
+    "shortjournal",
     "booktitle",
+    "eventtitle",
+    "venue",
+    "eventdate",
+    "series",
+    "type",
     "year",
     "month",
     "date",
@@ -113,82 +162,294 @@ FIELD_ORDER = (
     "publisher",
     "institution",
     "school",
+    "address",
+    "isbn",
     "issn",
     "doi",
+    "eprint",
+    "eprinttype",
+    "pmid",
+    "pmcid",
     "repec",
     "url",
     "language",
     "keywords",
+    "note",
     "abstract",
 )
+
+
+# --- LaTeX -> Unicode ---
+
+
+def _decoder() -> LatexNodes2Text:
+    """bibtexparser's own decoder (its default context, \\url kept bare), with the text
+    macros of LaTeX's escapes meaning their characters: pylatexenc gives U+02C6 for
+    \\textasciicircum and nothing for the braces and the straight double quote."""
+    context = get_default_latex_context_db()
+    context.add_context_category(
+        "harvester-escapes",
+        prepend=True,
+        macros=[
+            MacroTextSpec("url", simplify_repl="%s"),
+            MacroTextSpec("textasciicircum", simplify_repl="^"),
+            MacroTextSpec("textbraceleft", simplify_repl="{"),
+            MacroTextSpec("textbraceright", simplify_repl="}"),
+            MacroTextSpec("textquotedbl", simplify_repl='"'),
+        ],
+    )
+    return LatexNodes2Text(latex_context=context, keep_braced_groups=False, math_mode="verbatim")
+
+
+_LATEX_DECODING = LatexDecodingMiddleware(decoder=_decoder())
+
+
+def decode_latex(values: Mapping[str, str | NameParts]) -> dict[str, Any]:
+    """Field values (text or a name's parts) as Unicode, through bibtexparser's LaTeX decoding
+    middleware; LaTeX's unbreakable space (~) becomes a space, and whitespace is what TeX makes
+    of it: a run is one space, a blank line a paragraph break."""
+    entry = model.Entry(
+        "misc", "decode", [model.Field(key, value) for key, value in values.items()]
+    )
+    decoded = _LATEX_DECODING.transform(Library([entry]))
+    [block] = decoded.blocks
+    if isinstance(block, model.MiddlewareErrorBlock):
+        raise RecordError(f"LaTeX that cannot be read: {block.error}")
+    result: dict[str, Any] = {}
+    for field in block.fields:
+        if isinstance(field.value, NameParts):
+            parts = field.value
+            result[field.key] = NameParts(
+                *(
+                    [_tidy(text) for text in part]
+                    for part in (parts.first, parts.von, parts.last, parts.jr)
+                )
+            )
+        else:
+            result[field.key] = _tidy(field.value)
+    return result
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\xa0", " ")
+    paragraphs = re.split(r"[ \t]*\n[ \t]*\n\s*", text.strip())
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs if paragraph.strip())
 
 
 # --- read ---
 
 
 def read(text: str, path: str) -> list[LocalRecord]:
-    """Every entry of a .bib file; @string macros (and the month names) are expanded."""
-    parser = BibTexParser(
-        common_strings=True, ignore_nonstandard_types=False, interpolate_strings=True
-    )
-    try:
-        database = bibtexparser.loads(text, parser)
-    except UndefinedString as exc:
-        name = exc.args[0] if exc.args else "?"
-        where = re.search(rf"=\s*{re.escape(str(name))}\b", text, re.IGNORECASE)
-        line = _line_at(text, where.start()) if where else None
-        raise BadInputFile(path, line, f"@string {name!r} is used but not defined") from None
-    except BibtexExpression.ParseException as exc:
-        raise BadInputFile(path, exc.lineno, f"not BibTeX: {exc.msg}") from None
-
-    starts = _entry_starts(text, database.entries)
-    _check_nothing_lost(text, path, set(starts))
-    if not database.entries:
-        raise BadInputFile(path, None, "no BibTeX entries (@article{...}, @book{...}, ...) found")
+    """Every entry of a .bib file; @string macros, "#" and the month names are evaluated."""
+    library = bibtexparser.parse_string(text, parse_stack=[])
+    strings: dict[str, str] = {}
     records = []
-    for entry, start in zip(database.entries, starts, strict=True):
-        line = _line_at(text, start)
-        try:
-            records.append(_record(entry, line))
-        except RecordError as exc:
-            raise bad_record(path, line, entry["ID"], exc) from None
+    for block in library.blocks:
+        line = (block.start_line or 0) + 1
+        if isinstance(block, model.DuplicateBlockKeyBlock):
+            block = (
+                block.ignore_error_block
+            )  # the same key twice: both are records, as BibTeX has them
+        if isinstance(block, model.ParsingFailedBlock):
+            reason = getattr(block.error, "abort_reason", None) or str(block.error)
+            kind = re.match(r"\s*@\s*(\w+)", block.raw or "")
+            what = f"@{kind[1]} entry" if kind else "entry"
+            raise BadInputFile(path, line, f"this {what} cannot be read: {reason}")
+        if isinstance(block, model.String):
+            try:
+                strings[block.key.lower()] = _evaluate(block.value, strings)
+            except RecordError as exc:
+                raise BadInputFile(path, line, f"@string {block.key}: {exc}") from None
+        elif isinstance(block, model.Entry):
+            try:
+                records.append(_record(block, line, strings))
+            except RecordError as exc:
+                where = getattr(exc, "line", None) or line
+                raise bad_record(path, where, block.key, exc) from None
+    if not records:
+        raise BadInputFile(path, None, "no BibTeX entries (@article{...}, @book{...}, ...) found")
     return records
 
 
-def _record(entry: Mapping[str, str], line: int) -> LocalRecord:
-    raw: dict[str, object] = {
-        column: latex_text(entry[name]) for name, column in TEXT_FIELDS.items() if name in entry
+_TOKEN = re.compile(r'\s*(?:(\{)|(")|([0-9]+)|([^\s#{}"=,]+))\s*')
+
+
+def _evaluate(raw: str, strings: Mapping[str, str]) -> str:
+    """A field's value as written: {text}, "text", a number or a @string name (the month names
+    are predefined, as in BibTeX), joined with #."""
+    parts, position = [], 0
+    while True:
+        match = _TOKEN.match(raw, position)
+        if match is None:
+            raise RecordError(f"{raw.strip()!r} is not a value (a comma missing?)")
+        if match[1] or match[2]:
+            opener = match.start(1) if match[1] else match.start(2)
+            end = _closing(raw, opener)
+            parts.append(raw[opener + 1 : end])
+            position = end + 1
+        elif match[3]:
+            parts.append(match[3])
+            position = match.end()
+        else:
+            name = match[4].lower()
+            if name in strings:
+                parts.append(strings[name])
+            elif name in MONTHS:
+                parts.append(MONTH_NAMES[MONTHS.index(name)])
+            else:
+                raise RecordError(f"@string {match[4]!r} is used but not defined")
+            position = match.end()
+        rest = raw[position:].lstrip()
+        if not rest:
+            return "".join(parts)
+        if not rest.startswith("#"):
+            raise RecordError(f"{raw.strip()!r} is not a value (a comma missing?)")
+        position = len(raw) - len(rest) + 1
+
+
+def _closing(raw: str, start: int) -> int:
+    """Where the brace group or quoted text opened at `start` closes."""
+    depth = 0
+    for index in range(start, len(raw)):
+        char = raw[index]
+        if raw[start] == '"' and index > start and char == '"' and depth == 0:
+            return index
+        if char == "{" and raw[index - 1 : index] != "\\":
+            depth += 1
+        elif char == "}" and raw[index - 1 : index] != "\\":
+            depth -= 1
+            if depth == 0 and raw[start] == "{":
+                return index
+    raise RecordError(f"{raw.strip()!r} has an unclosed brace or quote")
+
+
+def _record(entry: model.Entry, line: int, strings: Mapping[str, str]) -> LocalRecord:
+    if re.search(r"\s", entry.key):
+        raise RecordError(f"the key {entry.key!r} holds a space; BibTeX keys cannot")
+    fields: dict[str, str] = {}
+    for field in entry.fields:
+        name = field.key.lower()
+        if name in fields:
+            raise RecordError(f"field {name!r} appears twice")
+        try:
+            fields[name] = _evaluate(field.value, strings)
+        except RecordError as exc:
+            error = RecordError(f"{name}: {exc}")
+            error.line = (field.start_line or 0) + 1  # type: ignore[attr-defined]
+            raise error from None
+    entry_type = entry.entry_type.lower()
+    names, more_authors = _names(fields)
+    keywords = _split_keywords(fields.get("keywords") or fields.get("keyword") or "")
+    text_names = {
+        **{name: name for name in TEXT_FIELDS},
+        "number": "number",
+        "type": "type",
+        "container": next((n for n in CONTAINER_FIELDS if fields.get(n, "").strip()), ""),
+        "publisher": next((n for n in PUBLISHER_FIELDS if fields.get(n, "").strip()), ""),
+        "place": next((n for n in PLACE_FIELDS if fields.get(n, "").strip()), ""),
     }
+    to_decode: dict[str, str | NameParts] = {
+        key: fields[name] for key, name in text_names.items() if name in fields
+    }
+    to_decode.update({f"keyword#{i}": keyword for i, keyword in enumerate(keywords)})
+    to_decode.update({key: parts for key, (_, parts) in names.items() if parts is not None})
+    decoded = decode_latex(to_decode)
+
+    raw: dict[str, object] = {column: decoded.get(name) for name, column in TEXT_FIELDS.items()}
     raw.update(
-        {column: verbatim(entry[name]) for name, column in VERBATIM_FIELDS.items() if name in entry}
+        {
+            column: _verbatim(fields[name])
+            for name, column in VERBATIM_FIELDS.items()
+            if name in fields
+        }
     )
-    entry_type = entry["ENTRYTYPE"].lower()
     raw["type"] = ENTRY_TYPES.get(entry_type)
-    raw["container_title"] = _first(entry, CONTAINER_FIELDS)
-    raw["publisher"] = _first(entry, PUBLISHER_FIELDS)
-    keywords = entry.get("keywords") or entry.get("keyword")
-    raw["subjects"] = latex_text(keywords) if keywords else None
-    raw["year"], raw["published"] = _dates(entry)
+    raw["container_title"] = decoded.get("container")
+    raw["publisher"] = decoded.get("publisher")
+    raw["publisher_place"] = decoded.get("place")
+    kind = decoded.get("type")
+    if entry_type in REPORTS and kind and kind not in TYPE_KEYS and not raw["container_title"]:
+        raw["container_title"] = kind  # a working paper's series, as IDEAS writes it
+    if entry_type in THESES and kind:
+        raw["degree"] = TYPE_KEYS.get(kind, kind)
+    if "number" in decoded:
+        raw[_number_column(entry_type, fields)] = decoded["number"]
+    raw["subjects"] = [decoded[f"keyword#{i}"] for i in range(len(keywords))]
+    raw["year"], raw["published"] = _dates(fields)
+    people = {
+        key: _person(decoded.get(key), organisation) for key, (organisation, _) in names.items()
+    }
+    authors = tuple(a for key, a in people.items() if a and key.startswith("author#"))
+    contributors = tuple(
+        Author(**{**_as_dict(a), "role": NAME_FIELDS[key.split("#")[0]]})
+        for key, a in people.items()
+        if a and not key.startswith("author#")
+    )
+    isbns = clean_isbns(part for part in re.split(r"[,;\s]+", fields.get("isbn", "")) if part)
     values = local_values(raw)
-    return LocalRecord(values, tuple(_authors(entry.get("author", ""))), line, entry["ID"])
+    values.update(columns_of(contributors=contributors, isbn=tuple(isbns), other_ids=_ids(fields)))
+    if more_authors:
+        log.warning(
+            '%s: the byline goes on ("and others"): only the %d listed authors are read',
+            entry.key,
+            len(authors),
+        )
+    return LocalRecord(values, authors, line, entry.key, more_authors=more_authors)
 
 
-def _first(entry: Mapping[str, str], names: Sequence[str]) -> str | None:
-    for name in names:
-        if entry.get(name, "").strip():
-            return latex_text(entry[name])
-    return None
+def _as_dict(author: Author) -> dict[str, Any]:
+    return {"given": author.given, "family": author.family, "name": author.name}
 
 
-def _dates(entry: Mapping[str, str]) -> tuple[str | None, str | None]:
+def _number_column(entry_type: str, fields: Mapping[str, str]) -> str:
+    """`number` is a report's own number, a book's number in its series, else the issue."""
+    if entry_type in REPORTS:
+        return "report_number"
+    if entry_type != "article" and fields.get("series", "").strip():
+        return "series_number"
+    return "issue"
+
+
+def _ids(fields: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    ids = [
+        (scheme, _verbatim(fields[name]))
+        for name, scheme in ID_FIELDS.items()
+        if fields.get(name, "").strip()
+    ]
+    eprint_type = (fields.get("eprinttype") or fields.get("archiveprefix") or "").strip().lower()
+    if fields.get("eprint", "").strip() and eprint_type in ("arxiv", "pubmed"):
+        scheme = "arxiv" if eprint_type == "arxiv" else "pmid"
+        if all(s != scheme for s, _ in ids):
+            ids.append((scheme, _verbatim(fields["eprint"])))
+    return tuple(ids)
+
+
+def _split_keywords(text: str) -> list[str]:
+    """Keywords separated by , or ; outside braces; one braced whole is one keyword with its
+    commas ("{Shipping, Ports}"), which is how a keyword holding a separator is written."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(depth - 1, 0)
+        elif char in ",;" and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip() and part.strip() != "{}"]
+
+
+def _dates(fields: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(year, published): biblatex `date` (ISO) if given, else `year` and `month` combined."""
-    year = entry.get("year", "").strip() or None
-    date = entry.get("date", "").strip()
+    year = fields.get("year", "").strip() or None
+    date = fields.get("date", "").strip()
     if date:
-        return year, date.split("/")[0].strip()  # a range 2014-02-11/2014-02-12 starts a work
+        first = date.split("/")[0].strip()  # a range 2014-02-11/2014-02-12 starts a work
+        return year, first or None
     if year is None:
         return None, None
-    return year, date_from_parts(year, _month(entry.get("month", "")))
+    return year, date_from_parts(year, _month(fields.get("month", "")))
 
 
 def _month(text: str) -> int | None:
@@ -199,32 +460,37 @@ def _month(text: str) -> int | None:
     return MONTHS.index(word[:3]) + 1 if word[:3] in MONTHS and len(word) >= 3 else None
 
 
-def _authors(field: str) -> list[Author]:
-    """People as "Family, Given" or "Given Family" (with von and Jr parts) and organisations in
-    braces, "{World Health Organization}", split on "and" outside braces as BibTeX does."""
-    authors = []
-    for name in _split_names(field):
-        if _is_braced_whole(name):
-            organisation = latex_text(name[1:-1])
-            if organisation:
-                authors.append(Author(name=organisation))
-            continue
-        try:
-            parts = splitname(name, strict_mode=False)
-        except (InvalidName, StopIteration):
-            raise RecordError(f"author {name!r} is not a name BibTeX can read") from None
-        if not parts:
-            continue
-        family = latex_text(" ".join(parts["von"] + parts["last"]))
-        if parts["jr"]:
-            family = f"{family}, {latex_text(' '.join(parts['jr']))}"
-        given = latex_text(" ".join(parts["first"]))
-        if family or given:
-            authors.append(Author(given=given or None, family=family or None))
-    return authors
+def _names(
+    fields: Mapping[str, str],
+) -> tuple[dict[str, tuple[str | None, NameParts | None]], bool]:
+    """Each name of the name lists, keyed "author#0", "editor#0", ...: (an organisation's raw
+    name, None) for a name braced whole ("{World Health Organization}"), else (None, its parts).
+    "others" at the end of the authors says the byline goes on; it is nobody's name."""
+    names: dict[str, tuple[str | None, NameParts | None]] = {}
+    more_authors = False
+    for field, role in NAME_FIELDS.items():
+        listed = _split_names(fields.get(field, ""))
+        if listed and listed[-1].strip().lower() == "others":
+            listed = listed[:-1]
+            more_authors = more_authors or role is None
+        for index, name in enumerate(listed):
+            key = f"{field}#{index}"
+            if _is_braced_whole(name):
+                names[key] = (name[1:-1], None)
+                continue
+            try:
+                names[key] = (None, parse_single_name_into_parts(name, strict=False))
+            except (InvalidNameError, ValueError, IndexError):
+                raise RecordError(f"{field} {name!r} is not a name BibTeX can read") from None
+    for key, (organisation, _) in list(names.items()):
+        if organisation is not None:
+            names[key] = (organisation, NameParts(first=[], von=[], last=[organisation], jr=[]))
+    return names, more_authors
 
 
 def _split_names(field: str) -> list[str]:
+    """Names split on "and" outside braces, as BibTeX does (bibtexparser's splitter loses a
+    name that starts with a comma and holds an escape, ", \\&")."""
     names, depth, start = [], 0, 0
     for match in re.finditer(r"[{}]|\s+and\s+", field, flags=re.IGNORECASE):
         token = match.group()
@@ -239,8 +505,22 @@ def _split_names(field: str) -> list[str]:
     return [name.strip() for name in names if name.strip()]
 
 
+def _person(parts: NameParts | None, organisation: str | None) -> Author | None:
+    if parts is None:
+        return None
+    if organisation is not None:
+        name = " ".join(parts.last)
+        return Author(name=name) if name else None
+    family = " ".join(filter(None, [" ".join(parts.von), " ".join(parts.last)]))
+    if parts.jr:
+        family = f"{family}, {' '.join(parts.jr)}"
+    given = " ".join(parts.first)
+    return Author(given=given or None, family=family or None) if family or given else None
+
+
 def _is_braced_whole(name: str) -> bool:
     """Whether one brace group spans the whole name: "{Statistique Canada}"."""
+    name = name.strip()
     if not (name.startswith("{") and name.endswith("}")):
         return False
     depth = 0
@@ -251,85 +531,10 @@ def _is_braced_whole(name: str) -> bool:
     return False
 
 
-# LaTeX text -> Unicode. bibtexparser's latex_to_unicode does accents ({\"u} -> ü) but drops
-# escaped braces and turns some plain text into symbols ('n -> ŉ, := -> ≔). So escapes and those
-# characters are swapped for placeholders (Unicode noncharacters, never in real text) first.
-_NAMED_ESCAPES = {
-    "textbackslash": "\\",
-    "textbraceleft": "{",
-    "textbraceright": "}",
-    "textasciitilde": "~",
-    "textasciicircum": "^",
-}
-_NAMES = "|".join(_NAMED_ESCAPES)
-_ESCAPE = re.compile(
-    rf"\{{\\(?P<braced>{_NAMES})\}}|\\(?P<named>{_NAMES})(?:\{{\}}|(?![A-Za-z]) ?)|\\(?P<char>[&%$#_{{}}])"
-)
-_PROTECTED = "\\{}~^&%$#_',:="
-_PLACEHOLDER = {char: chr(0xFDD0 + index) for index, char in enumerate(_PROTECTED)}
-_RESTORE = str.maketrans({placeholder: char for char, placeholder in _PLACEHOLDER.items()})
-#: Plain characters latex_to_unicode would combine with their neighbours ('n, ,, := =:).
-_PLAIN_RISKY = re.compile(r"(?<!\\)[',:=]")
-
-
-def latex_text(value: str) -> str:
-    """A field value as plain Unicode text: LaTeX accents and escapes decoded, braces dropped."""
-
-    def placeholder(match: re.Match[str]) -> str:
-        name = match["braced"] or match["named"]
-        return _PLACEHOLDER[_NAMED_ESCAPES[name] if name else match["char"]]
-
-    text = _ESCAPE.sub(placeholder, value)
-    text = _PLAIN_RISKY.sub(lambda m: _PLACEHOLDER[m.group()], text)
-    text = re.sub(r"(?<!\\)~", " ", text)  # LaTeX's unbreakable space
-    if "\\" in text or "{" in text or "}" in text:
-        text = latex_to_unicode(text)
-    return text.translate(_RESTORE).strip()
-
-
-def verbatim(value: str) -> str:
-    """DOI, URL, handle: taken as written, except for the LaTeX escapes some tools put in them
-    (Mendeley writes 10.1000/a{\\_}b) and braces."""
+def _verbatim(value: str) -> str:
+    """DOI, URL, handle, date: taken as written, except for the LaTeX escapes some tools put in
+    them (Mendeley writes 10.1000/a{\\_}b) and braces."""
     return re.sub(r"\{?\\([_%&#$~])\}?", r"\1", value).replace("{", "").replace("}", "").strip()
-
-
-def _entry_starts(text: str, entries: Sequence[Mapping[str, str]]) -> list[int]:
-    """Where each parsed entry starts in `text` (the offset of its @), in file order."""
-    starts, position = [], 0
-    for entry in entries:
-        pattern = rf"@\s*{re.escape(entry['ENTRYTYPE'])}\s*[{{(]\s*{re.escape(entry['ID'])}\s*,"
-        found = re.compile(pattern, re.IGNORECASE).search(text, position)
-        start = found.start() if found else position
-        starts.append(start)
-        position = found.end() if found else position
-    return starts
-
-
-_ENTRY_START = re.compile(r"^[ \t]*(@)[ \t]*([A-Za-z]+)[ \t]*[{(]", re.MULTILINE)
-_NOT_ENTRIES = frozenset({"comment", "string", "preamble"})
-
-
-def _check_nothing_lost(text: str, path: str, parsed: set[int]) -> None:
-    """An entry that starts a line but was not parsed is broken: say where, and why if the
-    grammar can tell (a missing comma, an unclosed brace, a space in the key)."""
-    for match in _ENTRY_START.finditer(text):
-        if match.group(2).lower() in _NOT_ENTRIES or match.start(1) in parsed:
-            continue
-        line = _line_at(text, match.start(1))
-        try:
-            BibtexExpression().entry.parse_string(text[match.start(1) :])
-        except BibtexExpression.ParseException as exc:
-            found = getattr(exc, "found", None)
-            detail = f"{exc.msg}{f', found {found}' if found else ''}"
-            where = f"line {line + exc.lineno - 1}, column {exc.col}"
-            raise BadInputFile(
-                path, line, f"this @{match.group(2)} entry cannot be read: {detail} at {where}"
-            ) from None
-        raise BadInputFile(path, line, f"this @{match.group(2)} entry cannot be read")
-
-
-def _line_at(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 # --- write ---
@@ -337,44 +542,83 @@ def _line_at(text: str, offset: int) -> int:
 
 def write(works: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
     """Works as BibTeX entries, in the order given, UTF-8 text kept as it is (non-Latin too)."""
-    database = BibDatabase()
     keys = unique_keys(works, _clean_key)
-    database.entries = [_entry(work, key, database) for work, key in zip(works, keys, strict=True)]
-    writer = BibTexWriter()
-    writer.indent = "  "
-    writer.order_entries_by = None
-    writer.display_order = list(FIELD_ORDER)
-    writer.display_order_sorting = SortingStrategy.PRESERVE
-    stream.write(bibtexparser.dumps(database, writer))
+    library = Library([_entry(work, key) for work, key in zip(works, keys, strict=True)])
+    layout = BibtexFormat()
+    layout.indent = "  "
+    layout.block_separator = "\n\n"
+    stream.write(bibtexparser.write_string(library, bibtex_format=layout))
 
 
-def _entry(work: Mapping[str, Any], key: str, database: BibDatabase) -> dict[str, Any]:
+def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
     entry_type = WRITE_TYPES.get(work_text(work, "type") or "", "misc")
-    entry: dict[str, Any] = {"ENTRYTYPE": entry_type, "ID": key}
-    names = [_name(author) for author in work_authors(work)]
-    if any(names):
-        entry["author"] = " and ".join(name for name in names if name)
+    values: dict[str, str] = {}
+    values["author"] = _name_list(work_authors(work))
+    for field, role in NAME_FIELDS.items():
+        if role:
+            values[field] = _name_list(work_contributors(work, role))
     for name, column in TEXT_FIELDS.items():
-        entry[name] = latex_escape(work_text(work, column))
-    entry["issn"] = latex_escape(", ".join(work_list(work, "issn")))
-    entry["pages"] = entry["pages"].replace("-", "--")
-    entry["booktitle" if entry_type in IN_BOOK else "journal"] = latex_escape(
-        work_text(work, "container_title")
-    )
+        values[name] = latex_escape(work_text(work, column))
+    values["issn"] = latex_escape(", ".join(work_list(work, "issn")))
+    values["isbn"] = _one_isbn(work)
+    values["pages"] = values["pages"].replace("-", "--")
+    container = latex_escape(work_text(work, "container_title"))
+    if entry_type == "techreport":
+        values["type"] = container  # the series a working paper is in, as IDEAS writes it
+        values["number"] = latex_escape(work_text(work, "report_number"))
+    else:
+        values["booktitle" if entry_type in IN_BOOK else "journal"] = container
+        in_series = entry_type != "article" and values["series"]
+        values["number"] = latex_escape(work_text(work, "series_number" if in_series else "issue"))
+    if entry_type == "phdthesis":
+        values["type"] = latex_escape(work_text(work, "degree"))
     publisher_field = {"techreport": "institution", "phdthesis": "school"}.get(entry_type)
-    entry[publisher_field or "publisher"] = latex_escape(work_text(work, "publisher"))
-    entry["keywords"] = latex_escape(", ".join(work_list(work, "subjects")))
+    values[publisher_field or "publisher"] = latex_escape(work_text(work, "publisher"))
+    values["address"] = latex_escape(work_text(work, "publisher_place"))
+    values["keywords"] = ", ".join(_keyword(subject) for subject in work_list(work, "subjects"))
+    values["note"] = latex_escape(work_text(work, "publication_status"))
     for name, column in VERBATIM_FIELDS.items():
-        # Braces would unbalance the entry; percent-encoded they mean the same in a DOI or URL.
-        entry[name] = (work_text(work, column) or "").replace("{", "%7B").replace("}", "%7D")
+        values[name] = _verbatim_out(work_text(work, column))
+    ids = work_ids(work)
+    for name, scheme in ID_FIELDS.items():
+        values[name] = _verbatim_out(ids.get(scheme))
+    if ids.get("arxiv"):
+        values["eprint"], values["eprinttype"] = _verbatim_out(ids["arxiv"]), "arxiv"
     year = work_value(work, "year")
     parts = [int(part) for part in (work_text(work, "published") or "").split("-") if part]
-    entry["year"] = str(year) if year is not None else (f"{parts[0]:04d}" if parts else "")
+    values["year"] = str(year) if year is not None else (f"{parts[0]:04d}" if parts else "")
+    fields = [model.Field(name, values[name]) for name in FIELD_ORDER if values.get(name)]
     if len(parts) >= 2:
-        entry["month"] = BibDataString(database, MONTHS[parts[1] - 1])
+        month = model.Field("month", MONTHS[parts[1] - 1], enclosing="no-enclosing")
+        fields.insert(next(i for i, f in enumerate(fields) if f.key == "year") + 1, month)
     if len(parts) == 3:
-        entry["date"] = work_text(work, "published")
-    return {name: value for name, value in entry.items() if value}
+        fields.insert(
+            next(i for i, f in enumerate(fields) if f.key == "month") + 1,
+            model.Field("date", work_text(work, "published")),
+        )
+    return model.Entry(entry_type, key, fields)
+
+
+def _one_isbn(work: Mapping[str, Any]) -> str:
+    """biblatex's isbn holds one ISBN (biber refuses a list): the print one, else the first."""
+    rows = [row for row in work_rows(work, "isbn") if row.get("isbn")]
+    print_rows = [row for row in rows if row.get("kind") == "print"]
+    return str((print_rows or rows or [{"isbn": ""}])[0]["isbn"])
+
+
+def _verbatim_out(text: str | None) -> str:
+    """Braces would unbalance the entry; percent-encoded they mean the same in a DOI or URL."""
+    return (text or "").replace("{", "%7B").replace("}", "%7D")
+
+
+def _name_list(people: Sequence[Author]) -> str:
+    return " and ".join(name for name in map(_name, people) if name)
+
+
+def _keyword(subject: str) -> str:
+    """A keyword holding a separator (, or ;) is braced whole, so that it is read as one."""
+    text = latex_escape(subject)
+    return f"{{{text}}}" if re.search(r"[,;]", subject) else text
 
 
 def _name(author: Author) -> str | None:
@@ -383,7 +627,7 @@ def _name(author: Author) -> str | None:
     if not (author.family or author.given):
         return f"{{{latex_escape(author.name)}}}" if author.name else None
     family = _protect(latex_escape(author.family))
-    if not author.given and re.fullmatch(r"[^\s{}]+", family):
+    if not author.given and re.fullmatch(r"[^\s{}]+", family) and family.lower() != "others":
         return family  # one plain word: "Plato"
     # An empty given "{}" keeps a family alone from being read as "Given Family" or as a
     # braced organisation.
@@ -408,14 +652,18 @@ _LATEX_SPECIALS = str.maketrans(
         "_": r"\_",
         "~": r"\textasciitilde{}",
         "^": r"\textasciicircum{}",
+        "`": "{`}",
     }
 )
+#: What LaTeX (and so the decoder) reads as a ligature: "--" (a dash), "''" (a quote), "!`".
+_LIGATURE = re.compile(r"(?<=-)(?=-)|(?<=')(?=')")
 
 
 def latex_escape(text: str | None) -> str:
-    """Text for a BibTeX field, LaTeX's special characters escaped; everything else (accents,
-    non-Latin scripts) stays as UTF-8, which biber and modern BibTeX read."""
-    return text.translate(_LATEX_SPECIALS) if text else ""
+    """Text for a BibTeX field, LaTeX's special characters escaped and its ligatures broken
+    ("-{}-"); everything else (accents, non-Latin scripts) stays as UTF-8, which biber and
+    modern BibTeX read."""
+    return _LIGATURE.sub("{}", text.translate(_LATEX_SPECIALS)) if text else ""
 
 
 def _clean_key(identifier: str) -> str:

@@ -19,6 +19,8 @@ from harvester.formats import (
     LocalRecord,
     RecordError,
     bad_record,
+    clean_isbns,
+    columns_of,
     date_from_parts,
     date_parts,
     kind_of,
@@ -26,11 +28,17 @@ from harvester.formats import (
     record_label,
     unique_keys,
     work_authors,
+    work_contributors,
+    work_ids,
+    work_isbns,
+    work_json,
     work_list,
+    work_rows,
     work_text,
     work_value,
 )
-from harvester.models import Author
+from harvester.merge import to_json
+from harvester.models import Author, Title
 from harvester.sources.doiorg import CSL_TYPES
 from harvester.sources.fields import bare_orcid, jats_to_text
 
@@ -109,7 +117,7 @@ CSL_ITEM_TYPES = frozenset(
     ]
 )
 
-#: Plain CSL variables -> works columns.
+#: Plain CSL variables -> works columns (CSL 1.0.2's names; `number` is a report's number).
 TEXT_VARIABLES = {
     "volume": "volume",
     "issue": "issue",
@@ -119,7 +127,40 @@ TEXT_VARIABLES = {
     "URL": "url",
     "language": "language",
     "version": "resource_version",
+    "container-title-short": "container_short_title",
+    "collection-title": "series_title",
+    "collection-number": "series_number",
+    "number": "report_number",
+    "event-title": "event_name",
+    "event-place": "event_place",
+    "publisher-place": "publisher_place",
+    "genre": "degree",
 }
+#: Older or other names of the same variables, read when the CSL 1.0.2 name is absent.
+VARIABLE_ALIASES = {"container-title-short": "journalAbbreviation", "event-title": "event"}
+#: CSL's name variables other than author: a contributor's role is the variable's name.
+NAME_VARIABLES = (
+    "editor", "translator", "chair", "collection-editor", "compiler", "composer",
+    "container-author", "contributor", "curator", "director", "editorial-director",
+    "executive-producer", "guest", "host", "illustrator", "interviewer", "narrator", "organizer",
+    "original-author", "performer", "producer", "recipient", "reviewed-author", "script-writer",
+    "series-creator",
+)  # fmt: skip
+#: Other identifiers CSL has a variable for: variable -> scheme of `other_ids`.
+ID_VARIABLES = {"PMID": "pmid", "PMCID": "pmcid"}
+#: Columns kept whole in `custom` as the store holds them (rows, lists, objects), so that our own
+#: export comes back exactly; CSL's own variables carry what they can beside them for others.
+CUSTOM_JSON = (
+    "titles",
+    "abstracts",
+    "contributors",
+    "funders",
+    "isbn",
+    "reference_list",
+    "other_ids",
+    "jel_codes",
+    "files",
+)
 #: Columns CSL has no variable for, kept in `custom` under their own names (and `repec`).
 CUSTOM_FIELDS = (
     "subtitle",
@@ -130,6 +171,9 @@ CUSTOM_FIELDS = (
     "openalex_id",
     "oa_status",
     "oa_url",
+    "publication_status",
+    "revised",
+    "event_date",  # also CSL's event-date, which cannot hold a range
 )
 
 #: CSL's rich-text markup (the spec's small HTML subset): dropped from titles on read.
@@ -200,10 +244,18 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
     custom = item.get("custom") or {}
     if not isinstance(custom, dict):
         raise RecordError(f"custom must be an object, not {kind_of(custom)}")
-    raw: dict[str, object] = {column: item.get(name) for name, column in TEXT_VARIABLES.items()}
+    raw: dict[str, object] = {
+        column: item.get(name, item.get(VARIABLE_ALIASES.get(name, ""), None))
+        for name, column in TEXT_VARIABLES.items()
+    }
     raw.update({name: custom.get(name) for name in CUSTOM_FIELDS})
+    raw["event_date"] = custom.get("event_date") or _date(item, "event-date")
+    if item.get("type") != "thesis":
+        raw["degree"] = None  # Zotero's genre is also a report's or a map's kind
     raw["issn"] = item.get("ISSN")  # text or a list
-    raw["subjects"] = item.get("keyword")  # comma-separated text (or a list)
+    # Our own export keeps the list in custom (a keyword may hold a comma); a foreign file's
+    # keyword is comma-separated text (or a list).
+    raw["subjects"] = custom.get("subjects") or item.get("keyword")
     raw.update(
         {
             "type": _type(item.get("type")),
@@ -226,8 +278,62 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
         if raw.get(column) is None:
             raw[column] = item.get(crossref_name)
     values = local_values(raw)
+    values.update(_from_variables(item))
+    values.update(_from_custom(custom))
     authors = tuple(_authors(item.get("author")))
     return LocalRecord(values, authors, line, record_label(_label(item), values, line))
+
+
+def _from_variables(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON columns from CSL's own variables: contributors, ISBN, PMID and PMCID, the
+    original and short titles (`custom` overrides these: _from_custom)."""
+    contributors = [
+        Author(**{**_as_dict(person), "role": variable})
+        for variable in NAME_VARIABLES
+        for person in _authors(item.get(variable))
+    ]
+    isbn = item.get("ISBN")
+    texts = re.split(r"[,;\s]+", isbn) if isinstance(isbn, str) else isbn or []
+    if not isinstance(texts, list):
+        raise RecordError(f"ISBN must be text or a list, not {kind_of(isbn)}")
+    ids = []
+    for variable, scheme in ID_VARIABLES.items():
+        if isinstance(item.get(variable), str | int) and str(item[variable]).strip():
+            ids.append((scheme, str(item[variable]).strip()))
+    titles = []
+    for variable, kind in (("original-title", "original"), ("title-short", "short")):
+        title = _title(item, variable)
+        if isinstance(title, str) and title.strip():
+            titles.append(Title(title.strip(), kind))
+    return columns_of(
+        contributors=tuple(contributors),
+        isbn=tuple(clean_isbns(text for text in texts if isinstance(text, str) and text.strip())),
+        other_ids=tuple(ids),
+        titles=tuple(titles),
+    )
+
+
+def _from_custom(custom: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON columns our export keeps whole in `custom`, as the store holds them."""
+    values = {}
+    for name in CUSTOM_JSON:
+        given = custom.get(name)
+        if given in (None, [], {}):
+            continue
+        if not isinstance(given, list | dict):
+            raise RecordError(f"custom.{name} must be a list or an object, not {kind_of(given)}")
+        values[name] = to_json(given)
+    return values
+
+
+def _as_dict(author: Author) -> dict[str, Any]:
+    return {
+        "given": author.given,
+        "family": author.family,
+        "name": author.name,
+        "orcid": author.orcid,
+        "affiliations": author.affiliations,
+    }
 
 
 def _type(value: object) -> str | None:
@@ -352,12 +458,28 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         item["issued"] = {"date-parts": [parts]}
     for name, column in TEXT_VARIABLES.items():
         item[name] = work_text(work, column)
-    item["ISSN"] = work_list(work, "issn")
-    item["keyword"] = ", ".join(work_list(work, "subjects"))
+    for person in work_contributors(work):
+        if person.role in NAME_VARIABLES:
+            item.setdefault(person.role, []).append(_author(person))
+    event_date = work_text(work, "event_date")
+    if event_date:
+        item["event-date"] = {"raw": event_date}
+    item["ISBN"] = ", ".join(work_isbns(work))
+    ids = work_ids(work)
+    item.update({variable: ids.get(scheme) for variable, scheme in ID_VARIABLES.items()})
+    for row in work_rows(work, "titles"):
+        variable = {"original": "original-title", "short": "title-short"}.get(row.get("kind"))
+        if variable and variable not in item:
+            item[variable] = row.get("title")
+    item["ISSN"] = ", ".join(work_list(work, "issn"))  # CSL's ISSN is text (pandoc refuses a list)
+    subjects = work_list(work, "subjects")
+    item["keyword"] = ", ".join(subjects)
     item["abstract"] = work_text(work, "abstract")
     item["license"] = work_text(work, "license")
     custom = {name: work_value(work, name) for name in CUSTOM_FIELDS}
     custom["repec"] = work_text(work, "repec_handle")
+    custom["subjects"] = subjects or None
+    custom.update({name: work_json(work, name) for name in CUSTOM_JSON})
     item["custom"] = {name: value for name, value in custom.items() if value is not None}
     return {name: value for name, value in item.items() if value}
 

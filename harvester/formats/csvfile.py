@@ -30,8 +30,11 @@ from harvester.models import Author
 
 #: Columns written, in order: the store's id, every works column, the authors.
 WRITE_COLUMNS = ("id", *WORK_FIELDS, "authors")
-#: Columns of an exported file that are the store's own bookkeeping: accepted and ignored on read.
+#: Columns of an exported file that are the store's own bookkeeping, or each source's own
+#: (citation_counts: a file's copy of Crossref's count is not Crossref saying it): accepted and
+#: ignored on read.
 IGNORED_COLUMNS = (
+    "citation_counts",
     "id",
     "provenance",
     "version",

@@ -20,6 +20,7 @@ from harvester.formats import (
     LocalRecord,
     RecordError,
     bad_record,
+    columns_of,
     date_from_parts,
     is_issn,
     local_values,
@@ -28,10 +29,15 @@ from harvester.formats import (
     record_label,
     unique_keys,
     work_authors,
+    work_contributors,
+    work_isbns,
     work_list,
+    work_rows,
     work_text,
     work_value,
 )
+from harvester.identifiers import isbn13
+from harvester.models import Author, FileLink, Isbn
 
 #: RIS reference types -> the store's (Crossref's) type names. GEN and types not listed say nothing
 #: about the kind of work, so they give no type (a source's type then stands).
@@ -90,8 +96,12 @@ CONTAINER_KEYS = (
     "alternate_title1",
 )
 
-#: SN may be repeated (print and electronic ISSN); rispy keeps only the first unless told.
-LIST_TAGS = [*rispy.LIST_TYPE_TAGS, "SN"]
+#: SN may be repeated (print and electronic ISSN, ISBNs), and L1 (file links); rispy keeps only
+#: the first unless told.
+LIST_TAGS = [*rispy.LIST_TYPE_TAGS, "SN", "L1"]
+#: Contributors by tag, as Zotero's RIS export writes them: A2 editors, A4 translators (ED, an
+#: older editor tag, is read too). rispy's names for the tags.
+CONTRIBUTOR_KEYS = {"secondary_authors": "editor", "subsidiary_authors": "translator"}
 
 
 # --- read ---
@@ -160,7 +170,40 @@ def _record(reference: Mapping[str, Any], line: int) -> LocalRecord:
         "language": reference.get("language"),
         "repec_handle": _repec(reference.get("accession_number")),
     }
+    ris_type = str(reference.get("type_of_reference", "")).strip().upper()
+    # J2 (or JA) is the journal's abbreviation, unless it is the only journal name there is.
+    short = reference.get("alternate_title1") or reference.get("alternate_title2")
+    unknown = reference.get("unknown_tag") or {}
+    named = any(reference.get(k) for k in CONTAINER_KEYS[:3]) or unknown.get("BT")
+    raw.update(
+        {
+            "series_title": reference.get("tertiary_title"),
+            "publisher_place": reference.get("place_published"),
+            "container_short_title": short if named else None,
+            # M1 and M3 mean what the type makes them: a report's number, a thesis's degree.
+            "report_number": reference.get("note") if ris_type == "RPRT" else None,
+            "degree": reference.get("type_of_work") if ris_type == "THES" else None,
+            "event_name": reference.get("custom3") if ris_type in ("CPAPER", "CONF") else None,
+        }
+    )
     values = local_values(raw)
+    contributors = [
+        Author(given=person.given, family=person.family, name=person.name, role=role)
+        for key, role in [*CONTRIBUTOR_KEYS.items(), ("ED", "editor")]
+        for person in map(
+            parse_person, unknown.get(key, []) if key.isupper() else reference.get(key) or []
+        )
+        if person
+    ]
+    values.update(
+        columns_of(
+            contributors=tuple(contributors),
+            isbn=tuple(_isbns(reference.get("issn", []))),
+            files=tuple(
+                FileLink(url) for url in reference.get("file_attachments1") or [] if url.strip()
+            ),
+        )
+    )
     names = reference.get("authors") or reference.get("first_authors") or []
     authors = tuple(author for author in map(parse_person, names) if author)
     return LocalRecord(values, authors, line, record_label(reference.get("id"), values, line))
@@ -205,6 +248,17 @@ def _issns(numbers: list[str]) -> list[str]:
     return [part for part in parts if is_issn(part)]
 
 
+def _isbns(numbers: list[str]) -> list[Isbn]:
+    """The ISBNs among SN's numbers (those that are valid ISBNs), each once, in 13 digits."""
+    found: list[Isbn] = []
+    for text in numbers:
+        for part in [text, *re.split(r"[,;\s]+", text)]:
+            number = None if is_issn(part) else isbn13(part.strip())
+            if number and all(isbn.isbn != number for isbn in found):
+                found.append(Isbn(number))
+    return found
+
+
 def _repec(accession: str | None) -> str | None:
     """AN is a database's accession number; only a RePEc handle there is ours (others, such as
     Web of Science's WOS:..., are left alone)."""
@@ -239,6 +293,10 @@ def _reference(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         "id": key,
         "title": work_text(work, "title"),
         "authors": [text for author in work_authors(work) if (text := person_text(author))],
+        **{
+            key: [text for person in work_contributors(work, role) if (text := person_text(person))]
+            for key, role in CONTRIBUTOR_KEYS.items()
+        },
         "secondary_title": work_text(work, "container_title"),
         "year": str(year) if year is not None else parts[0],
         "date": "/".join([*parts, "", ""][:3]) + "/" if len(parts) > 1 else None,
@@ -247,7 +305,14 @@ def _reference(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         "start_page": start,
         "end_page": end,
         "publisher": work_text(work, "publisher"),
-        "issn": work_list(work, "issn"),
+        "issn": [*work_list(work, "issn"), *work_isbns(work)],
+        "tertiary_title": work_text(work, "series_title"),
+        "place_published": work_text(work, "publisher_place"),
+        "alternate_title1": work_text(work, "container_short_title"),
+        "note": work_text(work, "report_number"),
+        "type_of_work": work_text(work, "degree"),
+        "custom3": work_text(work, "event_name"),
+        "file_attachments1": [row["url"] for row in work_rows(work, "files") if row.get("url")],
         "doi": work_text(work, "doi"),
         "urls": [url] if (url := work_text(work, "url")) else [],
         "accession_number": work_text(work, "repec_handle"),
