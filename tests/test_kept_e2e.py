@@ -420,3 +420,17 @@ def test_json_on_every_command_that_reports(harvest):
     assert [d["work"]["doi"] for d in deleted["deleted"]] == [ESMO]
     untracked = json.loads(harvest("untrack", BLOG, "--json").stdout)
     assert untracked == {"identifiers": 1, "untracked": 1}
+
+
+def test_an_imported_byline_cut_short_by_and_others_leaves_the_sources_whole_one(harvest):
+    assert harvest("doi", ESMO).returncode == 0
+    crossref = authors(harvest.db_path, ESMO)
+    ours = harvest.folder / "ours.bib"
+    ours.write_text(
+        "@article{kawazoe2020,\n  doi = {" + ESMO + "},\n"
+        "  author = {Kawazoe, Akihito and others},\n  note = {ours}\n}\n"
+    )
+    done = harvest("import", str(ours))
+    assert done.returncode == 0, done.stderr
+    assert authors(harvest.db_path, ESMO) == crossref and len(crossref) > 1
+    assert query(harvest.db_path, "SELECT field FROM local_fields WHERE field = 'authors'") == []

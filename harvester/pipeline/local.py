@@ -287,9 +287,12 @@ def import_records(
             # A file's bare year (BibTeX, RIS PY) says no more than `year`: it must not hide a
             # source's full date behind a local "2015".
             del edits["published"]
-        if record.authors:
-            edits["authors"] = authors_json(record.authors)
         doi, handle = record.values.get("doi"), record.values.get("repec_handle")
+        cut_short = getattr(record, "more_authors", False) and (doi or handle)
+        if record.authors and not cut_short:
+            # A byline cut short ("and others") is not yours to win with: it would hide the
+            # source's whole one. A record no source knows keeps what it lists.
+            edits["authors"] = authors_json(record.authors)
         if isinstance(doi, str):
             ident, value = ("doi", parse_doi(doi).key), doi
         elif isinstance(handle, str):
