@@ -22,9 +22,10 @@ harvest: $(STAMP)
 	$(BIN)/harvest run
 
 ## Debian packages the tests use as the real consumers of what the harvester makes (a browser
-## for the Datasette work page): installed when missing and apt-get can (as root, as in CI);
+## for the Datasette work page, pandoc for CSL-JSON, biber for BibTeX): installed when missing
+## and apt-get can (as root, as in CI);
 ## else the tests that need them skip, each kind with one line saying why.
-TOOLS := chromium chromium-driver
+TOOLS := chromium chromium-driver pandoc biber
 tools:
 	@missing=$$(for p in $(TOOLS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
