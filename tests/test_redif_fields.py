@@ -293,8 +293,11 @@ def test_publication_status_is_kept_as_text():
     assert record.relations == ()  # no DOI named: nothing to link
     scorecard = redif_file("epo_papers_2005.rdf")
     health = to_record(next(t for t in scorecard.templates if t.handle.endswith("2005-14")))
-    assert health.publication_status == (  # the first of two, continued over two lines
-        "Published in International Journal of Health Services, vol. 35, no. 4, pp. 655-673."
+    assert health.publication_status == (  # two, each continued over lines: one a line
+        "Published in International Journal of Health Services, vol. 35, no. 4, pp. 655-673.\n"
+        'Published in "Mercados de trabajo y desigualdad en el plano económico en los Estados '
+        'Unidos desde finales de la década de los años setenta," in Gerardo Fujii and Santos M. '
+        "Ruesga (eds.), El trabajo en un mundo globalizado, Madrid: Ediciones Pirámide, 2004."
     )
     # "Publication-Status:" empty
     assert to_record(scorecard.templates[0]).publication_status is None

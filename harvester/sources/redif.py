@@ -554,7 +554,8 @@ def to_record(
         end = text("end-page")
         pages = f"{start}-{end}" if end else start
     series_name = text("series") or _of_series(template, series)
-    status = text("publication-status")
+    # Each Publication-Status is one statement ("Published in ..."); a repeated one is kept too.
+    status = "\n".join(filter(None, map(_one_line, template.get_all("publication-status")))) or None
     files = _files(template)
     number = text("number")
     return Record(
