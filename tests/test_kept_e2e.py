@@ -234,14 +234,19 @@ def test_harvest_repec_reads_the_archive_tree_and_follows_the_dois(harvest, upst
     db = harvest.db_path
     for paper in (paper_1, paper_2):
         handle = paper["Handle"][0]
+        # the series is the paper's collection (series_title), its provider the institution
         assert work_row(
-            db, "repec_handle", handle, "title", "doi", "container_title", "published", "type"
+            db, "repec_handle", handle, "title", "doi", "series_title", "publisher", "type"
         ) == (
             paper["Title"][0],
             paper["DOI"][0],
             "CEU Working Papers",
-            paper["Creation-Date"][0],
+            "Department of Economics, Central European University",
             "report",
+        )
+        assert work_row(db, "repec_handle", handle, "container_title", "published") == (
+            None,
+            paper["Creation-Date"][0],
         )
         assert query(
             db,

@@ -291,7 +291,9 @@ def test_redif_paper(name):
     assert record.title == field("Title")[0]
     assert record.doi == field("DOI")[0]
     assert record.issued == field("Creation-Date")[0] == "2025-09-30"
-    assert record.container_title == "CEU Working Papers"  # the series' name
+    # the series' name is the paper's collection (CSL collection-title), not a journal
+    assert (record.container_title, record.series_title) == (None, "CEU Working Papers")
+    assert record.report_number == field("Number")[0]
     assert [(a.given, a.family) for a in record.authors] == list(
         zip(field("Author-Name-First"), field("Author-Name-Last"), strict=True)
     )

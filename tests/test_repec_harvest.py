@@ -46,6 +46,7 @@ def tree(tmp_path):
     shutil.copy(fixture_path("redif/awu_awuseri.rdf"), root / "awu" / "awuseri.rdf")
     shutil.copy(fixture_path("redif/awu_journl_prova.rdf"), root / "awu" / "journl" / "prova.rdf")
     (root / "epo" / "papers").mkdir(parents=True)
+    shutil.copy(fixture_path("redif/epo_eposeri.rdf"), root / "epo" / "eposeri.rdf")
     shutil.copy(fixture_path("redif/epo_papers_2016.rdf"), root / "epo" / "papers" / "2016.rdf")
     (root / "sae" / "woemps").mkdir(parents=True)
     (root / "sae" / "woemps" / "woemps2015.rdf").write_text(SEED_REDIF, encoding="utf-8")
@@ -99,6 +100,11 @@ def test_a_series_is_harvested_and_a_rerun_reads_only_what_changed(
     )
     assert first["repec_handle"] == "RePEc:awu:journl:v:17:y:2023:i:2:p:145-148"
     assert first["volume"] == "17" and first["issue"] == "2" and first["pages"] == "145-148"
+    # the journal's series template names its provider: the article's publisher
+    assert (first["container_title"], first["publisher"]) == (
+        "Bulletin of Political Economy",
+        "Bulletin of Political Economy",
+    )
     assert json.loads(first["provenance"])["title"] == "repec"
 
     parsed = []
@@ -130,6 +136,15 @@ def test_single_handles_are_found_through_the_index(upstream, tree, store):
     work = store.works.get(outcomes[0].work_id)
     assert work["title"] == "Low Visibility: The Fate of Air Traffic Control Privatization"
     assert work["type"] == "report"
+    # the series' Name and Provider-Name, from epo/eposeri.rdf: a working paper's collection
+    # and institution (BibTeX @techreport institution), not a journal
+    assert (work["series_title"], work["publisher"], work["container_title"]) == (
+        "CEPR Reports and Issue Briefs",
+        "Center for Economic and Policy Research (CEPR)",
+        None,
+    )
+    assert work["report_number"] is None  # the template has no Number
+    assert json.loads(work["jel_codes"])[:3] == ["H", "H1", "H4"]
     assert store.repec.path(parse_repec("RePEc:epo:papers:2016-01").key) == "epo/papers/2016.rdf"
 
 

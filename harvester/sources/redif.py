@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from harvester.errors import BadIdentifier
 from harvester.identifiers import ascii_key, parse_doi, parse_repec
-from harvester.models import Author, Record, Relation
+from harvester.models import Author, FileLink, Record, Relation
 
 __all__ = [
     "SOURCE",
@@ -46,6 +46,8 @@ __all__ = [
     "iter_templates",
     "parse_file",
     "series_names",
+    "series_providers",
+    "split_name",
     "to_record",
 ]
 
@@ -526,11 +528,19 @@ def _template_handle(text: str, template_type: str) -> str:
 # --- templates -> records ---
 
 
-def to_record(template: Template, series: Mapping[str, str] | None = None) -> Record | None:
+def to_record(
+    template: Template,
+    series: Mapping[str, str] | None = None,
+    providers: Mapping[str, str] | None = None,
+) -> Record | None:
     """A work template (Article, Paper, Chapter, Book, Software) as a Record; None for the others.
 
-    `series` maps series handle keys to names (`series_names` of the archive's seri.rdf) and gives
-    the container title of a work that names no Journal, Book-Title or Series of its own.
+    `series` and `providers` map series handle keys to the series' Name and Provider-Name
+    (`series_names` and `series_providers` of the archive's seri.rdf). An article's series is its
+    journal (container_title); any other work's series is the collection it is numbered in
+    (series_title: CSL's collection-title, Zotero's seriesTitle, the "type" of IDEAS' BibTeX
+    @techreport). The Provider-Name, who "publishes" the series in the ReDIF spec's words, is the
+    publisher of a work that names none: a working paper's institution.
     """
     record_type = RECORD_TYPES.get(template.type)
     if record_type is None:
@@ -543,38 +553,61 @@ def to_record(template: Template, series: Mapping[str, str] | None = None) -> Re
     if pages is None and (start := text("start-page")):
         end = text("end-page")
         pages = f"{start}-{end}" if end else start
+    series_name = text("series") or _of_series(template, series)
+    # Each Publication-Status is one statement ("Published in ..."); a repeated one is kept too.
+    status = "\n".join(filter(None, map(_one_line, template.get_all("publication-status")))) or None
+    files = _files(template)
+    number = text("number")
     return Record(
         source=SOURCE,
-        doi=doi_of(template),
+        doi=(doi := doi_of(template)),
         repec_handle=template.handle,
         type=record_type,
         title=text("title"),
         container_title=(
-            text("journal")
-            or text("book-title")
-            or text("series")
-            or _series_name(template, series)
+            (text("journal") or series_name) if template.type == "article" else text("book-title")
         ),
+        series_title=None if template.type == "article" else series_name,
         volume=text("volume"),
-        issue=text("issue") or text("number"),
+        issue=text("issue"),
+        report_number=number if template.type == "paper" else None,
+        series_number=number if template.type in ("book", "chapter", "software") else None,
         pages=pages,
         issued=_issued(template),
-        publisher=text("publisher-name") or text("provider-name"),
-        authors=tuple(_author(cluster) for cluster in template.clusters_of("author")),
+        revised=_latest_date(template.get_all("revision-date")),
+        publisher=(
+            text("publisher-name") or text("provider-name") or _of_series(template, providers)
+        ),
+        authors=tuple(_person(cluster) for cluster in template.clusters_of("author")),
+        contributors=tuple(
+            _person(cluster, role="editor") for cluster in template.clusters_of("editor")
+        ),
         abstract=template.get("abstract"),
-        language=text("language"),
-        url=next(filter(None, (c.get("url") for c in template.clusters_of("file"))), None),
-        relations=_relations(template),
+        language=_language(text("language")),
+        url=files[0].url if files else None,
+        files=files,
+        relations=_relations(template, status, doi),
         subjects=_subjects(template.get_all("keywords")),
+        jel_codes=_jel_codes(template.get_all("classification-jel")),
+        publication_status=status,
     )
 
 
 def series_names(templates: Iterable[Template]) -> dict[str, str]:
     """Series handle key -> series name, from the Series templates of an archive's seri.rdf."""
+    return _series_field(templates, "name")
+
+
+def series_providers(templates: Iterable[Template]) -> dict[str, str]:
+    """Series handle key -> the series' Provider-Name (who publishes it), from a seri.rdf."""
+    return _series_field(templates, "provider-name")
+
+
+def _series_field(templates: Iterable[Template], name: str) -> dict[str, str]:
     return {
-        ascii_key(t.handle): name
+        ascii_key(t.handle): value
         for t in templates
-        if t.type == "series" and (name := _one_line(t.get("name")))
+        if t.type == "series" and (value := _one_line(t.get(name)))
     }
 
 
@@ -592,12 +625,20 @@ def doi_of(template: Template) -> str | None:
         for cluster in template.clusters_of("file")
         if (url := cluster.get("url")) and _DOI_URL.match(url)
     )
+    return next(_valid_dois(candidates), None)
+
+
+def _valid_dois(candidates: Iterable[str]) -> Iterator[str]:
+    """The candidates that are DOIs, cleaned; the punctuation of the sentence a DOI ends is not
+    part of it ("... doi:10.1016/j.x.2015.01.002." and an unbalanced ")")."""
     for candidate in candidates:
+        text = candidate.rstrip(".,;")
+        while text.endswith(")") and text.count(")") > text.count("("):
+            text = text[:-1].rstrip(".,;")
         try:
-            return parse_doi(candidate).value
+            yield parse_doi(text).value
         except BadIdentifier:
             continue
-    return None
 
 
 def _one_line(value: str | None) -> str | None:
@@ -607,24 +648,194 @@ def _one_line(value: str | None) -> str | None:
     return " ".join(value.split()) or None
 
 
-def _series_name(template: Template, series: Mapping[str, str] | None) -> str | None:
-    if not series:
+def _of_series(template: Template, by_series: Mapping[str, str] | None) -> str | None:
+    """What `by_series` (series handle key -> value) says of the template's series."""
+    if not by_series:
         return None
     archive, series_code = template.handle.split(":")[1:3]
-    return series.get(ascii_key(f"RePEc:{archive}:{series_code}"))
+    return by_series.get(ascii_key(f"RePEc:{archive}:{series_code}"))
 
 
-def _author(cluster: Cluster) -> Author:
-    """Author-X-Name-First/-Last give a split name; Author-Name alone stays whole, as ReDIF gives
-    no way to tell an organisation ("BER team") from a person."""
-    given = cluster.get("x-name-first") or cluster.get("name-first")
-    family = cluster.get("x-name-last") or cluster.get("name-last")
+# --- persons ---
+
+#: A RePEc short id (the RePEc Author Service's): "p", two letters of the surname, a number.
+_SHORT_ID = re.compile(r"p[a-z]{1,3}[0-9]+")
+#: Lower-case words that begin a family name: "Annelie van Niekerk", "Lorenzo Di Domenico".
+_PARTICLES = frozenset(
+    re.findall(r"\S+", "van von der den de di da del della dello dos das du des le la ten ter zu")
+)
+#: Words that say a name is an organisation's ("BER team") or a group's, never a person's.
+_ORGANISATION_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        """team group staff office department dept university universidad universita università
+        université universität universitat institute institut instituto istituto centre center
+        centro bank banco fund commission council committee ministry agency association foundation
+        board bureau authority secretariat organisation organization society unit division program
+        programme project network forum company corporation inc ltd llc school college faculty
+        laboratory lab research services service et al and & of for the und""",
+    )
+)
+_SUFFIXES = frozenset(("jr", "jr.", "sr", "sr.", "ii", "iii", "iv"))
+_INITIALS = re.compile(r"(?:[^\W\d_]{1,2}\.)+|[^\W\d_]")  # "D.", "Th.", "J.F.", "A"
+_NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'’.-]*(?:['’.-][^\W\d_]+)*\.?")  # "Tracey-Lee"
+
+
+def _person(cluster: Cluster, role: str | None = None) -> Author:
+    """An author or editor cluster as an Author.
+
+    Name-First (+ Name-Middle) and Name-Last, or their X- forms, give a split name: "Kimberly" +
+    "Ann" is the given name "Kimberly Ann". A name given only as Author-Name is split where its
+    form says how (`split_name`); otherwise it stays whole. Author-Person's short id is the
+    author's identity in RePEc; e-mail addresses are never kept.
+    """
+    given = _joined(
+        _one_line(cluster.get("x-name-first") or cluster.get("name-first")),
+        _one_line(cluster.get("x-name-middle") or cluster.get("name-middle")),
+    )
+    family = _one_line(cluster.get("x-name-last") or cluster.get("name-last"))
     affiliations = tuple(
         dict.fromkeys(_one_line(place) for place in cluster.get_all("workplace-name"))
     )
-    if given or family:
-        return Author(given=given, family=family, affiliations=affiliations)
-    return Author(name=_one_line(cluster.get("name")), affiliations=affiliations)
+    repec_id = _short_id(cluster.get("person"))
+    name = None
+    if not (given or family):
+        name = _one_line(cluster.get("name"))
+        if name and (split := split_name(name)):
+            family, given = split
+            name = None
+    return Author(
+        given=given,
+        family=family,
+        name=name,
+        affiliations=affiliations,
+        repec_id=repec_id,
+        role=role,
+    )
+
+
+def _joined(first: str | None, middle: str | None) -> str | None:
+    """First and middle names as one given name; a middle name already in the first is not
+    written twice ("Christian A." + "A.")."""
+    if not middle or (first and first.split()[-1] == middle):
+        return first
+    return f"{first} {middle}" if first else middle
+
+
+def _short_id(value: str | None) -> str | None:
+    """The RePEc short id of an Author-Person ("pba441"); a person handle or junk is dropped."""
+    text = (value or "").strip().lower()
+    return text if _SHORT_ID.fullmatch(text) else None
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """(family, given) of a person's name written as one, or None when the name is an
+    organisation's or its split is not certain.
+
+    The ReDIF spec recommends "Lastname, Firstname" ("Sturm, J.F."), and direct order is common
+    ("Dean Baker"). In direct order the family name is the last word when at most one full word
+    comes before it ("Dean Baker", "Max B. Sawicky", "J. Scott Holladay"), or starts at a particle
+    ("Annelie van Niekerk", "Lorenzo Di Domenico"). With two full given-or-family words before
+    the last ("Marco Veronese Passarella" is Veronese Passarella, "Enrico Sergio Levrero" is
+    Levrero) the form does not tell, and the name stays whole, as does anything with a word of an
+    organisation ("BER team"), a digit, an all-capital acronym or a lower-case word.
+    """
+    words = name.split()
+    if not words or any(_not_a_name_word(word) for word in words):
+        return None
+    if name.count(",") == 1:
+        family, given = (part.split() for part in name.split(","))
+        if not family or not given or " ".join(given).lower() in _SUFFIXES:
+            return None
+        if _is_family(family) and all(_is_given(word) for word in given):
+            return " ".join(family), " ".join(given)
+        return None
+    if "," in name or len(words) < 2:
+        return None
+    particle = next((i for i, word in enumerate(words[1:], 1) if word.lower() in _PARTICLES), None)
+    if particle is not None:
+        given, family = words[:particle], words[particle:]
+    else:
+        given, family = words[:-1], words[-1:]
+    full_words = [word for word in given if not _INITIALS.fullmatch(word)]
+    if len(full_words) > 1 or not all(_is_given(word) for word in given):
+        return None
+    if not _is_family(family):
+        return None
+    return " ".join(family), " ".join(given)
+
+
+def _not_a_name_word(word: str) -> bool:
+    bare = word.strip(",").lower()
+    return (
+        bare in _ORGANISATION_WORDS
+        or any(char.isdigit() for char in word)
+        or (len(word) > 1 and word.isupper() and word.isalpha())  # an acronym: "BER", "IMF"
+    )
+
+
+def _is_given(word: str) -> bool:
+    """A capitalised name or initials: "Dean", "Tracey-Lee", "B.", "J.F."."""
+    return word[0].isupper() and bool(_INITIALS.fullmatch(word) or _NAME_WORD.fullmatch(word))
+
+
+def _is_family(words: list[str]) -> bool:
+    """Capitalised words, the particles before them in either case: "van der Wath", "Di
+    Domenico", "O'Neil"; not initials ("Sturm, J.F." has its initials after the comma)."""
+    last = words[-1]
+    return (
+        last[0].isupper()
+        and bool(_NAME_WORD.fullmatch(last))
+        and not _INITIALS.fullmatch(last)
+        and all(word.lower() in _PARTICLES or _is_given(word) for word in words[:-1])
+    )
+
+
+# --- other fields ---
+
+
+def _files(template: Template) -> tuple[FileLink, ...]:
+    """Every File-URL with its File-Format (a media type, so lower-cased) and File-Function,
+    in order, each URL once."""
+    found: dict[str, FileLink] = {}
+    for cluster in template.clusters_of("file"):
+        url = "".join((cluster.get("url") or "").split())  # the spec: whitespace is ignored
+        if url and url not in found:
+            media_type = _one_line(cluster.get("format"))
+            found[url] = FileLink(
+                url=url,
+                format=media_type.lower() if media_type else None,
+                label=_one_line(cluster.get("function")),
+            )
+    return tuple(found.values())
+
+
+_JEL_SEPARATOR = re.compile(r"[\s,;]+")
+_JEL_CODE = re.compile(r"[A-Z](?:[0-9]{1,2})?")
+
+
+def _jel_codes(values: Iterable[str]) -> tuple[str, ...]:
+    """Classification-JEL codes split on spaces, commas and semicolons (the spec says ";", the
+    files use all three), upper-cased ("j24" -> "J24"), each once; what is not a JEL code
+    (a letter and up to two digits: "J", "J2", "J24") is dropped."""
+    found: dict[str, None] = {}
+    for value in values:
+        for token in _JEL_SEPARATOR.split(value):
+            code = token.strip(".").upper()
+            if _JEL_CODE.fullmatch(code):
+                found.setdefault(code)
+    return tuple(found)
+
+
+def _language(value: str | None) -> str | None:
+    """ReDIF's Language is an ISO 639-1 code; written in any case."""
+    return value.lower() if value else None
+
+
+def _latest_date(values: Iterable[str]) -> str | None:
+    """The latest of the dates (Revision-Date may repeat), as a partial ISO date."""
+    dates = [date for value in values if (date := _partial_date(value))]
+    return max(dates) if dates else None
 
 
 def _issued(template: Template) -> str | None:
@@ -674,17 +885,25 @@ def _partial_date(text: str) -> str | None:
 
 
 def _subjects(values: Iterable[str]) -> tuple[str, ...]:
-    """Keywords split on "," and ";", in order, each once (compared case-insensitively)."""
+    """Keywords split on "," and ";", in order, each once (compared case-insensitively), a
+    full stop ending the list dropped."""
     found: dict[str, str] = {}
     for value in values:
         for keyword in _KEYWORD_SEPARATOR.split(value):
             keyword = " ".join(keyword.split())
+            if keyword.endswith(".") and keyword.count(".") == 1:
+                keyword = keyword[:-1].rstrip()  # the sentence's full stop: "digital exposure."
             if keyword:
                 found.setdefault(keyword.casefold(), keyword)
     return tuple(found.values())
 
 
-def _relations(template: Template) -> tuple[Relation, ...]:
+def _relations(template: Template, status: str | None, own_doi: str | None) -> tuple[Relation, ...]:
+    """Other versions of the work: the RePEc handles of Article-/Book-/Chapter-/Paper-Handle,
+    and a DOI that Publication-Status names ("Published in ... doi:10.1016/...") as the published
+    version. Crossref's "is-preprint-of" says exactly that of a working paper (DataCite's nearest,
+    IsPreviousVersionOf, would also fit a superseded dataset); it is the type RELATION_FIELDS
+    already gives an Article-Handle."""
     found: list[Relation] = []
     for name, relation_type in RELATION_FIELDS.items():
         for value in template.get_all(name):
@@ -694,33 +913,59 @@ def _relations(template: Template) -> tuple[Relation, ...]:
                 continue
             if relation not in found:
                 found.append(relation)
+    if status and template.type == "paper":
+        for doi in _valid_dois(match[0] for match in _NOTE_DOI.finditer(status)):
+            relation = Relation("is-preprint-of", "doi", doi)
+            if doi != own_doi and relation not in found:
+                found.append(relation)
     return tuple(found)
 
 
 # --- templates as stored payloads ---
 
 #: Bump when to_record reads something new: stored RePEc payloads are then parsed again.
-PARSER_VERSION = 1
+#: 2: middle names, split Author-Name, Author-Person ids, editors, the series' provider as
+#: publisher, the series as series_title, Number as report number, JEL codes, files,
+#: Publication-Status (and its DOI), Revision-Date.
+PARSER_VERSION = 2
+
+#: Fields that hold a person's e-mail address: not stored (the record needs none, and a
+#: database of e-mail addresses is not what a harvest is for).
+_EMAIL_FIELD = re.compile(r"(?:author|editor)-(?:.*-)?email|contact-email")
 
 
-def template_payload(template: Template, series_name: str | None = None) -> dict:
-    """A template as JSON for `source_records`: what the archive said, with the series name
-    `to_record` falls back on, so that the stored payload alone rebuilds the record."""
+def template_payload(
+    template: Template, series_name: str | None = None, series_provider: str | None = None
+) -> dict:
+    """A template as JSON for `source_records`: what the archive said, with the series' name and
+    Provider-Name `to_record` falls back on, so that the stored payload alone rebuilds the
+    record. E-mail addresses are left out."""
     return {
         "type": template.type,
         "handle": template.handle,
         "line": template.line,
-        "fields": [list(pair) for pair in template.fields],
+        "fields": [list(pair) for pair in template.fields if not _EMAIL_FIELD.fullmatch(pair[0])],
         "clusters": [
-            {"kind": c.kind, "line": c.line, "fields": [list(pair) for pair in c.fields]}
+            {
+                "kind": c.kind,
+                "line": c.line,
+                "fields": [
+                    list(pair)
+                    for pair in c.fields
+                    if not _EMAIL_FIELD.fullmatch(f"{c.kind}-{pair[0]}")
+                ],
+            }
             for c in template.clusters
         ],
         "series_name": series_name,
+        "series_provider": series_provider,
     }
 
 
 def record_from_payload(payload: Mapping) -> Record:
-    """The inverse of `template_payload`, read into a Record (the parser the pipeline stores by)."""
+    """The inverse of `template_payload`, read into a Record (the parser the pipeline stores by).
+    A payload stored before version 2 has no series_provider: its record has no publisher
+    unless the template names one."""
     template = Template(
         type=payload["type"],
         handle=payload["handle"],
@@ -731,9 +976,13 @@ def record_from_payload(payload: Mapping) -> Record:
             for c in payload.get("clusters", [])
         ),
     )
-    name = payload.get("series_name")
     series_key = ascii_key(":".join(template.handle.split(":")[:3]))
-    record = to_record(template, {series_key: name} if name else None)
+    name, provider = payload.get("series_name"), payload.get("series_provider")
+    record = to_record(
+        template,
+        {series_key: name} if name else None,
+        {series_key: provider} if provider else None,
+    )
     if record is None:
         raise ValueError(f"{template.handle}: a {template.type} template is not a work")
     return record

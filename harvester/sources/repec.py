@@ -460,29 +460,48 @@ def log_template_errors(parsed: redif.RedifFile) -> None:
 
 
 def template_answer(template: redif.Template, names: SeriesNames) -> Fetched:
-    """A work template as the driver stores it: its payload, with the name of its series."""
+    """A work template as the driver stores it: its payload, with its series' name and
+    Provider-Name (the series is read once per archive, not stored per work otherwise)."""
     handle = parse_repec(template.handle)
     series_key = ascii_key(f"RePEc:{handle.archive}:{handle.series}")
-    payload = redif.template_payload(template, names.of(handle.archive.lower()).get(series_key))
+    archive = handle.archive.lower()
+    payload = redif.template_payload(
+        template,
+        names.of(archive).get(series_key),
+        names.providers_of(archive).get(series_key),
+    )
     return Fetched(SOURCE, handle.key, "ok", payload=payload, display=handle.value)
 
 
 class SeriesNames:
-    """The series names of each archive met, read once from its {archive}seri.rdf: a working
-    paper's container title when its template names none."""
+    """The series of each archive met, read once from its {archive}seri.rdf: a series' Name is a
+    working paper's series title (an article's journal) when its template names none, and its
+    Provider-Name the work's publisher."""
 
     def __init__(self, tree: ArchiveTree) -> None:
         self.tree = tree
         self._names: dict[str, dict[str, str]] = {}
+        self._providers: dict[str, dict[str, str]] = {}
 
     def of(self, archive: str) -> dict[str, str]:
-        if archive not in self._names:
-            path = f"{archive}/{archive}seri.rdf"
-            try:
-                data, _ = self.tree.read(path)
-                self._names[archive] = redif.series_names(
-                    redif.parse_file(data or b"", path).templates
-                )
-            except NotFound:
-                self._names[archive] = {}
+        """Series handle key -> Name, for the archive's series."""
+        self._read(archive)
         return self._names[archive]
+
+    def providers_of(self, archive: str) -> dict[str, str]:
+        """Series handle key -> Provider-Name, for the archive's series."""
+        self._read(archive)
+        return self._providers[archive]
+
+    def _read(self, archive: str) -> None:
+        if archive in self._names:
+            return
+        path = f"{archive}/{archive}seri.rdf"
+        try:
+            data, _ = self.tree.read(path)
+        except NotFound:
+            self._names[archive], self._providers[archive] = {}, {}
+            return
+        templates = redif.parse_file(data or b"", path).templates
+        self._names[archive] = redif.series_names(templates)
+        self._providers[archive] = redif.series_providers(templates)
