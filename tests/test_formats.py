@@ -114,7 +114,7 @@ def repec_work(work_id: int) -> dict:
         issued=fields["Creation-Date"],
         abstract=fields["Abstract"],
         url=fields["File-URL"],
-        container_title="CEPR Reports and Issue Briefs",
+        series_title="CEPR Reports and Issue Briefs",  # a working paper's series (redif)
         publisher="Center for Economic and Policy Research (CEPR)",
         report_number=fields["Handle"].rsplit(":", 1)[1],
         jel_codes=tuple(fields["Classification-JEL"].split(", ")),

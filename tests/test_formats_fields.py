@@ -186,7 +186,8 @@ def test_a_repec_working_paper_is_a_techreport_with_its_institution() -> None:
         in ris
     )
     [item] = json.loads(written([REPEC], "csl-json"))
-    assert (item["type"], item["number"], item["container-title"]) == (
+    # The series of a working paper is CSL's collection-title (RePEc's series_title).
+    assert (item["type"], item["number"], item["collection-title"]) == (
         "report",
         "2016-01",
         "CEPR Reports and Issue Briefs",

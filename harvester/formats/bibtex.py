@@ -368,8 +368,8 @@ def _record(entry: model.Entry, line: int, strings: Mapping[str, str]) -> LocalR
     raw["publisher"] = decoded.get("publisher")
     raw["publisher_place"] = decoded.get("place")
     kind = decoded.get("type")
-    if entry_type in REPORTS and kind and kind not in TYPE_KEYS and not raw["container_title"]:
-        raw["container_title"] = kind  # a working paper's series, as IDEAS writes it
+    if entry_type in REPORTS and kind and kind not in TYPE_KEYS and not raw.get("series_title"):
+        raw["series_title"] = kind  # a working paper's series, as IDEAS writes it
     if entry_type in THESES and kind:
         raw["degree"] = TYPE_KEYS.get(kind, kind)
     if "number" in decoded:
@@ -564,7 +564,8 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
     values["pages"] = values["pages"].replace("-", "--")
     container = latex_escape(work_text(work, "container_title"))
     if entry_type == "techreport":
-        values["type"] = container  # the series a working paper is in, as IDEAS writes it
+        # The series a working paper is in, as IDEAS writes it (RePEc's is its series_title).
+        values["type"] = values.pop("series", "") or container
         values["number"] = latex_escape(work_text(work, "report_number"))
     else:
         values["booktitle" if entry_type in IN_BOOK else "journal"] = container
