@@ -77,7 +77,8 @@ def test_elife_article() -> None:
     assert record.published_print is None
     assert record.publisher == "eLife Sciences Publications, Ltd"
     assert record.language == "en"
-    assert record.url == "https://doi.org/10.7554/elife.01567"
+    # the landing page (resource.primary.URL), not `URL`, the doi.org link the DOI gives anyway
+    assert record.url == "https://elifesciences.org/articles/01567"
     assert record.license == "http://creativecommons.org/licenses/by/3.0/"
     assert record.reference_count == 27
     assert record.cited_by_count == 36
@@ -134,6 +135,7 @@ def test_correction_shows_as_updated_by() -> None:
             type="correction",
             label="Correction",
             date="2012-05-08",
+            source="publisher",
         ),
     )
     # The record has an editor: editors are not authors.
@@ -147,10 +149,20 @@ def test_update_to_and_updated_by_new_version() -> None:
     record = work("10.1371_journal.ppat.1008184.json")
     assert record.updates == (
         Update(
-            "update-to", "10.1371/journal.ppat.1008184", "new_version", "New version", "2020-01-30"
+            "update-to",
+            "10.1371/journal.ppat.1008184",
+            "new_version",
+            "New version",
+            "2020-01-30",
+            source="publisher",
         ),
         Update(
-            "updated-by", "10.1371/journal.ppat.1008184", "new_version", "New version", "2020-01-30"
+            "updated-by",
+            "10.1371/journal.ppat.1008184",
+            "new_version",
+            "New version",
+            "2020-01-30",
+            source="publisher",
         ),
     )
     assert record.relations == (Relation("new_version", "doi", "10.1371/journal.ppat.1008184"),)
@@ -338,7 +350,7 @@ def test_doi_with_parentheses() -> None:
     assert record.type == "journal"
     assert record.title == "Austral Ecology"
     assert record.issn == ("1442-9985", "1442-9993")
-    assert record.url == "http://dx.doi.org/10.1111/(issn)1442-9993"
+    assert record.url == "http://doi.wiley.com/10.1111/(ISSN)1442-9993"  # resource.primary.URL
     assert record.issued is None
     assert record.authors == ()
 

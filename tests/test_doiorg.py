@@ -90,7 +90,8 @@ def test_science_article_parses_field_by_field():
     assert record.abstract.startswith("The train of thought pursued in this article")
     assert "<" not in record.abstract
     assert record.language == "en"
-    assert record.url == "http://dx.doi.org/10.1126/science.169.3946.635"
+    # the landing page (resource.primary.URL), not URL, which is the doi.org link
+    assert record.url == "https://www.science.org/doi/10.1126/science.169.3946.635"
     assert record.reference_count == 76
     assert record.cited_by_count == 92
 
@@ -136,7 +137,7 @@ def test_plain_csl_shapes():
         "DOI": " 10.1/X ",
         "title": ["", "<i>First</i> title"],
         "container-title": ["Journal of Things"],
-        "ISSN": "1234-5678",
+        "ISSN": "2050-084x",
         "volume": 7,
         "issued": {"raw": "2019-03?"},
         "published-print": {"literal": "1887 or 1888"},
@@ -153,7 +154,8 @@ def test_plain_csl_shapes():
     assert record.doi == "10.1/X"
     assert record.title == "First title"
     assert record.container_title == "Journal of Things"
-    assert record.issn == ("1234-5678",)
+    assert record.issn == ("2050-084X",)  # checked, in printed form
+    assert parse_csl({"DOI": "10.1/x", "ISSN": "1234-5678"}).issn == ()  # wrong check digit
     assert record.volume == "7"
     assert (record.issued, record.published_print, record.published_online) == (
         "2019",

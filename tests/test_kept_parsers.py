@@ -59,7 +59,10 @@ def test_crossref_blog_post():
     assert record.doi == message["DOI"] == "10.53731/ybhah-9jy85"
     assert record.type == message["type"] == "posted-content"
     assert record.title == message["title"][0] == "The rise of the (science) newsletter"
-    assert message["container-title"] == [] and record.container_title is None
+    # no container-title: the blog's name is group-title, its ISSN in relation is-part-of
+    assert message["container-title"] == [] and message["group-title"] == "Front Matter"
+    assert record.container_title == "Front Matter"
+    assert record.issn == ("2749-9952",)
     assert message["issued"]["date-parts"] == [[2023, 10, 4]] and record.issued == "2023-10-04"
     assert record.publisher == message["publisher"] == "Front Matter"
     [author] = record.authors
@@ -73,7 +76,9 @@ def test_crossref_blog_post():
     assert "<" not in record.abstract
     assert record.license == "https://creativecommons.org/licenses/by/4.0/legalcode"
     assert record.reference_count == message["references-count"] == 3
-    assert record.url == message["URL"]
+    # the landing page, not message["URL"] (https://doi.org/10.53731/ybhah-9jy85)
+    assert record.url == message["resource"]["primary"]["URL"]
+    assert record.url == "https://blog.front-matter.de/posts/the-rise-of-the-science-newsletter/"
     # is-version-of is asserted twice (by subject and object): one relation
     assert len(message["relation"]["is-version-of"]) == 2
     assert record.relations == (
@@ -235,7 +240,10 @@ def test_csl_journal_article():
     assert record.authors[2].given == "Ramón D"
     assert record.publisher == item["publisher"]
     assert record.language == "en"
-    assert record.url == item["URL"]
+    # URL is only the doi.org link (http://dx.doi.org/10.4067/...) and this 2018 answer has no
+    # resource.primary.URL: no landing page is known, and the DOI gives the link
+    assert item["URL"] == "http://dx.doi.org/10.4067/s0718-48082015000300006"
+    assert record.url is None
 
 
 @pytest.mark.parametrize(

@@ -191,9 +191,10 @@ def test_show_names_the_source_of_each_field_and_where_the_sources_disagree(upst
     assert "  Volume:      3" in lines  # the registration agency wins
     assert "  Identifiers: doi:10.7554/eLife.01567" in lines
     assert lines[-2] == (
-        "  From:        crossref: abstract, authors, cited_by_count, container_title, doi, issn, "
-        "language, license, published, published_online, publisher, reference_count, relations, "
-        "title, type, url, volume, year; openalex: oa_status, oa_url, openalex_id, pages, subjects"
+        "  From:        crossref: abstract, authors, cited_by_count, container_title, doi, funders, "
+        "issn, language, license, published, published_online, publisher, reference_count, "
+        "reference_list, relations, title, type, url, volume, year; openalex: oa_status, oa_url, "
+        "openalex_id, pages, subjects"
     )
     assert lines[-1] == "  Conflict:    volume: crossref '3', openalex '4'"
     # the abstract, wrapped and indented under its label

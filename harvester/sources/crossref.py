@@ -27,7 +27,7 @@ from harvester.errors import (
 )
 from harvester.http import HttpClient, redact_url
 from harvester.identifiers import Doi, ascii_key, parse_doi, quote_doi, quote_doi_query
-from harvester.models import Fetched, Record, Relation, Update
+from harvester.models import Fetched, Record, Relation, Title, Update
 from harvester.sources import base
 from harvester.sources.base import (
     FeedTarget,
@@ -42,12 +42,18 @@ from harvester.sources.fields import (
     date_parts_to_iso,
     describe_json,
     first_inline_text,
+    funders_of,
     inline_text,
     jats_to_text,
+    landing_page,
     objects_in,
+    partial_iso_date,
+    references_of,
+    role_contributors,
     scalar_text,
     stripped_text,
-    unique_issns,
+    typed_isbns,
+    valid_issns,
     whole_number,
 )
 
@@ -60,13 +66,56 @@ VOLATILE_KEYS = ("indexed", "score")
 
 #: Bump when parse reads something new or reads it differently: payloads stored under an
 #: older version are then parsed again instead of being skipped as already seen.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 #: The agency of every DOI doi.org says Crossref registered.
 ROLE = "agency"
 AGENCIES = frozenset({"crossref"})
 
 log = structlog.get_logger(__name__)
+
+#: Crossref's work types -> the harvester's. The harvester's vocabulary IS Crossref's (the ids of
+#: https://api.crossref.org/types), so every entry maps to itself: the table says which names
+#: are known. A type Crossref adds later is kept as sent.
+CROSSREF_TYPES: dict[str, str] = {
+    name: name
+    for name in (
+        "book",
+        "book-chapter",
+        "book-part",
+        "book-section",
+        "book-series",
+        "book-set",
+        "book-track",
+        "component",
+        "database",
+        "dataset",
+        "dissertation",
+        "edited-book",
+        "grant",
+        "journal",
+        "journal-article",
+        "journal-issue",
+        "journal-volume",
+        "monograph",
+        "other",
+        "peer-review",
+        "posted-content",
+        "proceedings",
+        "proceedings-article",
+        "proceedings-series",
+        "reference-book",
+        "reference-entry",
+        "report",
+        "report-component",
+        "report-series",
+        "standard",
+    )
+}
+
+#: Crossref's name lists of contributors other than authors (api_format.md: editor, chair,
+#: translator); each list's name is the contributor's role, as in CSL.
+CONTRIBUTOR_ROLES = ("editor", "translator", "chair")
 
 
 def pools(config: Config) -> dict[str, PoolLimit]:
@@ -618,44 +667,117 @@ def parse(message: Mapping[str, Any]) -> Record:
         raise BadPayload(f"Crossref: work object has no DOI{hint}", source=SOURCE)
 
     abstract = message.get("abstract")
+    crossref_type = stripped_text(message.get("type"))
+    titles = [t for t in (inline_text(t) for t in _texts(message.get("title"))) if t]
+    event = as_mapping(message.get("event")) or {}
+    institution = _institution(message)
     return Record(
         source=SOURCE,
         doi=doi,
-        type=stripped_text(message.get("type")),
-        title=first_inline_text(message.get("title")),
+        type=CROSSREF_TYPES.get(crossref_type, crossref_type) if crossref_type else None,
+        title=titles[0] if titles else None,
         subtitle=first_inline_text(message.get("subtitle")),
-        container_title=first_inline_text(message.get("container-title")),
+        container_title=_container_title(message, crossref_type, institution),
         issn=_issns(message),
         volume=scalar_text(message.get("volume")),
         issue=scalar_text(message.get("issue")),
         # `article-number` (eLife's "e01567") is deliberately not mapped to pages.
         pages=scalar_text(message.get("page")),
-        issued=date_parts_to_iso(as_mapping(message.get("issued"))),
+        issued=_issued(message),
         published_print=date_parts_to_iso(as_mapping(message.get("published-print"))),
         published_online=date_parts_to_iso(as_mapping(message.get("published-online"))),
-        publisher=inline_text(message.get("publisher")),
+        # A thesis is cited with the degree-granting institution as its publisher (CSL, BibTeX's
+        # school); Crossref's `publisher` is then the depositing library.
+        publisher=(institution if crossref_type == "dissertation" else None)
+        or inline_text(message.get("publisher")),
         authors=tuple(csl_authors(message.get("author"))),
         abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
         language=stripped_text(message.get("language")),
         license=_license(message.get("license")),
-        url=stripped_text(message.get("URL")),
+        # The landing page; the doi.org link in `URL` is derivable from the DOI.
+        url=landing_page({"resource": message.get("resource")}),
         reference_count=whole_number(
             message.get("references-count", message.get("reference-count"))
         ),
         cited_by_count=whole_number(message.get("is-referenced-by-count")),
         relations=_relations(message.get("relation")),
         updates=_updates(message),
+        container_short_title=first_inline_text(message.get("short-container-title")),
+        titles=_titles(message, titles[1:]),
+        contributors=role_contributors(message, CONTRIBUTOR_ROLES),
+        funders=funders_of(message.get("funder")),
+        isbn=typed_isbns(message.get("isbn-type"), message.get("ISBN")),
+        event_name=inline_text(event.get("name")),
+        event_place=inline_text(event.get("location")),
+        event_date=date_parts_to_iso(as_mapping(event.get("start"))),
+        publisher_place=inline_text(message.get("publisher-location")),
+        degree=first_inline_text(message.get("degree")),
+        references=references_of(message.get("reference")),
     )
 
 
+def _texts(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _issued(message: Mapping) -> str | None:
+    """`issued`; a dissertation has none (date-parts [[null]]) and carries its date in `approved`,
+    the day the degree was approved, which is then its date. A report's `approved` (OSTI's
+    2008 for a 1992 report) is a later act and never overrides an `issued` it has."""
+    return date_parts_to_iso(as_mapping(message.get("issued"))) or date_parts_to_iso(
+        as_mapping(message.get("approved"))
+    )
+
+
+def _institution(message: Mapping) -> str | None:
+    for entry in objects_in(message.get("institution")):
+        name = inline_text(entry.get("name"))
+        if name:
+            return name
+    return None
+
+
+def _container_title(message: Mapping, crossref_type: str | None, institution: str | None):
+    """The journal or book; for posted content, which has none, where it was posted: a blog's
+    name is `group-title` (Rogue Scholar: "Upstream", with the host "Front Matter" as
+    institution), a preprint's server is `institution` (bioRxiv, whose `group-title` is the
+    subject, "Microbiology")."""
+    container = first_inline_text(message.get("container-title"))
+    if container or crossref_type != "posted-content":
+        return container
+    group = inline_text(message.get("group-title"))
+    if stripped_text(message.get("subtype")) == "preprint":
+        return institution or group
+    return group or institution
+
+
+def _titles(message: Mapping, more: list[str]) -> tuple[Title, ...]:
+    """The titles beside the first: further `title`s (Crossref lists the original and translated
+    titles together, without saying which is which: "alternative"), `original-title` and
+    `short-title`. Crossref's JSON has no translated-title field."""
+    out: list[Title] = [Title(t, "alternative") for t in more]
+    for field, kind in (("original-title", "original"), ("short-title", "short")):
+        for text in _texts(message.get(field)):
+            title = inline_text(text)
+            if title and Title(title, kind) not in out:
+                out.append(Title(title, kind))
+    return tuple(out)
+
+
 def _issns(message: Mapping) -> tuple[str, ...]:
+    """Print first, then electronic, then any other; a blog's ISSN is only in relation
+    `is-part-of` (id-type issn). Each checked: an ISSN with a wrong check digit is dropped."""
     typed = list(objects_in(message.get("issn-type")))
     typed.sort(key=lambda entry: entry.get("type") != "print")  # stable: print first
     candidates = [entry.get("value") for entry in typed]
     plain = message.get("ISSN")
     if isinstance(plain, list):
         candidates.extend(plain)
-    return unique_issns(candidates)
+    relation = as_mapping(message.get("relation")) or {}
+    for target in objects_in(relation.get("is-part-of")):
+        if (stripped_text(target.get("id-type")) or "").casefold() == "issn":
+            candidates.append(target.get("id"))
+    return valid_issns(candidates)
 
 
 def _license(value: Any) -> str | None:
@@ -699,11 +821,28 @@ def _updates(message: Mapping) -> tuple[Update, ...]:
                 doi=doi,
                 type=stripped_text(entry.get("type")) or "unknown",
                 label=stripped_text(entry.get("label")),
-                date=date_parts_to_iso(as_mapping(entry.get("updated"))),
+                date=date_parts_to_iso(as_mapping(entry.get("updated")))
+                or _date_time(entry.get("updated")),
+                # who asserted it ("publisher", "retraction-watch") and that database's id
+                source=stripped_text(entry.get("source")),
+                record_id=_record_id(entry.get("record-id")),
             )
             if update not in out:
                 out.append(update)
     return tuple(out)
+
+
+def _date_time(value: Any) -> str | None:
+    """An update date given only as {"date-time": "2010-02-06T00:00:00Z"}."""
+    date = as_mapping(value)
+    return partial_iso_date(date.get("date-time")) if date else None
+
+
+def _record_id(value: Any) -> str | None:
+    """Retraction Watch's record id: a string ("4036") or, in some answers, a number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return stripped_text(value)
 
 
 def _failure_detail(message: Any) -> str:

@@ -21,7 +21,7 @@ from harvester.config import Config, PoolLimit
 from harvester.errors import BadPayload
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, quote_doi
-from harvester.models import Fetched, Record
+from harvester.models import Fetched, Record, Title
 from harvester.sources.base import fetch_one, in_order
 from harvester.sources.fields import (
     as_mapping,
@@ -29,12 +29,18 @@ from harvester.sources.fields import (
     date_parts_to_iso,
     describe_json,
     first_inline_text,
+    first_text,
+    funders_of,
     inline_text,
     jats_to_text,
+    landing_page,
     objects_in,
+    references_of,
+    role_contributors,
     scalar_text,
     stripped_text,
-    unique_issns,
+    typed_isbns,
+    valid_issns,
     whole_number,
 )
 
@@ -46,7 +52,7 @@ CONFIG_SECTION = "doi"
 VOLATILE_KEYS = ("indexed", "score")
 
 #: Bump when parse reads something new: stored payloads are then parsed again.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 #: The Accept type doi.org and every agency behind it understand for CSL-JSON.
 CSL_JSON = "application/vnd.citationstyles.csl+json"
@@ -61,19 +67,52 @@ RA_POOL = "doi:ra"
 ROLE = "agency"
 AGENCIES: frozenset[str] = frozenset()
 
-#: CSL item types -> the harvester's (Crossref's) type names. Anything else is kept as sent:
-#: Crossref's CSL already carries its own names ("journal-article"), which pass through unchanged.
+#: CSL item types -> the harvester's (Crossref's) type names. The CSL names are those of the
+#: CSL 1.0.2 schema (citation-style-language/schema, csl-data.json); each maps to the Crossref type
+#: a registration agency deposits such a work as (a blog post is Crossref `posted-content`, as
+#: Rogue Scholar's are; a magazine or newspaper article is deposited as `journal-article`). A CSL
+#: type without a Crossref counterpart (software, webpage, ...) and Crossref's own names, which
+#: Crossref's CSL already carries ("journal-article"), are kept as sent.
 CSL_TYPES = {
+    "article": "posted-content",  # CSL: a preprint, working paper or other unpublished article
     "article-journal": "journal-article",
-    "paper-conference": "proceedings-article",
-    "chapter": "book-chapter",
+    "article-magazine": "journal-article",
+    "article-newspaper": "journal-article",
     "book": "book",
+    "chapter": "book-chapter",
     "dataset": "dataset",
-    "report": "report",
-    "thesis": "dissertation",
+    "entry": "reference-entry",
+    "entry-dictionary": "reference-entry",
+    "entry-encyclopedia": "reference-entry",
+    "paper-conference": "proceedings-article",
+    "periodical": "journal",
+    "post": "posted-content",
+    "post-weblog": "posted-content",
     "posted-content": "posted-content",
-    "article": "posted-content",
+    "report": "report",
+    "standard": "standard",
+    "thesis": "dissertation",
 }
+
+#: CSL's name variables of contributors other than authors; the variable is the role.
+CONTRIBUTOR_ROLES = (
+    "editor",
+    "collection-editor",
+    "container-author",
+    "translator",
+    "chair",
+    "compiler",
+    "contributor",
+    "curator",
+    "organizer",
+    "editorial-director",
+    "illustrator",
+    "original-author",
+    "reviewed-author",
+)
+
+#: CSL's identifier variables beside the DOI -> Record.other_ids schemes.
+OTHER_IDS = {"PMID": "pmid", "PMCID": "pmcid"}
 
 _LEADING_YEAR = re.compile(r"\s*([0-9]{4})(?![0-9])")
 
@@ -141,29 +180,94 @@ def parse(item: Mapping[str, Any]) -> Record:
 
     abstract = item.get("abstract")
     csl_type = stripped_text(item.get("type"))
+    kind = CSL_TYPES.get(csl_type, csl_type) if csl_type else None
+    number = scalar_text(item.get("number"))
     return Record(
         source=SOURCE,
         doi=doi,
-        type=CSL_TYPES.get(csl_type, csl_type) if csl_type else None,
+        type=kind,
         title=_text(item.get("title")),
         subtitle=_text(item.get("subtitle")),  # not CSL; Crossref's CSL sends it
         container_title=_text(item.get("container-title")),
-        issn=_issns(item.get("ISSN")),
+        issn=_issns(item),
         volume=scalar_text(item.get("volume")),
         issue=scalar_text(item.get("issue")),
         pages=scalar_text(item.get("page")),
-        issued=_date(item.get("issued")),
+        # A dissertation in Crossref's CSL, as in its JSON, may carry its date only in `approved`.
+        issued=_date(item.get("issued")) or _date(item.get("approved")),
         published_print=_date(item.get("published-print")),
         published_online=_date(item.get("published-online")),
-        publisher=inline_text(item.get("publisher")),
+        publisher=_publisher(item.get("publisher")),
         authors=tuple(csl_authors(item.get("author"))),
         abstract=(jats_to_text(abstract) or None) if isinstance(abstract, str) else None,
         language=stripped_text(item.get("language")),
         license=_license(item.get("license")),
-        url=stripped_text(item.get("URL")),
+        # The landing page: Crossref's CSL gives it in resource.primary.URL and a doi.org link in
+        # URL, which says nothing the DOI does not (so it is left out); DataCite's CSL gives the
+        # landing page in URL.
+        url=landing_page(item),
         reference_count=whole_number(item.get("references-count", item.get("reference-count"))),
         cited_by_count=whole_number(item.get("is-referenced-by-count")),
+        container_short_title=first_text(item.get("container-title-short"))
+        or first_text(item.get("journalAbbreviation"))
+        or first_text(item.get("short-container-title")),
+        titles=_titles(item),
+        contributors=role_contributors(item, CONTRIBUTOR_ROLES),
+        funders=funders_of(item.get("funder")),  # Crossref's CSL keeps Crossref's `funder`
+        isbn=typed_isbns(item.get("isbn-type"), item.get("ISBN")),
+        series_title=first_text(item.get("collection-title")),
+        series_number=scalar_text(item.get("collection-number")),
+        report_number=number if kind == "report" else None,
+        event_name=first_text(item.get("event-title")) or _event_name(item.get("event")),
+        event_place=first_text(item.get("event-place")),
+        event_date=_date(item.get("event-date")),
+        publisher_place=first_text(item.get("publisher-place")),
+        degree=first_text(item.get("genre")) if kind == "dissertation" else None,
+        references=references_of(item.get("reference")),
+        other_ids=_other_ids(item),
     )
+
+
+def _publisher(value: Any) -> str | None:
+    """CSL `publisher` is a string; DataCite's CSL sends an object, {"name": "DataCite"}."""
+    if isinstance(value, Mapping):
+        return inline_text(value.get("name"))
+    return inline_text(value)
+
+
+def _event_name(value: Any) -> str | None:
+    """CSL 1.0.1's `event` (the event's name, a string; 1.0.2 calls it event-title), or Crossref's
+    event object {"name": ...}."""
+    if isinstance(value, Mapping):
+        return inline_text(value.get("name"))
+    return inline_text(value)
+
+
+def _titles(item: Mapping) -> tuple[Title, ...]:
+    """`original-title` (CSL and Crossref's CSL, which sends a list), and the short title
+    (`title-short`, or `shortTitle` as older CSL writers spell it)."""
+    out: list[Title] = []
+    for field, kind in (
+        ("original-title", "original"),
+        ("title-short", "short"),
+        ("shortTitle", "short"),
+        ("short-title", "short"),
+    ):
+        value = item.get(field)
+        for text in value if isinstance(value, list) else [value]:
+            title = inline_text(text)
+            if title and Title(title, kind) not in out:
+                out.append(Title(title, kind))
+    return tuple(out)
+
+
+def _other_ids(item: Mapping) -> tuple[tuple[str, str], ...]:
+    out = []
+    for field, scheme in OTHER_IDS.items():
+        value = scalar_text(item.get(field))
+        if value:
+            out.append((scheme, value))
+    return tuple(out)
 
 
 def _text(value: Any) -> str | None:
@@ -171,8 +275,14 @@ def _text(value: Any) -> str | None:
     return first_inline_text(value) if isinstance(value, list) else inline_text(value)
 
 
-def _issns(value: Any) -> tuple[str, ...]:
-    return unique_issns(value if isinstance(value, list) else [value])
+def _issns(item: Mapping) -> tuple[str, ...]:
+    """CSL `ISSN` (a string, or Crossref's list), print first when Crossref's `issn-type` says
+    which is which; each checked, one with a wrong check digit dropped."""
+    typed = list(objects_in(item.get("issn-type")))
+    typed.sort(key=lambda entry: entry.get("type") != "print")  # stable: print first
+    value = item.get("ISSN")
+    plain = value if isinstance(value, list) else [value]
+    return valid_issns([entry.get("value") for entry in typed] + plain)
 
 
 def _date(value: Any) -> str | None:

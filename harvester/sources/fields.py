@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
 
-from harvester.models import Author
+from harvester import identifiers
+from harvester.models import Author, Funder, Isbn, Reference
 
 
 def date_parts_to_iso(value: Mapping | None) -> str | None:
@@ -327,3 +328,156 @@ def csl_authors(value: Any) -> Iterator[Author]:
         yield Author(
             given=given, family=family, name=name, orcid=orcid, affiliations=tuple(affiliations)
         )
+
+
+# --- issue 16: what citing and cataloguing need, in the shapes Crossref's JSON and CSL share ---
+
+
+def first_text(value: Any) -> str | None:
+    """A one-line text given either as a string (CSL) or as a list of strings (Crossref)."""
+    return first_inline_text(value) if isinstance(value, list) else inline_text(value)
+
+
+def valid_issns(candidates: Iterable[Any]) -> tuple[str, ...]:
+    """ISSNs in the order given, each once, in printed form ("2050-084X"); anything that is not
+    an ISSN with the right check digit is dropped (identifiers.issn)."""
+    out: list[str] = []
+    for candidate in candidates:
+        issn = identifiers.issn(candidate) if isinstance(candidate, str) else None
+        if issn and issn not in out:
+            out.append(issn)
+    return tuple(out)
+
+
+def typed_isbns(typed: Any, plain: Any) -> tuple[Isbn, ...]:
+    """ISBNs from Crossref's `isbn-type` ([{"type": "print", "value": ...}]) in the order given,
+    then any of the plain `ISBN` list (or CSL's string) the typed ones did not name, kind None.
+    Each is checked and given as its 13 digits; one with a wrong check digit is dropped."""
+    out: list[Isbn] = []
+    seen: set[str] = set()
+    for entry in objects_in(typed):
+        number = identifiers.isbn13(stripped_text(entry.get("value")))
+        if number and number not in seen:
+            seen.add(number)
+            kind = stripped_text(entry.get("type"))
+            out.append(Isbn(number, kind if kind in ("print", "electronic") else None))
+    for text in plain if isinstance(plain, list) else [plain]:
+        for part in re.split(r"[\s,;]+", text) if isinstance(text, str) else ():
+            number = identifiers.isbn13(part)
+            if number and number not in seen:
+                seen.add(number)
+                out.append(Isbn(number))
+    return tuple(out)
+
+
+def role_contributors(item: Mapping, roles: Iterable[str]) -> tuple[Author, ...]:
+    """The people of each name list in `roles` (editor, translator, chair, ...) with the list's
+    name as their role, list by list in the order of `roles`."""
+    out: list[Author] = []
+    for role in roles:
+        for person in csl_authors(item.get(role)):
+            contributor = Author(
+                given=person.given,
+                family=person.family,
+                name=person.name,
+                orcid=person.orcid,
+                affiliations=person.affiliations,
+                role=role,
+            )
+            if contributor not in out:
+                out.append(contributor)
+    return tuple(out)
+
+
+_FUNDER_DOI = re.compile(r"(?i)^(?:https?://(?:dx\.)?doi\.org/)?(10\.13039/\S+)$")
+
+
+def funders_of(value: Any) -> tuple[Funder, ...]:
+    """Crossref's `funder` list: name, Open Funder Registry DOI (from `DOI`, or an `id` of id-type
+    DOI), ROR id (an `id` of id-type ROR) and the award numbers, each once."""
+    out: list[Funder] = []
+    for entry in objects_in(value):
+        doi = _funder_doi(entry.get("DOI"))
+        ror = None
+        for identifier in objects_in(entry.get("id")):
+            kind = (stripped_text(identifier.get("id-type")) or "").casefold()
+            if kind == "doi":
+                doi = doi or _funder_doi(identifier.get("id"))
+            elif kind == "ror":
+                ror = ror or stripped_text(identifier.get("id"))
+        awards: list[str] = []
+        for award in entry.get("award") if isinstance(entry.get("award"), list) else ():
+            text = inline_text(award)
+            if text and text not in awards:
+                awards.append(text)
+        funder = Funder(name=inline_text(entry.get("name")), doi=doi, ror=ror, awards=tuple(awards))
+        if (funder.name or funder.doi or funder.ror) and funder not in out:
+            out.append(funder)
+    return tuple(out)
+
+
+def _funder_doi(value: Any) -> str | None:
+    match = _FUNDER_DOI.match(value.strip()) if isinstance(value, str) else None
+    return match.group(1).lower() if match else None
+
+
+def references_of(value: Any) -> tuple[Reference, ...]:
+    """Crossref's `reference` list: each entry's DOI, its text as printed (markup dropped) and
+    the publisher's key. An entry deposited only in parts (author, year, article-title, ...;
+    a third of the recorded ones) gets those parts, in that order, as its text, so that no
+    reference is lost; entries with neither DOI nor any text are dropped."""
+    out: list[Reference] = []
+    for entry in objects_in(value):
+        reference = Reference(
+            doi=stripped_text(entry.get("DOI")),
+            unstructured=inline_text(entry.get("unstructured")) or _reference_parts(entry),
+            key=stripped_text(entry.get("key")),
+        )
+        if reference.doi or reference.unstructured:
+            out.append(reference)
+    return tuple(out)
+
+
+#: The parts of a structured Crossref reference, in the order a citation gives them.
+_REFERENCE_PARTS = (
+    "author",
+    "year",
+    "article-title",
+    "volume-title",
+    "series-title",
+    "journal-title",
+    "edition",
+    "volume",
+    "issue",
+    "first-page",
+)
+
+
+def _reference_parts(entry: Mapping) -> str | None:
+    """A structured reference without DOI or text as its parts: "LD Johnston, 2011, Monitoring
+    the Future ..., 1"."""
+    if stripped_text(entry.get("DOI")):
+        return None
+    parts = [scalar_text(entry.get(name)) for name in _REFERENCE_PARTS]
+    text = ", ".join(inline_text(p) or "" for p in parts if p)
+    return text or None
+
+
+_DOI_LINK = re.compile(r"(?i)^https?://(?:dx\.)?doi\.org/")
+
+
+def is_doi_link(url: str | None) -> bool:
+    """Whether a URL is only a DOI resolver link (https://doi.org/..., http://dx.doi.org/...)."""
+    return bool(url and _DOI_LINK.match(url))
+
+
+def landing_page(item: Mapping) -> str | None:
+    """The work's own page: Crossref's `resource.primary.URL` (which its CSL carries too), else
+    a `URL` that is not just the DOI's resolver link, which the DOI gives anyway."""
+    resource = as_mapping(item.get("resource"))
+    primary = as_mapping(resource.get("primary")) if resource else None
+    url = stripped_text(primary.get("URL")) if primary else None
+    if url:
+        return url
+    url = stripped_text(item.get("URL"))
+    return None if is_doi_link(url) else url
