@@ -224,7 +224,7 @@ def test_bibtex_writes_editors_isbn_place_event_degree_and_arxiv() -> None:
     assert text.startswith("@phdthesis{")
     assert (
         "  type = {PhD Thesis},\n" in text
-        and "  school = {University of Queensland Library},\n" in text
+        and "  school = {The University of Queensland},\n" in text  # not the depositing library
     )
     text = bib_entry(arxiv)
     assert "  eprint = {2311.16162},\n  eprinttype = {arxiv},\n" in text

@@ -40,7 +40,7 @@ from harvester.formats import (
 from harvester.merge import to_json
 from harvester.models import Author, Title
 from harvester.sources.doiorg import CSL_TYPES
-from harvester.sources.fields import bare_orcid, jats_to_text
+from harvester.sources.fields import bare_orcid, jats_to_text, landing_page, references_of
 
 #: CSL types -> the store's, as doi.org's are read (types not listed are kept as sent, as Crossref's
 #: CSL sends its own names); "document", CSL's catch-all, says nothing and gives no type.
@@ -268,6 +268,8 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
             "abstract": _abstract(item.get("abstract")),
             "license": _license(item.get("license")),
             "repec_handle": custom.get("repec"),
+            # As doi.org's CSL is read: the landing page, never the DOI's resolver link.
+            "url": landing_page(item),
         }
     )
     for crossref_name, column in (
@@ -310,6 +312,7 @@ def _from_variables(item: Mapping[str, Any]) -> dict[str, Any]:
         isbn=tuple(clean_isbns(text for text in texts if isinstance(text, str) and text.strip())),
         other_ids=tuple(ids),
         titles=tuple(titles),
+        references=references_of(item.get("reference")),  # Crossref's CSL carries the list
     )
 
 
