@@ -492,6 +492,9 @@ def work_type(work: Mapping[str, Any], primary: Mapping[str, Any]) -> str | None
 
 
 _ESCAPED_TAG = re.compile(r"&lt;/?[A-Za-z][A-Za-z0-9:-]*")
+# A line break escaped once too often ("ECL.&lt;/p&gt;\\n", figshare's deposits): a backslash
+# and an n at the end of a word, never "\\nu" (TeX) inside one.
+_LITERAL_NEWLINE = re.compile(r"\\n(?=\s|$)")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*[\s/>]")
 
 
@@ -499,13 +502,13 @@ def abstract_text(rebuilt: str | None) -> str | None:
     """A rebuilt abstract as plain text, as the other sources' abstracts are.
 
     OpenAlex indexes the abstract as the publisher deposited it, so its words may carry JATS or
-    HTML tags ("<jats:p>Background"), or tags escaped once more ("&lt;p&gt;"): those are read as
-    markup (fields.jats_to_text); a bare "<" between words ("p < 0.05") stays text. A leading
-    "Abstract" heading is dropped.
+    HTML tags ("<jats:p>Background"), or tags escaped once more ("&lt;p&gt;"), and line breaks
+    escaped into a backslash and an n: those are read as markup (fields.jats_to_text); a bare
+    "<" between words ("p < 0.05") stays text. A leading "Abstract" heading is dropped.
     """
     if not rebuilt:
         return None
-    text = rebuilt
+    text = _LITERAL_NEWLINE.sub(" ", rebuilt)
     if "<" not in text and _ESCAPED_TAG.search(text):
         text = html.unescape(text)
     if _TAG.search(text) or "&" in text:
