@@ -12,7 +12,6 @@ import pytest
 from conftest import KEPT
 from lxml import etree
 
-from harvester.errors import BadPayload
 from harvester.models import Relation
 from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex, redif, routing
 
@@ -393,9 +392,10 @@ def test_oai_page_with_a_resumption_token():
     assert [r.identifier for r in page.records] == [h.text for h in root.iter(f"{OAI}identifier")]
     assert page.records[0].sets == ("physics:nucl-ex", "physics:nucl-th")
     assert {r.metadata_prefix for r in page.records} == {"arXivRaw"}
-    # a format the harvester has no parser for is refused by name, not misread
-    with pytest.raises(BadPayload, match="arXivRaw"):
-        parse("oai record", page.records[0])
+    # arXivRaw is read now (it was refused by name when no parser read it)
+    record = parse("oai record", page.records[0])
+    assert record.other_ids == (("arxiv", "0704.0471"),)
+    assert record.url == "https://arxiv.org/abs/0704.0471"
 
 
 def test_oai_no_records_match():

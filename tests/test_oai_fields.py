@@ -10,7 +10,7 @@ import pytest
 from conftest import KEPT, fixture_path
 from lxml import etree
 
-from harvester.models import Author, Isbn
+from harvester.models import Author, Isbn, Relation
 from harvester.sources.oaipmh import parse_response, record_from_oai_dc, to_record
 
 ERASMUS = "oaipmh/erasmus_ListRecords_oai_dc_from-2003-04-10.xml"
@@ -169,3 +169,60 @@ def test_subjects_language_and_type_of_a_helda_book():
         "viherlannoitus",
     )
     assert record.url == "http://hdl.handle.net/1975/7634"
+
+
+# --- arXivRaw ---
+
+ARXIV = "oaipmh/arxiv_ListRecords_arXivRaw_from-2014-10-01.xml"
+
+
+@pytest.fixture(scope="module")
+def arxiv() -> dict:
+    return records(ARXIV)
+
+
+def test_arxiv_id_url_and_dates_of_versions(arxiv):
+    record = arxiv["oai:arXiv.org:0704.0716"]
+    assert record.other_ids == (("arxiv", "0704.0716"),)
+    assert record.url == "https://arxiv.org/abs/0704.0716"
+    assert record.type == "posted-content"
+    assert record.publisher == "arXiv"
+    assert record.title == "Limit distributions and scaling functions"
+    assert record.authors == (Author(name="Christoph Richard"),)
+    # v1 Thu, 5 Apr 2007 12:45:03 GMT ... v4 Fri, 14 Nov 2008 09:07:25 GMT
+    assert (record.issued, record.revised) == ("2007-04-05", "2008-11-14")
+    assert record.license == "http://arxiv.org/licenses/nonexclusive-distrib/1.0/"
+    assert record.subjects == ("math-ph", "math.MP")
+    assert record.publication_status == (
+        "Polygons, polyominoes and polycubes, 247-299, Lecture Notes in Phys., 775, Springer, "
+        "Dordrecht, 2009"
+    )
+    assert record.doi is None
+    assert record.abstract.startswith(
+        "We discuss the asymptotic behaviour of models of lattice polygons, mainly on the square "
+        "lattice."
+    )
+
+
+def test_arxiv_one_version_has_no_revision_and_its_dois_are_the_published_versions(arxiv):
+    record = arxiv["oai:arXiv.org:0704.0471"]
+    assert (record.issued, record.revised) == ("2007-04-03", None)
+    assert record.authors == (
+        Author(name="D.V. Shetty"),
+        Author(name="S.J. Yennello"),
+        Author(name="G.A. Souliotis"),
+    )
+    # <doi> names the journal article and its erratum: links, not the preprint's own DOI
+    assert record.doi is None
+    assert record.relations == (
+        Relation("is-preprint-of", "doi", "10.1103/PhysRevC.76.024606"),
+        Relation("is-preprint-of", "doi", "10.1103/PhysRevC.76.039902"),
+    )
+    assert record.publication_status == "Phys.Rev.C76:024606,2007; Erratum-ibid.C76:039902,2007"
+    assert '"stiff"' not in record.abstract and 'extremely " stiff "' in record.abstract
+
+
+def test_arxiv_authors_joined_by_and(arxiv):
+    record = arxiv["oai:arXiv.org:0704.1109"]  # "Valeria M. Rosa and Patricio S. letelier"
+    assert record.authors == (Author(name="Valeria M. Rosa"), Author(name="Patricio S. letelier"))
+    assert (record.issued, record.revised) == ("2007-04-09", "2008-01-29")

@@ -3,9 +3,9 @@
 Two halves, as in every source module:
 
 - parse (pure): `parse_response` turns the bytes of one answer into an `OaiPage` (or raises a typed
-  error), `parse_identify` reads an Identify answer, and `record_from_oai_dc` /
-  `record_from_datacite` (or `to_record`, which picks by the metadata's namespace) turn one
-  record's metadata into the harvester's `Record`. XML is parsed safely: the body is size-capped
+  error), `parse_identify` reads an Identify answer, and `record_from_oai_dc`,
+  `record_from_arxiv_raw` and `record_from_datacite` (or `to_record`, which picks by the
+  metadata's namespace) turn one record's metadata into the harvester's `Record`. XML is parsed safely: the body is size-capped
   before parsing, a document type declaration (the door to entity bombs and external entities) is
   refused, the lxml parser resolves no entities, loads no DTD, touches no network, keeps its
   depth and size limits (`huge_tree=False`) and never `recover`s a broken document into a
@@ -29,6 +29,7 @@ import html
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -66,7 +67,7 @@ SOURCE = "oai"
 CONFIG_SECTION = "oai"
 #: Bumped when `parse` learns to read more, so stored records are read again once.
 #: 2: oai_dc contributors, ISBN and ISSN identifiers, a DSpace series and number, and a
-#: repository's timestamp (its deposit) no longer taken for the work's date.
+#: repository's timestamp (its deposit) no longer taken for the work's date; arXivRaw read.
 PARSER_VERSION = 2
 #: What changes in a stored record without the work changing: the repository re-stamps records.
 VOLATILE_KEYS = ("datestamp",)
@@ -87,6 +88,7 @@ ACCEPT = "text/xml, application/xml;q=0.9, */*;q=0.1"
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+ARXIV_RAW_NS = "http://arxiv.org/OAI/arXivRaw/"
 
 _VERBS = frozenset(
     {"Identify", "ListRecords", "ListIdentifiers", "GetRecord", "ListSets", "ListMetadataFormats"}
@@ -525,8 +527,9 @@ def parse(payload: Mapping[str, Any]) -> Record:
 
 
 def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
-    """The Record of an OAI record, by its metadata's namespace (oai_dc, or the DataCite kernel
-    bare or in its oai_datacite envelope), whatever prefix the repository calls the format.
+    """The Record of an OAI record, by its metadata's namespace (oai_dc, arXivRaw, or the
+    DataCite kernel bare or in its oai_datacite envelope), whatever prefix the repository calls
+    the format.
 
     A deleted record or a bare header has no metadata: ValueError (check `record.deleted` first).
     A format without a parser here raises BadPayload.
@@ -535,6 +538,8 @@ def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
     namespace = etree.QName(metadata).namespace or ""
     if namespace == OAI_DC_NS:
         return record_from_oai_dc(record, source=source)
+    if namespace == ARXIV_RAW_NS:
+        return record_from_arxiv_raw(record, source=source)
     if is_kernel_xml(metadata):
         return record_from_datacite(record, source=source)
     raise BadPayload(
@@ -854,6 +859,77 @@ def _dc_relations(values: list[str]) -> tuple[Relation, ...]:
         elif re.match(r"(?i)[a-z][a-z0-9+.-]*:\S+$", text):
             found.add(Relation("relation", "uri", text))
     return tuple(sorted(found, key=lambda r: (r.type, r.id_type, r.id)))
+
+
+# arXivRaw
+
+
+def record_from_arxiv_raw(record: OaiRecord | etree._Element, *, source: str = SOURCE) -> Record:
+    """arXiv's own format (metadataPrefix=arXivRaw) -> Record of the preprint.
+
+    id -> other_ids ("arxiv", "0704.0471") and the abstract page as `url`; the first
+    version's date is `issued`, the last one's (when there are several) `revised`; authors as
+    one string split at commas and "and" (names kept whole, as arXiv does not split them);
+    categories -> subjects; journal-ref -> publication_status (where it was published); each
+    DOI in <doi> (the journal's, an erratum's) -> Relation("is-preprint-of", "doi", ...), not the
+    record's DOI, which names the journal article; report-no -> report_number; license.
+    """
+    metadata = _metadata_of(record)
+    name = etree.QName(metadata)
+    if (name.namespace, name.localname) != (ARXIV_RAW_NS, "arXivRaw"):
+        raise BadPayload(
+            f"oai: expected arXivRaw metadata, got <{name.localname}> in {name.namespace}",
+            source=source,
+        )
+
+    def text(local: str) -> str | None:
+        element = metadata.find(f"{{{ARXIV_RAW_NS}}}{local}")
+        return tidy_text("".join(element.itertext())) or None if element is not None else None
+
+    arxiv_id = text("id")
+    versions = [
+        _arxiv_date(v.findtext(f"{{{ARXIV_RAW_NS}}}date"))
+        for v in metadata.iterfind(f"{{{ARXIV_RAW_NS}}}version")
+    ]
+    dates = [d for d in versions if d]
+    abstract_element = metadata.find(f"{{{ARXIV_RAW_NS}}}abstract")
+    abstract = "".join(abstract_element.itertext()) if abstract_element is not None else ""
+    relations = dict.fromkeys(
+        Relation("is-preprint-of", "doi", doi)
+        for value in (text("doi") or "").split()
+        if (doi := _doi_of(value))
+    )
+    return Record(
+        source=source,
+        type="posted-content",
+        title=inline_text(text("title")),
+        authors=tuple(Author(name=n) for n in _ARXIV_AUTHORS.split(text("authors") or "") if n),
+        issued=dates[0] if dates else None,
+        revised=dates[-1] if len(dates) > 1 else None,
+        publisher="arXiv",
+        abstract=jats_to_text(abstract) or None,
+        license=text("license"),
+        url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None,
+        subjects=tuple((text("categories") or "").split()),
+        publication_status=text("journal-ref"),
+        report_number=text("report-no"),
+        relations=tuple(relations),
+        other_ids=(("arxiv", arxiv_id),) if arxiv_id else (),
+    )
+
+
+# "D.V. Shetty, S.J. Yennello, and G.A. Souliotis", "Valeria M. Rosa and Patricio S. letelier"
+_ARXIV_AUTHORS = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+
+
+def _arxiv_date(value: str | None) -> str | None:
+    """A version's date, "Tue, 3 Apr 2007 22:04:11 GMT" -> "2007-04-03"."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value.strip()).date().isoformat()
+    except (TypeError, ValueError):
+        return None
 
 
 # DataCite XML
