@@ -62,7 +62,7 @@ def test_elife_article() -> None:
     record = work("10.7554_elife.01567.json")
     assert record.doi == "10.7554/elife.01567"
     assert record.openalex_id == "https://openalex.org/W2121398592"
-    assert record.type == "article"
+    assert record.type == "journal-article"  # primary_location.raw_type (OpenAlex: "article")
     assert record.title == (
         "Automated quantitative histology reveals vascular morphodynamics during Arabidopsis "
         "hypocotyl secondary growth"
@@ -121,7 +121,8 @@ def test_book_chapter_without_abstract() -> None:
     assert record.type == "book-chapter"
     assert record.title == "Clinical Symptoms and Physical Examinations"
     assert record.abstract is None
-    assert record.container_title is None  # primary_location.source is null
+    # primary_location.source is null: the book is the raw_source_name Springer gave
+    assert record.container_title == "Shoulder Stiffness"
     assert record.issn == ()
     assert record.publisher is None
     assert record.pages == "155-158"
@@ -226,7 +227,7 @@ def test_preprint_eleven_authorships_and_abstract_heading_dropped() -> None:
         "This article presents a practical roadmap for scholarly data repositories to implement "
         "data citation in accordance with the Joint Declaration of Data Citation Principles"
     )
-    assert record.type == "preprint"
+    assert record.type == "posted-content"  # raw_type; OpenAlex's own type is "preprint"
     assert record.container_title == "bioRxiv (Cold Spring Harbor Laboratory)"
     assert record.publisher == "Cold Spring Harbor Laboratory"
     assert record.issn == ()
@@ -279,6 +280,8 @@ def test_dataset() -> None:
         doi="10.2210/pdb4hhb/pdb",
         type="dataset",
         title="THE CRYSTAL STRUCTURE OF HUMAN DEOXYHAEMOGLOBIN AT 1.74 ANGSTROMS RESOLUTION",
+        # primary_location.source is null; raw_source_name names the database
+        container_title="Worldwide Protein Data Bank",
         issued="1984-03-07",
         authors=(Author(name="G. Fermi"), Author(name="M.F. Perutz")),
         language="en",
@@ -313,8 +316,9 @@ def test_oa_url_prefers_best_pdf_then_landing_page_then_open_access() -> None:
 
 def test_book_uses_raw_affiliation_when_no_institution() -> None:
     record = work("10.1017_9781108348843.json")
-    assert record.type == "book"
-    assert record.container_title == "Cambridge University Press eBooks"
+    assert record.type == "monograph"  # primary_location.raw_type, Crossref's name
+    # The source is an "ebook platform", the publisher's shelf, not a container of the book.
+    assert record.container_title is None
     assert record.publisher == "Cambridge University Press"
     assert record.authors == (
         Author(
@@ -332,8 +336,11 @@ def test_book_uses_raw_affiliation_when_no_institution() -> None:
 
 def test_conference_paper_names_and_affiliations() -> None:
     record = work("10.1145_3448016.3452841.json")
-    assert record.type == "conference-paper"
-    assert record.container_title is None
+    assert record.type == "proceedings-article"  # raw_type; OpenAlex says "conference-paper"
+    # No source; raw_source_name is the proceedings volume
+    assert record.container_title == (
+        "Proceedings of the 2021 International Conference on Management of Data"
+    )
     assert record.pages == "1386-1399"
     assert record.authors[0].affiliations == (
         "Lawrence Berkeley National Laboratory",

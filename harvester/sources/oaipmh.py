@@ -3,9 +3,9 @@
 Two halves, as in every source module:
 
 - parse (pure): `parse_response` turns the bytes of one answer into an `OaiPage` (or raises a typed
-  error), `parse_identify` reads an Identify answer, and `record_from_oai_dc` /
-  `record_from_datacite` (or `to_record`, which picks by the metadata's namespace) turn one
-  record's metadata into the harvester's `Record`. XML is parsed safely: the body is size-capped
+  error), `parse_identify` reads an Identify answer, and `record_from_oai_dc`,
+  `record_from_arxiv_raw` and `record_from_datacite` (or `to_record`, which picks by the
+  metadata's namespace) turn one record's metadata into the harvester's `Record`. XML is parsed safely: the body is size-capped
   before parsing, a document type declaration (the door to entity bombs and external entities) is
   refused, the lxml parser resolves no entities, loads no DTD, touches no network, keeps its
   depth and size limits (`huge_tree=False`) and never `recover`s a broken document into a
@@ -29,6 +29,7 @@ import html
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -46,8 +47,8 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, RateLimiter, redact_url
-from harvester.identifiers import parse_doi, parse_repec, parse_repec_url
-from harvester.models import Author, Fetched, Record, Relation
+from harvester.identifiers import isbn13, issn, parse_doi, parse_repec, parse_repec_url
+from harvester.models import Author, Fetched, Isbn, Record, Relation
 from harvester.sources.base import FeedPage, FeedState, FeedTarget
 from harvester.sources.datacite import (
     attributes_from_xml,
@@ -65,7 +66,9 @@ SOURCE = "oai"
 #: Its section of config/harvester.toml.
 CONFIG_SECTION = "oai"
 #: Bumped when `parse` learns to read more, so stored records are read again once.
-PARSER_VERSION = 1
+#: 2: oai_dc contributors, ISBN and ISSN identifiers, a DSpace series and number, and a
+#: repository's timestamp (its deposit) no longer taken for the work's date; arXivRaw read.
+PARSER_VERSION = 2
 #: What changes in a stored record without the work changing: the repository re-stamps records.
 VOLATILE_KEYS = ("datestamp",)
 #: The rate-limiter pool OAI requests go through unless the caller names another (one per endpoint
@@ -85,6 +88,7 @@ ACCEPT = "text/xml, application/xml;q=0.9, */*;q=0.1"
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+ARXIV_RAW_NS = "http://arxiv.org/OAI/arXivRaw/"
 
 _VERBS = frozenset(
     {"Identify", "ListRecords", "ListIdentifiers", "GetRecord", "ListSets", "ListMetadataFormats"}
@@ -523,8 +527,9 @@ def parse(payload: Mapping[str, Any]) -> Record:
 
 
 def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
-    """The Record of an OAI record, by its metadata's namespace (oai_dc, or the DataCite kernel
-    bare or in its oai_datacite envelope), whatever prefix the repository calls the format.
+    """The Record of an OAI record, by its metadata's namespace (oai_dc, arXivRaw, or the
+    DataCite kernel bare or in its oai_datacite envelope), whatever prefix the repository calls
+    the format.
 
     A deleted record or a bare header has no metadata: ValueError (check `record.deleted` first).
     A format without a parser here raises BadPayload.
@@ -533,6 +538,8 @@ def to_record(record: OaiRecord, *, source: str = SOURCE) -> Record:
     namespace = etree.QName(metadata).namespace or ""
     if namespace == OAI_DC_NS:
         return record_from_oai_dc(record, source=source)
+    if namespace == ARXIV_RAW_NS:
+        return record_from_arxiv_raw(record, source=source)
     if is_kernel_xml(metadata):
         return record_from_datacite(record, source=source)
     raise BadPayload(
@@ -562,10 +569,15 @@ def record_from_oai_dc(record: OaiRecord | etree._Element, *, source: str = SOUR
     """Simple Dublin Core (`oai_dc:dc`) -> Record.
 
     title: the first dc:title. creators: "Family, Given" is split, anything else is kept as
-    `name`. date: the first dc:date that starts with a date -> `issued` (partial ISO). The DOI is
-    the first dc:identifier that is one (https://doi.org/..., doi:..., info:doi/..., 10.x/...);
-    the RePEc handle comes from the OAI identifier (RePEc's gateway: oai:RePEc:...) or a
-    dc:identifier; the first other http(s) dc:identifier is the `url`. description -> abstract
+    `name`; dc:contributor the same, as contributors with role "contributor" (authors when the
+    record has no dc:creator: see `_dc_people`). date: see `_dc_issued` (a repository's own
+    timestamp is not the work's date). The DOI is the first dc:identifier that is one
+    (https://doi.org/..., doi:..., info:doi/..., 10.x/...); the RePEc handle comes from the OAI
+    identifier (RePEc's gateway: oai:RePEc:...) or a dc:identifier; the first other http(s)
+    dc:identifier is the `url` (the landing page: no file link is taken from oai_dc, whose
+    dc:identifier names the record, not its files); dc:identifiers that are a valid ISBN or ISSN
+    go to isbn and issn. A DSpace series statement in dc:relation ("ERS;ERS-2003-023-LIS") gives
+    the series and the number (a report's report_number). description -> abstract
     (HTML, even escaped twice as Zenodo sends it, becomes text); publisher; type (OpenAIRE's
     info:eu-repo/semantics/* or a plain word, version statements skipped); language; subjects;
     rights -> license (a licence URL before a licence name, access statements skipped); relation
@@ -591,15 +603,24 @@ def record_from_oai_dc(record: OaiRecord | etree._Element, *, source: str = SOUR
             dc.setdefault(child_name.localname, []).append(value)
     identifiers = dc.get("identifier", [])
     header_id = record.identifier if isinstance(record, OaiRecord) else None
+    work_type = _dc_type(dc.get("type", []))
+    authors, contributors = _dc_people(dc.get("creator", []), dc.get("contributor", []))
+    series_title, number = _dc_series(dc.get("relation", []))
     return Record(
         source=source,
         doi=_first_doi(identifiers),
         repec_handle=_repec_handle([header_id, *identifiers]),
-        type=_dc_type(dc.get("type", [])),
+        type=work_type,
         title=_first(inline_text(t) for t in dc.get("title", [])),
-        issued=_first(partial_iso_date(d) for d in dc.get("date", [])),
+        issued=_dc_issued(dc.get("date", [])),
         publisher=_first(inline_text(p) for p in dc.get("publisher", [])),
-        authors=tuple(a for a in map(_dc_author, dc.get("creator", [])) if a),
+        authors=authors,
+        contributors=contributors,
+        isbn=_dc_isbns(identifiers),
+        issn=_dc_issns(identifiers),
+        series_title=series_title,
+        series_number=number if work_type != "report" else None,
+        report_number=number if work_type == "report" else None,
         abstract=_first(_description_text(d) for d in dc.get("description", [])),
         language=_first(tidy_text(v) or None for v in dc.get("language", [])),
         license=_dc_license(dc.get("rights", [])),
@@ -621,16 +642,100 @@ def _unique(values) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _dc_people(
+    creators: list[str], contributors: list[str]
+) -> tuple[tuple[Author, ...], tuple[Author, ...]]:
+    """(authors, contributors). dc:creator are the authors and dc:contributor the other people,
+    role "contributor" (oai_dc has no standard way to say editor or translator). A record with
+    no dc:creator at all names its authors in dc:contributor: early DSpace mapped
+    dc.contributor.author there (Erasmus's 2003 records: "Toktay, B.", "Laan, E.A. van der",
+    "Brito, M.P. de" wrote ERS-2003-023-LIS), so they are the authors."""
+    authors = tuple(a for a in map(_dc_author, creators) if a)
+    others = tuple(a for a in map(_dc_author, contributors) if a)
+    if not authors:
+        return others, ()
+    return authors, tuple(replace(a, role="contributor") for a in others)
+
+
+# A dc:date with a time of day is a repository's own stamp (DSpace's date.accessioned and
+# date.available; Erasmus's three dc:date equal the header datestamp to the second), not when
+# the work appeared, which a record gives as a date: "2011", "2011-04", "2023-12-11".
+_TIMESTAMP = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _dc_issued(values: list[str]) -> str | None:
+    """The work's date: the earliest dc:date written as a date (an interval, Zenodo's
+    "2025-07-13/2025-07-16", by its start). Timestamps are the repository's deposit and are
+    never taken for it, so a deposit year cannot stand in for the date of the work it
+    deposits; `info:eu-repo/date/embargoEnd/...` is no date of the work either."""
+    dates = [partial_iso_date(v) for v in values if not _TIMESTAMP.match(v)]
+    return min((d for d in dates if d), default=None)
+
+
+_ISBN_TEXT = re.compile(r"(?i)^\s*(?:urn:)?(?:isbn[:\s]*)?([0-9][0-9Xx \-]{8,20})\s*$")
+_ISSN_TEXT = re.compile(r"(?i)^\s*(?:urn:)?(?:issn[:\s]*)?([0-9]{4}-?[0-9]{3}[0-9Xx])\s*$")
+
+
+def _dc_isbns(identifiers: list[str]) -> tuple[Isbn, ...]:
+    """dc:identifiers that are a valid ISBN ("90-5892-036-4", "90 - 5892 - 032 - 1"), in their
+    13-digit form, each once; a wrong check digit is no ISBN."""
+    out: list[Isbn] = []
+    for value in identifiers:
+        match = _ISBN_TEXT.match(value)
+        number = isbn13(match.group(1)) if match else None
+        if number and Isbn(number) not in out:
+            out.append(Isbn(number))
+    return tuple(out)
+
+
+def _dc_issns(identifiers: list[str]) -> tuple[str, ...]:
+    """dc:identifiers that are a valid ISSN (Erasmus's report series: "1566-5283")."""
+    return _unique(issn(m.group(1)) if (m := _ISSN_TEXT.match(v)) else None for v in identifiers)
+
+
+# DSpace writes dc.relation.ispartofseries as "Series;Number" ("ERS;ERS-2003-023-LIS",
+# "TRAIL Poceedings series;", ";EIA-2002-12-MKT") and oai_dc carries it as a dc:relation.
+_SERIES = re.compile(r"^([^;:/]*);([^;:/]*)$")
+
+
+def _dc_series(values: list[str]) -> tuple[str | None, str | None]:
+    """(series title, number in it) from the first DSpace series statements that give them."""
+    title = number = None
+    for value in values:
+        match = _SERIES.match(value.strip())
+        if not match:
+            continue
+        title = title or tidy_text(match.group(1)) or None
+        number = number or tidy_text(match.group(2)) or None
+    return title, number
+
+
 def _dc_author(value: str) -> Author | None:
-    """ "Family, Given" is split (unless it reads like "University of X, Department of Y"), any
-    other name is kept whole."""
-    name = inline_text(value)
+    """ "Family, Given" is split (unless it reads like "University of X, Department of Y", or
+    what follows the comma has no capital, as in "Helsingin yliopisto, soveltavan biologian
+    laitos", a department); any other name is kept whole. Particles written after the given
+    names go with the family name ("Laan, E.A. van der" -> "E.A." "van der Laan"), and a
+    trailing "(Advisor)" is no part of a name."""
+    name = inline_text(_ROLE_SUFFIX.sub("", value))
     if not name:
         return None
     split = split_family_given(name)
-    if split:
-        return Author(given=split[1], family=split[0])
+    if split and any(word[:1].isupper() for word in split[1].split()):
+        family, given = split
+        words = given.split()
+        particles: list[str] = []
+        while len(words) > 1 and words[-1] in _PARTICLES:
+            particles.insert(0, words.pop())
+        return Author(given=" ".join(words), family=" ".join([*particles, family]))
     return Author(name=name)
+
+
+# What a DSpace dc:contributor may carry after the name: "Nkemnji, John (Advisor)".
+_ROLE_SUFFIX = re.compile(r"(?i)\s*\((?:advisor|adviser|supervisor)\)\s*$")
+# Dutch, German and French particles, as "Brito, M.P. de", "Berg, J. van den" write them.
+_PARTICLES = frozenset(
+    {"van", "der", "den", "de", "del", "della", "di", "du", "la", "le", "ter", "ten", "von", "zu"}
+)
 
 
 _DOI_IN_TEXT = re.compile(r"(?i)(?:doi\.org/|\bdoi:\s*|info:doi/)(10\.[0-9]{4,9}/[^\s\"<>]+)")
@@ -754,6 +859,77 @@ def _dc_relations(values: list[str]) -> tuple[Relation, ...]:
         elif re.match(r"(?i)[a-z][a-z0-9+.-]*:\S+$", text):
             found.add(Relation("relation", "uri", text))
     return tuple(sorted(found, key=lambda r: (r.type, r.id_type, r.id)))
+
+
+# arXivRaw
+
+
+def record_from_arxiv_raw(record: OaiRecord | etree._Element, *, source: str = SOURCE) -> Record:
+    """arXiv's own format (metadataPrefix=arXivRaw) -> Record of the preprint.
+
+    id -> other_ids ("arxiv", "0704.0471") and the abstract page as `url`; the first
+    version's date is `issued`, the last one's (when there are several) `revised`; authors as
+    one string split at commas and "and" (names kept whole, as arXiv does not split them);
+    categories -> subjects; journal-ref -> publication_status (where it was published); each
+    DOI in <doi> (the journal's, an erratum's) -> Relation("is-preprint-of", "doi", ...), not the
+    record's DOI, which names the journal article; report-no -> report_number; license.
+    """
+    metadata = _metadata_of(record)
+    name = etree.QName(metadata)
+    if (name.namespace, name.localname) != (ARXIV_RAW_NS, "arXivRaw"):
+        raise BadPayload(
+            f"oai: expected arXivRaw metadata, got <{name.localname}> in {name.namespace}",
+            source=source,
+        )
+
+    def text(local: str) -> str | None:
+        element = metadata.find(f"{{{ARXIV_RAW_NS}}}{local}")
+        return tidy_text("".join(element.itertext())) or None if element is not None else None
+
+    arxiv_id = text("id")
+    versions = [
+        _arxiv_date(v.findtext(f"{{{ARXIV_RAW_NS}}}date"))
+        for v in metadata.iterfind(f"{{{ARXIV_RAW_NS}}}version")
+    ]
+    dates = [d for d in versions if d]
+    abstract_element = metadata.find(f"{{{ARXIV_RAW_NS}}}abstract")
+    abstract = "".join(abstract_element.itertext()) if abstract_element is not None else ""
+    relations = dict.fromkeys(
+        Relation("is-preprint-of", "doi", doi)
+        for value in (text("doi") or "").split()
+        if (doi := _doi_of(value))
+    )
+    return Record(
+        source=source,
+        type="posted-content",
+        title=inline_text(text("title")),
+        authors=tuple(Author(name=n) for n in _ARXIV_AUTHORS.split(text("authors") or "") if n),
+        issued=dates[0] if dates else None,
+        revised=dates[-1] if len(dates) > 1 else None,
+        publisher="arXiv",
+        abstract=jats_to_text(abstract) or None,
+        license=text("license"),
+        url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None,
+        subjects=tuple((text("categories") or "").split()),
+        publication_status=text("journal-ref"),
+        report_number=text("report-no"),
+        relations=tuple(relations),
+        other_ids=(("arxiv", arxiv_id),) if arxiv_id else (),
+    )
+
+
+# "D.V. Shetty, S.J. Yennello, and G.A. Souliotis", "Valeria M. Rosa and Patricio S. letelier"
+_ARXIV_AUTHORS = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+
+
+def _arxiv_date(value: str | None) -> str | None:
+    """A version's date, "Tue, 3 Apr 2007 22:04:11 GMT" -> "2007-04-03"."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value.strip()).date().isoformat()
+    except (TypeError, ValueError):
+        return None
 
 
 # DataCite XML

@@ -7,6 +7,7 @@ against the recorded responses in ../shared/fixtures/openalex/.
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,8 +27,8 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import HttpClient, JsonResponse
-from harvester.identifiers import Doi, ascii_key, quote_doi, quote_doi_query
-from harvester.models import Author, Fetched, Record
+from harvester.identifiers import Doi, ascii_key, issn, quote_doi, quote_doi_query
+from harvester.models import Author, Fetched, Funder, Record
 from harvester.sources.base import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
     as_mapping,
@@ -37,6 +38,7 @@ from harvester.sources.fields import (
     describe_json,
     inline_text,
     is_generic_heading,
+    jats_to_text,
     objects_in,
     scalar_text,
     stripped_text,
@@ -60,7 +62,9 @@ VOLATILE_KEYS = (
 )
 
 #: Bump when parse reads something new: stored payloads are then parsed again.
-PARSER_VERSION = 1
+#: 2: types in Crossref's names, plain-text abstracts, PMID/PMCID, funders with their awards,
+#: checked ISSNs, a chapter's book (raw_source_name) as its container.
+PARSER_VERSION = 2
 
 #: Asked about every DOI after its agency: open access, citations, topics, an abstract.
 ROLE = "enrichment"
@@ -69,6 +73,81 @@ AGENCIES: frozenset[str] = frozenset()
 #: Concepts (the older, deprecated OpenAlex tagging) count as subjects only from this score up,
 #: and only when a work has no topics.
 CONCEPT_MIN_SCORE = 0.5
+
+#: OpenAlex's work `type` -> the Crossref type names the harvester stores. The vocabulary is
+#: OpenAlex's list of work types (developers.openalex.org/api-reference/work-types), with
+#: "conference-paper" and "book-review", which answers carry too. Editorials, letters, errata,
+#: reviews and retraction notices are items in a journal, as Crossref registers them; paratext
+#: (covers, tables of contents) and library guides have no Crossref type of their own. Used
+#: only when the work carries no Crossref type name itself (`type_crossref`, or the primary
+#: location's `raw_type`, which for a DOI is the registration agency's type).
+OPENALEX_TYPES: dict[str, str] = {
+    "article": "journal-article",
+    "book": "book",
+    "book-chapter": "book-chapter",
+    "book-review": "journal-article",
+    "conference-paper": "proceedings-article",
+    "dataset": "dataset",
+    "dissertation": "dissertation",
+    "editorial": "journal-article",
+    "erratum": "journal-article",
+    "grant": "grant",
+    "letter": "journal-article",
+    "libguides": "other",
+    "other": "other",
+    "paratext": "other",
+    "peer-review": "peer-review",
+    "preprint": "posted-content",
+    "reference-entry": "reference-entry",
+    "report": "report",
+    "retraction": "journal-article",
+    "review": "journal-article",
+    "standard": "standard",
+    "supplementary-materials": "component",
+}
+
+#: Crossref's type names (api.crossref.org/types): a `type_crossref` or `raw_type` that is one of
+#: these is taken as it is; any other raw type (a repository's "info:eu-repo/semantics/...",
+#: DataCite's "Image") is not a Crossref type and is left for OPENALEX_TYPES.
+CROSSREF_TYPES = frozenset(
+    {
+        "book",
+        "book-chapter",
+        "book-part",
+        "book-section",
+        "book-series",
+        "book-set",
+        "book-track",
+        "component",
+        "database",
+        "dataset",
+        "dissertation",
+        "edited-book",
+        "grant",
+        "journal",
+        "journal-article",
+        "journal-issue",
+        "journal-volume",
+        "monograph",
+        "other",
+        "peer-review",
+        "posted-content",
+        "proceedings",
+        "proceedings-article",
+        "proceedings-series",
+        "reference-book",
+        "reference-entry",
+        "report",
+        "report-component",
+        "report-series",
+        "standard",
+        "standard-series",
+    }
+)
+
+#: A source of this type is a publisher's shelf of e-books ("Cambridge University Press eBooks"),
+#: not the book a chapter is in nor a container of a book.
+_EBOOK_PLATFORM = "ebook platform"
 
 log = structlog.get_logger(__name__)
 
@@ -365,13 +444,13 @@ def parse(work: Mapping[str, Any]) -> Record:
     source = as_mapping(primary.get("source")) or {}
     biblio = as_mapping(work.get("biblio")) or {}
     open_access = as_mapping(work.get("open_access")) or {}
-    abstract = abstract_from_inverted_index(work.get("abstract_inverted_index"))
+    abstract = abstract_text(abstract_from_inverted_index(work.get("abstract_inverted_index")))
     return Record(
         source=SOURCE,
         doi=bare_doi(work.get("doi")) or bare_doi(ids.get("doi")),
-        type=stripped_text(work.get("type")),
+        type=work_type(work, primary),
         title=inline_text(work.get("title")) or inline_text(work.get("display_name")),
-        container_title=inline_text(source.get("display_name")),
+        container_title=_container_title(primary, source),
         issn=_issns(source),
         volume=scalar_text(biblio.get("volume")),
         issue=scalar_text(biblio.get("issue")),
@@ -379,7 +458,7 @@ def parse(work: Mapping[str, Any]) -> Record:
         issued=_iso_date(work.get("publication_date")) or _year(work.get("publication_year")),
         publisher=inline_text(source.get("host_organization_name")),
         authors=tuple(_authors(work.get("authorships"))),
-        abstract=_drop_heading(abstract) if abstract else None,
+        abstract=abstract,
         language=stripped_text(work.get("language")),
         license=stripped_text(best.get("license")) or stripped_text(primary.get("license")),
         url=stripped_text(primary.get("landing_page_url")),
@@ -393,7 +472,48 @@ def parse(work: Mapping[str, Any]) -> Record:
             or stripped_text(best.get("landing_page_url"))
             or stripped_text(open_access.get("oa_url"))
         ),
+        other_ids=_other_ids(ids),
+        funders=_funders(work),
     )
+
+
+def work_type(work: Mapping[str, Any], primary: Mapping[str, Any]) -> str | None:
+    """The work's type in Crossref's names: `type_crossref` (older answers) or the primary
+    location's `raw_type` when either is a Crossref type name, else OpenAlex's own `type`
+    through OPENALEX_TYPES (a type not in the table is kept as OpenAlex spells it)."""
+    for raw in (work.get("type_crossref"), primary.get("raw_type")):
+        name = stripped_text(raw)
+        if name and name in CROSSREF_TYPES:
+            return name
+    openalex_type = stripped_text(work.get("type"))
+    if openalex_type is None:
+        return None
+    return OPENALEX_TYPES.get(openalex_type, openalex_type)
+
+
+_ESCAPED_TAG = re.compile(r"&lt;/?[A-Za-z][A-Za-z0-9:-]*")
+# A line break escaped once too often ("ECL.&lt;/p&gt;\\n", figshare's deposits): a backslash
+# and an n at the end of a word, never "\\nu" (TeX) inside one.
+_LITERAL_NEWLINE = re.compile(r"\\n(?=\s|$)")
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*[\s/>]")
+
+
+def abstract_text(rebuilt: str | None) -> str | None:
+    """A rebuilt abstract as plain text, as the other sources' abstracts are.
+
+    OpenAlex indexes the abstract as the publisher deposited it, so its words may carry JATS or
+    HTML tags ("<jats:p>Background"), or tags escaped once more ("&lt;p&gt;"), and line breaks
+    escaped into a backslash and an n: those are read as markup (fields.jats_to_text); a bare
+    "<" between words ("p < 0.05") stays text. A leading "Abstract" heading is dropped.
+    """
+    if not rebuilt:
+        return None
+    text = _LITERAL_NEWLINE.sub(" ", rebuilt)
+    if "<" not in text and _ESCAPED_TAG.search(text):
+        text = html.unescape(text)
+    if _TAG.search(text) or "&" in text:
+        text = jats_to_text(text)
+    return _drop_heading(text) if text else None
 
 
 def abstract_from_inverted_index(index: Mapping[str, list[int]] | None) -> str | None:
@@ -468,12 +588,74 @@ def _pages(biblio: Mapping) -> str | None:
 
 
 def _issns(source: Mapping) -> tuple[str, ...]:
-    """issn_l first, then the source's issn list, deduplicated (case-insensitively, for the X)."""
+    """issn_l first, then the source's issn list, each checked (a wrong check digit is dropped)
+    and once."""
     candidates = [source.get("issn_l")]
     listed = source.get("issn")
     if isinstance(listed, list):
         candidates.extend(listed)
-    return unique_issns(candidates)
+    return unique_issns(issn(value) if isinstance(value, str) else None for value in candidates)
+
+
+def _container_title(primary: Mapping, source: Mapping) -> str | None:
+    """The source's name (journal, proceedings, repository); where the primary location has no
+    source, or only an e-book platform, the name the registration agency gave the container
+    (`raw_source_name`: a chapter's book, a proceedings volume, a blog)."""
+    if source and source.get("type") != _EBOOK_PLATFORM:
+        name = inline_text(source.get("display_name"))
+        if name:
+            return name
+    return inline_text(primary.get("raw_source_name"))
+
+
+_PMID = re.compile(r"(?:pubmed\.ncbi\.nlm\.nih\.gov/|^)([0-9]+)/?$")
+_PMCID = re.compile(r"(?i)(?:/pmc/articles/|^)(?:PMC)?([0-9]+)/?$")
+
+
+def _other_ids(ids: Mapping) -> tuple[tuple[str, str], ...]:
+    """ids.pmid ("https://pubmed.ncbi.nlm.nih.gov/23326660" -> "23326660") and ids.pmcid
+    (".../pmc/articles/5815332" -> "PMC5815332"). `mag` is left out: the Microsoft Academic
+    Graph is closed, and its number is the OpenAlex id's (W2157853701, mag 2157853701), which
+    openalex_id keeps."""
+    out: list[tuple[str, str]] = []
+    pmid = _PMID.search(stripped_text(ids.get("pmid")) or "")
+    if pmid:
+        out.append(("pmid", pmid.group(1)))
+    pmcid = _PMCID.search(stripped_text(ids.get("pmcid")) or "")
+    if pmcid:
+        out.append(("pmcid", f"PMC{pmcid.group(1)}"))
+    return tuple(out)
+
+
+def _funders(work: Mapping) -> tuple[Funder, ...]:
+    """`funders` (name, ROR) in order, each with the award numbers `awards` names for it
+    (funder_award_id, as given, each once); an award whose funder is not listed adds that
+    funder by its funder_display_name. OpenAlex gives no funder DOI."""
+    names: dict[str, str | None] = {}
+    rors: dict[str, str | None] = {}
+    awards: dict[str, list[str]] = {}
+    for funder in objects_in(work.get("funders")):
+        key = stripped_text(funder.get("id")) or inline_text(funder.get("display_name"))
+        if key and key not in names:
+            names[key] = inline_text(funder.get("display_name"))
+            rors[key] = stripped_text(funder.get("ror"))
+            awards[key] = []
+    for award in objects_in(work.get("awards")):
+        key = stripped_text(award.get("funder_id")) or inline_text(award.get("funder_display_name"))
+        if not key:
+            continue
+        if key not in names:
+            names[key] = inline_text(award.get("funder_display_name"))
+            rors[key] = None
+            awards[key] = []
+        number = inline_text(award.get("funder_award_id"))
+        if number and number not in awards[key]:
+            awards[key].append(number)
+    return tuple(
+        Funder(name=names[key], ror=rors[key], awards=tuple(awards[key]))
+        for key in names
+        if names[key] or rors[key]
+    )
 
 
 def _authors(value: Any) -> Iterator[Author]:
