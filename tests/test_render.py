@@ -194,7 +194,7 @@ def test_show_names_the_source_of_each_field_and_where_the_sources_disagree(upst
         "  From:        crossref: abstract, authors, cited_by_count, container_title, doi, funders, "
         "issn, language, license, published, published_online, publisher, reference_count, "
         "reference_list, relations, title, type, url, volume, year; openalex: oa_status, oa_url, "
-        "openalex_id, pages, subjects"
+        "openalex_id, other_ids, pages, subjects"  # eLife's PMID and PMCID, from OpenAlex
     )
     assert lines[-1] == "  Conflict:    volume: crossref '3', openalex '4'"
     # the abstract, wrapped and indented under its label
