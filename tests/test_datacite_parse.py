@@ -165,7 +165,8 @@ def test_thai_title_creator_and_publisher_stay_intact() -> None:
 def test_cyrillic_title_and_creators() -> None:
     r = record("10.26102_2310-6018_2019.24.1.006.json")
     assert r.doi == "10.26102/2310-6018/2019.24.1.006"  # several '/' in the suffix
-    assert r.type == "text"  # resourceTypeGeneral Text (resourceType says "Journal Article")
+    # resourceTypeGeneral Text, whose own resourceType says "Journal Article"
+    assert r.type == "journal-article"
     assert r.title == "МОДЕЛЬ СИСТЕМНОЙ ДИНАМИКИ ПРОЦЕССА ОБУЧЕНИЯ"
     assert r.subtitle is None  # the English one is a TranslatedTitle, not a subtitle
     assert r.authors == (
@@ -353,7 +354,9 @@ def test_container_falls_back_to_related_items() -> None:
     # A related item the record is not published in is no container.
     attrs["relatedItems"][0]["relationType"] = "IsCitedBy"
     r = parse_doi_record(attrs)
-    assert (r.container_title, r.issn, r.volume, r.pages) == (None, (), None, None)
+    assert (r.container_title, r.volume, r.pages) == (None, None, None)
+    # The ISSN the record IsPublishedIn is still named by its relatedIdentifiers.
+    assert r.issn == ("0933-0704",)
 
 
 def test_conference_paper() -> None:
@@ -413,12 +416,19 @@ def test_creator_name_not_split_by_the_source_stays_whole() -> None:
     )
 
 
-def test_title_subtitle_and_first_abstract_of_several_languages() -> None:
+def test_title_subtitle_and_the_abstract_in_the_record_language() -> None:
     r = record("10.4232_1.2745.json")
     assert r.title == "Flash Eurobarometer 54 (Madrid Summit)"
     assert r.subtitle == "The Common European Currency"
+    assert r.titles == ()  # the English title and subtitle repeat the German ones word for word
+    # language "en": the English abstract (given second) is the abstract, the German one beside it
     assert r.abstract is not None
-    assert r.abstract.startswith("Das Gipfeltreffen von Madrid. Themen:")  # the first Abstract
+    assert r.abstract.startswith(
+        "Attitude to the common European currency and information needs about the new currency."
+    )
+    assert [(a.language, a.text[:37]) for a in r.abstracts] == [
+        ("de", "Das Gipfeltreffen von Madrid. Themen:")
+    ]
     assert r.resource_version == "1.0.0"
     assert r.issued == "1996"
 
@@ -531,19 +541,22 @@ def test_resource_type_general_is_normalised(general: str, expected: str) -> Non
     assert r.type == expected
 
 
-def test_issued_date_must_agree_with_publication_year() -> None:
+def test_issued_is_the_earliest_issued_date_or_year() -> None:
     base = {"doi": "10.1234/x", "publicationYear": 2020}
     assert parse_doi_record(base).issued == "2020"
     assert parse_doi_record({**base, "publicationYear": "2020"}).issued == "2020"
     dated = {
         **base,
         "dates": [
-            {"date": "2019-05-01", "dateType": "Issued"},  # another year: ignored
             {"date": "2020-03", "dateType": "Issued"},
             {"date": "2020-03-04", "dateType": "Available"},  # not Issued
         ],
     }
     assert parse_doi_record(dated).issued == "2020-03"
+    # An Issued date before publicationYear wins: that year may be a deposit's (see the
+    # pubdata test in test_datacite_fields.py); earlier this date was ignored.
+    dated["dates"].insert(0, {"date": "2019-05-01", "dateType": "Issued"})
+    assert parse_doi_record(dated).issued == "2019-05-01"
     no_year = {"doi": "10.1234/x", "dates": [{"date": "2018-13-40", "dateType": "Issued"}]}
     assert parse_doi_record(no_year).issued == "2018"  # month out of range ends the date
 
@@ -782,7 +795,7 @@ def test_attributes_from_xml_reads_breaks_related_items_and_dates() -> None:
         '<dates><date dateType="Issued">2021-05-06</date></dates>'
         "<publicationYear>2021</publicationYear>"
         '<relatedItems><relatedItem relationType="IsPublishedIn" relatedItemType="Journal">'
-        '<relatedItemIdentifier relatedItemIdentifierType="ISSN">1234-5678</relatedItemIdentifier>'
+        '<relatedItemIdentifier relatedItemIdentifierType="ISSN">1234-5679</relatedItemIdentifier>'
         "<titles><title>Journal of Things</title></titles><volume>4</volume>"
         "<firstPage>10</firstPage><lastPage>20</lastPage></relatedItem></relatedItems>"
     )
@@ -797,7 +810,7 @@ def test_attributes_from_xml_reads_breaks_related_items_and_dates() -> None:
             "relationType": "IsPublishedIn",
             "relatedItemType": "Journal",
             "relatedItemIdentifier": {
-                "relatedItemIdentifier": "1234-5678",
+                "relatedItemIdentifier": "1234-5679",
                 "relatedItemIdentifierType": "ISSN",
             },
             "titles": [{"title": "Journal of Things"}],
@@ -812,7 +825,7 @@ def test_attributes_from_xml_reads_breaks_related_items_and_dates() -> None:
         "10.5555/XML",
         "2021-05-06",
         "Journal of Things",
-        ("1234-5678",),
+        ("1234-5679",),
         "10-20",
     )
 

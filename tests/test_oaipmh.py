@@ -719,7 +719,7 @@ DATACITE_3 = """<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">
   <rights>All rights reserved</rights></rightsList>
  <descriptions><description descriptionType="Abstract">Line one.<br/>Line two.</description></descriptions>
  <relatedItems><relatedItem relationType="IsPublishedIn" relatedItemType="Journal">
-  <relatedItemIdentifier relatedItemIdentifierType="ISSN">1234-5678</relatedItemIdentifier>
+  <relatedItemIdentifier relatedItemIdentifierType="ISSN">1234-5679</relatedItemIdentifier>
   <titles><title>Journal of Things</title></titles><volume>4</volume><issue>2</issue>
   <firstPage>10</firstPage><lastPage>20</lastPage></relatedItem></relatedItems>
 </resource></payload></oai_datacite></metadata></record></GetRecord></OAI-PMH>"""
@@ -754,7 +754,7 @@ def test_datacite_in_oai_datacite_envelope_without_doi():
         "2",
         "10-20",
     )
-    assert record.issn == ("1234-5678",)
+    assert record.issn == ("1234-5679",)
 
 
 def test_a_format_without_a_parser_is_named():

@@ -18,8 +18,8 @@ from lxml import etree
 from harvester.config import Config, PoolLimit
 from harvester.errors import BadPayload, NotFound
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, quote_doi
-from harvester.models import Author, Fetched, Record, Relation
+from harvester.identifiers import Doi, isbn13, issn, quote_doi
+from harvester.models import Abstract, Author, Fetched, Funder, Isbn, Record, Relation, Title
 from harvester.sources.base import fetch_one, in_order
 from harvester.sources.fields import (
     bare_orcid,
@@ -30,7 +30,6 @@ from harvester.sources.fields import (
     partial_iso_date,
     scalar_text,
     stripped_text,
-    unique_issns,
     whole_number,
 )
 
@@ -51,7 +50,7 @@ VOLATILE_KEYS = (
 )
 
 #: Bump when parse reads something new: stored payloads are then parsed again.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 #: Namespaces of the DataCite kernel XML: kernel-2.2, kernel-3, kernel-4 (4.0 to 4.5 share one).
 KERNEL_NS_PREFIX = "http://datacite.org/schema/kernel-"
@@ -204,45 +203,121 @@ def parse(body_or_attributes: Mapping, *, require_doi: bool = True) -> Record:
     if doi is None and require_doi:
         raise BadPayload("DataCite: DOI record has no doi", source=SOURCE)
 
-    container = _container(attributes)
     title, subtitle = _titles(attributes.get("titles"))
-    types = attributes.get("types")
+    language = stripped_text(attributes.get("language"))
+    work_type = _work_type(attributes)
+    container = _container(attributes, work_type)
+    abstract, abstracts = _abstracts(attributes.get("descriptions"), language)
+    issued, published_print, revised = _dates(attributes)
     return Record(
         source=SOURCE,
         doi=doi,
-        type=_work_type(types.get("resourceTypeGeneral") if isinstance(types, Mapping) else None),
+        type=work_type,
         title=title,
         subtitle=subtitle,
-        container_title=container.get("title"),
+        titles=_other_titles(attributes.get("titles"), title, subtitle),
+        container_title=container["title"],
+        series_title=container["series_title"],
+        series_number=container["series_number"],
         issn=_issns(attributes),
-        volume=container.get("volume"),
-        issue=container.get("issue"),
-        pages=container.get("pages"),
-        issued=_issued(attributes),
+        isbn=_isbns(attributes),
+        volume=container["volume"],
+        issue=container["issue"],
+        pages=container["pages"] or _pages_from_sizes(attributes.get("sizes")),
+        issued=issued,
+        published_print=published_print,
+        revised=revised,
         publisher=_publisher(attributes.get("publisher")),
         authors=tuple(_creators(attributes.get("creators"))),
-        abstract=_abstract(attributes.get("descriptions")),
-        language=stripped_text(attributes.get("language")),
+        contributors=_contributors(attributes),
+        funders=_funders(attributes.get("fundingReferences")),
+        abstract=abstract,
+        abstracts=abstracts,
+        language=language,
         license=_license(attributes.get("rightsList")),
         url=stripped_text(attributes.get("url")),
         reference_count=whole_number(attributes.get("referenceCount")),
         cited_by_count=whole_number(attributes.get("citationCount")),
         relations=_relations(attributes.get("relatedIdentifiers")),
+        other_ids=_other_ids(attributes),
         subjects=_subjects(attributes.get("subjects")),
         resource_version=scalar_text(attributes.get("version")),
     )
 
 
-#: resourceTypeGeneral -> the Crossref-like type name; others are hyphenated by _hyphenate.
-_TYPES = {
-    "JournalArticle": "journal-article",
-    "Preprint": "posted-content",
-    "ConferencePaper": "proceedings-article",
-    "ConferenceProceeding": "proceedings",
-    "BookChapter": "book-chapter",
+#: DataCite's type words -> the harvester's type names, which are Crossref's (journal-article,
+#: book-chapter, report, dissertation, posted-content, proceedings-article, ...; see
+#: doiorg.CSL_TYPES and the exports' tables). Keys are the words lower-cased with everything but
+#: letters dropped, so that one table serves a resourceTypeGeneral ("BookChapter", DataCite 4.6
+#: controlled list), a depositor's free-text resourceType ("Book chapter", "Working paper") and the
+#: CSL, BibTeX, RIS and schema.org names DataCite derives into `types` ("chapter", "inbook",
+#: "CHAP", "Chapter"). A resourceTypeGeneral not listed is hyphenated: Software -> software,
+#: PhysicalObject -> physical-object, Text -> text.
+TYPES = {
+    # articles
+    "journalarticle": "journal-article",
+    "article": "journal-article",  # free text "Article" under Text: Zotero reads it so too
+    "researcharticle": "journal-article",
+    "reviewarticle": "journal-article",
+    "articlejournal": "journal-article",  # CSL
+    "jour": "journal-article",  # RIS
+    "ejour": "journal-article",
+    # DataPaper: a journal article when the record is in a journal, else see _work_type
+    "datapaper": "journal-article",
+    "preprint": "posted-content",
+    "postedcontent": "posted-content",
+    "blogposting": "posted-content",  # Crossref types blog posts as posted-content
+    "blogpost": "posted-content",
+    "postweblog": "posted-content",  # CSL
+    # conferences
+    "conferencepaper": "proceedings-article",
+    "proceedingsarticle": "proceedings-article",
+    "paperconference": "proceedings-article",  # CSL
+    "inproceedings": "proceedings-article",  # BibTeX
+    "cpaper": "proceedings-article",  # RIS
+    "conferenceproceeding": "proceedings",
+    "conferenceproceedings": "proceedings",
+    "proceedings": "proceedings",
+    # books
+    "book": "book",
+    "monograph": "book",
+    "bookchapter": "book-chapter",
+    "chapter": "book-chapter",  # CSL, schema.org
+    "inbook": "book-chapter",  # BibTeX
+    "incollection": "book-chapter",
+    "chap": "book-chapter",  # RIS
+    # reports and theses
+    "report": "report",
+    "technicalreport": "report",
+    "projectreport": "report",
+    "workingpaper": "report",  # as Crossref and the OAI-PMH table type working papers
+    "discussionpaper": "report",
+    "techreport": "report",  # BibTeX
+    "dissertation": "dissertation",
+    "thesis": "dissertation",
+    "doctoralthesis": "dissertation",
+    "phdthesis": "dissertation",
+    "masterthesis": "dissertation",
+    "mastersthesis": "dissertation",
+    "bachelorthesis": "dissertation",
+    "thes": "dissertation",  # RIS
+    # others with a Crossref name
+    "dataset": "dataset",
+    "peerreview": "peer-review",
+    "journal": "journal",
+    "standard": "standard",
 }
+#: General types that do not say what kind of text or thing it is: the record's own words decide.
+_VAGUE_GENERAL_TYPES = frozenset({"text", "other"})
+#: What DataCite writes into types.citeproc/bibtex/ris/schemaOrg when resourceType names no type
+#: it knows (bolognese: ScholarlyArticle -> article-journal, article, RPRT for Text; CreativeWork
+#: -> article, misc, GEN for Other): an echo of the general type, so no evidence of a kind.
+_DERIVED_DEFAULTS = frozenset(
+    {"scholarlyarticle", "creativework", "articlejournal", "article", "misc", "rprt", "gen"}
+)
 _WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEPARATORS = re.compile(r"[\s_]+")
+_NOT_LETTERS = re.compile(r"[^a-z]+")
 #: rightsUri values that state access (open, embargoed, ...), not a licence.
 _ACCESS_RIGHTS = "info:eu-repo/semantics/"
 
@@ -252,16 +327,49 @@ def _hyphenate(value: str) -> str:
     return _SEPARATORS.sub("-", _WORD_START.sub("-", value.strip())).lower()
 
 
-def _work_type(value: Any) -> str | None:
+def _type_key(value: Any) -> str | None:
     text = stripped_text(value)
     if text is None:
         return None
-    return _TYPES.get(text) or _hyphenate(text)
+    return _NOT_LETTERS.sub("", text.lower()) or None
+
+
+def _work_type(attributes: Mapping) -> str | None:
+    """The work's type through TYPES. Text and Other (or no general type) take the type the
+    depositor's resourceType names, else one a derived `types` entry names beyond DataCite's
+    defaults; a DataPaper is a journal article when the record is in a journal, else a posted
+    paper (DataCite's own citeproc for it is "article", Zotero's "preprint")."""
+    types = attributes.get("types")
+    if not isinstance(types, Mapping):
+        return None
+    general = stripped_text(types.get("resourceTypeGeneral"))
+    key = _type_key(general)
+    if key is None or key in _VAGUE_GENERAL_TYPES:
+        own = TYPES.get(_type_key(types.get("resourceType")) or "")
+        for derived in ("citeproc", "bibtex", "ris", "schemaOrg"):
+            if own:
+                break
+            derived_key = _type_key(types.get(derived))
+            if derived_key and derived_key not in _DERIVED_DEFAULTS:
+                own = TYPES.get(derived_key)
+        return own or (_hyphenate(general) if general else None)
+    if key == "datapaper" and not _in_a_journal(attributes):
+        return "posted-content"
+    return TYPES.get(key) or _hyphenate(general or "")
+
+
+def _in_a_journal(attributes: Mapping) -> bool:
+    container = attributes.get("container")
+    if isinstance(container, Mapping) and inline_text(container.get("title")):
+        return True
+    if any(item.get("relatedItemType") == "Journal" for item in _published_in(attributes)):
+        return True
+    return bool(_issns(attributes))
 
 
 def _titles(value: Any) -> tuple[str | None, str | None]:
     """(title, subtitle): the first title without a titleType (else the first title), and the
-    first title typed Subtitle. Translated and alternative titles are not used."""
+    first title typed Subtitle."""
     main: str | None = None
     fallback: str | None = None
     subtitle: str | None = None
@@ -276,6 +384,40 @@ def _titles(value: Any) -> tuple[str | None, str | None]:
             subtitle = subtitle or text
         fallback = fallback or text
     return main or fallback, subtitle
+
+
+#: titleType -> Title.kind; an untyped title beside the main one is an alternative title, or a
+#: translated one when its language differs from the main title's.
+_TITLE_KINDS = {
+    "AlternativeTitle": "alternative",
+    "TranslatedTitle": "translated",
+    "Other": "alternative",
+}
+
+
+def _other_titles(value: Any, title: str | None, subtitle: str | None) -> tuple[Title, ...]:
+    """The titles besides `title` and `subtitle`: alternative and translated ones with their
+    language; repeats of a text already kept (one title given once per language) are left out."""
+    seen = {t for t in (title, subtitle) if t}
+    main_language: str | None = None
+    out: list[Title] = []
+    for entry in objects_in(value):
+        text = inline_text(entry.get("title"))
+        language = stripped_text(entry.get("lang"))
+        title_type = entry.get("titleType")
+        if text == title and title_type is None:
+            main_language = main_language or language
+        if not text or text in seen or title_type == "Subtitle":
+            continue
+        kind = _TITLE_KINDS.get(title_type) if title_type else None
+        if kind is None:
+            different = (
+                language and main_language and _language(language) != _language(main_language)
+            )
+            kind = "translated" if different else "alternative"
+        seen.add(text)
+        out.append(Title(title=text, kind=kind, language=language))
+    return tuple(out)
 
 
 def _publisher(value: Any) -> str | None:
@@ -295,33 +437,64 @@ def _year(value: Any) -> int | None:
     return year if 1 <= year <= 9999 else None
 
 
-def _issued(attributes: Mapping) -> str | None:
-    """publicationYear, made more precise by the most precise `Issued` date of the same year.
+def _dates(attributes: Mapping) -> tuple[str | None, str | None, str | None]:
+    """(issued, published_print, revised).
 
-    An Issued date from another year than publicationYear is ignored; without a publicationYear
-    the most precise Issued date is used.
+    issued is the earliest of the Issued dates, publicationYear and the year of the journal or
+    book the record IsPublishedIn, the most precise date of that year: a repository's
+    publicationYear is often the deposit's year (a 2024 deposit of a chapter Issued 2021-11-30 in
+    a 2022 book), and must not stand for the work's date. published_print is that journal's or
+    book's year, the year its volume or the printed book carries. Available, Submitted, Accepted
+    and Created are not publication dates (Available is a deposit's or an embargo's end).
+    revised is the latest Updated date after issued.
     """
-    year = _year(attributes.get("publicationYear"))
-    best: str | None = None
+    candidates: list[str] = []
+    updated: list[str] = []
     for entry in objects_in(attributes.get("dates")):
-        if entry.get("dateType") != "Issued":
-            continue
         date = partial_iso_date(entry.get("date"))
-        if date is None or (year is not None and int(date[:4]) != year):
+        if date is None:
             continue
-        if best is None or len(date) > len(best):
-            best = date
-    if best is not None:
-        return best
-    return f"{year:04d}" if year is not None else None
+        if entry.get("dateType") == "Issued":
+            candidates.append(date)
+        elif entry.get("dateType") == "Updated":
+            updated.append(date)
+    year = _year(attributes.get("publicationYear"))
+    if year is not None:
+        candidates.append(f"{year:04d}")
+    container_year = next(
+        (
+            f"{y:04d}"
+            for item in _published_in(attributes)
+            if (y := _year(item.get("publicationYear"))) is not None
+        ),
+        None,
+    )
+    if container_year:
+        candidates.append(container_year)
+    issued: str | None = None
+    if candidates:
+        first_year = min(c[:4] for c in candidates)
+        issued = max((c for c in candidates if c[:4] == first_year), key=len)
+    later = [d for d in updated if issued is None or d[: len(issued)] > issued]
+    return issued, container_year, max(later) if later else None
 
 
-def _container(attributes: Mapping) -> dict[str, str | None]:
-    """title, volume, issue and pages of the container, each from `container` where present,
-    else from the first relatedItem the record IsPublishedIn."""
+#: Record types whose `container` is the series they appear in, not a journal or a book.
+_SERIES_HOLDERS = frozenset({"book", "report", "dissertation", "monograph", "edited-book"})
+_HAS_DIGIT = re.compile(r"[0-9]")
+
+
+def _container(attributes: Mapping, work_type: str | None) -> dict[str, str | None]:
+    """title, volume, issue, pages, series_title and series_number, each from `container` where
+    present, else from the first relatedItem the record IsPublishedIn. Pages only where they are
+    a page range or a page (see _pages). A book's or report's container is its series; a volume
+    without a digit that is several words is a series name (a chapter's book "volume" may be
+    "Studien zur Professionsforschung und Lehrer:innenbildung")."""
     sources = [c for c in (attributes.get("container"),) if isinstance(c, Mapping)]
-    sources.extend(_published_in(attributes.get("relatedItems")))
-    out: dict[str, str | None] = {"title": None, "volume": None, "issue": None, "pages": None}
+    sources.extend(_published_in(attributes))
+    out: dict[str, str | None] = dict.fromkeys(
+        ("title", "volume", "issue", "pages", "series_title", "series_number")
+    )
     for source in sources:
         if out["title"] is None:
             if "titles" in source:  # a relatedItem
@@ -333,63 +506,230 @@ def _container(attributes: Mapping) -> dict[str, str | None]:
                 out[key] = scalar_text(source.get(key))
         if out["pages"] is None:
             out["pages"] = _pages(source.get("firstPage"), source.get("lastPage"))
+    volume = out["volume"]
+    if volume and not _HAS_DIGIT.search(volume) and len(volume.split()) > 1:
+        out["series_title"], out["volume"] = volume, None
+    if work_type in _SERIES_HOLDERS:
+        out["series_title"] = out["series_title"] or out["title"]
+        out["series_number"] = out["volume"] or out["issue"]
+        out.update(title=None, volume=None, issue=None)
     return out
 
 
-def _published_in(value: Any) -> Iterator[Mapping]:
-    for item in objects_in(value):
+def _published_in(attributes: Mapping) -> Iterator[Mapping]:
+    for item in objects_in(attributes.get("relatedItems")):
         if item.get("relationType") == "IsPublishedIn":
             yield item
 
 
+#: One page: digits with at most a short prefix or a letter after (e123, S12, A7, 12a, Doc10),
+#: or a roman numeral.
+_PAGE = r"(?:[A-Za-z]{0,3}[0-9]+[A-Za-z]?|[ivxlcdmIVXLCDM]{1,8})"
+_ONE_PAGE = re.compile(_PAGE)
+#: A page range as `sizes` or a firstPage give it: "42-79 Seiten", "33–52 Pages", "pp. 3-9".
+_PAGE_RANGE = re.compile(
+    rf"\s*(?:pp?\.\s*|S\.\s*)?({_PAGE})\s*[-‐‑–—]\s*({_PAGE})\s*"
+    r"(?:pages?|pp?\.?|seiten|s\.)?\s*",
+    re.IGNORECASE,
+)
+
+
 def _pages(first: Any, last: Any) -> str | None:
+    """firstPage-lastPage when both are pages; a firstPage that is a range itself is read as one.
+    Anything else is no page range: a journal name, or "No 1" / "2 (2018)" (an issue label
+    split at its hyphen), so nothing is stored rather than a label read as pages."""
     first_page, last_page = scalar_text(first), scalar_text(last)
+    if first_page and not last_page and (match := _PAGE_RANGE.fullmatch(first_page)):
+        return f"{match.group(1)}-{match.group(2)}"
+    given = [p for p in (first_page, last_page) if p]
+    if not given or not all(_ONE_PAGE.fullmatch(p) for p in given):
+        return None
     if first_page and last_page and last_page != first_page:
         return f"{first_page}-{last_page}"
     return first_page or last_page
 
 
+def _pages_from_sizes(value: Any) -> str | None:
+    """The first size that is a page range ("42-79 Seiten" -> "42-79"). A page count ("6 pages")
+    is not a range: stored as pages it would read as "page 6" in every citation, and a record
+    has no field for a count, so it is left out."""
+    for size in value if isinstance(value, list) else ():
+        if isinstance(size, str) and (match := _PAGE_RANGE.fullmatch(size)):
+            return f"{match.group(1)}-{match.group(2)}"
+    return None
+
+
+#: relationTypes by which a relatedIdentifier names the record's container (journal, book).
+_CONTAINER_RELATIONS = frozenset({"IsPartOf", "IsPublishedIn"})
+#: relationTypes by which a relatedIdentifier names the same work in another form or registry:
+#: its identifiers are the work's own (a repository copy IsVariantFormOf the publisher's).
+_SAME_WORK_RELATIONS = frozenset({"IsIdenticalTo", "IsVariantFormOf"})
+
+
 def _issns(attributes: Mapping) -> tuple[str, ...]:
-    """The container's ISSN, then those of relatedItems the record IsPublishedIn; deduplicated."""
+    """The container's ISSN, those of relatedItems the record IsPublishedIn and of
+    relatedIdentifiers it IsPartOf or IsPublishedIn; each checked (identifiers.issn), once."""
     candidates: list[Any] = []
     container = attributes.get("container")
     if isinstance(container, Mapping) and container.get("identifierType") in ("ISSN", "EISSN"):
         candidates.append(container.get("identifier"))
-    for item in _published_in(attributes.get("relatedItems")):
+    for item in _published_in(attributes):
         identifier = item.get("relatedItemIdentifier")
         if isinstance(identifier, Mapping) and identifier.get("relatedItemIdentifierType") in (
             "ISSN",
             "EISSN",
         ):
             candidates.append(identifier.get("relatedItemIdentifier"))
-    return unique_issns(candidates)
+    for entry in objects_in(attributes.get("relatedIdentifiers")):
+        if entry.get("relationType") in _CONTAINER_RELATIONS and entry.get(
+            "relatedIdentifierType"
+        ) in ("ISSN", "EISSN", "PISSN"):
+            candidates.append(entry.get("relatedIdentifier"))
+    out: list[str] = []
+    for candidate in candidates:
+        checked = issn(stripped_text(candidate))
+        if checked and checked not in out:
+            out.append(checked)
+    return tuple(out)
+
+
+def _isbns(attributes: Mapping) -> tuple[Isbn, ...]:
+    """ISBNs of the work (identifiers, relatedIdentifiers IsIdenticalTo/IsVariantFormOf) and, for
+    a chapter, of its book (container, relatedItems and relatedIdentifiers it IsPublishedIn or
+    IsPartOf), as 13 digits; one with a wrong check digit is dropped. DataCite does not say
+    which is print and which electronic."""
+    candidates: list[Any] = []
+    for key, type_key, value_key in (
+        ("identifiers", "identifierType", "identifier"),
+        ("alternateIdentifiers", "alternateIdentifierType", "alternateIdentifier"),
+    ):
+        for entry in objects_in(attributes.get(key)):
+            if entry.get(type_key) == "ISBN":
+                candidates.append(entry.get(value_key))
+    container = attributes.get("container")
+    if isinstance(container, Mapping) and container.get("identifierType") == "ISBN":
+        candidates.append(container.get("identifier"))
+    for item in _published_in(attributes):
+        identifier = item.get("relatedItemIdentifier")
+        if (
+            isinstance(identifier, Mapping)
+            and identifier.get("relatedItemIdentifierType") == "ISBN"
+        ):
+            candidates.append(identifier.get("relatedItemIdentifier"))
+    for entry in objects_in(attributes.get("relatedIdentifiers")):
+        relation = entry.get("relationType")
+        if entry.get("relatedIdentifierType") == "ISBN" and (
+            relation in _CONTAINER_RELATIONS or relation in _SAME_WORK_RELATIONS
+        ):
+            candidates.append(entry.get("relatedIdentifier"))
+    out: list[str] = []
+    for candidate in candidates:
+        checked = isbn13(stripped_text(candidate))
+        if checked and checked not in out:
+            out.append(checked)
+    return tuple(Isbn(isbn=number) for number in out)
+
+
+#: identifierType (lower-cased) -> the other_ids scheme. Only identifiers that resolve outside
+#: the depositor's system: local numbers ("publisherId", "Local accession number", "ZA-No.")
+#: mean nothing elsewhere and are left out.
+_ID_SCHEMES = {
+    "urn": "urn",
+    "handle": "handle",
+    "hdl": "handle",
+    "arxiv": "arxiv",
+    "pmid": "pmid",
+    "pmcid": "pmcid",
+    "ark": "ark",
+    "bibcode": "bibcode",
+    "https://registry.identifiers.org/registry/swh": "swh",
+}
+_HANDLE_URL = re.compile(r"(?i)^(?:https?://hdl\.handle\.net/|hdl:)")
+_ARXIV_PREFIX = re.compile(r"(?i)^(?:arxiv:|https?://arxiv\.org/abs/)")
+
+
+def _other_id(kind: Any, value: Any) -> tuple[str, str] | None:
+    """(scheme, value) in its bare form: urn:nbn:de:..., 20.500.14123/175, 2311.16162."""
+    text = stripped_text(value)
+    if not text:
+        return None
+    scheme = _ID_SCHEMES.get((stripped_text(kind) or "").lower())
+    if scheme is None:  # a link that says what it is: "uri" https://hdl.handle.net/10092/108154
+        if _HANDLE_URL.match(text):
+            scheme = "handle"
+        elif re.search(r"(?i)\burn:", text):
+            scheme = "urn"
+        else:
+            return None
+    if scheme == "urn":
+        start = text.lower().find("urn:")
+        text = text[start:] if start >= 0 else ""
+    elif scheme == "handle":
+        text = _HANDLE_URL.sub("", text)
+    elif scheme == "arxiv":
+        text = _ARXIV_PREFIX.sub("", text)
+    elif scheme == "pmid" and not text.isdigit():
+        return None
+    return (scheme, text) if text else None
+
+
+def _other_ids(attributes: Mapping) -> tuple[tuple[str, str], ...]:
+    """Identifiers of the work besides its DOI and ISBN, one per scheme (the works column keeps
+    one value a scheme): identifiers, alternateIdentifiers, and relatedIdentifiers of the same
+    work (IsIdenticalTo, IsVariantFormOf). A DOI named so stays in `relations`."""
+    found: dict[str, str] = {}
+    pairs: list[tuple[Any, Any]] = []
+    for key, type_key, value_key in (
+        ("identifiers", "identifierType", "identifier"),
+        ("alternateIdentifiers", "alternateIdentifierType", "alternateIdentifier"),
+    ):
+        pairs.extend((e.get(type_key), e.get(value_key)) for e in objects_in(attributes.get(key)))
+    pairs.extend(
+        (e.get("relatedIdentifierType"), e.get("relatedIdentifier"))
+        for e in objects_in(attributes.get("relatedIdentifiers"))
+        if e.get("relationType") in _SAME_WORK_RELATIONS
+    )
+    for kind, value in pairs:
+        pair = _other_id(kind, value)
+        if pair and pair[0] not in found:
+            found[pair[0]] = pair[1]
+    return tuple(found.items())
 
 
 def _creators(value: Any) -> Iterator[Author]:
-    """Creators in byline order; entries with no name and no ORCID at all are skipped.
-
-    A personal creator (nameType Personal, or givenName/familyName given) keeps given and family,
-    with `name` only when neither is there; an organisational one, or one the source did not split
-    (e.g. several people in one `name`), keeps `name` as given.
-    """
+    """Creators in byline order; entries with no name and no ORCID at all are skipped."""
     for entry in objects_in(value):
-        name = inline_text(entry.get("name"))
-        given = family = None
-        if entry.get("nameType") != "Organizational":
-            given = inline_text(entry.get("givenName"))
-            family = inline_text(entry.get("familyName"))
-        if given or family:
-            name = None
-        orcid = _creator_orcid(entry.get("nameIdentifiers"))
-        if not (given or family or name or orcid):
-            continue
-        yield Author(
-            given=given,
-            family=family,
-            name=name,
-            orcid=orcid,
-            affiliations=_affiliations(entry.get("affiliation")),
-        )
+        person = _person(entry)
+        if person is not None:
+            yield person
+
+
+def _person(entry: Mapping, role: str | None = None) -> Author | None:
+    """A creator or contributor. A personal one (nameType Personal, or givenName/familyName
+    given) keeps given and family, with `name` only when neither is there; an organisational
+    one, or one the source did not split (e.g. several people in one `name`), keeps `name` as
+    given. The ORCID comes from nameIdentifiers, else from an orcid.org `id` (the DataCite
+    JSON of content negotiation). None when there is no name and no ORCID at all."""
+    name = inline_text(entry.get("name"))
+    given = family = None
+    if entry.get("nameType") != "Organizational":
+        given = inline_text(entry.get("givenName"))
+        family = inline_text(entry.get("familyName"))
+    if given or family:
+        name = None
+    orcid = _creator_orcid(entry.get("nameIdentifiers"))
+    if orcid is None and "orcid.org" in (stripped_text(entry.get("id")) or ""):
+        orcid = bare_orcid(entry.get("id"))
+    if not (given or family or name or orcid):
+        return None
+    return Author(
+        given=given,
+        family=family,
+        name=name,
+        orcid=orcid,
+        affiliations=_affiliations(entry.get("affiliation")),
+        role=role,
+    )
 
 
 def _creator_orcid(value: Any) -> str | None:
@@ -420,17 +760,131 @@ def _affiliations(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _abstract(value: Any) -> str | None:
-    """The first non-empty description typed Abstract, as clean text (HTML tags dropped)."""
+#: contributorType (DataCite 4.6) -> Author.role. CSL's role name where CSL has the role; the
+#: others keep DataCite's type, hyphenated (DataCollector -> data-collector); Other and a
+#: missing type are "contributor". None: administrative roles that say who hosts, distributes,
+#: registers or answers for the record, not who made the work: left out.
+CONTRIBUTOR_ROLES: dict[str, str | None] = {
+    "Editor": "editor",
+    "Translator": "translator",
+    "Producer": "producer",
+    "DataCurator": "curator",
+    "Other": "contributor",
+    "ContactPerson": None,
+    "DataManager": None,
+    "Distributor": None,
+    "HostingInstitution": None,
+    "RegistrationAgency": None,
+    "RegistrationAuthority": None,
+}
+
+
+def _contributors(attributes: Mapping) -> tuple[Author, ...]:
+    """contributors, then those of the journal or book the record IsPublishedIn (a chapter's book
+    editors), each with its role (CONTRIBUTOR_ROLES); a person named twice in one role once."""
+    entries = list(objects_in(attributes.get("contributors")))
+    for item in _published_in(attributes):
+        entries.extend(objects_in(item.get("contributors")))
+    out: list[Author] = []
+    for entry in entries:
+        kind = stripped_text(entry.get("contributorType"))
+        if kind in CONTRIBUTOR_ROLES:
+            role = CONTRIBUTOR_ROLES[kind]
+        else:
+            role = _hyphenate(kind) if kind else "contributor"
+        if role is None:
+            continue
+        person = _person(entry, role)
+        if person is not None and person not in out:
+            out.append(person)
+    return tuple(out)
+
+
+_FUNDER_DOI = re.compile(r"(?i)^(?:https?://(?:dx\.)?doi\.org/|doi:)?(10\.13039/\S+)$")
+
+
+def _funders(value: Any) -> tuple[Funder, ...]:
+    """fundingReferences -> Funder, one a funder (name and identifier) with all its award
+    numbers. funderIdentifierType "Crossref Funder ID" (or a 10.13039 DOI) gives the bare DOI,
+    "ROR" the https://ror.org/ id; other schemes (ISNI, GRID) are not kept."""
+    order: list[tuple[str | None, str | None, str | None]] = []
+    awards: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+    for entry in objects_in(value):
+        name = inline_text(entry.get("funderName"))
+        identifier = stripped_text(entry.get("funderIdentifier")) or ""
+        kind = (stripped_text(entry.get("funderIdentifierType")) or "").lower()
+        doi = ror = None
+        if match := _FUNDER_DOI.match(identifier):
+            doi = match.group(1)
+        elif kind.startswith("crossref") and identifier.isdigit():
+            doi = f"10.13039/{identifier}"
+        elif kind == "ror" or "ror.org/" in identifier:
+            ror_id = identifier.rstrip("/").rsplit("/", 1)[-1]
+            ror = f"https://ror.org/{ror_id}" if ror_id else None
+        if not (name or doi or ror):
+            continue
+        key = (name, doi, ror)
+        if key not in awards:
+            order.append(key)
+            awards[key] = []
+        award = entry.get("awardNumber")
+        award = scalar_text(award.get("awardNumber") if isinstance(award, Mapping) else award)
+        if award and award not in awards[key]:
+            awards[key].append(award)
+    return tuple(
+        Funder(name=name, doi=doi, ror=ror, awards=tuple(awards[(name, doi, ror)]))
+        for name, doi, ror in order
+    )
+
+
+#: ISO 639-2 codes some records give, to compare with the two-letter ones others give.
+_LANGUAGE_CODES = {
+    "eng": "en",
+    "deu": "de",
+    "ger": "de",
+    "fra": "fr",
+    "fre": "fr",
+    "spa": "es",
+    "ita": "it",
+    "rus": "ru",
+    "por": "pt",
+    "nld": "nl",
+    "dut": "nl",
+    "pol": "pl",
+}
+
+
+def _language(code: str | None) -> str | None:
+    """en-US, EN, eng -> en: the primary language of a language tag."""
+    if not code:
+        return None
+    primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    return _LANGUAGE_CODES.get(primary, primary) or None
+
+
+def _abstracts(value: Any, language: str | None) -> tuple[str | None, tuple[Abstract, ...]]:
+    """(abstract, the others): the description typed Abstract in the record's language (else the
+    first), as clean text with HTML tags dropped, and the other abstracts with their language;
+    a text given twice is kept once."""
+    found: list[tuple[str, str | None]] = []
     for entry in objects_in(value):
         if entry.get("descriptionType") != "Abstract":
             continue
         description = entry.get("description")
         if isinstance(description, str):
             text = jats_to_text(description)
-            if text:
-                return text
-    return None
+            if text and all(text != t for t, _ in found):
+                found.append((text, stripped_text(entry.get("lang"))))
+    if not found:
+        return None, ()
+    wanted = _language(language)
+    chosen = next(
+        (i for i, (_, lang) in enumerate(found) if wanted and _language(lang) == wanted), 0
+    )
+    others = tuple(
+        Abstract(text=t, language=lang) for i, (t, lang) in enumerate(found) if i != chosen
+    )
+    return found[chosen][0], others
 
 
 def _subjects(value: Any) -> tuple[str, ...]:
