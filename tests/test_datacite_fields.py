@@ -9,9 +9,16 @@ import copy
 
 import pytest
 from conftest import load_json
+from lxml import etree
 
 from harvester.models import Abstract, Author, Funder, Isbn, Record, Title
-from harvester.sources.datacite import CONTRIBUTOR_ROLES, TYPES, parse, unwrap
+from harvester.sources.datacite import (
+    CONTRIBUTOR_ROLES,
+    TYPES,
+    attributes_from_xml,
+    parse,
+    unwrap,
+)
 
 
 def corpus(name: str) -> Record:
@@ -478,3 +485,40 @@ def test_publisher_object_version_and_citation_count() -> None:
     )
     assert kept("zotero_10.48548_pubdata-155.json").resource_version == "1"
     assert corpus("10.17182_hepdata.77274.v1.json").cited_by_count == 41
+
+
+# --- kernel XML reads the same fields ---
+
+
+def test_kernel_xml_contributors_funders_sizes_and_languages() -> None:
+    resource = etree.fromstring(
+        b'<resource xmlns="http://datacite.org/schema/kernel-4">'
+        b'<identifier identifierType="DOI">10.5555/XML</identifier>'
+        b'<titles><title xml:lang="de">Titel</title>'
+        b'<title xml:lang="en" titleType="TranslatedTitle">Title</title></titles>'
+        b'<contributors><contributor contributorType="Editor">'
+        b'<contributorName nameType="Personal">Doe, Jane</contributorName>'
+        b"<givenName>Jane</givenName><familyName>Doe</familyName></contributor>"
+        b'<contributor contributorType="HostingInstitution"><contributorName>Repo'
+        b"</contributorName></contributor></contributors>"
+        b"<fundingReferences><fundingReference><funderName>National Science Foundation"
+        b'</funderName><funderIdentifier funderIdentifierType="Crossref Funder ID">'
+        b"https://doi.org/10.13039/100000001</funderIdentifier><awardNumber>0830944"
+        b"</awardNumber></fundingReference></fundingReferences>"
+        b'<alternateIdentifiers><alternateIdentifier alternateIdentifierType="URN">'
+        b"urn:nbn:de:0030-drops-43173</alternateIdentifier></alternateIdentifiers>"
+        b"<sizes><size>13 pages</size><size>93-105 pages</size></sizes>"
+        b'<descriptions><description descriptionType="Abstract" xml:lang="en">English.'
+        b'</description><description descriptionType="Abstract" xml:lang="de">Deutsch.'
+        b"</description></descriptions><language>de</language>"
+        b"</resource>"
+    )
+    r = parse(attributes_from_xml(resource))
+    assert r.titles == (Title(title="Title", kind="translated", language="en"),)
+    assert r.contributors == (Author(given="Jane", family="Doe", role="editor"),)
+    assert r.funders == (
+        Funder(name="National Science Foundation", doi="10.13039/100000001", awards=("0830944",)),
+    )
+    assert r.other_ids == (("urn", "urn:nbn:de:0030-drops-43173"),)
+    assert r.pages == "93-105"
+    assert (r.abstract, r.abstracts) == ("Deutsch.", (Abstract("English.", "en"),))
