@@ -818,6 +818,7 @@ def test_attributes_from_xml_reads_breaks_related_items_and_dates() -> None:
             "issue": None,
             "firstPage": "10",
             "lastPage": "20",
+            "publicationYear": None,
         }
     ]
     r = parse_doi_record(attrs)

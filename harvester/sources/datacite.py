@@ -968,9 +968,38 @@ def attributes_from_xml(resource: etree._Element) -> dict[str, Any]:
         attributes["url"] = identifier_value
     attributes["creators"] = [_xml_creator(c, q) for c in resource.iterfind(q("creators/creator"))]
     attributes["titles"] = [
-        {"title": _xml_text(t), **({"titleType": t.get("titleType")} if t.get("titleType") else {})}
+        {
+            "title": _xml_text(t),
+            **({"titleType": t.get("titleType")} if t.get("titleType") else {}),
+            **({"lang": t.get(_XML_LANG)} if t.get(_XML_LANG) else {}),
+        }
         for t in resource.iterfind(q("titles/title"))
     ]
+    attributes["contributors"] = [
+        {**_xml_creator(c, q, "contributorName"), "contributorType": c.get("contributorType")}
+        for c in resource.iterfind(q("contributors/contributor"))
+    ]
+    attributes["fundingReferences"] = [
+        {
+            "funderName": find_text("funderName", f),
+            "funderIdentifier": find_text("funderIdentifier", f),
+            "funderIdentifierType": (
+                f.find(q("funderIdentifier")).get("funderIdentifierType")
+                if f.find(q("funderIdentifier")) is not None
+                else None
+            ),
+            "awardNumber": find_text("awardNumber", f),
+        }
+        for f in resource.iterfind(q("fundingReferences/fundingReference"))
+    ]
+    attributes["alternateIdentifiers"] = [
+        {
+            "alternateIdentifier": _xml_text(a),
+            "alternateIdentifierType": a.get("alternateIdentifierType"),
+        }
+        for a in resource.iterfind(q("alternateIdentifiers/alternateIdentifier"))
+    ]
+    attributes["sizes"] = [t for s in resource.iterfind(q("sizes/size")) if (t := _xml_text(s))]
     attributes["publisher"] = find_text("publisher")
     attributes["publicationYear"] = find_text("publicationYear")
     attributes["dates"] = [
@@ -984,7 +1013,11 @@ def attributes_from_xml(resource: etree._Element) -> dict[str, Any]:
             "resourceType": _xml_text(resource_type),
         }
     attributes["descriptions"] = [
-        {"description": _text_with_breaks(d), "descriptionType": d.get("descriptionType")}
+        {
+            "description": _text_with_breaks(d),
+            "descriptionType": d.get("descriptionType"),
+            **({"lang": d.get(_XML_LANG)} if d.get(_XML_LANG) else {}),
+        }
         for d in resource.iterfind(q("descriptions/description"))
     ]
     attributes["subjects"] = [
@@ -1019,7 +1052,7 @@ def attributes_from_xml(resource: etree._Element) -> dict[str, Any]:
                 "titles": [{"title": _xml_text(t)} for t in item.iterfind(q("titles/title"))],
                 **{
                     key: find_text(key, item)
-                    for key in ("volume", "issue", "firstPage", "lastPage")
+                    for key in ("volume", "issue", "firstPage", "lastPage", "publicationYear")
                 },
             }
         )
@@ -1061,8 +1094,15 @@ def _kernel_resource(element: etree._Element) -> etree._Element:
     return element
 
 
-def _xml_creator(creator: etree._Element, q: Callable[[str], str]) -> dict[str, Any]:
-    name_element = creator.find(q("creatorName"))
+#: The xml:lang attribute of titles and descriptions.
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _xml_creator(
+    creator: etree._Element, q: Callable[[str], str], name_tag: str = "creatorName"
+) -> dict[str, Any]:
+    """A creator (or, with name_tag contributorName, a contributor) as the REST API gives it."""
+    name_element = creator.find(q(name_tag))
     entry: dict[str, Any] = {
         "name": _xml_text(name_element),
         "givenName": _xml_text(creator.find(q("givenName"))),
