@@ -37,6 +37,7 @@ from harvester.sources.base import (
     url_batches,
 )
 from harvester.sources.fields import (
+    CROSSREF_TYPE_NAMES,
     as_mapping,
     csl_authors,
     date_parts_to_iso,
@@ -77,41 +78,7 @@ log = structlog.get_logger(__name__)
 #: Crossref's work types -> the harvester's. The harvester's vocabulary IS Crossref's (the ids of
 #: https://api.crossref.org/types), so every entry maps to itself: the table says which names
 #: are known. A type Crossref adds later is kept as sent.
-CROSSREF_TYPES: dict[str, str] = {
-    name: name
-    for name in (
-        "book",
-        "book-chapter",
-        "book-part",
-        "book-section",
-        "book-series",
-        "book-set",
-        "book-track",
-        "component",
-        "database",
-        "dataset",
-        "dissertation",
-        "edited-book",
-        "grant",
-        "journal",
-        "journal-article",
-        "journal-issue",
-        "journal-volume",
-        "monograph",
-        "other",
-        "peer-review",
-        "posted-content",
-        "proceedings",
-        "proceedings-article",
-        "proceedings-series",
-        "reference-book",
-        "reference-entry",
-        "report",
-        "report-component",
-        "report-series",
-        "standard",
-    )
-}
+CROSSREF_TYPES: dict[str, str] = {name: name for name in CROSSREF_TYPE_NAMES}
 
 #: Crossref's name lists of contributors other than authors (api_format.md: editor, chair,
 #: translator); each list's name is the contributor's role, as in CSL.

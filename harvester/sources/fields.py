@@ -16,6 +16,44 @@ from typing import Any
 from harvester import identifiers
 from harvester.models import Author, Funder, Isbn, Reference
 
+#: Crossref's type names (https://api.crossref.org/types): the harvester's own vocabulary of
+#: types, into which every parser maps its source's.
+CROSSREF_TYPE_NAMES = frozenset(
+    {
+        "book",
+        "book-chapter",
+        "book-part",
+        "book-section",
+        "book-series",
+        "book-set",
+        "book-track",
+        "component",
+        "database",
+        "dataset",
+        "dissertation",
+        "edited-book",
+        "grant",
+        "journal",
+        "journal-article",
+        "journal-issue",
+        "journal-volume",
+        "monograph",
+        "other",
+        "peer-review",
+        "posted-content",
+        "proceedings",
+        "proceedings-article",
+        "proceedings-series",
+        "reference-book",
+        "reference-entry",
+        "report",
+        "report-component",
+        "report-series",
+        "standard",
+        "standard-series",
+    }
+)
+
 
 def date_parts_to_iso(value: Mapping | None) -> str | None:
     """Crossref {"date-parts": [[2014, 2, 11]]} -> "2014-02-11"; partial dates stay partial.

@@ -31,6 +31,7 @@ from harvester.identifiers import Doi, ascii_key, issn, quote_doi, quote_doi_que
 from harvester.models import Author, Fetched, Funder, Record
 from harvester.sources.base import failed, fetch_one, in_order, url_batches
 from harvester.sources.fields import (
+    CROSSREF_TYPE_NAMES,
     as_mapping,
     bare_orcid,
     date_number,
@@ -109,41 +110,7 @@ OPENALEX_TYPES: dict[str, str] = {
 #: Crossref's type names (api.crossref.org/types): a `type_crossref` or `raw_type` that is one of
 #: these is taken as it is; any other raw type (a repository's "info:eu-repo/semantics/...",
 #: DataCite's "Image") is not a Crossref type and is left for OPENALEX_TYPES.
-CROSSREF_TYPES = frozenset(
-    {
-        "book",
-        "book-chapter",
-        "book-part",
-        "book-section",
-        "book-series",
-        "book-set",
-        "book-track",
-        "component",
-        "database",
-        "dataset",
-        "dissertation",
-        "edited-book",
-        "grant",
-        "journal",
-        "journal-article",
-        "journal-issue",
-        "journal-volume",
-        "monograph",
-        "other",
-        "peer-review",
-        "posted-content",
-        "proceedings",
-        "proceedings-article",
-        "proceedings-series",
-        "reference-book",
-        "reference-entry",
-        "report",
-        "report-component",
-        "report-series",
-        "standard",
-        "standard-series",
-    }
-)
+CROSSREF_TYPES = CROSSREF_TYPE_NAMES
 
 #: A source of this type is a publisher's shelf of e-books ("Cambridge University Press eBooks"),
 #: not the book a chapter is in nor a container of a book.
