@@ -334,9 +334,9 @@ def _run_and_report(
     outcomes against `total` (None: not known), unless the caller moves its own `bar`."""
     _warn_without_mailto(app.config)
     if bar is not None:  # the caller's, which it moves itself
-        return _report_run(app, as_json, run, args, options, lines, stop, track, None)
+        return _report_run(app, as_json, run, args, options, lines, stop, track, bar, False)
     with ProgressBar("harvest", total, enabled=wanted(as_json, app.verbosity)) as own:
-        return _report_run(app, as_json, run, args, options, lines, stop, track, own)
+        return _report_run(app, as_json, run, args, options, lines, stop, track, own, True)
 
 
 def _report_run(
@@ -348,7 +348,8 @@ def _report_run(
     lines: bool,
     stop: threading.Event | None,
     track: Callable[[Store], None] | None,
-    bar: ProgressBar | None,
+    bar: ProgressBar,
+    counting: bool,
 ) -> int:
     outcomes: list[Outcome] = []  # for --json only: a nightly's are not held otherwise
     works: set[int | None] = set()  # up to two: is this run about one work?
@@ -360,8 +361,8 @@ def _report_run(
         elif len(works) < 2:
             works.add(outcome.work_id)
         if not as_json and not quiet and lines:
-            click.echo(render.outcome_line(outcome))
-        if bar is not None:
+            bar.echo(render.outcome_line(outcome))
+        if counting:
             bar.advance()
 
     def start(store: Store) -> Callable[..., RunResult]:
@@ -375,9 +376,9 @@ def _report_run(
             return
         single = next(iter(works)) if len(works) == 1 else None
         if single and not quiet and lines:
-            click.echo()
-            click.echo(render.work_text(store.works.get(single)))
-        click.echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
+            bar.echo("")
+            bar.echo(render.work_text(store.works.get(single)))
+        bar.echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
 
     return _write_run(app, start, report, stop=stop)
 
@@ -565,12 +566,12 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
         records.append(result)
         bar.advance()
         if lines:
-            click.echo(render.match_line(result))
+            bar.echo(render.match_line(result))
 
     def on_outcome(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if lines and is_doi_harvest(outcome):
-            click.echo(render.outcome_line(outcome))
+            bar.echo(render.outcome_line(outcome))
 
     def start(store: Store) -> Callable[..., RunResult]:
         ids = find_works(store, works) if works else store.matches.unmatched_work_ids(max_items)
@@ -583,7 +584,7 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
             click.echo(render.json_text(render.match_document(result, outcomes, records)))
         else:
             harvests = [o for o in outcomes if is_doi_harvest(o)]
-            click.echo(render.match_summary(records, harvests, result, store.path))
+            bar.echo(render.match_summary(records, harvests, result, store.path))
 
     with bar:
         return _write_run(app, start, report, create=False)  # no database: nothing to match

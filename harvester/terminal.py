@@ -2,9 +2,11 @@
 the count, the rate and (when the total is known) the time left, redrawn as outcomes arrive.
 Never shown when stderr is not a terminal (cron, a pipe, a file), with --json or -q.
 
-rich draws it: it keeps the bar below the lines the command prints (stdout and the log are
-routed above it while it is shown), knows an unknown total (a RePEc series, an OAI feed), and
-leaves nothing behind when done, so the summary line is the last thing on the screen.
+rich draws it: it keeps the bar below what the command prints (the log, routed above it while
+it is shown, and the result lines through `echo`), knows an unknown total (a RePEc series, an
+OAI feed), and leaves nothing behind when done, so the summary line is the last thing on the
+screen. Result lines stay on stdout: to a file or a pipe as they are, and drawn above the bar
+only when stdout is the terminal too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -50,12 +53,20 @@ class ProgressBar:
                 TimeRemainingColumn(),
                 console=Console(file=sys.stderr),
                 transient=True,
-                redirect_stdout=True,
+                redirect_stdout=False,  # results stay on stdout: see `echo`
                 redirect_stderr=True,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total)
         return self
+
+    def echo(self, text: str) -> None:
+        """A result line on stdout; above the bar when stdout is the same terminal, so neither
+        is drawn over the other."""
+        if self._progress is not None and sys.stdout.isatty():
+            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text)
 
     def advance(self, count: int = 1) -> None:
         if self._progress is not None and self._task is not None:

@@ -40,11 +40,15 @@ def upstream():
 class Terminal:
     """`harvest ARGS` on a pseudo-terminal; `read_until` collects what it prints."""
 
-    def __init__(self, folder: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, folder: Path, env: dict[str, str], *args: str, stdout: Path | None = None
+    ) -> None:
         self.output = ""
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: the harvester, the terminal its controlling one
             os.chdir(folder)
+            if stdout is not None:  # `harvest ... > file` typed at the terminal
+                os.dup2(os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
             os.execve(sys.executable, [sys.executable, "-m", "harvester", *args], env)
 
     def read_until(self, done, timeout: float) -> bool:
@@ -76,7 +80,9 @@ class Terminal:
         raise AssertionError(f"still running after {timeout}s:\n{self.output}")
 
 
-def harvest_on_a_terminal(tmp_path: Path, upstream: ReplayUpstream) -> Terminal:
+def harvest_on_a_terminal(
+    tmp_path: Path, upstream: ReplayUpstream, stdout: Path | None = None
+) -> Terminal:
     config = tmp_path / "harvester.toml"
     config.write_text(CONFIG)
     env = {
@@ -88,7 +94,7 @@ def harvest_on_a_terminal(tmp_path: Path, upstream: ReplayUpstream) -> Terminal:
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         **upstream.env(),
     }
-    return Terminal(tmp_path, env, "doi", *DOIS)
+    return Terminal(tmp_path, env, "doi", *DOIS, stdout=stdout)
 
 
 def stored(tmp_path: Path) -> tuple[int, str]:
@@ -101,9 +107,14 @@ def stored(tmp_path: Path) -> tuple[int, str]:
         db.close()
 
 
+#: What a terminal shows besides the text: colour and cursor codes (the progress bar redrawing
+#: itself), carriage returns, and the ^C the terminal echoes where it was typed.
+_NOT_TEXT = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\^C")
+
+
 def outcome_lines(output: str) -> list[str]:
-    """The outcome lines printed (the terminal echoes ^C where it was typed, mid-line maybe)."""
-    return re.findall(r"not found  (10\.53731/stop-\d+)", output)
+    """The DOIs of the outcome lines printed, as a person reads the screen."""
+    return re.findall(r"not found  (10\.53731/stop-\d+)", _NOT_TEXT.sub("", output))
 
 
 def test_ctrl_c_stops_after_the_batch_in_hand_and_keeps_it(tmp_path, upstream):
@@ -165,3 +176,16 @@ def test_no_progress_bar_when_the_output_is_not_a_terminal(tmp_path, upstream):
     assert done.returncode == 1
     assert "━" not in done.stderr and "/10" not in done.stderr
     assert len(outcome_lines(done.stdout)) == 10
+
+
+def test_results_redirected_to_a_file_go_there_while_the_bar_shows_on_the_terminal(
+    tmp_path, upstream
+):
+    upstream.delay = 0.0
+    results = tmp_path / "out.txt"
+    terminal = harvest_on_a_terminal(tmp_path, upstream, stdout=results)
+    assert terminal.wait(timeout=60) == 1
+    written = results.read_text()
+    assert len(outcome_lines(written)) == 40 and "━" not in written  # the results, whole
+    assert outcome_lines(terminal.output) == []  # not drawn on the terminal instead
+    assert written.splitlines()[-1].startswith("40 identifier(s): 0 created")
