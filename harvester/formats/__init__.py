@@ -288,6 +288,23 @@ def clean_isbns(texts: Iterable[str]) -> list[Isbn]:
     return isbns
 
 
+def split_outside_braces(text: str, separators: str) -> list[str]:
+    """`text` cut at each of `separators` that is not inside braces, each part stripped, the
+    empty ones left out: a braced whole ("{Shipping, Ports}", "{An Organisation; Ltd}") is
+    one part, which is how a file writes a value holding a separator."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(depth - 1, 0)
+        elif char in separators and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
 def columns_of(**fields: Any) -> dict[str, Value]:
     """The works columns that `Record` fields make (contributors, isbn, other_ids, ...), built by
     `merge.record_values` so that a file's value compares equal with a source's; empty ones are

@@ -35,6 +35,7 @@ from harvester.formats import (
     columns_of,
     date_from_parts,
     local_values,
+    split_outside_braces,
     unique_keys,
     work_authors,
     work_contributors,
@@ -427,17 +428,7 @@ def _ids(fields: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 def _split_keywords(text: str) -> list[str]:
     """Keywords separated by , or ; outside braces; one braced whole is one keyword with its
     commas ("{Shipping, Ports}"), which is how a keyword holding a separator is written."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth = max(depth - 1, 0)
-        elif char in ",;" and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip() and part.strip() != "{}"]
+    return [part for part in split_outside_braces(text, ",;") if part != "{}"]
 
 
 def _dates(fields: Mapping[str, str]) -> tuple[str | None, str | None]:

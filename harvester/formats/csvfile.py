@@ -23,6 +23,7 @@ from harvester.formats import (
     parse_person,
     person_text,
     record_label,
+    split_outside_braces,
     work_authors,
 )
 from harvester.merge import WORK_FIELDS
@@ -128,7 +129,7 @@ def _list_cell(column: str, cell: str) -> object:
 def parse_authors(cell: str) -> list[Author]:
     """ "Family, Given; {Organisation, with a comma}; Organisation" -> Authors, in order."""
     authors = []
-    for entry in _split_outside_braces(cell):
+    for entry in split_outside_braces(cell, ";"):
         if entry.startswith("{") and entry.endswith("}"):
             author = Author(name=entry[1:-1].strip()) if entry[1:-1].strip() else None
         else:
@@ -136,20 +137,6 @@ def parse_authors(cell: str) -> list[Author]:
         if author:
             authors.append(author)
     return authors
-
-
-def _split_outside_braces(cell: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(cell):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth = max(depth - 1, 0)
-        elif char == ";" and depth == 0:
-            parts.append(cell[start:index])
-            start = index + 1
-    parts.append(cell[start:])
-    return [part.strip() for part in parts if part.strip()]
 
 
 # --- write ---

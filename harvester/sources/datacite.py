@@ -585,9 +585,16 @@ def _issns(attributes: Mapping) -> tuple[str, ...]:
             "relatedIdentifierType"
         ) in ("ISSN", "EISSN", "PISSN"):
             candidates.append(entry.get("relatedIdentifier"))
+    return _checked(candidates, issn)
+
+
+def _checked(
+    candidates: Iterable[Any], check: Callable[[str | None], str | None]
+) -> tuple[str, ...]:
+    """Each candidate that `check` (identifiers.issn, isbn13) accepts, in its normal form, once."""
     out: list[str] = []
     for candidate in candidates:
-        checked = issn(stripped_text(candidate))
+        checked = check(stripped_text(candidate))
         if checked and checked not in out:
             out.append(checked)
     return tuple(out)
@@ -622,12 +629,7 @@ def _isbns(attributes: Mapping) -> tuple[Isbn, ...]:
             relation in _CONTAINER_RELATIONS or relation in _SAME_WORK_RELATIONS
         ):
             candidates.append(entry.get("relatedIdentifier"))
-    out: list[str] = []
-    for candidate in candidates:
-        checked = isbn13(stripped_text(candidate))
-        if checked and checked not in out:
-            out.append(checked)
-    return tuple(Isbn(isbn=number) for number in out)
+    return tuple(Isbn(isbn=number) for number in _checked(candidates, isbn13))
 
 
 #: identifierType (lower-cased) -> the other_ids scheme. Only identifiers that resolve outside

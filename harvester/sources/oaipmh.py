@@ -562,6 +562,20 @@ def _metadata_of(record: OaiRecord | etree._Element) -> etree._Element:
     return record.metadata
 
 
+def _metadata_in(
+    record: OaiRecord | etree._Element, namespace: str, localname: str, label: str, source: str
+) -> etree._Element:
+    """The record's metadata, which must be the element the format's parser reads."""
+    metadata = _metadata_of(record)
+    name = etree.QName(metadata)
+    if (name.namespace, name.localname) != (namespace, localname):
+        raise BadPayload(
+            f"oai: expected {label} metadata, got <{name.localname}> in {name.namespace}",
+            source=source,
+        )
+    return metadata
+
+
 # oai_dc
 
 
@@ -584,13 +598,7 @@ def record_from_oai_dc(record: OaiRecord | etree._Element, *, source: str = SOUR
     -> untyped Relation("relation", "doi" | "url" | "uri", value). dc:source is free-text
     citation and is not parsed.
     """
-    metadata = _metadata_of(record)
-    name = etree.QName(metadata)
-    if (name.namespace, name.localname) != (OAI_DC_NS, "dc"):
-        raise BadPayload(
-            f"oai: expected oai_dc:dc metadata, got <{name.localname}> in {name.namespace}",
-            source=source,
-        )
+    metadata = _metadata_in(record, OAI_DC_NS, "dc", "oai_dc:dc", source)
     dc: dict[str, list[str]] = {}
     for child in metadata:
         if not isinstance(child.tag, str):
@@ -874,13 +882,7 @@ def record_from_arxiv_raw(record: OaiRecord | etree._Element, *, source: str = S
     DOI in <doi> (the journal's, an erratum's) -> Relation("is-preprint-of", "doi", ...), not the
     record's DOI, which names the journal article; report-no -> report_number; license.
     """
-    metadata = _metadata_of(record)
-    name = etree.QName(metadata)
-    if (name.namespace, name.localname) != (ARXIV_RAW_NS, "arXivRaw"):
-        raise BadPayload(
-            f"oai: expected arXivRaw metadata, got <{name.localname}> in {name.namespace}",
-            source=source,
-        )
+    metadata = _metadata_in(record, ARXIV_RAW_NS, "arXivRaw", "arXivRaw", source)
 
     def text(local: str) -> str | None:
         element = metadata.find(f"{{{ARXIV_RAW_NS}}}{local}")
