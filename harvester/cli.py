@@ -30,7 +30,13 @@ from harvester import __version__, render
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
 from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
-from harvester.formats import FORMATS, detect_format, read_records, write_works
+from harvester.formats import (
+    FORMATS,
+    citation_keys,
+    detect_format,
+    read_records,
+    write_works,
+)
 from harvester.identifiers import (
     Doi,
     RepecHandle,
@@ -1259,13 +1265,15 @@ def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool, as_jso
     fmt = detect_format(file, fmt) if file != "-" or fmt else "csv"
     text = _read_text(file)
     records = read_records(text, fmt, file)
-    with app.writing() as store:
+    bar = ProgressBar("import", len(records), enabled=wanted(as_json, app.verbosity))
+    with app.writing() as store, bar:
         result = import_records(
             records,
             store=store,
             config=app.config,
             command=_command_line(),
             fill_gaps=fill_gaps,
+            on_progress=bar.update,
         )
     if as_json:
         click.echo(render.json_text(render.import_document(result, len(records), file)))
@@ -1320,12 +1328,15 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
     shown = wanted(False, app.verbosity) and output is not None
     try:
         total = store.works.count(since=since_at, changed=changed)
+        keys = citation_keys(store.works.key_material())
         with ProgressBar("export", total, enabled=shown) as bar:
             works = _counted(store.works.iter_works(since=since_at, changed=changed), bar)
             if output is None:
-                write_works(works, fmt, sys.stdout)
+                write_works(works, fmt, sys.stdout, keys)
             else:
-                _write_atomically(Path(output), lambda stream: write_works(works, fmt, stream))
+                _write_atomically(
+                    Path(output), lambda stream: write_works(works, fmt, stream, keys)
+                )
     finally:
         store.close()
     return EXIT_OK

@@ -173,13 +173,14 @@ def bib_entry(work: dict) -> str:
 
 def test_a_repec_working_paper_is_a_techreport_with_its_institution() -> None:
     text = bib_entry(REPEC)
-    assert text.startswith("@techreport{RePEc:epo:papers:2016-01,")
+    assert text.startswith("@techreport{max2016low,")
+    assert "  eprint = {RePEc:epo:papers:2016-01},\n  eprinttype = {repec},\n" in text
     assert "  institution = {Center for Economic and Policy Research (CEPR)},\n" in text
     assert "  type = {CEPR Reports and Issue Briefs},\n" in text  # the series, as IDEAS writes it
     assert "  number = {2016-01},\n" in text
     assert "journal" not in text and "publisher" not in text
     ris = written([REPEC], "ris")
-    assert "TY  - RPRT\n" in ris and "M1  - 2016-01\n" in ris
+    assert "TY  - RPRT\n" in ris and "SN  - 2016-01\n" in ris  # Zotero's reportNumber
     assert "PB  - Center for Economic and Policy Research (CEPR)\n" in ris
     assert (
         "L1  - http://cepr.net/images/stories/reports/low-visibility-atc-privatization-2016-02.pdf\n"
@@ -239,14 +240,15 @@ def test_ris_writes_editors_isbns_series_place_and_conference() -> None:
     assert "A2  - Tran Van Nhieu, Guy\n" in written([ppat], "ris")
     assert "J2  - PLoS Pathog\n" in written([ppat], "ris")
     text = written([chapter], "ris")
-    assert "SN  - 9783662463697\nSN  - 9783662463703\n" in text
+    assert "SN  - 9783662463697, 9783662463703\n" in text  # one SN: Zotero keeps one ISBN field
     assert "CY  - Berlin, Heidelberg\n" in text
-    assert "C3  - SIGMOD/PODS '21: International Conference on Management of Data\n" in written(
+    # Zotero reads a conference paper's T2 as the conference's name, C3 as the proceedings'.
+    assert "T2  - SIGMOD/PODS '21: International Conference on Management of Data\n" in written(
         [proceedings], "ris"
     )
     assert "M3  - PhD Thesis\n" in written([thesis], "ris")
     series = {"id": 1, "type": "book", "series_title": "Lecture Notes", "title": "T"}
-    assert "T3  - Lecture Notes\n" in written([series], "ris")
+    assert "T2  - Lecture Notes\n" in written([series], "ris")  # a book's T2 is its series
 
 
 def test_csl_json_writes_csl_variables_and_keeps_the_rest_in_custom() -> None:
@@ -321,13 +323,16 @@ def test_an_isbn_with_a_wrong_check_digit_is_refused_by_bibtex_and_skipped_in_ri
 
 def test_csv_carries_contributors_and_the_other_new_columns() -> None:
     rows = list(csv.DictReader(io.StringIO(written([by_id(2), REPEC], "csv"))))
-    assert json.loads(rows[0]["contributors"]) == [
+    assert rows[0]["contributors"] == "Tran Van Nhieu, Guy (editor)"
+    assert rows[1]["report_number"] == "2016-01"
+    assert rows[1]["jel_codes"] == "H; H1; H4; D; D2; D22; D72; D7; L; L3; L33"
+    assert rows[0]["citation_counts"] == "crossref: 32"  # written, ignored on read
+    [record, repec] = read_records(written([by_id(2), REPEC], "csv"), "csv")
+    assert "citation_counts" not in record.values
+    assert json.loads(record.values["contributors"]) == [
         {"family": "Tran Van Nhieu", "given": "Guy", "role": "editor"}
     ]
-    assert rows[1]["report_number"] == "2016-01"
-    assert rows[0]["citation_counts"] == '{"crossref":32}'  # written, ignored on read
-    [record, _] = read_records(written([by_id(2), REPEC], "csv"), "csv")
-    assert "citation_counts" not in record.values
+    assert json.loads(repec.values["jel_codes"])[:3] == ["H", "H1", "H4"]
 
 
 # --- real consumers ---------------------------------------------------------------------------
@@ -363,7 +368,7 @@ def test_pandoc_reads_the_csl_json_export_with_the_new_variables(tmp_path) -> No
     (tmp_path / "works.json").write_text(written(WORKS, "csl-json"), encoding="utf-8")
     result = run(["pandoc", "-f", "csljson", "-t", "csljson", "works.json"], tmp_path)
     assert result.returncode == 0, result.stderr
-    items = {item["id"]: item for item in json.loads(result.stdout)}
+    items = {item.get("DOI") or item["id"]: item for item in json.loads(result.stdout)}
     assert len(items) == len(WORKS)
     assert items["10.1371/journal.ppat.1008184"]["editor"] == [
         {"family": "Tran Van Nhieu", "given": "Guy"}
@@ -371,5 +376,5 @@ def test_pandoc_reads_the_csl_json_export_with_the_new_variables(tmp_path) -> No
     assert items["10.1007/978-3-662-46370-3_13"]["publisher-place"] == "Berlin, Heidelberg"
     assert items["10.1145/3448016.3452841"]["event-place"] == "Virtual Event China"
     assert items["10.14264/uql.2020.791"]["genre"] == "PhD Thesis"
-    assert items["RePEc:epo:papers:2016-01"]["number"] == "2016-01"
+    assert items["max2016low"]["number"] == "2016-01"
     assert items["10.1136/jclinpath-2020-206745"]["ISSN"] == "0021-9746, 1472-4146"

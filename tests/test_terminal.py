@@ -189,3 +189,25 @@ def test_results_redirected_to_a_file_go_there_while_the_bar_shows_on_the_termin
     assert len(outcome_lines(written)) == 40 and "━" not in written  # the results, whole
     assert outcome_lines(terminal.output) == []  # not drawn on the terminal instead
     assert written.splitlines()[-1].startswith("40 identifier(s): 0 created")
+
+
+def test_a_big_import_shows_a_progress_bar_on_a_terminal(tmp_path, upstream):
+    rows = "".join(f"10.5555/import-{n},Paper number {n},2020\n" for n in range(4000))
+    (tmp_path / "mine.csv").write_text("doi,title,year\n" + rows, encoding="utf-8")
+    config = tmp_path / "harvester.toml"
+    config.write_text(CONFIG)
+    env = {
+        **os.environ,
+        "HARVEST_CONFIG": str(config),
+        "HARVEST_DB": str(tmp_path / "harvest.db"),
+        "HARVEST_MAILTO": "tests@example.org",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    terminal = Terminal(tmp_path, env, "import", "mine.csv")
+    assert terminal.wait(timeout=120) == 0, terminal.output
+    assert "━" in terminal.output
+    counts = [int(n) for n in re.findall(r"(\d+)/4000", terminal.output)]
+    assert counts == sorted(counts) and len(set(counts)) > 2, terminal.output[-500:]
+    assert "4000 record(s) from mine.csv: 4000 new work(s), 0 changed, 0 unchanged; run 1" in (
+        _NOT_TEXT.sub("", terminal.output)
+    )

@@ -20,12 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from anyascii import anyascii
+
 from harvester.errors import BadIdentifier, BadInputFile
 from harvester.identifiers import Doi, RepecHandle, isbn13, parse_doi, parse_repec
 from harvester.merge import WORK_FIELDS, Value, authors_from_rows, record_values, to_json
 from harvester.models import Author, Isbn, Record
 
-__all__ = ["FORMATS", "LocalRecord", "detect_format", "read_records", "write_works"]
+__all__ = [
+    "FORMATS",
+    "LocalRecord",
+    "citation_keys",
+    "detect_format",
+    "read_records",
+    "write_works",
+]
 
 FORMATS = ("bibtex", "ris", "csl-json", "csv")
 
@@ -96,9 +105,16 @@ def read_records(text: str, fmt: str, path: str = "<input>") -> list[LocalRecord
     return records
 
 
-def write_works(works: Iterable[Mapping[str, Any]], fmt: str, stream: TextIO) -> None:
-    """Write works (as `store.works.get()` returns them) to `stream` in `fmt`; missing keys are empty."""
-    _module(fmt).write(list(works), stream)
+def write_works(
+    works: Iterable[Mapping[str, Any]],
+    fmt: str,
+    stream: TextIO,
+    keys: Mapping[int, str] | None = None,
+) -> None:
+    """Write works (as `store.works.get()` returns them) to `stream` in `fmt`; missing columns are
+    empty. `keys`: the citation keys of the whole store (`citation_keys`), so that a work's key is
+    the same in every export; without them the keys are made over these works."""
+    _module(fmt).write(list(works), stream, keys)
 
 
 def _module(fmt: str) -> Any:
@@ -260,6 +276,11 @@ def clean_subjects(name: str, given: object) -> str | None:
     return to_json(subjects)
 
 
+def clean_codes(name: str, given: object) -> str | None:
+    """Codes (JEL) as a JSON list, each once, in the order given; one text is split on ; and ,."""
+    return to_json(list(dict.fromkeys(text_list(name, given, r"[,;]"))))
+
+
 def text_list(name: str, given: object, separators: str) -> list[str]:
     """A list of texts from a list (kept whole) or from one text split on `separators`."""
     items = re.split(separators, given) if isinstance(given, str) else given
@@ -327,6 +348,7 @@ _CLEANERS: dict[str, Callable[[str, object], Value]] = {
     "published_online": clean_date,
     "issn": clean_issns,
     "subjects": clean_subjects,
+    "jel_codes": clean_codes,
     "pages": clean_pages,
     "reference_count": clean_count,
     "cited_by_count": clean_count,
@@ -460,19 +482,74 @@ def date_parts(work: Mapping[str, Any]) -> list[int]:
     )
 
 
-def unique_keys(works: Sequence[Mapping[str, Any]], clean: Callable[[str], str]) -> list[str]:
-    """One stable key per work, unique in the file: the DOI, else the RePEc handle, else
-    work{id}; `clean` makes it valid for the format, and a repeat gets -2, -3, ..."""
-    keys: list[str] = []
-    seen: set[str] = set()
-    for number, work in enumerate(works, start=1):
-        identifier = work_text(work, "doi") or work_text(work, "repec_handle")
-        work_id = work.get("id")
-        base = clean(identifier or (f"work{work_id}" if work_id else f"record{number}"))
-        key, repeat = base, 1
-        while key.casefold() in seen:  # BibTeX keys compare without case
-            repeat += 1
-            key = f"{base}-{repeat}"
-        seen.add(key.casefold())
-        keys.append(key)
+#: Words a citation key passes over in a title, as Better BibTeX's short title does: articles,
+#: prepositions and conjunctions of the languages most titles are in.
+KEY_SKIPPED_WORDS = frozenset((
+    "a", "an", "the", "and", "or", "of", "on", "in", "at", "to", "for", "from", "by",
+    "with", "without", "about", "as", "into", "over", "under", "is", "are", "was", "were",
+    "do", "does", "not", "its", "their", "this", "that", "these", "those", "how", "what",
+    "why", "when", "where", "which", "who", "le", "la", "les", "l", "un", "une", "des",
+    "du", "de", "et", "en", "au", "aux", "der", "die", "das", "dem", "den", "des", "ein",
+    "eine", "einer", "und", "im", "am", "zur", "zum", "von", "el", "los", "las", "lo",
+    "una", "y", "del", "al", "il", "gli", "i", "di", "da", "e", "o", "os", "as", "um",
+    "uma", "do", "dos", "das",
+))  # fmt: skip
+#: How long each part of a key may be: a long family name or a Thai title (no spaces between
+#: words) would otherwise make a key nobody types.
+KEY_PART_LENGTH = 20
+
+
+def citation_key(work: Mapping[str, Any]) -> str:
+    """The key a person types for a work: first author's family name, year, first word of the
+    title that says something, in lower-case ASCII ("butler2015alone"); anyascii spells other
+    scripts in Latin letters, as people do when they type them. "anon" when nothing is known."""
+    people = work_authors(work) or work_contributors(work)
+    who = ""
+    if people:
+        first = people[0]
+        who = first.family or (first.name or first.given or "").split(" ")[0]
+    published = work_text(work, "published") or ""
+    year = work_text(work, "year") or published[:4]
+    words = [_key_part(word) for word in (work_text(work, "title") or "").split()]
+    word = next((w for w in words if w and w not in KEY_SKIPPED_WORDS), "")
+    key = f"{_key_part(who)}{year if year.isdigit() else ''}{word}"
+    return key or "anon"
+
+
+def _key_part(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", anyascii(text).lower())[:KEY_PART_LENGTH]
+
+
+def citation_keys(works: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    """A unique key for each work (by id): its `citation_key`, and where two works share it,
+    the older work (lower id) keeps it and the next get a, b, c, ... So given every work in
+    the store, a key does not change with what else an export holds, nor as works are added."""
+    keys: dict[int, str] = {}
+    taken: dict[str, int] = {}
+    for work in sorted(works, key=lambda work: work["id"]):
+        base = citation_key(work)
+        repeat = taken.get(base, 0)
+        taken[base] = repeat + 1
+        keys[work["id"]] = base + _suffix(repeat)
     return keys
+
+
+def _suffix(repeat: int) -> str:
+    """ "", then a ... z, aa, ab, ...: the letters people add to author-year keys."""
+    letters = ""
+    while repeat:
+        repeat, letter = divmod(repeat - 1, 26)
+        letters = chr(ord("a") + letter) + letters
+    return letters
+
+
+def keys_for(works: Sequence[Mapping[str, Any]], keys: Mapping[int, str] | None) -> list[str]:
+    """Each work's key: from `keys` (made over the whole store) where given, else made over
+    these works alone; a work without an id (a preview) is numbered in the list."""
+    if keys is None:
+        numbered = [
+            {**work, "id": work.get("id") or -number} for number, work in enumerate(works, 1)
+        ]
+        mine = citation_keys(numbered)
+        return [mine[work["id"]] for work in numbered]
+    return [keys.get(work.get("id"), "") or citation_key(work) for work in works]

@@ -34,9 +34,9 @@ from harvester.formats import (
     clean_isbns,
     columns_of,
     date_from_parts,
+    keys_for,
     local_values,
     split_outside_braces,
-    unique_keys,
     work_authors,
     work_contributors,
     work_ids,
@@ -59,6 +59,7 @@ ENTRY_TYPES = {
     "inproceedings": "proceedings-article",
     "conference": "proceedings-article",
     "proceedings": "proceedings",
+    "collection": "edited-book",
     "techreport": "report",
     "report": "report",
     "phdthesis": "dissertation",
@@ -130,9 +131,75 @@ TYPE_KEYS = {
     "mathesis": "MA thesis",
     "candthesis": "Candidate thesis",
 }
-#: Other identifiers written as fields of their own (as PubMed's BibTeX tools do); arXiv ids are
-#: biblatex's eprint with eprinttype arxiv.
+#: Other identifiers other tools write as fields of their own (PubMed's): read, not written, as
+#: biblatex's data model has no such fields.
 ID_FIELDS = {"pmid": "pmid", "pmcid": "pmcid"}
+#: biblatex's eprint (one per entry): what it holds, in order of preference, as
+#: (eprinttype, where the value is). A RePEc handle first: without a DOI it is the work's
+#: identifier. Read back by _ids and the `repec` verbatim field.
+EPRINTS = (("repec", "repec_handle"), ("arxiv", "arxiv"), ("pubmed", "pmid"))
+
+_BOOK = "author editor translator title subtitle series volume number pages publisher address isbn"
+#: The fields biblatex's data model allows for each entry type we write, of those we write
+#: (biber's default data model, biber-tool.conf <entryfields>, in BibTeX's names: journal is
+#: journaltitle, address is location, school is institution, eventdate gives eventyear...).
+#: `biber --tool --validate-datamodel` warns of any other (tests/test_exports.py).
+BIBLATEX_FIELDS = {
+    entry_type: frozenset(fields.split()) | {"language", "note"}
+    for entry_type, fields in {
+        "article": "author editor translator title subtitle journal series volume number pages issn",
+        "book": _BOOK,
+        "collection": _BOOK.removeprefix("author "),
+        "inbook": f"{_BOOK} booktitle",
+        "incollection": f"{_BOOK} booktitle",
+        "inproceedings": f"{_BOOK} booktitle eventtitle venue eventdate organization".replace(
+            " translator", ""
+        ),
+        "proceedings": f"{_BOOK} eventtitle venue eventdate organization".replace(
+            "author editor translator", "editor"
+        ),
+        "techreport": "author title subtitle type number pages institution address",
+        "phdthesis": "author title subtitle type pages school address",
+        "unpublished": "author title subtitle eventtitle venue eventdate type address howpublished",
+        "dataset": "author editor title subtitle series type number publisher address organization",
+        "software": "author editor title subtitle type address howpublished organization",
+        "misc": "author editor title subtitle type address howpublished organization",
+    }.items()
+}
+#: What biblatex's data model requires of each entry type (biber-tool.conf <constraints>), beside
+#: a title and a date, in terms of what a work has ("container": journal or book title).
+REQUIRED = {
+    "article": ("author", "container"),
+    "book": ("author",),
+    "collection": ("editor",),
+    "inbook": ("author", "container"),
+    "incollection": ("author", "editor", "container"),
+    "inproceedings": ("author", "container"),
+    "techreport": ("author", "publisher"),
+    "phdthesis": ("author", "publisher"),
+    "unpublished": ("author",),
+}
+#: The date of a work without one: EDTF's "year not known", which biblatex accepts for its
+#: required date (a missing date is a data-model error, "n.d." an invalid year).
+UNKNOWN_DATE = "XXXX"
+#: Fields every entry type has in biblatex's data model.
+ANY_TYPE_FIELDS = frozenset(
+    [
+        "year",
+        "month",
+        "date",
+        "shortjournal",
+        "doi",
+        "eprint",
+        "eprinttype",
+        "url",
+        "keywords",
+        "abstract",
+    ]
+)
+#: Entry types that have no publisher or journal field: where a work was published (a preprint
+#: server, a repository such as Zenodo) is said in `howpublished`.
+HOWPUBLISHED_TYPES = frozenset({"unpublished", "software", "misc"})
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_NAMES = (
@@ -161,6 +228,8 @@ FIELD_ORDER = (
     "number",
     "pages",
     "publisher",
+    "howpublished",
+    "organization",
     "institution",
     "school",
     "address",
@@ -169,9 +238,6 @@ FIELD_ORDER = (
     "doi",
     "eprint",
     "eprinttype",
-    "pmid",
-    "pmcid",
-    "repec",
     "url",
     "language",
     "keywords",
@@ -364,6 +430,8 @@ def _record(entry: model.Entry, line: int, strings: Mapping[str, str]) -> LocalR
             if name in fields
         }
     )
+    if (fields.get("eprinttype") or "").strip().lower() == "repec" and "repec" not in fields:
+        raw["repec_handle"] = _verbatim(fields.get("eprint") or "")  # as our export writes it
     raw["type"] = ENTRY_TYPES.get(entry_type)
     raw["container_title"] = decoded.get("container")
     raw["publisher"] = decoded.get("publisher")
@@ -435,6 +503,8 @@ def _dates(fields: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(year, published): biblatex `date` (ISO) if given, else `year` and `month` combined."""
     year = fields.get("year", "").strip() or None
     date = fields.get("date", "").strip()
+    if "X" in date.upper():  # EDTF unspecified digits ("XXXX", "19XX"): no date we can store
+        date = ""
     if date:
         first = date.split("/")[0].strip()  # a range 2014-02-11/2014-02-12 starts a work
         return year, first or None
@@ -531,9 +601,11 @@ def _verbatim(value: str) -> str:
 # --- write ---
 
 
-def write(works: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
+def write(
+    works: Sequence[Mapping[str, Any]], stream: TextIO, keys: Mapping[int, str] | None = None
+) -> None:
     """Works as BibTeX entries, in the order given, UTF-8 text kept as it is (non-Latin too)."""
-    keys = unique_keys(works, _clean_key)
+    keys = keys_for(works, keys)
     library = Library([_entry(work, key) for work, key in zip(works, keys, strict=True)])
     layout = BibtexFormat()
     layout.indent = "  "
@@ -542,7 +614,7 @@ def write(works: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
 
 
 def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
-    entry_type = WRITE_TYPES.get(work_text(work, "type") or "", "misc")
+    entry_type = _entry_type(work)
     values: dict[str, str] = {}
     values["author"] = _name_list(work_authors(work))
     for field, role in NAME_FIELDS.items():
@@ -550,7 +622,7 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
             values[field] = _name_list(work_contributors(work, role))
     for name, column in TEXT_FIELDS.items():
         values[name] = latex_escape(work_text(work, column))
-    values["issn"] = latex_escape(", ".join(work_list(work, "issn")))
+    values["issn"] = next(iter(work_list(work, "issn")), "")  # biblatex's issn is one ISSN
     values["isbn"] = _one_isbn(work)
     values["pages"] = values["pages"].replace("-", "--")
     container = latex_escape(work_text(work, "container_title"))
@@ -566,20 +638,28 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
         values["type"] = latex_escape(work_text(work, "degree"))
     publisher_field = {"techreport": "institution", "phdthesis": "school"}.get(entry_type)
     values[publisher_field or "publisher"] = latex_escape(work_text(work, "publisher"))
+    if entry_type in HOWPUBLISHED_TYPES:
+        values["howpublished"] = container or values["publisher"]
     values["address"] = latex_escape(work_text(work, "publisher_place"))
     values["keywords"] = ", ".join(_keyword(subject) for subject in work_list(work, "subjects"))
     values["note"] = latex_escape(work_text(work, "publication_status"))
     for name, column in VERBATIM_FIELDS.items():
         values[name] = _verbatim_out(work_text(work, column))
-    ids = work_ids(work)
-    for name, scheme in ID_FIELDS.items():
-        values[name] = _verbatim_out(ids.get(scheme))
-    if ids.get("arxiv"):
-        values["eprint"], values["eprinttype"] = _verbatim_out(ids["arxiv"]), "arxiv"
+    ids = {**work_ids(work), "repec_handle": work_text(work, "repec_handle")}
+    eprint = next(((kind, ids[name]) for kind, name in EPRINTS if ids.get(name)), None)
+    if eprint:
+        values["eprinttype"], values["eprint"] = eprint[0], _verbatim_out(eprint[1])
     year = work_value(work, "year")
     parts = [int(part) for part in (work_text(work, "published") or "").split("-") if part]
     values["year"] = str(year) if year is not None else (f"{parts[0]:04d}" if parts else "")
-    fields = [model.Field(name, values[name]) for name in FIELD_ORDER if values.get(name)]
+    if not values["year"]:
+        values["date"] = UNKNOWN_DATE
+    allowed = BIBLATEX_FIELDS[entry_type] | ANY_TYPE_FIELDS
+    fields = [
+        model.Field(name, values[name])
+        for name in FIELD_ORDER
+        if values.get(name) and name in allowed
+    ]
     if len(parts) >= 2:
         month = model.Field("month", MONTHS[parts[1] - 1], enclosing="no-enclosing")
         fields.insert(next(i for i, f in enumerate(fields) if f.key == "year") + 1, month)
@@ -589,6 +669,25 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
             model.Field("date", work_text(work, "published")),
         )
     return model.Entry(entry_type, key, fields)
+
+
+def _entry_type(work: Mapping[str, Any]) -> str:
+    """The work's type in BibTeX's names (WRITE_TYPES), as biblatex's data model wants it: a
+    chapter without editors is @inbook (@incollection requires an editor), and a book of
+    editors without authors is a @collection."""
+    entry_type = WRITE_TYPES.get(work_text(work, "type") or "", "misc")
+    known = {
+        "author": bool(work_authors(work)),
+        "editor": bool(work_contributors(work, "editor")),
+        "container": bool(work_text(work, "container_title")),
+        "publisher": bool(work_text(work, "publisher")),
+    }
+    if entry_type == "incollection" and not known["editor"]:
+        entry_type = "inbook"
+    if entry_type == "book" and known["editor"] and not known["author"]:
+        entry_type = "collection"
+    # An entry without what its type requires is a @misc, which requires only a title.
+    return "misc" if not all(known[part] for part in REQUIRED.get(entry_type, ())) else entry_type
 
 
 def _one_isbn(work: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import takewhile
 from typing import Any, TextIO
 
@@ -23,10 +24,10 @@ from harvester.formats import (
     columns_of,
     date_from_parts,
     date_parts,
+    keys_for,
     kind_of,
     local_values,
     record_label,
-    unique_keys,
     work_authors,
     work_contributors,
     work_ids,
@@ -174,6 +175,7 @@ CUSTOM_FIELDS = (
     "publication_status",
     "revised",
     "event_date",  # also CSL's event-date, which cannot hold a range
+    "license",  # CSL 1.0's schema has no license variable (Crossref's CSL sends one)
 )
 
 #: CSL's rich-text markup (the spec's small HTML subset): dropped from titles on read.
@@ -266,7 +268,7 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
             "published_print": _date(item, "published-print") or custom.get("published_print"),
             "published_online": _date(item, "published-online") or custom.get("published_online"),
             "abstract": _abstract(item.get("abstract")),
-            "license": _license(item.get("license")),
+            "license": _license(item.get("license")) or custom.get("license"),
             "repec_handle": custom.get("repec"),
             # As doi.org's CSL is read: the landing page, never the DOI's resolver link.
             "url": landing_page(item),
@@ -282,7 +284,7 @@ def _record(item: Mapping[str, Any], line: int) -> LocalRecord:
     values = local_values(raw)
     values.update(_from_variables(item))
     values.update(_from_custom(custom))
-    authors = tuple(_authors(item.get("author")))
+    authors = _with_details(_authors(item.get("author")), custom.get("author_details"))
     return LocalRecord(values, authors, line, record_label(_label(item), values, line))
 
 
@@ -423,6 +425,23 @@ def _authors(value: object) -> list[Author]:
     return authors
 
 
+def _with_details(authors: list[Author], details: object) -> tuple[Author, ...]:
+    """The authors with the ORCIDs and affiliations our export keeps in `custom.author_details`,
+    by position, when there is one entry per author (else the list was edited: names only)."""
+    if not isinstance(details, list) or len(details) != len(authors):
+        return tuple(authors)
+    return tuple(
+        replace(
+            author,
+            orcid=author.orcid or bare_orcid(detail.get("ORCID")),
+            affiliations=author.affiliations or _affiliations(detail.get("affiliation")),
+        )
+        if isinstance(detail, dict)
+        else author
+        for author, detail in zip(authors, details, strict=True)
+    )
+
+
 def _affiliations(value: object) -> tuple[str, ...]:
     """[{"name": ...}] as Crossref's CSL sends them (plain strings are taken too)."""
     names = []
@@ -436,9 +455,11 @@ def _affiliations(value: object) -> tuple[str, ...]:
 # --- write ---
 
 
-def write(works: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
+def write(
+    works: Sequence[Mapping[str, Any]], stream: TextIO, keys: Mapping[int, str] | None = None
+) -> None:
     """Works as a CSL-JSON list, UTF-8 (non-Latin text as it is), indented for reading."""
-    keys = unique_keys(works, lambda identifier: identifier)
+    keys = keys_for(works, keys)
     items = [_item(work, key) for work, key in zip(works, keys, strict=True)]
     json.dump(items, stream, ensure_ascii=False, indent=2)
     stream.write("\n")
@@ -449,11 +470,13 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
     csl_type = WRITE_TYPES.get(work_type or "") or (
         work_type if work_type in CSL_ITEM_TYPES else "document"
     )
+    authors = work_authors(work)
     item: dict[str, Any] = {
         "id": key,
+        "citation-key": key,
         "type": csl_type,
         "title": work_text(work, "title"),
-        "author": [_author(author) for author in work_authors(work)],
+        "author": [_author(author) for author in authors],
         "container-title": work_text(work, "container_title"),
     }
     parts = date_parts(work)
@@ -478,8 +501,8 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
     subjects = work_list(work, "subjects")
     item["keyword"] = ", ".join(subjects)
     item["abstract"] = work_text(work, "abstract")
-    item["license"] = work_text(work, "license")
     custom = {name: work_value(work, name) for name in CUSTOM_FIELDS}
+    custom["author_details"] = _author_details(authors)
     custom["repec"] = work_text(work, "repec_handle")
     custom["subjects"] = subjects or None
     custom.update({name: work_json(work, name) for name in CUSTOM_JSON})
@@ -488,13 +511,24 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _author(author: Author) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
+    """A CSL name: its parts only, as the schema allows (ORCID and affiliations go in
+    `custom.author_details`)."""
     if author.family or author.given:
-        entry.update({"family": author.family, "given": author.given})
-    elif author.name:
-        entry["literal"] = author.name
-    if author.orcid:
-        entry["ORCID"] = f"https://orcid.org/{author.orcid}"
-    if author.affiliations:
-        entry["affiliation"] = [{"name": name} for name in author.affiliations]
+        entry = {"family": author.family, "given": author.given}
+    else:
+        entry = {"literal": author.name}
     return {key: value for key, value in entry.items() if value}
+
+
+def _author_details(authors: Sequence[Author]) -> list[dict[str, Any]] | None:
+    """Each author's ORCID and affiliations, in byline order, for the authors CSL names without
+    them; None when no author has any."""
+    details = [
+        {
+            key: value
+            for key, value in (("ORCID", author.orcid), ("affiliation", list(author.affiliations)))
+            if value
+        }
+        for author in authors
+    ]
+    return details if any(details) else None

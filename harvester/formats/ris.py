@@ -23,11 +23,11 @@ from harvester.formats import (
     columns_of,
     date_from_parts,
     is_issn,
+    keys_for,
     local_values,
     parse_person,
     person_text,
     record_label,
-    unique_keys,
     work_authors,
     work_contributors,
     work_isbns,
@@ -55,7 +55,9 @@ REFERENCE_TYPES = {
     "DBASE": "database",
     "RPRT": "report",
     "THES": "dissertation",
+    "MANSCPT": "posted-content",  # Zotero's manuscript: what it reads a preprint as
     "UNPB": "posted-content",
+    "UNPD": "posted-content",
     "COMP": "software",
     "STAND": "standard",
     "JFULL": "journal",
@@ -79,11 +81,34 @@ WRITE_TYPES = {
     "report": "RPRT",
     "report-component": "RPRT",
     "dissertation": "THES",
-    "posted-content": "UNPB",
+    "posted-content": "MANSCPT",
     "software": "COMP",
     "standard": "STAND",
     "journal": "JFULL",
 }
+
+#: The Zotero item type each TY we write becomes in Zotero's RIS import (zotero/translators
+#: RIS.js, importTypeMap): which tags Zotero reads, and as what, depends on it (its fieldMap), so
+#: the writer puts each value under the tag Zotero reads it from for that type.
+ZOTERO_TYPES = {
+    "JOUR": "journalArticle",
+    "JFULL": "journalArticle",
+    "GEN": "journalArticle",
+    "BOOK": "book",
+    "EDBOOK": "book",
+    "CHAP": "bookSection",
+    "CPAPER": "conferencePaper",
+    "CONF": "conferencePaper",
+    "DATA": "dataset",
+    "DBASE": "dataset",
+    "RPRT": "report",
+    "STAND": "report",
+    "THES": "thesis",
+    "MANSCPT": "manuscript",
+    "COMP": "computerProgram",
+}
+#: Zotero types whose SP is the number of pages, not a page range (RIS.js fieldMap SP).
+NUM_PAGES_TYPES = frozenset({"book", "thesis", "manuscript"})
 
 #: rispy's names of the tags that may hold the container title, in order of preference:
 #: T2, JF (full journal name), JO, BT (book title, kept by rispy as an unknown tag), JA, J2.
@@ -99,9 +124,6 @@ CONTAINER_KEYS = (
 #: SN may be repeated (print and electronic ISSN, ISBNs), and L1 (file links); rispy keeps only
 #: the first unless told.
 LIST_TAGS = [*rispy.LIST_TYPE_TAGS, "SN", "L1"]
-#: Contributors by tag, as Zotero's RIS export writes them: A2 editors, A4 translators (ED, an
-#: older editor tag, is read too). rispy's names for the tags.
-CONTRIBUTOR_KEYS = {"secondary_authors": "editor", "subsidiary_authors": "translator"}
 
 
 # --- read ---
@@ -175,21 +197,38 @@ def _record(reference: Mapping[str, Any], line: int) -> LocalRecord:
     short = reference.get("alternate_title1") or reference.get("alternate_title2")
     unknown = reference.get("unknown_tag") or {}
     named = any(reference.get(k) for k in CONTAINER_KEYS[:3]) or unknown.get("BT")
+    zotero = ZOTERO_TYPES.get(ris_type)
     raw.update(
         {
             "series_title": reference.get("tertiary_title"),
             "publisher_place": reference.get("place_published"),
             "container_short_title": short if named else None,
-            # M1 and M3 mean what the type makes them: a report's number, a thesis's degree.
-            "report_number": reference.get("note") if ris_type == "RPRT" else None,
-            "degree": reference.get("type_of_work") if ris_type == "THES" else None,
-            "event_name": reference.get("custom3") if ris_type in ("CPAPER", "CONF") else None,
+            # M3 means what the type makes it: a thesis's degree (else Zotero reads it as a DOI).
+            "degree": reference.get("type_of_work") if zotero == "thesis" else None,
         }
     )
+    if zotero in ("book", "report", "computerProgram") and reference.get("secondary_title"):
+        # T2 is the series of a book, a report or a program (Zotero's fieldMap T2).
+        raw["series_title"] = raw["series_title"] or reference["secondary_title"]
+        raw["container_title"] = _container({**reference, "secondary_title": None})
+    if zotero == "report":  # SN is the report's number (M1 in older files)
+        numbers = [n for n in reference.get("issn", []) if not _issns([n]) and not _isbns([n])]
+        raw["report_number"] = next(iter(numbers), None) or reference.get("note")
+    if zotero == "conferencePaper":
+        # T2 is the conference, C3 the proceedings (as Zotero reads them); C1 the place.
+        if reference.get("custom3"):
+            raw["container_title"] = reference["custom3"]
+            raw["event_name"] = reference.get("secondary_title")
+        raw["event_place"] = reference.get("custom1")
     values = local_values(raw)
     contributors = [
         Author(given=person.given, family=person.family, name=person.name, role=role)
-        for key, role in [*CONTRIBUTOR_KEYS.items(), ("ED", "editor")]
+        for key, role in [
+            # A book's editors are A3 (its A2 are series editors), as Zotero reads them.
+            ("tertiary_authors" if zotero == "book" else "secondary_authors", "editor"),
+            ("subsidiary_authors", "translator"),
+            ("ED", "editor"),
+        ]
         for person in map(
             parse_person, unknown.get(key, []) if key.isupper() else reference.get(key) or []
         )
@@ -277,41 +316,39 @@ class _Writer(RisWriter):
         return ""
 
 
-def write(works: Sequence[Mapping[str, Any]], stream: TextIO) -> None:
+def write(
+    works: Sequence[Mapping[str, Any]], stream: TextIO, keys: Mapping[int, str] | None = None
+) -> None:
     """Works as RIS records, in the order given; one line per value (line breaks become spaces)."""
-    keys = unique_keys(works, lambda identifier: identifier)
+    keys = keys_for(works, keys)
     references = [_reference(work, key) for work, key in zip(works, keys, strict=True)]
     stream.write(rispy.dumps(references, implementation=_Writer, list_tags=LIST_TAGS))
 
 
 def _reference(work: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """One RIS record, each value under the tag Zotero's RIS import reads it from for the
+    record's type (ZOTERO_TYPES)."""
+    ris_type = WRITE_TYPES.get(work_text(work, "type") or "", "GEN")
+    zotero = ZOTERO_TYPES.get(ris_type, "journalArticle")
     start, _, end = (work_text(work, "pages") or "").partition("-")
     parts = (work_text(work, "published") or "").split("-")
     year = work_value(work, "year")
+    container = work_text(work, "container_title")
+    series = work_text(work, "series_title")
+    editors = [
+        text for person in work_contributors(work, "editor") if (text := person_text(person))
+    ]
+    translators = [
+        text for person in work_contributors(work, "translator") if (text := person_text(person))
+    ]
     reference: dict[str, Any] = {
-        "type_of_reference": WRITE_TYPES.get(work_text(work, "type") or "", "GEN"),
+        "type_of_reference": ris_type,
         "id": key,
         "title": work_text(work, "title"),
         "authors": [text for author in work_authors(work) if (text := person_text(author))],
-        **{
-            key: [text for person in work_contributors(work, role) if (text := person_text(person))]
-            for key, role in CONTRIBUTOR_KEYS.items()
-        },
-        "secondary_title": work_text(work, "container_title"),
         "year": str(year) if year is not None else parts[0],
         "date": "/".join([*parts, "", ""][:3]) + "/" if len(parts) > 1 else None,
         "volume": work_text(work, "volume"),
-        "number": work_text(work, "issue"),
-        "start_page": start,
-        "end_page": end,
-        "publisher": work_text(work, "publisher"),
-        "issn": [*work_list(work, "issn"), *work_isbns(work)],
-        "tertiary_title": work_text(work, "series_title"),
-        "place_published": work_text(work, "publisher_place"),
-        "alternate_title1": work_text(work, "container_short_title"),
-        "note": work_text(work, "report_number"),
-        "type_of_work": work_text(work, "degree"),
-        "custom3": work_text(work, "event_name"),
         "file_attachments1": [row["url"] for row in work_rows(work, "files") if row.get("url")],
         "doi": work_text(work, "doi"),
         "urls": [url] if (url := work_text(work, "url")) else [],
@@ -319,11 +356,47 @@ def _reference(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         "language": work_text(work, "language"),
         "keywords": [_one_line(subject) for subject in work_list(work, "subjects")],
         "abstract": work_text(work, "abstract"),
+        "notes": [status] if (status := work_text(work, "publication_status")) else [],
     }
+    if zotero not in NUM_PAGES_TYPES:
+        reference.update(start_page=start, end_page=end)
+    if zotero not in ("bookSection", "dataset"):  # IS is a number of volumes, or not read
+        reference["number"] = work_text(work, "issue")
+    # Editors: A2 (a book's A2 is its series editor, its editors A3); translators A4.
+    if zotero in ("journalArticle", "bookSection", "conferencePaper"):
+        reference["secondary_authors"] = editors
+    elif zotero == "book":
+        reference["tertiary_authors"] = editors
+    if zotero not in ("conferencePaper", "dataset"):  # A4 is a contributor there
+        reference["subsidiary_authors"] = translators
+    # The container, the series and the event.
+    if zotero in ("journalArticle", "bookSection"):
+        reference["secondary_title"] = container
+        reference["tertiary_title"] = series
+    elif zotero == "conferencePaper":
+        reference["secondary_title"] = work_text(work, "event_name")  # conferenceName
+        reference["custom3"] = container  # proceedingsTitle
+        reference["tertiary_title"] = series
+        reference["custom1"] = work_text(work, "event_place")  # place
+    elif zotero in ("book", "report", "computerProgram"):
+        reference["secondary_title"] = series  # series, seriesTitle
+    # (a thesis, a dataset or a manuscript has no container in Zotero: T2 would be a note)
+    if zotero == "journalArticle":
+        reference["alternate_title1"] = work_text(work, "container_short_title")  # J2
+        reference["issn"] = [", ".join(work_list(work, "issn"))]
+    else:
+        if zotero != "manuscript":  # a manuscript has no publisher in Zotero
+            reference["publisher"] = work_text(work, "publisher")  # institution, university...
+        if zotero != "conferencePaper":
+            reference["place_published"] = work_text(work, "publisher_place")
+        numbers = [work_text(work, "report_number")] if zotero == "report" else []
+        reference["issn"] = numbers or [", ".join(work_isbns(work))]  # reportNumber, ISBN
+    if zotero == "thesis":
+        reference["type_of_work"] = work_text(work, "degree")  # M3: thesisType
     return {
         name: _one_line(value) if isinstance(value, str) else value
         for name, value in reference.items()
-        if value
+        if value and value != [""]
     }
 
 

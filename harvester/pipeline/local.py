@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +270,7 @@ def import_records(
     config: Config,
     command: str,
     fill_gaps: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """`harvest import`: the user's own records, matched to stored works by DOI or RePEc handle
     (a record with neither by what it says: see `record_key`), written in one transaction so
@@ -278,7 +279,8 @@ def import_records(
     is not kept as the user's: it would pin the field against the sources' later corrections.
 
     With `fill_gaps` the records' values only fill what no source gives, now or later (origin
-    `fill`), and a field that already holds a value of yours keeps it."""
+    `fill`), and a field that already holds a value of yours keeps it. `on_progress(done,
+    total)` follows the matching of the records to works, the long part of a big file."""
     combined: dict[tuple[str, str], tuple[Any, str, dict[str, Value | None]]] = {}
     without_identifier = []
     for record in records:
@@ -304,7 +306,9 @@ def import_records(
         combined[ident] = (first, first_value, {**earlier, **edits})
 
     observations = []
-    for (scheme, key), (record, value, edits) in combined.items():
+    for done, ((scheme, key), (record, value, edits)) in enumerate(combined.items()):
+        if on_progress is not None:
+            on_progress(done, len(combined))
         work_id = store.works.find_work_id(scheme, key)
         if work_id is not None:
             edits = _new_to(store.works.get(work_id) or {}, edits)

@@ -185,6 +185,26 @@ class Works(Part):
             if work is not None:
                 yield work
 
+    def key_material(self) -> Iterator[dict[str, Any]]:
+        """What the citation key of every work is made of (`formats.citation_keys`): title, year,
+        date, first author, and the other contributors for a work without authors. Keys made
+        over the whole store stay the same whatever an export holds."""
+        rows = self.conn.execute(
+            """SELECT w.id, w.title, w.year, w.published, w.contributors, a.given, a.family, a.name
+                 FROM works w LEFT JOIN authors a ON a.work_id = w.id AND a.position = 1
+                ORDER BY w.id"""
+        )
+        for work_id, title, year, published, contributors, given, family, name in rows:
+            first = {"given": given, "family": family, "name": name}
+            yield {
+                "id": work_id,
+                "title": title,
+                "year": year,
+                "published": published,
+                "authors": [first] if given or family or name else [],
+                "contributors": contributors,
+            }
+
     def latest_answers(
         self, work_ids: Sequence[int], *, with_payload: bool = False
     ) -> dict[int, dict[str, StoredAnswer]]:
