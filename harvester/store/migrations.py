@@ -555,6 +555,34 @@ def m0013_change_kinds(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0014_linked_dois(db: sqlite_utils.Database) -> None:
+    """The DOIs that RePEc and OAI records carry and whose agency has not answered yet: written
+    in the transaction that stores the carrying record, deleted in the one that stores the
+    agency's answer (found or not found), so a failed or killed lookup leaves the DOI due here
+    rather than lost behind a record that the next run sees unchanged. `carried_by` is the
+    record's (scheme, key); the due columns are those of `watch_due`, and `tried_run_id` says
+    which run last asked, so that no run asks one twice."""
+    db["linked_dois"].create(
+        {
+            "key": str,
+            "value": str,
+            "carried_by_scheme": str,
+            "carried_by": str,
+            "since": str,
+            "next_due_at": str,
+            "last_status": str,  # failed; NULL: never asked
+            "streak": int,
+            "last_tried_at": str,
+            "last_error": str,
+            "tried_run_id": int,
+        },
+        pk="key",
+        not_null={"value", "since", "next_due_at"},
+        defaults={"streak": 0},
+    )
+    db["linked_dois"].create_index(["next_due_at"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -570,6 +598,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_whole_records", m0011_whole_records),
     ("0012_deleted_works", m0012_deleted_works),
     ("0013_change_kinds", m0013_change_kinds),
+    ("0014_linked_dois", m0014_linked_dois),
 ]
 
 
