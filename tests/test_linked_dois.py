@@ -8,10 +8,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlite_utils
 from conftest import QUICK_RETRIES, HarvestCommand
 from upstream import ReplayUpstream, fixture_bytes
 
 from harvester.identifiers import parse_doi
+from harvester.store import open_store
+from harvester.store.migrations import migrate
 
 #: The Zenodo record on the recorded first page renumbered to a DOI whose DataCite record is in
 #: the recorded corpus, as tests/test_oai_harvest.py does.
@@ -85,3 +88,39 @@ def test_a_linked_doi_whose_agency_failed_is_due_and_the_next_run_stores_it(tmp_
     finally:
         conn.close()
     assert work == linked  # the repository's record and the agency's are one work
+
+
+def test_an_upgrade_makes_the_doi_lost_before_it_due(tmp_path):
+    """A database from before 0014 whose harvest lost a linked DOI: due after the upgrade; a
+    DOI its agency answered is not."""
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    migrate(old, "2026-01-01T00:00:00Z", stop_before="0014_linked_dois")
+    for work_id, oai, doi in (
+        (1, "oai:zenodo.org:1", "10.5281/zenodo.1"),
+        (2, "oai:z:2", "10.1/b"),
+    ):
+        old.execute(
+            "INSERT INTO works (id, doi, version, created_at, updated_at) VALUES (?, ?, 1, 't', 't')",
+            [work_id, doi],
+        )
+        old.execute(
+            "INSERT INTO identifiers (scheme, key, value, work_id) VALUES ('doi', ?, ?, ?)",
+            [doi, doi, work_id],
+        )
+        old.execute(
+            "INSERT INTO source_records (source, identifier, work_id, status, fetched_at, "
+            "last_seen_at, payload_hash) VALUES ('oai', ?, ?, 'ok', 't', 't', ?)",
+            [oai, work_id, f"h{work_id}"],
+        )
+    old.execute(
+        "INSERT INTO source_records (source, identifier, work_id, status, fetched_at, "
+        "last_seen_at, payload_hash) VALUES ('crossref', '10.1/b', 2, 'ok', 't', 't', 'c')"
+    )
+    old.close()
+    store = open_store(path)
+    try:
+        rows = store.conn.execute("SELECT key, carried_by FROM linked_dois").fetchall()
+    finally:
+        store.close()
+    assert rows == [("10.5281/zenodo.1", "oai:zenodo.org:1")]
