@@ -231,7 +231,9 @@ def test_a_large_file_is_stored_in_chunks_and_marked_read_only_after_the_last(
     monkeypatch.setattr(
         store,
         "write_batch",
-        lambda run_id, obs, *rest: batches.append(len(obs)) or real_write(run_id, obs, *rest),
+        lambda run_id, obs, *rest, **kw: (
+            batches.append(len(obs)) or real_write(run_id, obs, *rest, **kw)
+        ),
     )
     marked = []
     real_index = store.repec.index
@@ -256,7 +258,7 @@ def test_a_run_stopped_inside_a_file_reads_that_file_again(upstream, tree, store
     monkeypatch.setattr(
         store,
         "write_batch",
-        lambda run_id, obs, *rest: (stop.set(), real_write(run_id, obs, *rest))[1],
+        lambda run_id, obs, *rest, **kw: (stop.set(), real_write(run_id, obs, *rest, **kw))[1],
     )
     first, _ = run_pipeline(
         harvest_repec, (), [("awu", "journl")], store=store, config=config, stop=stop

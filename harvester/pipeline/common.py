@@ -91,11 +91,14 @@ class Run:
         log.info("run.started", command=self.command)
         return self
 
-    def write(self, observations: list[Observation]) -> list[Outcome]:
+    def write(self, observations: list[Observation], *, links_due: bool = False) -> list[Outcome]:
         """Write one batch in one transaction, moving the due times of what it tried that is
-        tracked; report, count and return its outcomes."""
+        tracked (and, with `links_due`, making the DOIs its records carry due at their agency);
+        report, count and return its outcomes."""
         tries = [t for obs in observations for t in tries_of(obs)]
-        outcomes = self.store.write_batch(self.result.run_id, observations, tries, self.policy)
+        outcomes = self.store.write_batch(
+            self.result.run_id, observations, tries, self.policy, links_due=links_due
+        )
         for outcome in outcomes:
             self.result.counts.add(outcome)
             log_outcome(outcome)
@@ -356,16 +359,17 @@ def observe_answers(
 
 
 def linked_dois(observations: Iterable[Observation]) -> dict[str, Doi]:
-    """The DOIs that the records of these observations carry (their `doi` links), to resolve at
-    their agency in the same run, by key."""
+    """The DOIs that the records of these observations carry (their `doi` links), by key: as
+    the merged work spells its DOI, else as the record gave its key."""
     found = {}
     for obs in observations:
-        if not isinstance(obs, Merged):
+        if not isinstance(obs, Merged | Unchanged):
             continue
         for scheme, key in obs.links:
             if scheme == "doi":
-                value = obs.work.values.get("doi")
-                found[key] = Doi(value if isinstance(value, str) else key)
+                value = obs.work.values.get("doi") if isinstance(obs, Merged) else None
+                spelled = Doi(value) if isinstance(value, str) else None
+                found[key] = spelled if spelled is not None and spelled.key == key else Doi(key)
     return found
 
 

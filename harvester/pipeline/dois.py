@@ -20,7 +20,7 @@ from harvester.config import Config
 from harvester.errors import UpstreamError, failure_kind
 from harvester.http import ABANDON, HttpClient
 from harvester.identifiers import Doi
-from harvester.models import Failed, Fetched, NotFound
+from harvester.models import Failed, Fetched, Merged, NotFound
 from harvester.pipeline.common import (
     Run,
     RunResult,
@@ -93,10 +93,48 @@ PAUSED = "paused"
 def write_linked_dois(
     run: Run, resolver: DoiResolver, observations: list[Observation], chunk_size: int
 ) -> None:
-    """Resolve at their agency the DOIs that these (just stored) records carry, and store those
-    works too: a RePEc or OAI record and its DOI's record become one work in the same run."""
-    for doi_chunk in chunks(linked_dois(observations).values(), chunk_size):
+    """Store these RePEc or OAI records with the DOIs they carry due at their agency (in the
+    same transaction), then resolve those DOIs and store their works too: a record and its
+    DOI's record become one work in the same run. A DOI whose lookup fails or is killed stays
+    due (`linked_dois`), however the record looks to the next run; `resolve_due_links` asks it
+    then. DOIs of changed records are asked again; those of unchanged ones only while due."""
+    run.write(observations, links_due=True)
+    carried = linked_dois(observations)
+    merged = {
+        key
+        for obs in observations
+        if isinstance(obs, Merged)
+        for scheme, key in obs.links
+        if scheme == "doi"
+    }
+    due = run.store.links.pending(sorted(carried), run.result.run_id)
+    asking = [
+        Doi(due.get(key, doi.value)) for key, doi in carried.items() if key in merged | set(due)
+    ]
+    for doi_chunk in chunks(asking, chunk_size):
         run.write(resolver.resolve(doi_chunk, {d.key: d.value for d in doi_chunk}))
+
+
+def resolve_due_links(
+    run: Run,
+    resolver: DoiResolver,
+    chunk_size: int,
+    *,
+    by: str | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """Ask the agencies now for the linked DOIs that earlier runs left due (a lookup that failed
+    or was killed, behind a record the next listing skips or sees unchanged): every one for a
+    harvest a user started (`by` None), those due at `by` for the nightly, which keeps to the
+    failure back-off. Each stays due until its agency answers."""
+    due = run.store.links.due(run.result.run_id, by)
+    if not due:
+        return
+    log.info("links.due", dois=len(due))
+    todo = itertools.takewhile(lambda _: not stopping(), chunks(due, chunk_size))
+    work = (([Doi(value) for _, value in c], dict(c), ()) for c in todo)
+    for observations in resolver.resolve_chunks(work):
+        run.write(observations)
 
 
 @dataclass

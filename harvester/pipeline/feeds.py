@@ -22,7 +22,12 @@ from harvester.http import HttpClient
 from harvester.identifiers import parse_doi, parse_repec
 from harvester.models import Failed, Fetched, Record, Unchanged
 from harvester.pipeline.common import Run, RunResult, answer_of, observe_answers
-from harvester.pipeline.dois import DoiResolver, resolving_run, write_linked_dois
+from harvester.pipeline.dois import (
+    DoiResolver,
+    resolve_due_links,
+    resolving_run,
+    write_linked_dois,
+)
 from harvester.sources.base import FeedPage, FeedState, FeedTarget, FileRead
 from harvester.store import Answer, Observation, Outcome, Store
 
@@ -105,9 +110,10 @@ def pull_pages(
     store, last, records = run.store, None, 0
     for page in pages:
         observations = observe_page(store, config, page)
-        run.write(observations)
         if resolve_dois:
             write_linked_dois(run, resolver, observations, config.chunk_size)
+        else:
+            run.write(observations)
         for read in page.files:
             keep_file(store, read)
         if target is not None and page.resume is not None:
@@ -139,6 +145,8 @@ def harvest_oai(
     since = from_ if from_ is not None else None if full else WATERMARK
     with resolving_run(store, client, config, command, on_outcome) as (run, resolver):
         stopping = (lambda: False) if stop is None else stop.is_set
+        if resolve_dois:
+            resolve_due_links(run, resolver, config.chunk_size, stopping=stopping)
         ended = harvest_feed(
             feed,
             run,

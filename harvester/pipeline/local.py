@@ -250,6 +250,7 @@ def delete_works(work_ids: Sequence[int], *, store: Store, command: str) -> list
             if work is None:
                 continue
             store.watch.forget_work(work_id)
+            store.links.forget_work(work_id)
             record = store.works.delete(work_id, run.result.run_id, now)
             deleted.append(record)
             log.info("work.deleted", work_id=work_id, doi=work.get("doi"))

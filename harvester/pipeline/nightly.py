@@ -24,7 +24,7 @@ from harvester.identifiers import (
 )
 from harvester.models import Failed
 from harvester.pipeline.common import RunResult, chunks
-from harvester.pipeline.dois import resolving_run
+from harvester.pipeline.dois import resolve_due_links, resolving_run
 from harvester.pipeline.feeds import feed_key, harvest_feed
 from harvester.pipeline.repec import RepecReader, harvest_repec_in
 from harvester.sources import repec
@@ -99,6 +99,8 @@ def harvest_due(
         for observations in resolver.resolve_chunks(work):
             run.write(observations)
             advance(len(observations))
+        # The DOIs RePEc and OAI records carry whose lookup failed or was killed before.
+        resolve_due_links(run, resolver, config.chunk_size, by=store.now(), stopping=out_of_time)
         if not out_of_time():
             _due_handles(run, resolver, handles, client, config, stop, tree, out_of_time, advance)
         for feed in config.feeds:

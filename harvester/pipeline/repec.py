@@ -19,7 +19,12 @@ from harvester.pipeline.common import (
     RunResult,
     chunks,
 )
-from harvester.pipeline.dois import DoiResolver, resolving_run, write_linked_dois
+from harvester.pipeline.dois import (
+    DoiResolver,
+    resolve_due_links,
+    resolving_run,
+    write_linked_dois,
+)
 from harvester.pipeline.feeds import keep_file, observe_record, pull_pages
 from harvester.sources import redif, repec
 from harvester.store import Answer, Observation, Outcome, Store
@@ -53,6 +58,8 @@ def harvest_repec(
     folders = [*(f"{archive}/{name}" for archive, name in series), *archives]
     with resolving_run(store, client, config, command, on_outcome) as (run, resolver):
         reader = RepecReader(tree, store, config)
+        stopping = (lambda: False) if stop is None else stop.is_set
+        resolve_due_links(run, resolver, config.chunk_size, stopping=stopping)
         if not harvest_repec_in(run, resolver, reader, handles, folders, stop=stop):
             run.interrupt()
     return run.result
@@ -84,7 +91,6 @@ def harvest_repec_in(
         if stopped():
             return False
         observations = reader.handles(chunk)
-        run.write(observations)
         write_linked_dois(run, resolver, observations, config.chunk_size)
     return not stopped()
 

@@ -5,7 +5,7 @@ batch: a kill at any moment leaves either the whole batch or none of it, and rea
 keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
-`store.works`, `.runs`, `.watch`, `.feeds`, `.repec`, `.matches` and `.agencies`
+`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches` and `.agencies`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -42,6 +42,7 @@ from harvester.store import base
 from harvester.store.agencies import AGENCY_SOURCES, Agencies
 from harvester.store.base import utc_now
 from harvester.store.feeds import Feeds
+from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
 from harvester.store.repec_index import RepecIndex
@@ -78,6 +79,7 @@ class Store:
     works: Works = field(init=False, repr=False, compare=False)
     runs: Runs = field(init=False, repr=False, compare=False)
     watch: Watch = field(init=False, repr=False, compare=False)
+    links: LinkedDois = field(init=False, repr=False, compare=False)
     feeds: Feeds = field(init=False, repr=False, compare=False)
     repec: RepecIndex = field(init=False, repr=False, compare=False)
     matches: Matches = field(init=False, repr=False, compare=False)
@@ -88,6 +90,7 @@ class Store:
         self.works = Works(*shared)
         self.runs = Runs(*shared)
         self.watch = Watch(*shared)
+        self.links = LinkedDois(*shared)
         self.feeds = Feeds(*shared)
         self.repec = RepecIndex(*shared)
         self.matches = Matches(*shared, works=self.works)
@@ -113,16 +116,25 @@ class Store:
         observations: Iterable[Observation],
         tries: Iterable[Tried] = (),
         policy: DuePolicy | None = None,
+        *,
+        links_due: bool = False,
     ) -> list[Outcome]:
         """Write one batch in one transaction and add its outcomes to the run's counts; with
         `tries`, move the due times of the tracked identifiers in the same transaction, so that
-        what was stored is never asked again too soon, nor what was lost too late."""
+        what was stored is never asked again too soon, nor what was lost too late. With
+        `links_due`, the DOIs these records carry are due at their agency (`linked_dois`) from
+        this same commit until it answers; every DOI's answer here settles its own."""
         outcomes: list[Outcome] = []
+        observations = list(observations)
+        policy = policy or DuePolicy()
         with self.transaction():
             now = self.now()
             for obs in observations:
                 outcomes.append(self.works.write(run_id, obs, now))
-            self.watch.record_tries(tries, policy or DuePolicy(), now)
+            self.watch.record_tries(tries, policy, now)
+            self.links.settle(observations, run_id, policy, now)
+            if links_due:
+                self.links.mark_due(observations, now)
             self.runs.add_outcomes(run_id, outcomes)
         return outcomes
 

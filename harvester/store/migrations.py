@@ -555,6 +555,47 @@ def m0013_change_kinds(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0014_linked_dois(db: sqlite_utils.Database) -> None:
+    """The DOIs that RePEc and OAI records carry and whose agency has not answered yet: written
+    in the transaction that stores the carrying record, deleted in the one that stores the
+    agency's answer (found or not found), so a failed or killed lookup leaves the DOI due here
+    rather than lost behind a record that the next run sees unchanged. `carried_by` is the
+    record's (scheme, key); the due columns are those of `watch_due`, and `tried_run_id` says
+    which run last asked, so that no run asks one twice. The DOIs of works that a RePEc or OAI
+    record made and no agency answered for are due from the upgrade on."""
+    db["linked_dois"].create(
+        {
+            "key": str,
+            "value": str,
+            "carried_by_scheme": str,
+            "carried_by": str,
+            "since": str,
+            "next_due_at": str,
+            "last_status": str,  # failed; NULL: never asked
+            "streak": int,
+            "last_tried_at": str,
+            "last_error": str,
+            "tried_run_id": int,
+        },
+        pk="key",
+        not_null={"value", "since", "next_due_at"},
+        defaults={"streak": 0},
+    )
+    db["linked_dois"].create_index(["next_due_at"])
+    # The DOIs already lost that way: those of works a RePEc or OAI record made, due at once.
+    db.conn.execute(
+        """INSERT OR IGNORE INTO linked_dois
+             (key, value, carried_by_scheme, carried_by, since, next_due_at)
+           SELECT i.key, i.value, r.source, min(r.identifier), min(r.last_seen_at),
+                  min(r.last_seen_at)
+           FROM identifiers i JOIN source_records r ON r.work_id = i.work_id
+           WHERE i.scheme = 'doi' AND r.source IN ('oai', 'repec')
+             AND NOT EXISTS (SELECT 1 FROM source_records a WHERE a.identifier = i.key
+                             AND a.source IN ('crossref', 'datacite', 'doi.org'))
+           GROUP BY i.key"""
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -570,6 +611,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_whole_records", m0011_whole_records),
     ("0012_deleted_works", m0012_deleted_works),
     ("0013_change_kinds", m0013_change_kinds),
+    ("0014_linked_dois", m0014_linked_dois),
 ]
 
 
