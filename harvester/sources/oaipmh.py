@@ -47,7 +47,14 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, RateLimiter, redact_url
-from harvester.identifiers import isbn13, issn, parse_doi, parse_repec, parse_repec_url
+from harvester.identifiers import (
+    ascii_key,
+    isbn13,
+    issn,
+    parse_doi,
+    parse_repec,
+    parse_repec_url,
+)
 from harvester.models import Author, Fetched, Isbn, Record, Relation
 from harvester.sources.base import FeedPage, FeedState, FeedTarget
 from harvester.sources.datacite import (
@@ -1064,13 +1071,29 @@ def get_record(
         max_bytes=max_bytes,
         identifier=identifier,
     )
-    if not page.records:
+    return check_answer(page.records, identifier, where=_where(base_url), source=source)
+
+
+def check_answer(
+    records: tuple[OaiRecord, ...] | list[OaiRecord], identifier: str, *, where: str, source: str
+) -> OaiRecord:
+    """The record GetRecord answered for `identifier`, once it is that record: its header's
+    identifier is the one asked (compared as handles are, A-Z folded: RePEc's gateway spells
+    handles freely). BadPayload for an answer without a record or with another one's."""
+    if not records:
         raise BadPayload(
-            f"{_where(base_url)}: GetRecord {identifier} answered without a record",
+            f"{where}: GetRecord {identifier} answered without a record",
             source=source,
             identifier=identifier,
         )
-    return page.records[0]
+    record = records[0]
+    if ascii_key(record.identifier) != ascii_key(identifier):
+        raise BadPayload(
+            f"{where}: GetRecord {identifier} answered with the record of {record.identifier}",
+            source=source,
+            identifier=identifier,
+        )
+    return record
 
 
 def list_records(
