@@ -270,3 +270,24 @@ def test_a_repec_template_claiming_another_archives_handle_changes_nothing(
 
     _, outcomes = run_pipeline(harvest_repec, [handle], store=store, config=config)
     assert [o.status for o in outcomes] == ["unchanged"]
+
+
+def test_a_field_an_enrichment_stops_giving_is_blamed_on_it_in_the_history(upstream, store, clock):
+    # A real change, of the right shape: OpenAlex's record of eLife without its open-access
+    # block and its topics. Asked beside the agency (both due), the history used to blame the
+    # fields OpenAlex took away on crossref, the source the DOI was asked of.
+    store.watch.track([("doi", parse_doi(ELIFE).key, ELIFE)])
+    run(upstream, store)
+    work = load_json("openalex/10.7554_elife.01567.json")
+    changed = {k: v for k, v in work.items() if k not in ("open_access", "topics", "concepts")}
+    upstream.fail("/openalex/works", 200, json.dumps(changed).encode(), JSON, times=None)
+    clock.moment = NOW + timedelta(days=31)
+    run(upstream, store)
+
+    history = dict(
+        store.conn.execute(
+            "SELECT field, source FROM changes WHERE kind = 'update' AND new_value IS NULL"
+        ).fetchall()
+    )
+    assert {"oa_status", "subjects"} <= set(history)
+    assert set(history.values()) == {"openalex"}, history
