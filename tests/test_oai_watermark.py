@@ -71,6 +71,15 @@ def token_part(upstream, index: int) -> str:
     raise AssertionError("no distinctive piece in the token")
 
 
+def unreadable_page2() -> bytes:
+    """Page 2 as recorded, but for UNREADABLE's metadata, put in a namespace no parser reads
+    (the page's first record, a deleted one, keeps its own)."""
+    first, rest = fixture_bytes(PAGE2).split(OAI_DC_NS, 1)
+    broken = first + OAI_DC_NS + rest.replace(OAI_DC_NS, b'xmlns:oai_dc="urn:x-not-a-format"', 1)
+    assert UNREADABLE.encode() in broken
+    return broken
+
+
 def test_a_response_date_in_the_future_is_clamped_to_the_harvesters_clock(upstream, store):
     ahead = fixture_bytes(PAGE1).replace(b"<responseDate>2026-", b"<responseDate>2126-", 1)
     serve_instead(upstream, PAGE1, ahead, "metadataPrefix=oai_dc")
@@ -84,11 +93,7 @@ def test_a_response_date_in_the_future_is_clamped_to_the_harvesters_clock(upstre
 
 
 def test_a_record_that_failed_to_parse_holds_the_watermark_so_it_is_asked_again(upstream, store):
-    recorded = fixture_bytes(PAGE2)
-    first, rest = recorded.split(OAI_DC_NS, 1)  # the deleted record keeps its namespace
-    broken = first + OAI_DC_NS + rest.replace(OAI_DC_NS, b'xmlns:oai_dc="urn:x-not-a-format"', 1)
-    assert UNREADABLE.encode() in broken
-    serve_instead(upstream, PAGE2, broken, token_part(upstream, 0))
+    serve_instead(upstream, PAGE2, unreadable_page2(), token_part(upstream, 0))
 
     result, outcomes = harvest(upstream, store)
 
@@ -107,3 +112,22 @@ def test_a_record_that_failed_to_parse_holds_the_watermark_so_it_is_asked_again(
     assert f"from={UNREADABLE_DATESTAMP[:10]}" in listing[0]  # asked from before the record
     assert again.exit_code == 0
     assert store.works.find_work_id("oai", UNREADABLE) is not None
+
+
+def test_a_stored_record_answered_unreadable_later_keeps_its_work_as_it_was(upstream, store):
+    # The wrong shape, for OAI: a record whose metadata no parser reads. It fails alone; the
+    # work stored from its earlier, readable version is left exactly as it was.
+    harvest(upstream, store)
+    since = watermark(upstream, store)
+    work_id = store.works.find_work_id("oai", UNREADABLE)
+    before = store.works.get(work_id), store.works.history(work_id)
+
+    query = {"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": since}
+    upstream.add_oai(query, PAGE1)
+    serve_instead(upstream, PAGE2, unreadable_page2(), token_part(upstream, 0))
+    result, outcomes = harvest(upstream, store)
+
+    assert [o.identifier for o in outcomes if o.status == "failed"] == [UNREADABLE]
+    assert result.exit_code == 1
+    assert (store.works.get(work_id), store.works.history(work_id)) == before
+    assert watermark(upstream, store) <= UNREADABLE_DATESTAMP
