@@ -623,6 +623,9 @@ def _read_json(answer: BytesResponse, context: dict[str, Any], status_line: str)
         )
     try:
         data = jsontext.loads(answer.content)
+    except jsontext.TooDeep as exc:
+        # Well formed perhaps, but too deep to walk: asking again would give the same.
+        raise BadPayload(f"{_where(context)}: {exc}", status=answer.status, **context) from None
     except ValueError:
         # Starts like JSON but does not parse: the connection dropped mid-body.
         raise _Retry("truncated JSON body", status=answer.status, retry_after=None) from None

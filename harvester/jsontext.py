@@ -8,6 +8,10 @@ separators=(",", ":"))` on every recorded fixture, with one known difference: a 
 stored by an older harvester is stored once more, unchanged. What orjson refuses or reads
 differently (integers beyond 64 bits, which it reads as floats; lone surrogates, non-string
 keys; NaN) goes through the standard library, so nothing that parsed before fails now.
+
+What `loads` returns is nested at most MAX_DEPTH deep, so everything downstream (the parsers,
+the merge, `canonical`, the masking of log events) may walk it recursively: an answer nested
+deeper (a hostile or broken upstream) is refused as TooDeep, and fails its identifier alone.
 """
 
 from __future__ import annotations
@@ -22,16 +26,60 @@ import orjson
 _LONG_NUMBER = re.compile(r"\d{20}")
 _LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
 
+#: The deepest nesting `loads` accepts: as deep as orjson writes (its limit is 254 levels), so
+#: what was read can always be hashed; real answers nest about ten deep.
+MAX_DEPTH = 254
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than MAX_DEPTH: well formed perhaps, but refused, since
+    walking it would overflow the stack. Not a body cut short: asking again gives the same."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels")
+
 
 def loads(data: bytes | str) -> Any:
-    """Parse a JSON document; raises ValueError (json.JSONDecodeError) when it is not one."""
+    """Parse a JSON document; raises ValueError (json.JSONDecodeError) when it is not one, and
+    TooDeep (a ValueError) when it is nested deeper than MAX_DEPTH."""
     long_number = _LONG_NUMBER_BYTES if isinstance(data, bytes) else _LONG_NUMBER
     if long_number.search(data):  # type: ignore[arg-type]
-        return json.loads(data)  # exact, if slower; a long digit string in a text lands here too
+        return _exact(data)  # exact, if slower; a long digit string in a text lands here too
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson's "depth limit exceeded" (1024): json would recurse
+            raise TooDeep() from None
+        return _exact(data)
+    try:
+        orjson.dumps(value)  # at C speed, a sixth of the read: fails on nesting past MAX_DEPTH
+    except TypeError:  # orjson.JSONEncodeError
+        if _depth_over(value, MAX_DEPTH):
+            raise TooDeep() from None
+    return value
+
+
+def _exact(data: bytes | str) -> Any:
+    """The standard library's reading, with its recursion turned into TooDeep."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise TooDeep() from None
+    if _depth_over(value, MAX_DEPTH):
+        raise TooDeep()
+    return value
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists and objects more than `limit` deep (without recursing)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def canonical(value: Any) -> str:

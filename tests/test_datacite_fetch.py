@@ -124,14 +124,18 @@ def test_recorded_404_is_not_found(client, datacite):
     assert urlsplit(call.request.url).path == f"{PREFIX}/dois/{NOT_FOUND_DOI}"
 
 
-def test_errors_body_with_status_404_on_200_is_not_found(client, datacite):
+def test_errors_body_with_status_404_on_200_is_a_failed_answer_not_a_not_found(client, datacite):
+    # A 200 is not DataCite's "not found" (that is a 404): an errors body with it is an answer
+    # of the wrong shape, failed and asked again next run, never a not-found that would stand
+    # for the record for `recheck_not_found_days` (issue 18).
     datacite.always = (
         200,
         {"Content-Type": "application/json"},
         fixture_path(NOT_FOUND).read_bytes(),
     )
     result = fetch_record(parse_doi("10.5061/dryad.8515"), client, BASE)
-    assert result.status == "not_found"
+    assert (result.status, result.error_kind) == ("failed", "bad_answer")
+    assert "errors body" in result.error
 
 
 def test_503_forever_fails_after_max_attempts(client, datacite, clock):

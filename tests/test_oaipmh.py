@@ -878,6 +878,15 @@ def test_get_record_of_an_unknown_identifier(client, oai):
     assert caught.value.status == 422
 
 
+def test_get_record_answered_with_another_record_is_a_bad_answer(client, oai):
+    # Zenodo's recorded record of 10357859, served as the answer about another identifier: a
+    # record of the wrong identity is refused, never taken for the one asked (issue 18).
+    asked = "oai:zenodo.org:10357860"
+    oai.add(GET_DC, {**recorded_query(GET_DC), "identifier": asked})
+    with pytest.raises(BadPayload, match=r"answered with the record of oai:zenodo\.org:10357859"):
+        get_record(BASE, client, asked)
+
+
 def test_get_record_both_formats(client, oai):
     oai.add(GET_DC)
     oai.add(GET_DATACITE)

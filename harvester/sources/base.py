@@ -9,6 +9,11 @@ there is nothing to keep in step with the module.
 What every source does with the outcome of one request is decided here, once: a 404 is "not
 found", any other upstream failure is "failed" with its reason, and `SourceExhausted` (the source
 will not answer again this run) goes up to the caller, which stops asking that source.
+
+An answer is stored only once it has the shape of what was asked for: each DOI source's
+`check_answer` (beside its parse) refuses what is not a record of its kind, and `answered_doi`
+here refuses a record of another DOI than the one asked. Either is a failed answer (BadPayload):
+nothing stored changes, and the DOI is asked again next run.
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from harvester.config import Config, FeedConfig, PoolLimit
-from harvester.errors import NotFound, SourceExhausted, UpstreamError, failure_kind
+from harvester.errors import (
+    BadIdentifier,
+    BadPayload,
+    NotFound,
+    SourceExhausted,
+    UpstreamError,
+    failure_kind,
+)
 from harvester.http import HttpClient, JsonResponse
-from harvester.identifiers import Doi, ascii_key
+from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.models import Fetched, Record
 
 
@@ -68,6 +80,12 @@ class DoiSource(Source, Protocol):
     ) -> Iterator[list[Fetched]]:
         """Every DOI back exactly once (ok, not_found or failed), in input order, in lists as
         they come, lazily; paced by the limiters of `pools`."""
+        ...
+
+    def check_answer(self, payload: Any) -> str:
+        """The shape check of what it is about to store: the record's own DOI, or BadPayload
+        when `payload` is not a record of its kind (an error object, another kind of answer,
+        a record without its required keys)."""
         ...
 
 
@@ -147,24 +165,57 @@ class Feed(Protocol):
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Reads an answer: the payload to keep and the DOI the source answered with (None: as asked).
+#: Reads an answer: the payload to keep and the DOI of the record it is (its `check_answer`).
 #: Raises BadPayload when the answer is not what was asked for.
-Reader = Callable[[Any], tuple[Mapping[str, Any], str | None]]
+Reader = Callable[[Any], tuple[Mapping[str, Any], str]]
 
 
-def fetch_one(doi: Doi, source: str, request: Callable[[], JsonResponse], read: Reader) -> Fetched:
-    """Make one request about `doi` and report it as every source does (see the module doc)."""
+def fetch_one(
+    doi: Doi,
+    source: str,
+    request: Callable[[], JsonResponse],
+    read: Reader,
+    *,
+    aliases_redirect: bool = False,
+) -> Fetched:
+    """Make one request about `doi` and report it as every source does (see the module doc).
+    `aliases_redirect`: the service answers an alias by redirecting to its prime DOI (Crossref's
+    301, OpenAlex's for a merged work), so a redirected answer may be of another DOI."""
     try:
-        payload, answered = read(request().data)
+        response = request()
+        payload, answered = read(response.data)
+        redirected = aliases_redirect and response.redirected_from is not None
+        answered = answered_doi(doi, answered, source=source, redirected=redirected)
     except NotFound:
         return Fetched(source, doi.key, "not_found")
     except SourceExhausted:
         raise
     except UpstreamError as exc:
         return failed(source, doi, exc)
-    return Fetched(
-        source, doi.key, "ok", payload=dict(payload), resolved=ascii_key(answered or doi.value)
-    )
+    return Fetched(source, doi.key, "ok", payload=dict(payload), resolved=ascii_key(answered))
+
+
+def answered_doi(asked: Doi, answered: str, *, source: str, redirected: bool = False) -> str:
+    """The DOI of a record answered about `asked`, once it is known to be that record: the same
+    DOI as identifiers.py compares them (case-insensitively, in whatever form it is written),
+    or, when the service redirected the request to answer an alias (`redirected`), the DOI it
+    redirected to. A record of any other DOI, stored, would overwrite that other work: BadPayload.
+    """
+    try:
+        parsed = parse_doi(answered)
+    except BadIdentifier:
+        raise BadPayload(
+            f"{source}: the record's own DOI {answered[:100]!r} is not a DOI",
+            source=source,
+            identifier=asked.value,
+        ) from None
+    if parsed.key != asked.key and not redirected:
+        raise BadPayload(
+            f"{source}: asked for {asked.value}, answered with the record of {answered[:100]}",
+            source=source,
+            identifier=asked.value,
+        )
+    return parsed.value
 
 
 def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:

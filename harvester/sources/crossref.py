@@ -7,6 +7,7 @@ against the recorded responses in ../shared/fixtures/crossref/ and errors/crossr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -149,8 +150,8 @@ def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fet
     try:
         response = client.get_json(list_url(base_url, batch), pool="crossref:list", source=SOURCE)
         for item in parse_work_list(response.data).items:
-            if isinstance(item.get("DOI"), str):
-                found[ascii_key(item["DOI"])] = item
+            with contextlib.suppress(BadPayload):  # not a work: the DOI is asked on its own
+                found[ascii_key(check_answer(item))] = item
     except (ClientError, NotFound, BadPayload) as exc:
         # The batch request itself was refused or garbled: single look-ups may still succeed.
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
@@ -170,9 +171,7 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
 
     def read(body: Any) -> tuple[Mapping[str, Any], str]:
         message = unwrap(body, "work")
-        if not isinstance(message, Mapping) or not isinstance(message.get("DOI"), str):
-            raise BadPayload("Crossref: work without a DOI", source=SOURCE, identifier=doi.value)
-        return message, message["DOI"]
+        return message, check_answer(message)
 
     url = f"{base_url}/works/{quote_doi(doi.value)}"
     return fetch_one(
@@ -180,6 +179,7 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
         SOURCE,
         lambda: client.get_json(url, pool="crossref:single", source=SOURCE, identifier=doi.value),
         read,
+        aliases_redirect=True,
     )
 
 
@@ -616,6 +616,20 @@ def parse_work_list(body: Any) -> WorkList:
     cursor = message.get("next-cursor")
     next_cursor = cursor if isinstance(cursor, str) and cursor else None
     return WorkList(items=list(items), total=total, next_cursor=next_cursor)
+
+
+def check_answer(message: Any) -> str:
+    """The shape check of a work object (a `work` message, or one work-list item) before it is
+    stored: its own DOI. BadPayload when it is not an object or names no DOI; `answered_doi`
+    then checks the DOI is the one asked."""
+    if not isinstance(message, Mapping):
+        raise BadPayload(
+            f"Crossref: expected a work object, got {describe_json(message)}", source=SOURCE
+        )
+    doi = stripped_text(message.get("DOI"))
+    if doi is None:
+        raise BadPayload("Crossref: work object has no DOI", source=SOURCE)
+    return doi
 
 
 def parse(message: Mapping[str, Any]) -> Record:

@@ -98,11 +98,7 @@ def fetch_record(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     errors body with status 404), failed on any other upstream error or a malformed body."""
 
     def read(body: Any) -> tuple[Mapping[str, Any], str]:
-        attributes = unwrap(body)
-        answered = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
-        if answered is None:
-            raise BadPayload("DataCite: DOI record has no doi", source=SOURCE, identifier=doi.value)
-        return body, answered
+        return body, check_answer(body)
 
     url = f"{base_url.rstrip('/')}/dois/{quote_doi(doi.value)}"
     return fetch_one(
@@ -161,6 +157,21 @@ def unwrap(body: Any) -> Mapping:
     if isinstance(data.get("id"), str):
         out["id"] = data["id"]
     return out
+
+
+def check_answer(body: Any) -> str:
+    """The shape check of a `/dois/{doi}` answer before it is stored: the record's own DOI.
+    What `unwrap` refuses is refused, and so is a record without its DOI. An errors body is a
+    failed answer here whatever it says (a 404 in it too: the HTTP status of a real "not found"
+    is 404, and this answer came with a 2xx)."""
+    if isinstance(body, Mapping) and "errors" in body and not isinstance(body.get("data"), Mapping):
+        message = parse_error(body) or "an errors body with no message"
+        raise BadPayload(f"DataCite: answered with an errors body: {message}", source=SOURCE)
+    attributes = unwrap(body)
+    doi = stripped_text(attributes.get("doi")) or stripped_text(attributes.get("id"))
+    if doi is None:
+        raise BadPayload("DataCite: DOI record has no doi", source=SOURCE)
+    return doi
 
 
 def parse_error(body: Any) -> str | None:

@@ -139,17 +139,6 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
     parses them (a 200 that is not JSON, e.g. a landing page, fails as BadPayload).
     """
 
-    def read(item: Any) -> tuple[Mapping[str, Any], str]:
-        if not isinstance(item, Mapping) or stripped_text(item.get("DOI")) is None:
-            raise BadPayload(
-                f"doi.org: expected a CSL-JSON item with a DOI, got {describe_json(item)}"
-                if not isinstance(item, Mapping)
-                else "doi.org: CSL-JSON item without a DOI",
-                source=SOURCE,
-                identifier=doi.value,
-            )
-        return item, item["DOI"].strip()
-
     url = f"{base_url.rstrip('/')}/{quote_doi(doi.value)}"
     return fetch_one(
         doi,
@@ -157,11 +146,27 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
         lambda: client.get_json(
             url, pool=POOL, source=SOURCE, headers={"Accept": CSL_JSON}, identifier=doi.value
         ),
-        read,
+        lambda item: (item, check_answer(item)),
     )
 
 
 # --- parse (pure) ---
+
+
+def check_answer(item: Any) -> str:
+    """The shape check of a CSL-JSON answer before it is stored: the item's own DOI.
+    BadPayload when it is not an object or names no DOI (an agency's JSON error, a list);
+    `answered_doi` then checks it is the DOI asked (doi.org always redirects, to the agency,
+    so a redirect says nothing of an alias here)."""
+    if not isinstance(item, Mapping):
+        raise BadPayload(
+            f"doi.org: expected a CSL-JSON item with a DOI, got {describe_json(item)}",
+            source=SOURCE,
+        )
+    doi = stripped_text(item.get("DOI"))
+    if doi is None:
+        raise BadPayload("doi.org: CSL-JSON item without a DOI", source=SOURCE)
+    return doi
 
 
 def parse(item: Mapping[str, Any]) -> Record:

@@ -29,6 +29,7 @@ import html
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
@@ -47,7 +48,14 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import RETRY_STATUSES, BodyTooLarge, HttpClient, RateLimiter, redact_url
-from harvester.identifiers import isbn13, issn, parse_doi, parse_repec, parse_repec_url
+from harvester.identifiers import (
+    ascii_key,
+    isbn13,
+    issn,
+    parse_doi,
+    parse_repec,
+    parse_repec_url,
+)
 from harvester.models import Author, Fetched, Isbn, Record, Relation
 from harvester.sources.base import FeedPage, FeedState, FeedTarget
 from harvester.sources.datacite import (
@@ -1064,13 +1072,29 @@ def get_record(
         max_bytes=max_bytes,
         identifier=identifier,
     )
-    if not page.records:
+    return check_answer(page.records, identifier, where=_where(base_url), source=source)
+
+
+def check_answer(
+    records: tuple[OaiRecord, ...] | list[OaiRecord], identifier: str, *, where: str, source: str
+) -> OaiRecord:
+    """The record GetRecord answered for `identifier`, once it is that record: its header's
+    identifier is the one asked (compared as handles are, A-Z folded: RePEc's gateway spells
+    handles freely). BadPayload for an answer without a record or with another one's."""
+    if not records:
         raise BadPayload(
-            f"{_where(base_url)}: GetRecord {identifier} answered without a record",
+            f"{where}: GetRecord {identifier} answered without a record",
             source=source,
             identifier=identifier,
         )
-    return page.records[0]
+    record = records[0]
+    if ascii_key(record.identifier) != ascii_key(identifier):
+        raise BadPayload(
+            f"{where}: GetRecord {identifier} answered with the record of {record.identifier}",
+            source=source,
+            identifier=identifier,
+        )
+    return record
 
 
 def list_records(
@@ -1238,8 +1262,9 @@ def feed_pages(
     granularity, then ListRecords following its resumption tokens.
 
     Each page's watermark is the responseDate of the listing's first answer (the repository's
-    clock when the harvest began, so nothing changed during it is skipped), at the repository's
-    granularity. A badResumptionToken asks the whole list again from the same `from`, up to
+    clock when the harvest began, so nothing changed during it is skipped; never later than the
+    harvester's own clock, nor than a record that failed to parse: see `listing_pages`), at the
+    repository's granularity. A badResumptionToken asks the whole list again from the same `from`, up to
     MAX_RESTARTS times (pages already stored come back unchanged). Tokens live minutes, so no
     page can be resumed from.
     """
@@ -1269,16 +1294,23 @@ def listing_pages(
 ) -> Iterator[FeedPage]:
     """ListRecords from `since` as feed pages (see `feed_pages`; `listing`: list_records'
     metadata_prefix, set and pool); `granularity` (Identify's) trims `since` and the watermark:
-    a day-granular repository refuses a from with a time."""
+    a day-granular repository refuses a from with a time.
+
+    The watermark never skips a record: it is the responseDate of the listing's first answer
+    but never later than the harvester's own clock then (a repository's date a century ahead
+    would skip a century), and never later than the datestamp of a record that failed to
+    parse (that record fails in the run, and the next harvest asks again from it)."""
     from_ = _at_granularity(since, granularity)
+    held: list[str | None] = []  # the datestamps of the records that failed to parse
     for attempt in range(MAX_RESTARTS + 1):
         began: str | None = None
         try:
             for number, page in enumerate(list_records(base_url, client, from_=from_, **listing)):
                 if number == 0:
-                    began = page.response_date
+                    began = _not_after_now(page.response_date)
                 answers = [_feed_answer(record) for record in page.records]
-                watermark = _at_granularity(began or from_, granularity)
+                held += [r.datestamp for r in page.records if not _parses(r)]
+                watermark = _at_granularity(_held_at(began or from_, held, from_), granularity)
                 yield FeedPage(scheme=SOURCE, answers=answers, resume=None, watermark=watermark)
             return
         except BadResumptionToken:
@@ -1287,6 +1319,41 @@ def listing_pages(
             log.warning(
                 "oai.restarting", url=redact_url(base_url), from_=from_, attempt=attempt + 1
             )
+
+
+def _not_after_now(response_date: str | None) -> str | None:
+    """The repository's responseDate, or the harvester's own clock when that is earlier: what
+    the repository says its time is cannot move the watermark past the present. None when it
+    sent none that reads as a date (the watermark then stays where the listing began)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        said = datetime.fromisoformat((response_date or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    said = said.replace(tzinfo=UTC) if said.tzinfo is None else said.astimezone(UTC)
+    return min(said, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parses(record: OaiRecord) -> bool:
+    """Whether a record the listing carries will be stored: deleted, or its metadata read
+    (what the driver's parse fails on, `to_record` fails on here)."""
+    if record.deleted:
+        return True
+    try:
+        to_record(record)
+    except (BadPayload, ValueError):
+        return False
+    return True
+
+
+def _held_at(watermark: str | None, held: list[str | None], from_: str | None) -> str | None:
+    """`watermark`, held back to the earliest datestamp in `held` (`from_`, where the listing
+    began, for a record without one), so the next listing asks for those records again."""
+    if not held:
+        return watermark
+    if None in held or watermark is None:
+        return from_
+    return min([watermark, *(d for d in held if d is not None)])
 
 
 def _feed_answer(record: OaiRecord) -> Fetched:

@@ -257,6 +257,8 @@ def fetch_batch(
     try:
         response = _get_json(client, list_url(base_url, batch, api_key), pool="openalex:list")
         page = parse_work_list(response.data)
+        # A result that is not a work: its DOI would be taken for one OpenAlex lacks.
+        answered = [check_answer(item) for item in page.items]
     except DailyLimitReached:
         raise
     except ClientError as exc:
@@ -273,10 +275,8 @@ def fetch_batch(
         # OpenAlex is failing (retries exhausted): asking each DOI again would only add load.
         return [failed(SOURCE, doi, exc) for doi in batch]
     found: dict[str, dict] = {}
-    for item in page.items:
-        answered = bare_doi(item.get("doi"))
-        if answered:
-            found.setdefault(ascii_key(answered), item)
+    for item, doi in zip(page.items, answered, strict=True):
+        found.setdefault(ascii_key(doi), item)
     return [
         Fetched(SOURCE, doi.key, "ok", payload=found[doi.key], resolved=doi.key)
         if doi.key in found
@@ -293,20 +293,12 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str, api_key: str = "")
     if api_key:
         url += f"?api_key={quote(api_key, safe='')}"
 
-    def read(work: Any) -> tuple[Mapping[str, Any], str | None]:
-        if not isinstance(work, Mapping) or isinstance(work.get("results"), list):
-            raise BadPayload(
-                f"OpenAlex: expected a work object, got {describe_json(work)}",
-                source=SOURCE,
-                identifier=doi.value,
-            )
-        return work, bare_doi(work.get("doi"))
-
     return fetch_one(
         doi,
         SOURCE,
         lambda: _get_json(client, url, pool="openalex:single", identifier=doi.value),
-        read,
+        lambda work: (work, check_answer(work)),
+        aliases_redirect=True,
     )
 
 
@@ -389,6 +381,34 @@ def parse_work_list(body: Any) -> WorkList:
     cursor = meta.get("next_cursor")
     next_cursor = cursor if isinstance(cursor, str) and cursor else None
     return WorkList(items=list(results), total=total, next_cursor=next_cursor)
+
+
+#: An OpenAlex work's own id: "https://openalex.org/W2741809807" (or bare, "W2741809807").
+_WORK_ID = re.compile(r"(?:https?://openalex\.org/)?W[0-9]+", re.IGNORECASE)
+
+
+def check_answer(work: Any) -> str:
+    """The shape check of a work object (the answer of /works/doi:..., or one list result)
+    before it is stored: its own DOI. BadPayload for anything without a work's own `id` and
+    `doi`: an error object ({"error", "message"}, which OpenAlex may send with status 200),
+    a list answer, another service's JSON. Stored, such an answer would stand for the work's
+    OpenAlex record and wipe what OpenAlex said of it."""
+    if not isinstance(work, Mapping):
+        raise BadPayload(
+            f"OpenAlex: expected a work object, got {describe_json(work)}", source=SOURCE
+        )
+    if isinstance(work.get("results"), list):
+        raise BadPayload("OpenAlex: got a list answer, not a work", source=SOURCE)
+    work_id, doi = work.get("id"), bare_doi(work.get("doi"))
+    if not (isinstance(work_id, str) and _WORK_ID.fullmatch(work_id.strip())) or doi is None:
+        said = stripped_text(work.get("error")) or stripped_text(work.get("message"))
+        keys = ", ".join(sorted(str(k) for k in work)[:8]) or "none"
+        raise BadPayload(
+            "OpenAlex: not a work (no work id and DOI"
+            + (f"; it says: {said[:200]})" if said else f"; keys: {keys})"),
+            source=SOURCE,
+        )
+    return doi
 
 
 def parse(work: Mapping[str, Any]) -> Record:

@@ -309,6 +309,9 @@ def iter_templates(
     """
     seen: dict[str, tuple[int, int]] = {}  # handle key -> (line, hash of its fields)
     for item in _read_templates(lines, path):
+        if isinstance(item, Template) and (foreign := handle_outside_folder(item.handle, path)):
+            yield TemplateError(path, item.line, foreign)
+            continue
         if isinstance(item, Template):
             key, digest = ascii_key(item.handle), hash(item.fields)
             if key in seen:
@@ -322,6 +325,22 @@ def iter_templates(
                 continue
             seen[key] = (item.line, digest)
         yield item
+
+
+def handle_outside_folder(handle: str, path: str) -> str | None:
+    """Why a template read from `path` (its place in the archive tree: "sae/woemps/x.rdf") may
+    not claim `handle`, or None when it may. An archive publishes only its own handles, a series
+    folder only its series' (the harvester finds a handle's file by that folder), so a template
+    claiming another one is a record of the wrong identity: stored, it would overwrite another
+    work. A bare file name (no folder) says nothing of its archive and passes."""
+    folders = path.replace("\\", "/").split("/")[:-1][:2]
+    parts = handle.split(":")
+    claimed = [part.lower() for part in parts[1:3]]
+    for level, (folder, own) in enumerate(zip(folders, claimed, strict=False)):
+        if folder.lower() != own:
+            where = "archive" if level == 0 else "series"
+            return f"Handle {handle!r} is not of the {where} folder {folder!r} it is in: skipped"
+    return None
 
 
 def _read_templates(lines: Iterable[str], path: str) -> Iterator[Template | TemplateError]:

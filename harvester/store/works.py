@@ -273,6 +273,11 @@ class Works(Part):
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def _provenance(self, work_id: int) -> dict[str, str]:
+        """The stored work's provenance: field -> the source whose value it holds."""
+        row = self.conn.execute("SELECT provenance FROM works WHERE id = ?", (work_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
+
     def _current_values(self, work_id: int) -> tuple[dict[str, Value], int]:
         columns = ", ".join(WORK_FIELDS)
         row = self.conn.execute(
@@ -357,12 +362,14 @@ class Works(Part):
                 obs, run_id, now, work_id=obs.work_id, aliases=obs.aliases, links=obs.links
             )
         new = comparable(obs.work)
+        gave: dict[str, str] = {}  # who gave each value until now: blamed for taking it away
         if work_id is None:
             work_id = self._insert_work(obs.work, now)
             changes = diff({}, new)
             status, version = "created", 1
         else:
             old, version = self._current_values(work_id)
+            gave = self._provenance(work_id)
             changes = diff(old, new)
             status = "changed" if changes else "unchanged"
             if changes:
@@ -382,7 +389,9 @@ class Works(Part):
             self._rekey(obs.rekeyed)
             self._keep_answers(obs.answers, work_id, now)
             self._link_identifiers(obs, work_id, aliases=obs.aliases)
-        self._record_changes(work_id, run_id, changes, obs, now, first=status == "created")
+        self._record_changes(
+            work_id, run_id, changes, obs, now, first=status == "created", gave=gave
+        )
         if obs.conflicts is not None:
             self._replace_conflicts(work_id, run_id, obs.conflicts, now)
         return Outcome(
@@ -600,8 +609,12 @@ class Works(Part):
         now: str,
         *,
         first: bool,
+        gave: Mapping[str, str] | None = None,
     ) -> None:
-        provenance = obs.work.provenance
+        """One history row per changed field, blamed on the source whose value the field now
+        holds, or, for a field no source gives any more, on the one that gave it (`gave`: the
+        provenance before), not on the source the identifier was asked of."""
+        provenance = {**(gave or {}), **obs.work.provenance}
         reparsed = isinstance(obs, Merged) and obs.reparsed
         kind = "first" if first else "reparse" if reparsed else "update"
         self.conn.executemany(
