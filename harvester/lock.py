@@ -38,8 +38,10 @@ POLL_INTERVAL = 0.2
 
 
 def lock_path(database: str | os.PathLike[str]) -> Path:
-    """The lock file for `database`: beside it, so every writer of that file finds the same lock."""
-    path = Path(database)
+    """The lock file for `database`: beside the file itself, so every writer of that file finds
+    the same lock. The path is resolved first: a writer reaching the database through a symlink
+    (or `..`, or a symlinked folder) would otherwise lock another file and write beside the first."""
+    path = Path(os.path.realpath(database))
     return path.with_name(path.name + ".lock")
 
 
