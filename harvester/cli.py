@@ -27,6 +27,7 @@ import click
 import structlog
 
 from harvester import __version__, render
+from harvester.atomic import write_atomically
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
 from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
@@ -1347,19 +1348,12 @@ def _since(text: str) -> str:
 
 
 def _write_atomically(path: Path, write: Any) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file, and
-    a failed export leaves the previous one in place."""
-    unfinished = path.with_name(f".{path.name}.partial")
+    """`atomic.write_atomically`: a reader never sees half a file, and a failed export leaves
+    the previous one in place and no temporary file behind."""
     try:
-        with unfinished.open("w", encoding="utf-8", newline="") as stream:
-            write(stream)
-        unfinished.replace(path)
+        write_atomically(path, write)
     except OSError as exc:
-        unfinished.unlink(missing_ok=True)
-        raise BadInputFile(str(path), None, f"cannot write: {exc.strerror}") from None
-    except BaseException:
-        unfinished.unlink(missing_ok=True)
-        raise
+        raise BadInputFile(str(path), None, f"cannot write: {exc.strerror or exc}") from None
 
 
 def _command_line() -> str:
