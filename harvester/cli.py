@@ -3,7 +3,9 @@
 (`_Command` only gives the library's BadEdit the form of click's usage error first).
 
 Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
-stored work not found); 2 bad input, usage or configuration; 130 interrupted.
+stored work not found); 2 bad input, usage or configuration; 3 another writer holds the lock; 4 the
+database is damaged, 5 the disk is full, 6 the database cannot be written, 7 it is from a newer
+harvester (errors.StoreError's kinds); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import os
 import re
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -66,6 +69,7 @@ from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
+from harvester.store.base import store_error
 from harvester.terminal import ProgressBar, echo, wanted
 
 log = structlog.get_logger(__name__)
@@ -174,6 +178,11 @@ class _Command(click.Command):
             return super().invoke(ctx)
         except BadEdit as exc:
             raise click.UsageError(str(exc), ctx) from None
+        except sqlite3.Error as exc:  # a damaged file, a full disk, whatever command met it
+            error = store_error(exc, ctx.find_object(App).database)
+            if error is None:
+                raise
+            raise error from None
 
 
 class _Group(click.Group):
@@ -775,11 +784,10 @@ def _harvest_run(
 
 def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:
     """`harvest run --dry-run`: what is due, at which sources, and each feed from where."""
-    try:
-        store = app.open_store(create=False)
-    except HarvesterError:
+    if not Path(app.database).exists():  # nothing harvested yet: every feed from the start
         plan_due, plan_feeds = [], [(f, "", None) for f in app.config.feeds]
     else:
+        store = app.open_store(create=False)  # a broken database says so (its exit code)
         try:
             plan = plan_run(store, app.config, store.now(), max_items)
             plan_due, plan_feeds = plan.due, plan.feeds
