@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from harvester.errors import StoreError
+from harvester.errors import DatabaseTooNew, StoreError
+from harvester.store.base import store_error
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -590,7 +591,7 @@ def migrate(
     known = {name for name, _ in MIGRATIONS}
     unknown = sorted(applied - known)
     if unknown:
-        raise StoreError(
+        raise DatabaseTooNew(
             f"{where} was written by a newer harvester (migration {unknown[-1]} is unknown "
             "here); upgrade harvester to use it"
         )
@@ -610,6 +611,7 @@ def migrate(
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"migration {name} failed: {exc}") from exc
+            error = store_error(exc, f"{where}: migration {name} failed")
+            raise error or StoreError(f"{where}: migration {name} failed: {exc}") from exc
         done.append(name)
     return done
