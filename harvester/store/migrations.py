@@ -556,6 +556,12 @@ def m0013_change_kinds(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0014_runs_paused(db: sqlite_utils.Database) -> None:
+    """Which sources a run paused for failing too often (`runs.paused`, comma-separated; NULL:
+    none): the run row says why what was due for them is still due."""
+    db["runs"].add_column("paused", str)
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -571,6 +577,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_whole_records", m0011_whole_records),
     ("0012_deleted_works", m0012_deleted_works),
     ("0013_change_kinds", m0013_change_kinds),
+    ("0014_runs_paused", m0014_runs_paused),
 ]
 
 
