@@ -737,10 +737,20 @@ def tracked_command(app: App, as_json: bool) -> int:
     help="Start nothing new after DURATION (90m, 2h, 1h30m); the rest stays due.",
 )
 @click.option("--dry-run", is_flag=True, help="List what is due and the feeds; fetch nothing.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also ask now what failed and is waiting out its back-off.",
+)
 @_json_option()
 @click.pass_obj
 def run_command(
-    app: App, max_items: int | None, time_budget: str | None, dry_run: bool, as_json: bool
+    app: App,
+    max_items: int | None,
+    time_budget: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    as_json: bool,
 ) -> int:
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
     due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
@@ -752,8 +762,10 @@ def run_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--time-budget") from None
     if dry_run:
-        return _print_plan(app, max_items, as_json)
-    return _harvest_run(app, max_items=max_items, budget=budget, as_json=as_json)
+        return _print_plan(app, max_items, as_json, retry_failed)
+    return _harvest_run(
+        app, max_items=max_items, budget=budget, as_json=as_json, retry_failed=retry_failed
+    )
 
 
 def _harvest_run(
@@ -763,6 +775,7 @@ def _harvest_run(
     budget: timedelta | None = None,
     as_json: bool = False,
     stop: threading.Event | None = None,
+    retry_failed: bool = False,
 ) -> int:
     """What `harvest run` does, and each `harvest schedule` job: the lock, the run, the summary."""
     deadline = time.monotonic() + budget.total_seconds() if budget else None
@@ -778,18 +791,19 @@ def _harvest_run(
             max_items=max_items,
             deadline=deadline,
             on_progress=bar.update,
+            retry_failed=retry_failed,
         )
     return code
 
 
-def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:
+def _print_plan(app: App, max_items: int | None, as_json: bool, retry_failed: bool) -> int:
     """`harvest run --dry-run`: what is due, at which sources, and each feed from where."""
     if not Path(app.database).exists():  # nothing harvested yet: every feed from the start
         plan_due, plan_feeds = [], [(f, "", None) for f in app.config.feeds]
     else:
         store = app.open_store(create=False)  # a broken database says so (its exit code)
         try:
-            plan = plan_run(store, app.config, store.now(), max_items)
+            plan = plan_run(store, app.config, store.now(), max_items, retry_failed=retry_failed)
             plan_due, plan_feeds = plan.due, plan.feeds
         finally:
             store.close()

@@ -129,6 +129,11 @@ def summary_line(
         )
     if result.left_due:
         tail += f"; {result.left_due} still due (time budget, --max or a stop)"
+    if result.backing_off:
+        tail += (
+            f"; {result.backing_off} backing off after failing, not asked before "
+            f"{result.backing_off_until} (--retry-failed asks now)"
+        )
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
 
 
@@ -593,6 +598,7 @@ def run_document(result: RunResult, outcomes: Sequence[Outcome]) -> dict[str, An
         "status": result.status,
         "counts": asdict(result.counts),
         "paused": list(result.paused),
+        "backing_off": {"identifiers": result.backing_off, "until": result.backing_off_until},
         "results": [asdict(o) for o in outcomes],
     }
 
