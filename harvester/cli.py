@@ -11,6 +11,7 @@ harvester (errors.StoreError's kinds); 130 interrupted.
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import re
 import signal
@@ -33,7 +34,14 @@ from harvester import __version__, render
 from harvester.atomic import write_atomically
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
-from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
+from harvester.errors import (
+    BadEdit,
+    BadIdentifier,
+    BadInputFile,
+    DiskFull,
+    HarvesterError,
+    LockHeld,
+)
 from harvester.formats import FORMATS, detect_format, read_records, write_works
 from harvester.identifiers import (
     Doi,
@@ -1375,6 +1383,8 @@ def _write_atomically(path: Path, write: Any) -> None:
     try:
         write_atomically(path, write)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"{path}: the disk is full; the previous file is as it was") from None
         raise BadInputFile(str(path), None, f"cannot write: {exc.strerror or exc}") from None
 
 

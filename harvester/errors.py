@@ -70,9 +70,9 @@ class DatabaseCorrupt(StoreError):
     exit_code = 4
 
 
-class DatabaseFull(StoreError):
+class DiskFull(StoreError):
     """The disk (or the filesystem's quota) is full: the batch in hand was rolled back, what was
-    committed before stays. Free space, then run again."""
+    committed before stays (an export's previous file too). Free space, then run again."""
 
     exit_code = 5
 

@@ -30,7 +30,7 @@ from types import TracebackType
 
 import structlog
 
-from harvester.errors import DatabaseFull, DatabaseReadOnly, LockHeld, StoreError
+from harvester.errors import DatabaseReadOnly, DiskFull, LockHeld, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +43,8 @@ _KINDS: dict[int, type[StoreError]] = {
     errno.EACCES: DatabaseReadOnly,
     errno.EPERM: DatabaseReadOnly,
     errno.EROFS: DatabaseReadOnly,
-    errno.ENOSPC: DatabaseFull,
-    errno.EDQUOT: DatabaseFull,
+    errno.ENOSPC: DiskFull,
+    errno.EDQUOT: DiskFull,
 }
 
 

@@ -19,7 +19,7 @@ from conftest import HarvestCommand
 from fakes import ok, query
 
 from harvester import cli
-from harvester.errors import DatabaseCorrupt, DatabaseFull, DatabaseReadOnly, DatabaseTooNew
+from harvester.errors import DatabaseCorrupt, DatabaseReadOnly, DatabaseTooNew, DiskFull
 
 CORRUPT, FULL, READ_ONLY, TOO_NEW = 4, 5, 6, 7
 
@@ -145,6 +145,19 @@ def test_a_full_disk_gives_one_line_and_exit_5_and_keeps_what_was_committed(harv
         assert query(disk / "harvest.db", "SELECT count(*) FROM works") == [(5,)]
 
 
+def test_an_export_to_a_full_disk_exits_5_and_keeps_the_previous_file(harvest, tmp_path):
+    ok(harvest("-q", "import", str(records(tmp_path / "first.csv", 3000))))
+    disk = tmp_path / "small-disk"
+    with mounted(["-t", "tmpfs", "-o", "size=64k", "tmpfs"], disk):
+        target = disk / "works.csv"
+        target.write_text("an older export\n")
+        proc = harvest("export", "--format", "csv", "-o", str(target))
+        assert proc.returncode == FULL, proc.stderr
+        assert "disk is full" in one_error_line(proc)
+        assert target.read_text() == "an older export\n"
+        assert sorted(p.name for p in disk.iterdir()) == ["works.csv"]
+
+
 def test_a_database_that_reached_its_size_limit_exits_5(tmp_path, monkeypatch, capsys):
     """The same as a full disk, where no filesystem can be mounted: SQLite's page limit on the
     connection gives the very error ("database or disk is full")."""
@@ -211,7 +224,7 @@ def test_a_read_only_database_gives_one_line_and_exit_6(harvest):
 
 def test_each_kind_of_broken_database_has_its_own_exit_code_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    kinds = (DatabaseCorrupt, DatabaseFull, DatabaseReadOnly, DatabaseTooNew)
+    kinds = (DatabaseCorrupt, DiskFull, DatabaseReadOnly, DatabaseTooNew)
     assert [kind.exit_code for kind in kinds] == [CORRUPT, FULL, READ_ONLY, TOO_NEW]
     for code in (CORRUPT, FULL, READ_ONLY, TOO_NEW):
         assert f"\n| {code} |" in readme

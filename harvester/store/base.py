@@ -13,8 +13,8 @@ import sqlite_utils
 
 from harvester.errors import (
     DatabaseCorrupt,
-    DatabaseFull,
     DatabaseReadOnly,
+    DiskFull,
     StoreError,
 )
 
@@ -31,7 +31,7 @@ def utc_now() -> str:
 _SQLITE_ERRORS: dict[int, tuple[type[StoreError], str]] = {
     11: (DatabaseCorrupt, "the database is damaged; restore a backup (or try sqlite3 .recover)"),
     26: (DatabaseCorrupt, "not an SQLite database (or damaged beyond reading)"),
-    13: (DatabaseFull, "the disk is full; nothing of the batch in hand was written, free space and run again"),
+    13: (DiskFull, "the disk is full; nothing of the batch in hand was written, free space and run again"),
     8: (DatabaseReadOnly, "cannot write to the database (read-only file, folder or filesystem)"),
     14: (DatabaseReadOnly, "cannot open the database file (check the permissions of it and its folder)"),
 }  # fmt: skip
