@@ -3,15 +3,19 @@
 (`_Command` only gives the library's BadEdit the form of click's usage error first).
 
 Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
-stored work not found); 2 bad input, usage or configuration; 130 interrupted.
+stored work not found); 2 bad input, usage or configuration; 3 another writer holds the lock; 4 the
+database is damaged, 5 the disk is full, 6 the database cannot be written, 7 it is from a newer
+harvester (errors.StoreError's kinds); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import re
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -27,9 +31,17 @@ import click
 import structlog
 
 from harvester import __version__, render
+from harvester.atomic import write_atomically
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
-from harvester.errors import BadEdit, BadIdentifier, BadInputFile, HarvesterError, LockHeld
+from harvester.errors import (
+    BadEdit,
+    BadIdentifier,
+    BadInputFile,
+    DiskFull,
+    HarvesterError,
+    LockHeld,
+)
 from harvester.formats import (
     FORMATS,
     citation_keys,
@@ -71,7 +83,8 @@ from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
-from harvester.terminal import ProgressBar, wanted
+from harvester.store.base import store_error
+from harvester.terminal import ProgressBar, echo, wanted
 
 log = structlog.get_logger(__name__)
 
@@ -179,6 +192,11 @@ class _Command(click.Command):
             return super().invoke(ctx)
         except BadEdit as exc:
             raise click.UsageError(str(exc), ctx) from None
+        except sqlite3.Error as exc:  # a damaged file, a full disk, whatever command met it
+            error = store_error(exc, ctx.find_object(App).database)
+            if error is None:
+                raise
+            raise error from None
 
 
 class _Group(click.Group):
@@ -378,7 +396,7 @@ def _report_run(
 
     def report(store: Store, result: RunResult) -> None:
         if as_json:
-            click.echo(render.json_text(render.run_document(result, outcomes)))
+            echo(render.json_text(render.run_document(result, outcomes)))
             return
         single = next(iter(works)) if len(works) == 1 else None
         if single and not quiet and lines:
@@ -587,7 +605,7 @@ def _match_run(app: App, works: tuple[str, ...], max_items: int | None, as_json:
 
     def report(store: Store, result: RunResult) -> None:
         if as_json:
-            click.echo(render.json_text(render.match_document(result, outcomes, records)))
+            echo(render.json_text(render.match_document(result, outcomes, records)))
         else:
             harvests = [o for o in outcomes if is_doi_harvest(o)]
             bar.echo(render.match_summary(records, harvests, result, store.path))
@@ -610,13 +628,13 @@ def _settle(
     def on_outcome(outcome: Outcome) -> None:
         outcomes.append(outcome)
         if lines:
-            click.echo(render.outcome_line(outcome))
+            echo(render.outcome_line(outcome))
 
     def start(store: Store) -> Callable[..., RunResult]:
         nonlocal decisions
         decisions = check_decisions(store, accepts, rejects)
         if lines:
-            click.echo("\n".join(render.settled_lines(decisions)))
+            echo("\n".join(render.settled_lines(decisions)))
 
         def settle(*, stop: threading.Event, **run: Any) -> RunResult:
             # one batch, which a first SIGTERM lets finish: `stop` is not asked
@@ -628,11 +646,11 @@ def _settle(
 
     def report(store: Store, result: RunResult) -> None:
         if as_json:
-            click.echo(render.json_text(render.settle_document(result, outcomes, decisions)))
+            echo(render.json_text(render.settle_document(result, outcomes, decisions)))
         elif decisions.accepts:
-            click.echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
+            echo(render.summary_line(result, store.path, store.runs.failures(result.run_id)))
         elif lines:
-            click.echo(render.rejected_summary(len(decisions.rejects), result.run_id, store.path))
+            echo(render.rejected_summary(len(decisions.rejects), result.run_id, store.path))
 
     return _write_run(app, start, report, create=False)
 
@@ -645,7 +663,7 @@ def _print_review(app: App, works: tuple[str, ...], as_json: bool) -> int:
         pending = store.matches.pending(ids)
     finally:
         store.close()
-    click.echo(render.json_text(pending) if as_json else render.review_text(pending))
+    echo(render.json_text(pending) if as_json else render.review_text(pending))
     return EXIT_OK
 
 
@@ -680,9 +698,9 @@ def track_command(
     with app.writing() as store:
         new = store.watch.track(_watched(i) for i in parsed)
     if as_json:
-        click.echo(render.json_text({"identifiers": len(parsed), "new": new}))
+        echo(render.json_text({"identifiers": len(parsed), "new": new}))
     else:
-        click.echo(render.track_summary(len(parsed), new))
+        echo(render.track_summary(len(parsed), new))
     return EXIT_OK
 
 
@@ -699,9 +717,9 @@ def untrack_command(app: App, identifiers: tuple[str, ...], as_json: bool) -> in
     with app.writing() as store:
         gone = store.watch.untrack((scheme, key) for scheme, key, _ in map(_watched, parsed))
     if as_json:
-        click.echo(render.json_text({"identifiers": len(parsed), "untracked": gone}))
+        echo(render.json_text({"identifiers": len(parsed), "untracked": gone}))
     else:
-        click.echo(render.untrack_summary(len(parsed), gone))
+        echo(render.untrack_summary(len(parsed), gone))
     return EXIT_OK if gone == len(parsed) else EXIT_SOME_FAILED
 
 
@@ -716,7 +734,7 @@ def tracked_command(app: App, as_json: bool) -> int:
         watched = store.watch.tracked()
     finally:
         store.close()
-    click.echo(render.json_text(watched) if as_json else render.tracked_text(watched))
+    echo(render.json_text(watched) if as_json else render.tracked_text(watched))
     return EXIT_OK
 
 
@@ -733,10 +751,20 @@ def tracked_command(app: App, as_json: bool) -> int:
     help="Start nothing new after DURATION (90m, 2h, 1h30m); the rest stays due.",
 )
 @click.option("--dry-run", is_flag=True, help="List what is due and the feeds; fetch nothing.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also ask now what failed and is waiting out its back-off.",
+)
 @_json_option()
 @click.pass_obj
 def run_command(
-    app: App, max_items: int | None, time_budget: str | None, dry_run: bool, as_json: bool
+    app: App,
+    max_items: int | None,
+    time_budget: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    as_json: bool,
 ) -> int:
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
     due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
@@ -748,8 +776,10 @@ def run_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--time-budget") from None
     if dry_run:
-        return _print_plan(app, max_items, as_json)
-    return _harvest_run(app, max_items=max_items, budget=budget, as_json=as_json)
+        return _print_plan(app, max_items, as_json, retry_failed)
+    return _harvest_run(
+        app, max_items=max_items, budget=budget, as_json=as_json, retry_failed=retry_failed
+    )
 
 
 def _harvest_run(
@@ -759,6 +789,7 @@ def _harvest_run(
     budget: timedelta | None = None,
     as_json: bool = False,
     stop: threading.Event | None = None,
+    retry_failed: bool = False,
 ) -> int:
     """What `harvest run` does, and each `harvest schedule` job: the lock, the run, the summary."""
     deadline = time.monotonic() + budget.total_seconds() if budget else None
@@ -774,26 +805,26 @@ def _harvest_run(
             max_items=max_items,
             deadline=deadline,
             on_progress=bar.update,
+            retry_failed=retry_failed,
         )
     return code
 
 
-def _print_plan(app: App, max_items: int | None, as_json: bool) -> int:
+def _print_plan(app: App, max_items: int | None, as_json: bool, retry_failed: bool) -> int:
     """`harvest run --dry-run`: what is due, at which sources, and each feed from where."""
-    try:
-        store = app.open_store(create=False)
-    except HarvesterError:
+    if not Path(app.database).exists():  # nothing harvested yet: every feed from the start
         plan_due, plan_feeds = [], [(f, "", None) for f in app.config.feeds]
     else:
+        store = app.open_store(create=False)  # a broken database says so (its exit code)
         try:
-            plan = plan_run(store, app.config, store.now(), max_items)
+            plan = plan_run(store, app.config, store.now(), max_items, retry_failed=retry_failed)
             plan_due, plan_feeds = plan.due, plan.feeds
         finally:
             store.close()
     if as_json:
-        click.echo(render.json_text(render.plan_document(plan_due, plan_feeds)))
+        echo(render.json_text(render.plan_document(plan_due, plan_feeds)))
     else:
-        click.echo(render.plan_text(plan_due, plan_feeds))
+        echo(render.plan_text(plan_due, plan_feeds))
     return EXIT_OK
 
 
@@ -808,7 +839,7 @@ def schedule_command(app: App, dry_run: bool) -> int:
     jobs = [ScheduledJob(name, cron, config.timezone) for name, cron in config.jobs.items() if cron]
     upcoming = next_runs(jobs)
     for job in jobs:
-        click.echo(render.job_line(job, upcoming[job.id]))
+        echo(render.job_line(job, upcoming[job.id]))
     if dry_run:
         return EXIT_OK
     with stop_on_signals() as stop:
@@ -940,7 +971,7 @@ def _read_identifiers(
         except BadIdentifier as exc:
             errors.append((where, str(exc)))
     for line in render.invalid_identifiers(errors, going_on=skip_invalid, valid=len(parsed)):
-        click.echo(line, err=True)
+        echo(line, err=True)
     if errors and not (skip_invalid and parsed):
         return None
     if needed and not parsed:
@@ -1021,16 +1052,16 @@ def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:
     try:
         work_id = find_work(store, text)
         if work_id is None:
-            click.echo(render.not_stored(text), err=True)
+            echo(render.not_stored(text), err=True)
             return EXIT_SOME_FAILED
         work, changes = store.works.get(work_id), store.works.history(work_id)
     finally:
         store.close()
     if as_json:
         document = render.history_document(work, changes) if history else render.work_document(work)
-        click.echo(render.json_text(document))
+        echo(render.json_text(document))
     else:
-        click.echo(render.history_text(work, changes) if history else render.work_text(work))
+        echo(render.history_text(work, changes) if history else render.work_text(work))
     return EXIT_OK
 
 
@@ -1071,15 +1102,15 @@ def works_command(
     finally:
         store.close()
     if as_json:
-        click.echo(render.json_text(rows))
+        echo(render.json_text(rows))
     elif as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
         writer.writeheader()
         writer.writerows(rows)
     else:
         for row in rows:
-            click.echo(render.works_line(row))
-        click.echo(f"{len(rows)} work(s)")
+            echo(render.works_line(row))
+        echo(f"{len(rows)} work(s)")
     return EXIT_OK
 
 
@@ -1121,11 +1152,11 @@ def _edit(app: App, text: str, edits: dict[str, Value | None], as_json: bool = F
     with app.writing(create=False) as store:
         work_id = find_work(store, text)
         if work_id is None:
-            click.echo(render.not_stored(text), err=True)
+            echo(render.not_stored(text), err=True)
             return EXIT_SOME_FAILED
         checked = check_edit(store, work_id, edits)
         for name in checked.not_held:
-            click.echo(render.unset_note(name), err=True)
+            echo(render.unset_note(name), err=True)
         outcome = edit_work(
             work_id,
             checked.edits,
@@ -1136,11 +1167,11 @@ def _edit(app: App, text: str, edits: dict[str, Value | None], as_json: bool = F
         )
         work = store.works.get(work_id)
         if as_json:
-            click.echo(render.json_text(render.edit_document(outcome, work)))
+            echo(render.json_text(render.edit_document(outcome, work)))
         elif app.verbosity >= 0:
-            click.echo(render.outcome_line(outcome))
-            click.echo()
-            click.echo(render.work_text(work))
+            echo(render.outcome_line(outcome))
+            echo()
+            echo(render.work_text(work))
     return EXIT_OK
 
 
@@ -1198,11 +1229,11 @@ def merge_command(app: App, keep: str, absorb: str, as_json: bool) -> int:
         for text in (keep, absorb):
             work_id = find_work(store, text)
             if work_id is None:
-                click.echo(render.not_stored(text), err=True)
+                echo(render.not_stored(text), err=True)
                 return EXIT_SOME_FAILED
             ids.append(work_id)
         outcome = merge_works(*ids, store=store, config=app.config, command=_command_line())
-    click.echo(render.json_text(asdict(outcome)) if as_json else render.outcome_line(outcome))
+    echo(render.json_text(asdict(outcome)) if as_json else render.outcome_line(outcome))
     return EXIT_OK
 
 
@@ -1221,20 +1252,20 @@ def delete_command(app: App, works: tuple[str, ...], yes: bool, as_json: bool) -
         for text in works:
             work_id = find_work(store, text)
             if work_id is None:
-                click.echo(render.not_stored(text), err=True)
+                echo(render.not_stored(text), err=True)
                 return EXIT_SOME_FAILED
             ids.append(work_id)
         if not yes:
             for work_id in ids:
-                click.echo(f"would delete  {render.works_line(store.works.listing_row(work_id))}")
-            click.echo("nothing deleted: add --yes to delete", err=True)
+                echo(f"would delete  {render.works_line(store.works.listing_row(work_id))}")
+            echo("nothing deleted: add --yes to delete", err=True)
             return EXIT_BAD_INPUT
         deleted = delete_works(ids, store=store, command=_command_line())
     if as_json:
-        click.echo(render.json_text({"deleted": deleted}))
+        echo(render.json_text({"deleted": deleted}))
         return EXIT_OK
     for record in deleted:
-        click.echo(f"deleted  {render.work_name(record['work'])}  (work {record['work']['id']})")
+        echo(f"deleted  {render.work_name(record['work'])}  (work {record['work']['id']})")
     return EXIT_OK
 
 
@@ -1276,12 +1307,12 @@ def import_command(app: App, file: str, fmt: str | None, fill_gaps: bool, as_jso
             on_progress=bar.update,
         )
     if as_json:
-        click.echo(render.json_text(render.import_document(result, len(records), file)))
+        echo(render.json_text(render.import_document(result, len(records), file)))
         return EXIT_OK
     if app.verbosity >= 0:
         for outcome in result.outcomes:
-            click.echo(render.outcome_line(outcome))
-    click.echo(render.import_summary(result, len(records), file))
+            echo(render.outcome_line(outcome))
+    echo(render.import_summary(result, len(records), file))
     return EXIT_OK
 
 
@@ -1358,19 +1389,14 @@ def _since(text: str) -> str:
 
 
 def _write_atomically(path: Path, write: Any) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file, and
-    a failed export leaves the previous one in place."""
-    unfinished = path.with_name(f".{path.name}.partial")
+    """`atomic.write_atomically`: a reader never sees half a file, and a failed export leaves
+    the previous one in place and no temporary file behind."""
     try:
-        with unfinished.open("w", encoding="utf-8", newline="") as stream:
-            write(stream)
-        unfinished.replace(path)
+        write_atomically(path, write)
     except OSError as exc:
-        unfinished.unlink(missing_ok=True)
-        raise BadInputFile(str(path), None, f"cannot write: {exc.strerror}") from None
-    except BaseException:
-        unfinished.unlink(missing_ok=True)
-        raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"{path}: the disk is full; the previous file is as it was") from None
+        raise BadInputFile(str(path), None, f"cannot write: {exc.strerror or exc}") from None
 
 
 def _command_line() -> str:
@@ -1385,12 +1411,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="harvest", standalone_mode=False)
     except click.exceptions.Abort:  # click's form of Ctrl-C
-        click.echo(render.INTERRUPTED, err=True)
+        echo(render.INTERRUPTED, err=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
     except HarvesterError as exc:
-        click.echo(render.error_line(exc), err=True)
+        echo(render.error_line(exc), err=True)
         code = exc.exit_code
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -56,9 +56,39 @@ class ConfigError(HarvesterError):
 
 
 class StoreError(HarvesterError):
-    """The database cannot be opened or used (unwritable path, newer schema, ...)."""
+    """The database cannot be opened or used: no database where one was expected, or SQLite
+    refused for another reason (a lock held past the busy timeout). The kinds below say more,
+    each with its own exit code, so that a cron wrapper can tell them apart."""
 
     exit_code = 2
+
+
+class DatabaseCorrupt(StoreError):
+    """The file is not an SQLite database, or its pages are damaged ("malformed"). Restoring a
+    backup (or `sqlite3 FILE .recover`) is the way out; harvesting again is not."""
+
+    exit_code = 4
+
+
+class DiskFull(StoreError):
+    """The disk (or the filesystem's quota) is full: the batch in hand was rolled back, what was
+    committed before stays (an export's previous file too). Free space, then run again."""
+
+    exit_code = 5
+
+
+class DatabaseReadOnly(StoreError):
+    """The database, or the folder it lives in (where SQLite keeps its -wal and -shm files and
+    the writer lock lives), cannot be written by this user."""
+
+    exit_code = 6
+
+
+class DatabaseTooNew(StoreError):
+    """The database was written by a newer harvester (a migration this code does not know);
+    it is refused untouched. Upgrade harvester to use it."""
+
+    exit_code = 7
 
 
 class UpstreamError(HarvesterError):

@@ -16,6 +16,7 @@ Caveat: flock is only reliable on local filesystems; keep the database off NFS.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -29,17 +30,29 @@ from types import TracebackType
 
 import structlog
 
-from harvester.errors import LockHeld, StoreError
+from harvester.errors import DatabaseReadOnly, DiskFull, LockHeld, StoreError
 
 log = structlog.get_logger(__name__)
 
 #: How often a waiting writer retries the lock, in seconds.
 POLL_INTERVAL = 0.2
 
+#: What a lock that cannot be created says of the database's folder (each its exit code);
+#: anything else (a file where the folder should be) is a wrong path, StoreError.
+_KINDS: dict[int, type[StoreError]] = {
+    errno.EACCES: DatabaseReadOnly,
+    errno.EPERM: DatabaseReadOnly,
+    errno.EROFS: DatabaseReadOnly,
+    errno.ENOSPC: DiskFull,
+    errno.EDQUOT: DiskFull,
+}
+
 
 def lock_path(database: str | os.PathLike[str]) -> Path:
-    """The lock file for `database`: beside it, so every writer of that file finds the same lock."""
-    path = Path(database)
+    """The lock file for `database`: beside the file itself, so every writer of that file finds
+    the same lock. The path is resolved first: a writer reaching the database through a symlink
+    (or `..`, or a symlinked folder) would otherwise lock another file and write beside the first."""
+    path = Path(os.path.realpath(database))
     return path.with_name(path.name + ".lock")
 
 
@@ -77,9 +90,9 @@ class WriterLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            # The database's folder cannot be written: the store would fail the same way, so
-            # say it here, plainly (exit 2), rather than with a traceback.
-            raise StoreError(
+            # The database's folder cannot be written (or the disk is full): the store would
+            # fail the same way, so say it here, plainly, rather than with a traceback.
+            raise _KINDS.get(exc.errno, StoreError)(
                 f"{self.database}: cannot create the writer lock {self.path}: {exc.strerror or exc}"
             ) from None
         try:
@@ -169,9 +182,14 @@ class WriterLock:
             "command": self.command,
             "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+            os.fsync(fd)
+        except OSError as exc:
+            # Only a note for whoever waits (a full disk refuses it): the flock is the lock,
+            # and the store says what is wrong with the disk when it is opened.
+            log.debug("lock.holder_not_written", path=str(self.path), error=str(exc))
 
     def _held_message(self, waited: float | None = None) -> str:
         text = f"another harvest is writing to {os.fspath(self.database)}"

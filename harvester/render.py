@@ -59,6 +59,29 @@ MATCH_LABELS: Mapping[str, str] = {
 INTERRUPTED = "interrupted; every finished batch is stored, a rerun does the rest"
 
 
+#: What a terminal would act on instead of showing: escape sequences (CSI such as colours and
+#: screen clears; OSC such as a window title, ended by BEL or ST; DCS, SOS, PM, APC strings;
+#: two-character escapes), their 8-bit C1 forms, every other C0 control but newline and tab,
+#: DEL and the C1 controls. A title or a name may hold any of them, as the source sent it.
+_TERMINAL_CONTROLS = re.compile(
+    r"""(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)
+                                         # OSC, DCS, SOS, PM, APC: up to BEL or ST
+    | (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?     # CSI: parameters, then a final byte
+    | \x1b[ -/]*[0-~]?                     # any other escape (or a lone ESC)
+    | [\x00-\x08\x0b-\x1f\x7f-\x9f]           # C0 but tab and newline, DEL, C1
+    """,
+    re.VERBOSE,
+)
+
+
+def printable(text: str) -> str:
+    """`text` as it may reach a terminal or a text output: without the control characters and
+    escape sequences a terminal would act on (clear the screen, set the window title, move the
+    cursor back over what was shown), the readable text left as it is. The database keeps
+    the values as the sources sent them; this is applied once, where text is echoed."""
+    return _TERMINAL_CONTROLS.sub("", text)
+
+
 def shorten(text: str | None, width: int) -> str:
     """`text` on one line, cut to `width` characters with an ellipsis: titles and errors in a
     listing stay one line each."""
@@ -106,6 +129,11 @@ def summary_line(
         )
     if result.left_due:
         tail += f"; {result.left_due} still due (time budget, --max or a stop)"
+    if result.backing_off:
+        tail += (
+            f"; {result.backing_off} backing off after failing, not asked before "
+            f"{result.backing_off_until} (--retry-failed asks now)"
+        )
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
 
 
@@ -552,8 +580,15 @@ JSON_COLUMNS = ("issn", "relations", "updates", "subjects", "provenance")
 
 
 def json_text(document: Any) -> str:
-    """A document as `--json` prints it: indented, non-ASCII as it is."""
-    return json.dumps(document, ensure_ascii=False, indent=2)
+    """A document as `--json` prints it: indented, non-ASCII as it is, every control character
+    escaped (json escapes C0; DEL and C1 too, here), so values keep what the source sent and a
+    terminal shown the document acts on none of it."""
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    return _JSON_UNESCAPED.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+#: Controls json.dumps leaves as they are with ensure_ascii=False: DEL and the C1 range.
+_JSON_UNESCAPED = re.compile(r"[\x7f-\x9f]")
 
 
 def run_document(result: RunResult, outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -563,6 +598,7 @@ def run_document(result: RunResult, outcomes: Sequence[Outcome]) -> dict[str, An
         "status": result.status,
         "counts": asdict(result.counts),
         "paused": list(result.paused),
+        "backing_off": {"identifiers": result.backing_off, "until": result.backing_off_until},
         "results": [asdict(o) for o in outcomes],
     }
 

@@ -1,6 +1,8 @@
 """What a person at a terminal sees while a long command runs: a progress bar on stderr with
 the count, the rate and (when the total is known) the time left, redrawn as outcomes arrive.
-Never shown when stderr is not a terminal (cron, a pipe, a file), with --json or -q.
+Never shown when stderr is not a terminal (cron, a pipe, a file), with --json or -q. And
+`echo`, the one way a command prints a line for people, with what a terminal would act on
+taken out (`render.printable`).
 
 rich draws it: it keeps the bar below what the command prints (the log, routed above it while
 it is shown, and the result lines through `echo`), knows an unknown total (a RePEc series, an
@@ -25,6 +27,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from harvester.render import printable
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    """A line for people on stdout (or stderr), as every command prints one: through
+    `printable`, so that no title, name or error a source sent can drive the terminal."""
+    click.echo(printable(text), err=err)
 
 
 def wanted(as_json: bool, verbosity: int) -> bool:
@@ -64,9 +74,11 @@ class ProgressBar:
         """A result line on stdout; above the bar when stdout is the same terminal, so neither
         is drawn over the other."""
         if self._progress is not None and sys.stdout.isatty():
-            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            self._progress.console.print(
+                printable(text), markup=False, highlight=False, soft_wrap=True
+            )
         else:
-            click.echo(text)
+            echo(text)
 
     def advance(self, count: int = 1) -> None:
         if self._progress is not None and self._task is not None:

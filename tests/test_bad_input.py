@@ -135,5 +135,5 @@ def test_a_database_from_a_newer_harvester_is_refused_untouched(harvest):
     before = fingerprint(harvest)
     for args in (("doi", "10.7554/eLife.01567"), ("run",), ("track", "10.1/x")):
         proc = harvest(*args)
-        assert proc.returncode == 2 and "written by a newer harvester" in proc.stderr
+        assert proc.returncode == 7 and "written by a newer harvester" in proc.stderr
     assert fingerprint(harvest) == before

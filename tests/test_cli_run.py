@@ -153,3 +153,21 @@ def test_a_writer_killed_with_sigkill_leaves_no_lock_and_no_run_running(harvest,
         assert conn.execute("SELECT count(*) FROM works").fetchone() == (3,)
     finally:
         conn.close()
+
+
+def test_a_second_writer_through_a_symlink_to_the_database_exits_3(harvest, upstream):
+    harvest("track", ELIFE, DRYAD, PLOS)
+    upstream.delay = 0.5  # the first run takes a few seconds
+    first = harvest.start("run")
+    try:
+        held = holder(harvest)
+        assert held["pid"] == first.pid
+        alias = harvest.folder / "alias.db"
+        alias.symlink_to(harvest.db_path)
+        second = harvest("--db", str(alias), "run")
+        assert second.returncode == 3, second.stderr
+        assert f"pid {first.pid}" in second.stderr
+    finally:
+        first.wait(timeout=60)
+    assert first.returncode == 0
+    assert [status for _, _, status in runs(harvest)] == ["ok"]  # the second never started

@@ -499,6 +499,7 @@ EXPECTED_COLUMNS = {
         "unchanged": int,
         "not_found": int,
         "failed": int,
+        "paused": str,
     },
     "works": {
         "id": int,

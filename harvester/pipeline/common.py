@@ -53,13 +53,17 @@ class RunResult:
     #: Sources paused for failing too often in this run (SourceHealth): what they were due for
     #: was left, and the summary names them.
     paused: tuple[str, ...] = ()
+    #: `harvest run`: tracked identifiers not asked because they wait out a back-off after
+    #: failing, and the earliest time one of them is due again (`--retry-failed` asks now).
+    backing_off: int = 0
+    backing_off_until: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 when every identifier resolved; 1 when some failed (or, with `not_found_fails`,
-        were not found)."""
+        were not found), or a source was paused so that what it was due for is left."""
         missing = self.counts.not_found if self.not_found_fails else 0
-        return 0 if missing == 0 and self.counts.failed == 0 else 1
+        return 0 if missing == 0 and self.counts.failed == 0 and not self.paused else 1
 
 
 class Run:
@@ -116,11 +120,12 @@ class Run:
             # KeyboardInterrupt is Ctrl-C or a second SIGTERM; anything else killed the run, which
             # must then not say ok.
             result.status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "error"
-        elif result.status == "running":
-            result.status = "failures" if result.counts.failed else "ok"
-        self.store.runs.finish(result.run_id, result.status)
-        result.counts = self.store.runs.counts(result.run_id)
         result.paused = tuple(sorted(self.health.paused))
+        if result.status == "running":
+            # A paused source left what it was due for: not a night that went well.
+            result.status = "failures" if result.counts.failed or result.paused else "ok"
+        self.store.runs.finish(result.run_id, result.status, result.paused)
+        result.counts = self.store.runs.counts(result.run_id)
         log.info("run.finished", status=result.status, **vars(result.counts))
         structlog.contextvars.unbind_contextvars("run_id")
 

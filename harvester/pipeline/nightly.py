@@ -41,14 +41,21 @@ class Plan:
     feeds: list[tuple[FeedConfig, str, str | None]]  # (feed, key in `feeds`, its watermark)
 
 
-def plan_run(store: Store, config: Config, now: str, max_items: int | None = None) -> Plan:
+def plan_run(
+    store: Store,
+    config: Config,
+    now: str,
+    max_items: int | None = None,
+    *,
+    retry_failed: bool = False,
+) -> Plan:
     """`harvest run --dry-run` prints this; `harvest_due` does it."""
     feeds = []
     for feed in config.feeds:
         key = feed_key(feed, config)
         state = store.feeds.get(key) or {}
         feeds.append((feed, key, state.get("watermark")))
-    return Plan(store.watch.due_items(now, max_items), feeds)
+    return Plan(store.watch.due_items(now, max_items, retry_failed=retry_failed), feeds)
 
 
 def harvest_due(
@@ -63,10 +70,15 @@ def harvest_due(
     deadline: float | None = None,  # time.monotonic() after which nothing new is started
     on_progress: Callable[[int, int], None] | None = None,  # (identifiers done, due in all)
     tree: repec.ArchiveTree | None = None,
+    retry_failed: bool = False,
 ) -> RunResult:
-    """One `harvest run`: the watch list's due identifiers, then the feeds, in one `runs` row."""
+    """One `harvest run`: the watch list's due identifiers, then the feeds, in one `runs` row.
+    What failed waits out its back-off, and the result says how many so wait and until when;
+    `retry_failed` asks them now."""
+    now = store.now()
+    waiting = (0, None) if retry_failed else store.watch.backing_off(now)
     # What is due now, frozen in the store (not in memory): the DOIs, then the handles.
-    total, done = store.watch.freeze_due(store.now(), max_items), 0
+    total, done = store.watch.freeze_due(now, max_items, retry_failed=retry_failed), 0
     dois, handles = store.watch.iter_due("doi"), store.watch.iter_due("repec")
 
     def out_of_time() -> bool:
@@ -117,6 +129,7 @@ def harvest_due(
         if stop is not None and stop.is_set():
             run.interrupt()
     run.result.left_due = left
+    run.result.backing_off, run.result.backing_off_until = waiting
     run.result.not_found_fails = False
     return run.result
 

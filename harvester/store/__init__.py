@@ -158,8 +158,9 @@ def open_store(path: str | os.PathLike[str], *, now=utc_now, create: bool = True
         conn.execute("PRAGMA foreign_keys = ON")
         db = sqlite_utils.Database(conn)
         migrate(db, now(), where=str(path))
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    except sqlite3.Error as exc:
+        error = base.store_error(exc, str(path))
+        raise error or StoreError(f"{path}: cannot open the database: {exc}") from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database folder: {exc.strerror}") from None
     return Store(db=db, path=str(path), now=now)

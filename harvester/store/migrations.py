@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from harvester.errors import StoreError
+from harvester.errors import DatabaseTooNew, StoreError
+from harvester.store.base import store_error
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -596,6 +597,12 @@ def m0014_linked_dois(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0015_runs_paused(db: sqlite_utils.Database) -> None:
+    """Which sources a run paused for failing too often (`runs.paused`, comma-separated; NULL:
+    none): the run row says why what was due for them is still due."""
+    db["runs"].add_column("paused", str)
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -612,6 +619,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0012_deleted_works", m0012_deleted_works),
     ("0013_change_kinds", m0013_change_kinds),
     ("0014_linked_dois", m0014_linked_dois),
+    ("0015_runs_paused", m0015_runs_paused),
 ]
 
 
@@ -632,7 +640,7 @@ def migrate(
     known = {name for name, _ in MIGRATIONS}
     unknown = sorted(applied - known)
     if unknown:
-        raise StoreError(
+        raise DatabaseTooNew(
             f"{where} was written by a newer harvester (migration {unknown[-1]} is unknown "
             "here); upgrade harvester to use it"
         )
@@ -652,6 +660,7 @@ def migrate(
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"migration {name} failed: {exc}") from exc
+            error = store_error(exc, f"{where}: migration {name} failed")
+            raise error or StoreError(f"{where}: migration {name} failed: {exc}") from exc
         done.append(name)
     return done

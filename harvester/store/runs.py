@@ -22,12 +22,13 @@ class Runs(Part):
             )
         return int(cur.lastrowid)
 
-    def finish(self, run_id: int, status: str) -> None:
-        """The run's end and how it ended (completed, failed, interrupted)."""
+    def finish(self, run_id: int, status: str, paused: Sequence[str] = ()) -> None:
+        """The run's end, how it ended (completed, failed, interrupted) and the sources it
+        paused for failing too often (`paused`, comma-separated; NULL when none)."""
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
-                (self.now(), status, run_id),
+                "UPDATE runs SET finished_at = ?, status = ?, paused = ? WHERE id = ?",
+                (self.now(), status, ",".join(paused) or None, run_id),
             )
 
     def get(self, run_id: int) -> dict[str, Any]:

@@ -92,27 +92,42 @@ class Watch(Part):
             key=lambda w: (min(s["next_due_at"] for s in w["sources"].values()), w["value"]),
         )
 
-    def due_items(self, now: str, limit: int | None = None) -> list[DueItem]:
+    def due_items(
+        self, now: str, limit: int | None = None, *, retry_failed: bool = False
+    ) -> list[DueItem]:
         """Watched identifiers due at `now` at one source or more, the longest due first."""
-        self.freeze_due(now, limit)
+        self.freeze_due(now, limit, retry_failed=retry_failed)
         return [*self.iter_due("doi"), *self.iter_due("repec")]
 
-    def freeze_due(self, now: str, limit: int | None = None) -> int:
+    def backing_off(self, now: str) -> tuple[int, str | None]:
+        """How many watched identifiers wait out a back-off after failing at some source (not
+        due at it before a later time), and the earliest of those times: what a run skips
+        unless `retry_failed`."""
+        count, earliest = self.conn.execute(
+            """SELECT count(DISTINCT scheme || ' ' || key), min(next_due_at) FROM watch_due
+               JOIN watchlist USING (scheme, key)
+               WHERE last_status = 'failed' AND next_due_at > ?""",
+            (now,),
+        ).fetchone()
+        return int(count), earliest
+
+    def freeze_due(self, now: str, limit: int | None = None, *, retry_failed: bool = False) -> int:
         """Keep what is due at `now` (at most `limit`, the longest due first) in the temporary
         table `due_now` for `iter_due`, and say how many. A run works through this snapshot
         rather than asking again, so an identifier whose try moved only some of its due times
-        is not met twice, and a nightly of any size is not held in memory."""
+        is not met twice, and a nightly of any size is not held in memory. With `retry_failed`,
+        what failed is due now too, whatever its back-off says."""
         self.conn.execute("DROP TABLE IF EXISTS temp.due_now")
         self.conn.execute(
             """CREATE TEMP TABLE due_now AS
                SELECT w.scheme, w.key, w.value, group_concat(d.source) AS sources,
                       min(d.next_due_at) AS due
                FROM watchlist w JOIN watch_due d USING (scheme, key)
-               WHERE d.next_due_at <= ?
+               WHERE d.next_due_at <= ? OR (? AND d.last_status = 'failed')
                GROUP BY w.scheme, w.key
                ORDER BY due, w.scheme, w.key
                LIMIT ?""",
-            (now, -1 if limit is None else limit),
+            (now, retry_failed, -1 if limit is None else limit),
         )
         return int(self.conn.execute("SELECT count(*) FROM temp.due_now").fetchone()[0])
 

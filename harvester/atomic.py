@@ -1,0 +1,129 @@
+"""Replacing a file whole: what `harvest export -o FILE` writes, a reader (or a second export
+running at the same time) sees either the previous file or the new one, never a mixture.
+
+The new content goes to a temporary file of its own in the target's folder (`mkstemp`: a unique
+name, so two exports never write into one file), is flushed to disk (`fsync`), then renamed over
+the target (`os.replace`, atomic within one folder) and the folder synced, so the rename too
+survives a power cut. Any failure, Ctrl-C or SIGTERM removes the temporary file. SIGKILL cannot
+be caught: its temporary file stays behind, and the next write to the same target removes it,
+knowing it dead because no process holds its lock any more (each writer holds a `flock` on its
+temporary file while it writes; the kernel drops it when the writer dies, however it dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+#: What a temporary file's name ends with, after `.NAME.` and mkstemp's random part.
+SUFFIX = ".tmp"
+
+
+def temporary_prefix(path: Path) -> str:
+    """The start of the name of every temporary file that will replace `path`."""
+    return f".{path.name}."
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Call `write(stream)` with a text stream (UTF-8, newlines as written) whose content
+    replaces `path` whole once `write` returns; raise `OSError` (the previous file untouched,
+    nothing left behind) when the folder cannot be written or the disk is full."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    _remove_dead_temporaries(path)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=SUFFIX, dir=folder)
+    temporary = Path(name)
+    try:
+        with _terminated_raises():
+            fcntl.flock(fd, fcntl.LOCK_EX)  # ours alone: never taken for a dead one's
+            _keep_mode(path, fd)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+                fd = -1  # the stream owns it now
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+                os.replace(temporary, path)
+            _sync_folder(folder)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """Remove the temporary files a killed writer of `path` left: those whose lock nobody holds.
+    A live writer's (a concurrent export) is locked, and left alone."""
+    folder = path.parent if str(path.parent) else Path(".")
+    for leftover in folder.glob(f"{glob_escape(temporary_prefix(path))}*{SUFFIX}"):
+        try:
+            fd = os.open(leftover, os.O_RDONLY)
+        except OSError:
+            continue  # gone already, or not ours to read
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a writer is at work on it
+        else:
+            leftover.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally by `Path.glob` (a file name may hold `*`, `?` or `[`)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _keep_mode(path: Path, fd: int) -> None:
+    """Give the new file the permissions the previous one had (mkstemp makes it 0600), or
+    those a new file gets under the umask."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.fchmod(fd, mode)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync the folder, so the rename is on disk too (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):  # filesystems that cannot sync a folder
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _terminated_raises() -> Iterator[None]:
+    """While writing, SIGTERM raises KeyboardInterrupt (as Ctrl-C does) instead of ending the
+    process on the spot, so the temporary file is removed on the way out. Only the main thread
+    can set a handler; elsewhere (a scheduled job's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
