@@ -39,7 +39,7 @@ from harvester.errors import (
     Unreachable,
     UpstreamError,
 )
-from harvester.secrets import redact_text, redact_url
+from harvester.secrets import config_secrets, redact_text, redact_url, remember
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +67,12 @@ def make_session(config: Config) -> requests.Session:
 
     urllib3's own retries are switched off (`max_retries=0`): a second, hidden retry loop would
     multiply attempts and ignore Retry-After and our rate limiters.
+
+    The config's secret values are registered for masking here, where the session that will send
+    them is made: a Config built in code never passes `load_config`, and a server that quotes a
+    key back bare (a 401 body) is then still masked in every log line and stored error.
     """
+    remember(config_secrets(config))
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(config.mailto)
     session.headers["Accept"] = "application/json"
