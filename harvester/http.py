@@ -7,10 +7,12 @@ secret masking are decided here once instead of drifting apart in each source mo
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import random
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -24,6 +26,8 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
+import urllib3.connection
+import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -62,6 +66,156 @@ def user_agent(mailto: str) -> str:
     return f"harvester/{__version__} ({PROJECT_URL})"
 
 
+#: Seconds a request still waiting when the run is asked to stop (SIGTERM, Ctrl-C) may take to
+#: finish before it is cut: enough for an answer already on its way, short of a hung server.
+STOP_GRACE = 3.0
+#: How often the watchdog looks at the requests in flight.
+_WATCH_INTERVAL = 0.1
+
+
+class _Watch:
+    """One request in flight, as the watchdog sees it: when it must be done by, what would let
+    it go early (its chunk abandoned, the run stopping), and the socket to cut then."""
+
+    def __init__(
+        self, deadline: float, abandon: threading.Event | None, stop: threading.Event | None
+    ) -> None:
+        self.deadline = time.monotonic() + deadline
+        self.abandon, self.stop = abandon, stop
+        self.sock: socket.socket | None = None
+        self.reason: str | None = None  # why it was cut: "deadline", "abandoned", "stopping"
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> str | None:
+        """Why the request must end now, if it must."""
+        if self.abandon is not None and self.abandon.is_set():
+            return "abandoned"
+        if self.stop is not None and self.stop.is_set():
+            self.deadline = min(self.deadline, now + STOP_GRACE)
+            if now >= self.deadline:
+                return "stopping"
+        return "deadline" if now >= self.deadline else None
+
+    def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
+        """The socket this request goes out on, kept itself: http.client lets go of a
+        connection's socket once the headers say it closes, while the body is still read
+        from it. Cut at once if the request is already let go."""
+        sock = getattr(connection, "sock", None)
+        if sock is None:
+            return  # not connected yet: connect() attaches again
+        with self._lock:
+            self.sock = sock
+            cut = self.reason is not None
+        if cut:
+            _shut(sock)
+
+    def cut(self, reason: str) -> None:
+        """Wake the thread blocked reading this request's socket: the read ends, and the error
+        it raises is read as `reason` (`HttpClient._cut_error`)."""
+        with self._lock:
+            self.reason = reason
+            sock = self.sock
+        if sock is not None:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for the process that cuts the requests past their deadline or let go.
+
+    A blocked socket read does not look at the clock: a body that trickles one byte a second
+    never trips read_timeout, and a thread waiting in recv cannot be told to stop. Shutting the
+    socket down from here ends the read at once, whatever phase the request is in."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: set[_Watch] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.discard(watch)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._watches:
+                    self._cond.wait()
+                now = time.monotonic()
+                due = [(w, reason) for w in self._watches if (reason := w.due(now))]
+                for watch, _ in due:
+                    self._watches.discard(watch)
+            for watch, reason in due:
+                watch.cut(reason)
+            time.sleep(_WATCH_INTERVAL)
+
+
+_WATCHDOG = _Watchdog()
+#: The request the current thread is sending, for the connection classes below to attach to.
+_CURRENT: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "http_request", default=None
+)
+
+
+def _attach_current(connection: urllib3.connection.HTTPConnection) -> None:
+    watch = _CURRENT.get()
+    if watch is not None:
+        watch.attach(connection)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """A connection that tells the request it carries which socket to cut."""
+
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, its pools making connections the watchdog can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
 def make_session(config: Config) -> requests.Session:
     """The one Session factory, so every source shares the same identity and connection pool.
 
@@ -76,7 +230,9 @@ def make_session(config: Config) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(config.mailto)
     session.headers["Accept"] = "application/json"
-    adapter = HTTPAdapter(pool_connections=POOL_MAXSIZE, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    adapter = _WatchedAdapter(
+        pool_connections=POOL_MAXSIZE, pool_maxsize=POOL_MAXSIZE, max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -353,6 +509,13 @@ class HttpClient:
         self._limiters: dict[str, RateLimiter] = dict(limiters or {})
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._stop: threading.Event | None = None
+
+    def stop_when(self, stop: threading.Event) -> None:
+        """Once `stop` is set (SIGTERM, Ctrl-C), a request still waiting gets STOP_GRACE
+        seconds more, then is cut (Abandoned), and no retry waits: the run stops in seconds,
+        stores what it has and lets go of the lock, whatever a hung server does."""
+        self._stop = stop
 
     def has_limiter(self, key: str) -> bool:
         return key in self._limiters
@@ -465,12 +628,17 @@ class HttpClient:
             )
 
         def pause(seconds: float) -> None:
-            """The wait before a retry, cut short when the work is let go."""
+            """The wait before a retry, cut short when the work is let go or the run stops."""
             event = ABANDON.get()
-            if event is None:
+            if event is None and self._stop is None:
                 self._sleep(seconds)
-            elif event.wait(seconds):
-                _check_abandoned(context)
+                return
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                self._check_stopping(context)
+                if (event or self._stop).wait(min(left, _WATCH_INTERVAL)):
+                    _check_abandoned(context)
+                    self._check_stopping(context)
 
         retrying = Retrying(
             stop=stop_after_attempt(self._config.max_attempts),
@@ -521,6 +689,59 @@ class HttpClient:
         ceiling = min(self._config.backoff_max, self._config.backoff_initial * 2**exponent)
         return self._rng.uniform(0, ceiling)
 
+    def _send(
+        self,
+        url: str,
+        limiter: RateLimiter,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        max_bytes: int | None,
+        context: dict[str, Any],
+    ) -> tuple[requests.Response, bytes, dict[str, Any]]:
+        """The GET itself: the response, its body, and the context naming the final URL; the
+        pool's limits follow what the service announces. A failure that may pass raises `_Retry`."""
+        timeout = (self._config.connect_timeout, self._config.read_timeout)
+        try:
+            with self._session.get(
+                url,
+                params=dict(params) if params else None,
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
+                stream=True,
+            ) as response:
+                limiter.update_from_headers(response.headers)
+                context = {**context, "url": redact_url(response.url or context["url"])}
+                body = _read_body(response, max_bytes, context)
+        except (
+            requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
+            requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
+            requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
+            requests.exceptions.ContentDecodingError,  # gzip stream cut short
+        ) as exc:
+            if isinstance(exc, requests.ConnectionError) and _unresolved(exc):
+                # Asking again cannot help within a run, and every request would wait its
+                # retries (45 s for two DOIs): the run ends here instead, with one line.
+                raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
+            raise _Retry(describe_connection_error(exc), status=None, retry_after=None) from None
+        return response, body, context
+
+    def _check_stopping(self, context: Mapping[str, Any]) -> None:
+        """Once the run is asked to stop, nothing more is asked and no retry waits."""
+        if self._stop is not None and self._stop.is_set():
+            raise Abandoned(f"{_where(context)}: not asked, the run is stopping", **context)
+
+    def _cut_error(self, reason: str, context: Mapping[str, Any]) -> UpstreamError:
+        """What a request the watchdog cut fails with. Past its deadline it is not asked again:
+        a server that trickles an answer will trickle it the next time too."""
+        where = _where(context)
+        if reason == "deadline":
+            deadline = self._config.request_deadline
+            return TransientError(
+                f"{where}: no complete answer within {deadline:g} s (the request deadline)",
+                **context,
+            )
+        return Abandoned(f"{where}: cut short, the run is stopping", **context)
+
     def _attempt(
         self,
         url: str,
@@ -534,34 +755,26 @@ class HttpClient:
         read: _Read[_T],
     ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
-        timeout = (self._config.connect_timeout, self._config.read_timeout)
         _check_abandoned(context)
+        self._check_stopping(context)
         with limiter.slot():
             _check_abandoned(context)  # the wait for a slot may have been long
+            watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop)
+            token = _CURRENT.set(watch)
+            _WATCHDOG.add(watch)
             try:
-                with self._session.get(
-                    url,
-                    params=dict(params) if params else None,
-                    headers=dict(headers) if headers else None,
-                    timeout=timeout,
-                    stream=True,
-                ) as response:
-                    limiter.update_from_headers(response.headers)
-                    context = {**context, "url": redact_url(response.url or context["url"])}
-                    body = _read_body(response, max_bytes, context)
-            except (
-                requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
-                requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
-                requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
-                requests.exceptions.ContentDecodingError,  # gzip stream cut short
-            ) as exc:
-                if isinstance(exc, requests.ConnectionError) and _unresolved(exc):
-                    # Asking again cannot help within a run, and every request would wait its
-                    # retries (45 s for two DOIs): the run ends here instead, with one line.
-                    raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
-                raise _Retry(
-                    describe_connection_error(exc), status=None, retry_after=None
-                ) from None
+                response, body, context = self._send(
+                    url, limiter, params, headers, max_bytes, context
+                )
+            except Exception:
+                if watch.reason is not None:  # cut by the watchdog: say why, not how it broke
+                    raise self._cut_error(watch.reason, context) from None
+                raise
+            finally:
+                _WATCHDOG.remove(watch)
+                _CURRENT.reset(token)
+            if watch.reason is not None:  # cut as the last byte came: cut all the same
+                raise self._cut_error(watch.reason, context)
 
         status = response.status_code
         where = _where(context)

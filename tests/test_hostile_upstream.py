@@ -4,7 +4,12 @@ Whatever they do, the harvest fails only the identifiers concerned, with one lin
 
 from __future__ import annotations
 
+import dataclasses
+import signal
+import time
+
 import pytest
+from conftest import QUICK_RETRIES, HarvestCommand
 from fakes import fake_client, run_pipeline
 from upstream import ReplayUpstream
 
@@ -13,6 +18,11 @@ from harvester.pipeline import harvest
 from harvester.sources import openalex
 from harvester.store import open_store
 
+ELIFE = "10.7554/eLife.01567"  # Crossref
+DRYAD = "10.5061/dryad.8515"  # DataCite: one request of its own, which the server hangs
+#: A body that would take a quarter of an hour at a byte a second.
+SLOW_BODY = b'{"data": {"id": "10.5061/dryad.8515", "attributes": {' + b" " * 900 + b"}}}"
+
 #: 10.5555/synthetic.49 is in no other synthetic DOI, so a fault on this text hits it alone.
 POISONED = "10.5555/synthetic.49"
 
@@ -20,6 +30,8 @@ POISONED = "10.5555/synthetic.49"
 @pytest.fixture
 def upstream():
     with ReplayUpstream() as server:
+        server.add_crossref("10.7554_elife.01567")
+        server.add_datacite("10.5061_dryad.8515")
         yield server
 
 
@@ -74,3 +86,61 @@ def test_a_doi_that_makes_openalexs_list_answer_500_fails_alone(upstream):
     assert status.pop(parse_doi(POISONED).key) == "failed"
     assert status.pop(parse_doi("10.7554/eLife.01567").key) == "ok"
     assert set(status.values()) == {"not_found"} and len(status) == 49
+
+
+# --- a hung upstream: a body that trickles, a chunked body that never ends ----------------------
+
+
+@pytest.mark.parametrize("hang", ["trickle", "endless"])
+def test_a_hung_answer_fails_its_doi_at_the_deadline_and_the_run_goes_on(upstream, store, hang):
+    upstream.fail("/datacite/dois/", hang, SLOW_BODY, times=None)
+    config = upstream.config()
+    # Bytes keep coming, so the read timeout never trips; only the deadline ends the request.
+    config = dataclasses.replace(
+        config, http=dataclasses.replace(config.http, read_timeout=5.0, deadline=2.0)
+    )
+    started = time.monotonic()
+    result, outcomes = run_pipeline(
+        harvest, [parse_doi(ELIFE), parse_doi(DRYAD)], store=store, config=config, command="t"
+    )
+    took = time.monotonic() - started
+
+    status = {o.identifier: o for o in outcomes}
+    assert status[ELIFE].status == "created"
+    assert status[DRYAD].status == "failed"
+    assert "no complete answer within 2 s" in status[DRYAD].error
+    assert upstream.count("/datacite/dois/") == 1  # a hung server is not asked again at once
+    assert took < 10, took
+    assert result.counts.failed == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_request_that_waits_on_a_hung_server_and_frees_the_lock(
+    tmp_path, upstream, sig
+):
+    upstream.fail("/datacite/dois/", "trickle", SLOW_BODY, times=None)
+    # read_timeout 5 s, deadline 20 s: a stop must not wait for either.
+    harvest = HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES + "read_timeout = 5.0\n")
+    proc = harvest.start("--log-format", "json", "doi", ELIFE, DRYAD)
+    try:
+        until = time.monotonic() + 30
+        while upstream.count("/datacite/dois/") == 0 and time.monotonic() < until:
+            time.sleep(0.05)
+        assert upstream.count("/datacite/dois/") == 1, "the harvest never asked DataCite"
+        time.sleep(0.5)  # the answer is trickling
+        signalled = time.monotonic()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=15)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr, stderr
+    assert proc.returncode == 130, stderr
+    assert took < 8, took
+    assert "1 failed" in stdout and "run 1" in stdout  # what it had is stored
+    # The lock is free: the next harvest takes it at once and finds eLife stored.
+    again = harvest("doi", ELIFE)
+    assert again.returncode == 0, again.stderr
+    assert "unchanged  10.7554/eLife.01567" in again.stdout
