@@ -16,13 +16,13 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import structlog
@@ -458,6 +458,16 @@ class BytesResponse:
     redirected_from: str | None  # the first requested URL when a redirect happened, else None
 
 
+#: Redirects followed for one request: an alias (Crossref's 301 to the prime DOI, OpenAlex's to
+#: a merged work), an upgrade to https, doi.org's hop to the agency; more than this is a loop.
+MAX_REDIRECTS = 5
+
+
+class RedirectRefused(BadPayload):
+    """A redirect that leaves the service (another host, another scheme, https down to http) or
+    goes round in circles: not followed, and the identifier fails with one line."""
+
+
 class BodyTooLarge(BadPayload):
     """The body passed the caller's `max_bytes`: refused, and not read any further."""
 
@@ -533,6 +543,7 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         identifier: str | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> JsonResponse:
         """GET `url` within pool `pool` and return its parsed JSON, or raise an `UpstreamError`.
 
@@ -548,6 +559,7 @@ class HttpClient:
             params=params,
             headers=headers,
             identifier=identifier,
+            redirect_hosts=redirect_hosts,
         )
 
     def get_bytes(
@@ -561,6 +573,7 @@ class HttpClient:
         identifier: str | None = None,
         answer_statuses: frozenset[int] = frozenset(),
         max_bytes: int | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> BytesResponse:
         """GET `url` within pool `pool` and return its body as bytes, or raise an `UpstreamError`.
 
@@ -571,7 +584,9 @@ class HttpClient:
         whose bodies the caller reads itself; a status that is retried stays retried), else
         NotFound (404), ClientError (other 4xx), UpstreamError (500, other statuses).
         `max_bytes` caps the body after decompression: BodyTooLarge as soon as Content-Length or
-        the bytes read so far pass it.
+        the bytes read so far pass it. Redirects are followed up to MAX_REDIRECTS hops on the
+        host asked (or one of `redirect_hosts`), over http(s), never from https down to http;
+        any other is RedirectRefused.
         """
         return self._get(
             url,
@@ -583,6 +598,7 @@ class HttpClient:
             identifier=identifier,
             answer_statuses=answer_statuses,
             max_bytes=max_bytes,
+            redirect_hosts=redirect_hosts,
         )
 
     def _get(
@@ -597,6 +613,7 @@ class HttpClient:
         identifier: str | None,
         answer_statuses: frozenset[int] = frozenset(),
         max_bytes: int | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> _T:
         """The one retry loop: `_attempt` until it returns, fails for good, or attempts run out;
         `read` turns the answer into what the caller gets (and may ask again, raising `_Retry`)."""
@@ -659,6 +676,7 @@ class HttpClient:
                 max_bytes=max_bytes,
                 context=context,
                 read=read,
+                redirect_hosts=frozenset(h.lower() for h in redirect_hosts),
             )
         except _Retry as exc:
             attempts = self._config.max_attempts
@@ -697,21 +715,42 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         max_bytes: int | None,
         context: dict[str, Any],
-    ) -> tuple[requests.Response, bytes, dict[str, Any]]:
-        """The GET itself: the response, its body, and the context naming the final URL; the
-        pool's limits follow what the service announces. A failure that may pass raises `_Retry`."""
+        redirect_hosts: frozenset[str],
+    ) -> tuple[requests.Response, bytes, dict[str, Any], str | None]:
+        """The GET itself, following redirects as `_redirect_refusal` allows: the response, its
+        body, the context naming the final URL, and the first URL when a redirect was followed.
+        The pool's limits follow what the service announces. A failure that may pass raises
+        `_Retry`."""
         timeout = (self._config.connect_timeout, self._config.read_timeout)
+        target, query, first = url, dict(params) if params else None, None
         try:
-            with self._session.get(
-                url,
-                params=dict(params) if params else None,
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-                stream=True,
-            ) as response:
-                limiter.update_from_headers(response.headers)
-                context = {**context, "url": redact_url(response.url or context["url"])}
-                body = _read_body(response, max_bytes, context)
+            for hops in range(MAX_REDIRECTS + 1):
+                with self._session.get(
+                    target,
+                    params=query,
+                    headers=dict(headers) if headers else None,
+                    timeout=timeout,
+                    stream=True,
+                    allow_redirects=False,  # followed here, by our rules, not by requests'
+                ) as response:
+                    limiter.update_from_headers(response.headers)
+                    context = {**context, "url": redact_url(response.url or context["url"])}
+                    if not response.is_redirect:
+                        return response, _read_body(response, max_bytes, context), context, first
+                try:
+                    next_url = urljoin(response.url, response.headers["Location"])
+                    refusal = _redirect_refusal(response.url, next_url, hops, redirect_hosts)
+                except ValueError:  # "http://[::1" and the like
+                    next_url, refusal = response.headers["Location"], "not a URL"
+                if refusal is not None:
+                    raise RedirectRefused(
+                        f"{_where(context)}: {response.status_code} redirect to "
+                        f"{redact_url(next_url)[:200]} not followed: {refusal}",
+                        status=response.status_code,
+                        **context,
+                    )
+                first = first or response.url
+                target, query = next_url, None
         except (
             requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
             requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
@@ -723,7 +762,7 @@ class HttpClient:
                 # retries (45 s for two DOIs): the run ends here instead, with one line.
                 raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
             raise _Retry(describe_connection_error(exc), status=None, retry_after=None) from None
-        return response, body, context
+        raise AssertionError("unreachable: the last hop is refused above")  # pragma: no cover
 
     def _check_stopping(self, context: Mapping[str, Any]) -> None:
         """Once the run is asked to stop, nothing more is asked and no retry waits."""
@@ -753,6 +792,7 @@ class HttpClient:
         max_bytes: int | None,
         context: dict[str, Any],
         read: _Read[_T],
+        redirect_hosts: frozenset[str],
     ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
         _check_abandoned(context)
@@ -763,8 +803,8 @@ class HttpClient:
             token = _CURRENT.set(watch)
             _WATCHDOG.add(watch)
             try:
-                response, body, context = self._send(
-                    url, limiter, params, headers, max_bytes, context
+                response, body, context, redirected_from = self._send(
+                    url, limiter, params, headers, max_bytes, context, redirect_hosts
                 )
             except Exception:
                 if watch.reason is not None:  # cut by the watchdog: say why, not how it broke
@@ -800,7 +840,7 @@ class HttpClient:
                 url=response.url,
                 headers=response.headers,
                 content=body,
-                redirected_from=response.history[0].url if response.history else None,
+                redirected_from=redirected_from,
             )
             return read(answer, context, status_line)
         if status == 404:
@@ -877,6 +917,26 @@ def _read_body(
     body = b"".join(chunks)
     response._content = body  # as `.content` would have kept it, for whoever reads it after
     return body
+
+
+def _redirect_refusal(current: str, target: str, hops: int, hosts: frozenset[str]) -> str | None:
+    """Why a redirect from `current` to `target` is not followed, or None when it is: within the
+    host asked (http to https allowed) or one of `hosts`, over http(s), never from https down
+    to http, at most MAX_REDIRECTS hops."""
+    here, there = urlsplit(current), urlsplit(target)
+    if there.scheme not in ("http", "https"):
+        return f"a {there.scheme or 'schemeless'} URL is not a web service"
+    if here.scheme == "https" and there.scheme == "http":
+        return "it goes from https down to http"
+    if hops >= MAX_REDIRECTS:
+        return f"more than {MAX_REDIRECTS} redirects (a loop?)"
+    host = (there.hostname or "").lower()
+    same = host == (here.hostname or "").lower() and (
+        there.port == here.port or (here.scheme, there.scheme) == ("http", "https")
+    )
+    if not same and host not in hosts:
+        return f"{host or 'it'} is another host than the service asked"
+    return None
 
 
 def _full_url(url: str, params: Mapping[str, str] | None) -> str:

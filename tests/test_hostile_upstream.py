@@ -144,3 +144,62 @@ def test_a_signal_ends_a_request_that_waits_on_a_hung_server_and_frees_the_lock(
     again = harvest("doi", ELIFE)
     assert again.returncode == 0, again.stderr
     assert "unchanged  10.7554/eLife.01567" in again.stdout
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def elsewhere():
+    """Another service on another port: a redirect to it leaves the service asked."""
+    with ReplayUpstream() as server:
+        server.add_crossref("10.7554_elife.01567")
+        yield server
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["other host", "file", "ftp", "loop"],
+)
+def test_a_redirect_off_the_service_fails_its_doi_with_one_line(upstream, store, elsewhere, target):
+    location = {
+        "other host": elsewhere.url_for("crossref") + "/works/10.7554/eLife.01567",
+        "file": "file:///etc/passwd",
+        "ftp": "ftp://127.0.0.1/works/10.7554/eLife.01567",
+        "loop": upstream.url_for("crossref") + "/works?filter=doi:10.7554/eLife.01567",
+    }[target]
+    upstream.fail("/crossref/works", 302, b"", {"Location": location}, times=None)
+
+    _result, outcomes = run_pipeline(
+        harvest, [parse_doi(ELIFE), parse_doi(DRYAD)], store=store, config=upstream.config()
+    )
+
+    status = {o.identifier: o for o in outcomes}
+    assert status[DRYAD].status == "created"  # the run goes on
+    assert status[ELIFE].status == "failed"
+    assert "\n" not in status[ELIFE].error and "redirect" in status[ELIFE].error
+    assert elsewhere.count("/") == 0  # never asked
+    # a loop is given up after a few hops, not thirty
+    assert upstream.count("/crossref/works") <= 2 * (1 + 5)
+
+
+def test_a_redirect_loop_ends_the_harvest_command_with_one_line_and_exit_1(tmp_path, upstream):
+    loop = upstream.url_for("crossref") + "/works/10.7554/eLife.01567"
+    upstream.fail("/crossref/works", 302, b"", {"Location": loop}, times=None)
+    harvest = HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES)
+    proc = harvest("doi", ELIFE, DRYAD)  # fails the test on a traceback
+    assert proc.returncode == 1, proc.stderr
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("failed")]
+    assert ELIFE in line and "redirect" in line
+    assert any(x.startswith("created") and DRYAD in x for x in proc.stdout.splitlines())
+
+
+def test_the_agency_a_doiorg_redirect_points_to_is_followed(upstream, store):
+    """doi.org's content negotiation is a redirect to the agency's CSL service: followed."""
+    upstream.add_csl(
+        "10.1126/science.169.3946.635", "10.1126_science.169.3946.635_habanero", agency="mEDRA"
+    )
+    _result, outcomes = run_pipeline(
+        harvest, [parse_doi("10.1126/science.169.3946.635")], store=store, config=upstream.config()
+    )
+    assert [o.status for o in outcomes] == ["created"]
