@@ -66,9 +66,10 @@ def user_agent(mailto: str) -> str:
     return f"harvester/{__version__} ({PROJECT_URL})"
 
 
-#: Seconds a request still waiting when the run is asked to stop (SIGTERM, Ctrl-C) may take to
-#: finish before it is cut: enough for an answer already on its way, short of a hung server.
-STOP_GRACE = 3.0
+#: Seconds the run has, once asked to stop (SIGTERM, Ctrl-C), to finish the batch in hand: what
+#: it asks and waits for within them goes on; then every request still waiting is cut and
+#: nothing more is asked. Enough for answers on their way, short of a hung server.
+STOP_GRACE = 5.0
 #: How often the watchdog looks at the requests in flight.
 _WATCH_INTERVAL = 0.1
 
@@ -78,10 +79,13 @@ class _Watch:
     it go early (its chunk abandoned, the run stopping), and the socket to cut then."""
 
     def __init__(
-        self, deadline: float, abandon: threading.Event | None, stop: threading.Event | None
+        self,
+        deadline: float,
+        abandon: threading.Event | None,
+        stop_deadline: Callable[[], float | None],
     ) -> None:
         self.deadline = time.monotonic() + deadline
-        self.abandon, self.stop = abandon, stop
+        self.abandon, self.stop_deadline = abandon, stop_deadline
         self.sock: socket.socket | None = None
         self.reason: str | None = None  # why it was cut: "deadline", "abandoned", "stopping"
         self._lock = threading.Lock()
@@ -90,10 +94,9 @@ class _Watch:
         """Why the request must end now, if it must."""
         if self.abandon is not None and self.abandon.is_set():
             return "abandoned"
-        if self.stop is not None and self.stop.is_set():
-            self.deadline = min(self.deadline, now + STOP_GRACE)
-            if now >= self.deadline:
-                return "stopping"
+        stop = self.stop_deadline()
+        if stop is not None and now >= stop:
+            return "stopping"
         return "deadline" if now >= self.deadline else None
 
     def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
@@ -520,12 +523,25 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._stop: threading.Event | None = None
+        self._stop_at: float | None = None
+        self._stop_lock = threading.Lock()
 
     def stop_when(self, stop: threading.Event) -> None:
-        """Once `stop` is set (SIGTERM, Ctrl-C), a request still waiting gets STOP_GRACE
-        seconds more, then is cut (Abandoned), and no retry waits: the run stops in seconds,
-        stores what it has and lets go of the lock, whatever a hung server does."""
+        """Once `stop` is set (SIGTERM, Ctrl-C), the run has STOP_GRACE seconds more to finish
+        the batch in hand; then whatever still waits is cut and nothing more is asked
+        (Abandoned): the run stops in seconds, stores what it has and lets go of the lock,
+        whatever a hung server does."""
         self._stop = stop
+
+    def _stop_deadline(self) -> float | None:
+        """When the requests of a stopping run are cut: STOP_GRACE after the stop was first
+        seen (by the watchdog, within a tenth of a second), or None while it is not asked."""
+        if self._stop is None or not self._stop.is_set():
+            return None
+        with self._stop_lock:
+            if self._stop_at is None:
+                self._stop_at = time.monotonic() + STOP_GRACE
+            return self._stop_at
 
     def has_limiter(self, key: str) -> bool:
         return key in self._limiters
@@ -653,9 +669,10 @@ class HttpClient:
             end = time.monotonic() + seconds
             while (left := end - time.monotonic()) > 0:
                 self._check_stopping(context)
-                if (event or self._stop).wait(min(left, _WATCH_INTERVAL)):
+                if event is None:
+                    time.sleep(min(left, _WATCH_INTERVAL))
+                elif event.wait(min(left, _WATCH_INTERVAL)):
                     _check_abandoned(context)
-                    self._check_stopping(context)
 
         retrying = Retrying(
             stop=stop_after_attempt(self._config.max_attempts),
@@ -765,8 +782,9 @@ class HttpClient:
         raise AssertionError("unreachable: the last hop is refused above")  # pragma: no cover
 
     def _check_stopping(self, context: Mapping[str, Any]) -> None:
-        """Once the run is asked to stop, nothing more is asked and no retry waits."""
-        if self._stop is not None and self._stop.is_set():
+        """Once a stopping run's grace is over, nothing more is asked and no retry waits."""
+        stop = self._stop_deadline()
+        if stop is not None and time.monotonic() >= stop:
             raise Abandoned(f"{_where(context)}: not asked, the run is stopping", **context)
 
     def _cut_error(self, reason: str, context: Mapping[str, Any]) -> UpstreamError:
@@ -799,7 +817,7 @@ class HttpClient:
         self._check_stopping(context)
         with limiter.slot():
             _check_abandoned(context)  # the wait for a slot may have been long
-            watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop)
+            watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop_deadline)
             token = _CURRENT.set(watch)
             _WATCHDOG.add(watch)
             try:

@@ -119,7 +119,7 @@ def test_a_signal_ends_a_request_that_waits_on_a_hung_server_and_frees_the_lock(
     tmp_path, upstream, sig
 ):
     upstream.fail("/datacite/dois/", "trickle", SLOW_BODY, times=None)
-    # read_timeout 5 s, deadline 20 s: a stop must not wait for either.
+    # read_timeout 5 s, deadline 20 s: a stop must not wait for either, only its grace.
     harvest = HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES + "read_timeout = 5.0\n")
     proc = harvest.start("--log-format", "json", "doi", ELIFE, DRYAD)
     try:
@@ -138,7 +138,7 @@ def test_a_signal_ends_a_request_that_waits_on_a_hung_server_and_frees_the_lock(
             proc.wait()
     assert "Traceback" not in stderr, stderr
     assert proc.returncode == 130, stderr
-    assert took < 8, took
+    assert took < 10, took  # the grace of 5 s for the batch in hand, then the cut
     assert "1 failed" in stdout and "run 1" in stdout  # what it had is stored
     # The lock is free: the next harvest takes it at once and finds eLife stored.
     again = harvest("doi", ELIFE)
