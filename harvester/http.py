@@ -161,7 +161,10 @@ class _Watchdog:
                 for watch, _ in due:
                     self._watches.discard(watch)
             for watch, reason in due:
-                watch.cut(reason)
+                try:
+                    watch.cut(reason)
+                except Exception:  # never let one odd socket end the watch over every other
+                    log.exception("fetch.watchdog_failed", reason=reason)
             time.sleep(_WATCH_INTERVAL)
 
 
