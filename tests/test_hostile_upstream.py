@@ -88,6 +88,26 @@ def test_a_doi_that_makes_openalexs_list_answer_500_fails_alone(upstream):
     assert set(status.values()) == {"not_found"} and len(status) == 49
 
 
+def test_openalexs_daily_limit_reached_while_halving_still_answers_each_doi_once(upstream):
+    dois = upstream.add_synthetic(50)
+    upstream.fail(POISONED, 500, b"Internal Server Error", {"content-type": "text/plain"}, None)
+    upstream.limit_openalex(3)  # spent halfway down the halving
+    config = upstream.config()
+
+    answers = [
+        fetched
+        for batch in openalex.fetch_works(
+            [parse_doi(d) for d in dois], fake_client(config), config.openalex.url, "k3y"
+        )
+        for fetched in batch
+    ]
+
+    assert [f.identifier for f in answers] == [parse_doi(d).key for d in dois]  # once, in order
+    answered = [f for f in answers if f.status == "not_found"]
+    unasked = [f for f in answers if f.error == openalex.NOT_ASKED]
+    assert answered and unasked and len(answered) + len(unasked) == 50
+
+
 # --- a hung upstream: a body that trickles, a chunked body that never ends ----------------------
 
 
