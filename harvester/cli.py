@@ -424,9 +424,11 @@ def _write_run(
     with app.writing(create=create) as store:
         run = start(store)
         with stop_on_signals() if stop is None else nullcontext(stop) as stop_event:
+            client = connect(app.config)
+            client.stop_when(stop_event)  # a request waiting on a hung server ends in seconds
             result = run(
                 store=store,
-                client=connect(app.config),
+                client=client,
                 config=app.config,
                 command=_command_line(),
                 stop=stop_event,

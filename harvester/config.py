@@ -34,6 +34,14 @@ class HttpConfig:
     # Largest answer read, in bytes, unless a source sets its own cap: a 1,000-row Crossref
     # page is a few MB; anything far larger is a broken or hostile server, refused while reading.
     max_body_bytes: int = 64 * 1024 * 1024
+    # Seconds one request may take from its start to its last byte, however the server trickles
+    # it (read_timeout only bounds the wait between two bytes); 0: four times read_timeout.
+    deadline: float = 0.0
+
+    @property
+    def request_deadline(self) -> float:
+        """`deadline`, or four times `read_timeout` when it is 0."""
+        return self.deadline or 4 * self.read_timeout
 
 
 @dataclass(frozen=True)
@@ -384,7 +392,7 @@ def _validate(config: Config) -> None:
     for name in ("connect_timeout", "read_timeout"):
         if getattr(h, name) <= 0:
             raise ConfigError(f"[http] {name} must be above 0 seconds, not {getattr(h, name)}")
-    for name in ("backoff_initial", "backoff_max", "retry_after_cap"):
+    for name in ("backoff_initial", "backoff_max", "retry_after_cap", "deadline"):
         if getattr(h, name) < 0:
             raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:

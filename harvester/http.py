@@ -7,23 +7,27 @@ secret masking are decided here once instead of drifting apart in each source mo
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import random
 import re
+import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import structlog
+import urllib3.connection
+import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -39,7 +43,7 @@ from harvester.errors import (
     Unreachable,
     UpstreamError,
 )
-from harvester.secrets import redact_text, redact_url
+from harvester.secrets import config_secrets, redact_text, redact_url, remember
 
 log = structlog.get_logger(__name__)
 
@@ -62,16 +66,179 @@ def user_agent(mailto: str) -> str:
     return f"harvester/{__version__} ({PROJECT_URL})"
 
 
+#: Seconds the run has, once asked to stop (SIGTERM, Ctrl-C), to finish the batch in hand: what
+#: it asks and waits for within them goes on; then every request still waiting is cut and
+#: nothing more is asked. Enough for answers on their way, short of a hung server.
+STOP_GRACE = 5.0
+#: How often the watchdog looks at the requests in flight.
+_WATCH_INTERVAL = 0.1
+
+
+class _Watch:
+    """One request in flight, as the watchdog sees it: when it must be done by, what would let
+    it go early (its chunk abandoned, the run stopping), and the socket to cut then."""
+
+    def __init__(
+        self,
+        deadline: float,
+        abandon: threading.Event | None,
+        stop_deadline: Callable[[], float | None],
+    ) -> None:
+        self.deadline = time.monotonic() + deadline
+        self.abandon, self.stop_deadline = abandon, stop_deadline
+        self.sock: socket.socket | None = None
+        self.reason: str | None = None  # why it was cut: "deadline", "abandoned", "stopping"
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> str | None:
+        """Why the request must end now, if it must."""
+        if self.abandon is not None and self.abandon.is_set():
+            return "abandoned"
+        stop = self.stop_deadline()
+        if stop is not None and now >= stop:
+            return "stopping"
+        return "deadline" if now >= self.deadline else None
+
+    def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
+        """The socket this request goes out on, kept itself: http.client lets go of a
+        connection's socket once the headers say it closes, while the body is still read
+        from it. Cut at once if the request is already let go."""
+        sock = getattr(connection, "sock", None)
+        if sock is None:
+            return  # not connected yet: connect() attaches again
+        with self._lock:
+            self.sock = sock
+            cut = self.reason is not None
+        if cut:
+            _shut(sock)
+
+    def cut(self, reason: str) -> None:
+        """Wake the thread blocked reading this request's socket: the read ends, and the error
+        it raises is read as `reason` (`HttpClient._cut_error`)."""
+        with self._lock:
+            self.reason = reason
+            sock = self.sock
+        if sock is not None:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for the process that cuts the requests past their deadline or let go.
+
+    A blocked socket read does not look at the clock: a body that trickles one byte a second
+    never trips read_timeout, and a thread waiting in recv cannot be told to stop. Shutting the
+    socket down from here ends the read at once, whatever phase the request is in."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: set[_Watch] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, watch: _Watch) -> None:
+        with self._cond:
+            self._watches.discard(watch)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._watches:
+                    self._cond.wait()
+                now = time.monotonic()
+                due = [(w, reason) for w in self._watches if (reason := w.due(now))]
+                for watch, _ in due:
+                    self._watches.discard(watch)
+            for watch, reason in due:
+                try:
+                    watch.cut(reason)
+                except Exception:  # never let one odd socket end the watch over every other
+                    log.exception("fetch.watchdog_failed", reason=reason)
+            time.sleep(_WATCH_INTERVAL)
+
+
+_WATCHDOG = _Watchdog()
+#: The request the current thread is sending, for the connection classes below to attach to.
+_CURRENT: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "http_request", default=None
+)
+
+
+def _attach_current(connection: urllib3.connection.HTTPConnection) -> None:
+    watch = _CURRENT.get()
+    if watch is not None:
+        watch.attach(connection)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """A connection that tells the request it carries which socket to cut."""
+
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, its pools making connections the watchdog can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
 def make_session(config: Config) -> requests.Session:
     """The one Session factory, so every source shares the same identity and connection pool.
 
     urllib3's own retries are switched off (`max_retries=0`): a second, hidden retry loop would
     multiply attempts and ignore Retry-After and our rate limiters.
+
+    The config's secret values are registered for masking here, where the session that will send
+    them is made: a Config built in code never passes `load_config`, and a server that quotes a
+    key back bare (a 401 body) is then still masked in every log line and stored error.
     """
+    remember(config_secrets(config))
     session = requests.Session()
     session.headers["User-Agent"] = user_agent(config.mailto)
     session.headers["Accept"] = "application/json"
-    adapter = HTTPAdapter(pool_connections=POOL_MAXSIZE, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    adapter = _WatchedAdapter(
+        pool_connections=POOL_MAXSIZE, pool_maxsize=POOL_MAXSIZE, max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -297,6 +464,16 @@ class BytesResponse:
     redirected_from: str | None  # the first requested URL when a redirect happened, else None
 
 
+#: Redirects followed for one request: an alias (Crossref's 301 to the prime DOI, OpenAlex's to
+#: a merged work), an upgrade to https, doi.org's hop to the agency; more than this is a loop.
+MAX_REDIRECTS = 5
+
+
+class RedirectRefused(BadPayload):
+    """A redirect that leaves the service (another host, another scheme, https down to http) or
+    goes round in circles: not followed, and the identifier fails with one line."""
+
+
 class BodyTooLarge(BadPayload):
     """The body passed the caller's `max_bytes`: refused, and not read any further."""
 
@@ -348,6 +525,26 @@ class HttpClient:
         self._limiters: dict[str, RateLimiter] = dict(limiters or {})
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._stop: threading.Event | None = None
+        self._stop_at: float | None = None
+        self._stop_lock = threading.Lock()
+
+    def stop_when(self, stop: threading.Event) -> None:
+        """Once `stop` is set (SIGTERM, Ctrl-C), the run has STOP_GRACE seconds more to finish
+        the batch in hand; then whatever still waits is cut and nothing more is asked
+        (Abandoned): the run stops in seconds, stores what it has and lets go of the lock,
+        whatever a hung server does."""
+        self._stop = stop
+
+    def _stop_deadline(self) -> float | None:
+        """When the requests of a stopping run are cut: STOP_GRACE after the stop was first
+        seen (by the watchdog, within a tenth of a second), or None while it is not asked."""
+        if self._stop is None or not self._stop.is_set():
+            return None
+        with self._stop_lock:
+            if self._stop_at is None:
+                self._stop_at = time.monotonic() + STOP_GRACE
+            return self._stop_at
 
     def has_limiter(self, key: str) -> bool:
         return key in self._limiters
@@ -365,6 +562,7 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         identifier: str | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> JsonResponse:
         """GET `url` within pool `pool` and return its parsed JSON, or raise an `UpstreamError`.
 
@@ -380,6 +578,7 @@ class HttpClient:
             params=params,
             headers=headers,
             identifier=identifier,
+            redirect_hosts=redirect_hosts,
         )
 
     def get_bytes(
@@ -393,6 +592,7 @@ class HttpClient:
         identifier: str | None = None,
         answer_statuses: frozenset[int] = frozenset(),
         max_bytes: int | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> BytesResponse:
         """GET `url` within pool `pool` and return its body as bytes, or raise an `UpstreamError`.
 
@@ -403,7 +603,9 @@ class HttpClient:
         whose bodies the caller reads itself; a status that is retried stays retried), else
         NotFound (404), ClientError (other 4xx), UpstreamError (500, other statuses).
         `max_bytes` caps the body after decompression: BodyTooLarge as soon as Content-Length or
-        the bytes read so far pass it.
+        the bytes read so far pass it. Redirects are followed up to MAX_REDIRECTS hops on the
+        host asked (or one of `redirect_hosts`), over http(s), never from https down to http;
+        any other is RedirectRefused.
         """
         return self._get(
             url,
@@ -415,6 +617,7 @@ class HttpClient:
             identifier=identifier,
             answer_statuses=answer_statuses,
             max_bytes=max_bytes,
+            redirect_hosts=redirect_hosts,
         )
 
     def _get(
@@ -429,6 +632,7 @@ class HttpClient:
         identifier: str | None,
         answer_statuses: frozenset[int] = frozenset(),
         max_bytes: int | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> _T:
         """The one retry loop: `_attempt` until it returns, fails for good, or attempts run out;
         `read` turns the answer into what the caller gets (and may ask again, raising `_Retry`)."""
@@ -460,12 +664,18 @@ class HttpClient:
             )
 
         def pause(seconds: float) -> None:
-            """The wait before a retry, cut short when the work is let go."""
+            """The wait before a retry, cut short when the work is let go or the run stops."""
             event = ABANDON.get()
-            if event is None:
+            if event is None and self._stop is None:
                 self._sleep(seconds)
-            elif event.wait(seconds):
-                _check_abandoned(context)
+                return
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                self._check_stopping(context)
+                if event is None:
+                    time.sleep(min(left, _WATCH_INTERVAL))
+                elif event.wait(min(left, _WATCH_INTERVAL)):
+                    _check_abandoned(context)
 
         retrying = Retrying(
             stop=stop_after_attempt(self._config.max_attempts),
@@ -486,6 +696,7 @@ class HttpClient:
                 max_bytes=max_bytes,
                 context=context,
                 read=read,
+                redirect_hosts=frozenset(h.lower() for h in redirect_hosts),
             )
         except _Retry as exc:
             attempts = self._config.max_attempts
@@ -516,6 +727,81 @@ class HttpClient:
         ceiling = min(self._config.backoff_max, self._config.backoff_initial * 2**exponent)
         return self._rng.uniform(0, ceiling)
 
+    def _send(
+        self,
+        url: str,
+        limiter: RateLimiter,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        max_bytes: int | None,
+        context: dict[str, Any],
+        redirect_hosts: frozenset[str],
+    ) -> tuple[requests.Response, bytes, dict[str, Any], str | None]:
+        """The GET itself, following redirects as `_redirect_refusal` allows: the response, its
+        body, the context naming the final URL, and the first URL when a redirect was followed.
+        The pool's limits follow what the service announces. A failure that may pass raises
+        `_Retry`."""
+        timeout = (self._config.connect_timeout, self._config.read_timeout)
+        target, query, first = url, dict(params) if params else None, None
+        try:
+            for hops in range(MAX_REDIRECTS + 1):
+                with self._session.get(
+                    target,
+                    params=query,
+                    headers=dict(headers) if headers else None,
+                    timeout=timeout,
+                    stream=True,
+                    allow_redirects=False,  # followed here, by our rules, not by requests'
+                ) as response:
+                    limiter.update_from_headers(response.headers)
+                    context = {**context, "url": redact_url(response.url or context["url"])}
+                    if not response.is_redirect:
+                        return response, _read_body(response, max_bytes, context), context, first
+                try:
+                    next_url = urljoin(response.url, response.headers["Location"])
+                    refusal = _redirect_refusal(response.url, next_url, hops, redirect_hosts)
+                except ValueError:  # "http://[::1" and the like
+                    next_url, refusal = response.headers["Location"], "not a URL"
+                if refusal is not None:
+                    raise RedirectRefused(
+                        f"{_where(context)}: {response.status_code} redirect to "
+                        f"{redact_url(next_url)[:200]} not followed: {refusal}",
+                        status=response.status_code,
+                        **context,
+                    )
+                first = first or response.url
+                target, query = next_url, None
+        except (
+            requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
+            requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
+            requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
+            requests.exceptions.ContentDecodingError,  # gzip stream cut short
+        ) as exc:
+            if isinstance(exc, requests.ConnectionError) and _unresolved(exc):
+                # Asking again cannot help within a run, and every request would wait its
+                # retries (45 s for two DOIs): the run ends here instead, with one line.
+                raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
+            raise _Retry(describe_connection_error(exc), status=None, retry_after=None) from None
+        raise AssertionError("unreachable: the last hop is refused above")  # pragma: no cover
+
+    def _check_stopping(self, context: Mapping[str, Any]) -> None:
+        """Once a stopping run's grace is over, nothing more is asked and no retry waits."""
+        stop = self._stop_deadline()
+        if stop is not None and time.monotonic() >= stop:
+            raise Abandoned(f"{_where(context)}: not asked, the run is stopping", **context)
+
+    def _cut_error(self, reason: str, context: Mapping[str, Any]) -> UpstreamError:
+        """What a request the watchdog cut fails with. Past its deadline it is not asked again:
+        a server that trickles an answer will trickle it the next time too."""
+        where = _where(context)
+        if reason == "deadline":
+            deadline = self._config.request_deadline
+            return TransientError(
+                f"{where}: no complete answer within {deadline:g} s (the request deadline)",
+                **context,
+            )
+        return Abandoned(f"{where}: cut short, the run is stopping", **context)
+
     def _attempt(
         self,
         url: str,
@@ -527,36 +813,29 @@ class HttpClient:
         max_bytes: int | None,
         context: dict[str, Any],
         read: _Read[_T],
+        redirect_hosts: frozenset[str],
     ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
-        timeout = (self._config.connect_timeout, self._config.read_timeout)
         _check_abandoned(context)
+        self._check_stopping(context)
         with limiter.slot():
             _check_abandoned(context)  # the wait for a slot may have been long
+            watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop_deadline)
+            token = _CURRENT.set(watch)
+            _WATCHDOG.add(watch)
             try:
-                with self._session.get(
-                    url,
-                    params=dict(params) if params else None,
-                    headers=dict(headers) if headers else None,
-                    timeout=timeout,
-                    stream=True,
-                ) as response:
-                    limiter.update_from_headers(response.headers)
-                    context = {**context, "url": redact_url(response.url or context["url"])}
-                    body = _read_body(response, max_bytes, context)
-            except (
-                requests.ConnectionError,  # refused, reset, DNS hiccup; includes ConnectTimeout
-                requests.Timeout,  # read timeout: a slow backend, usually not slow the next time
-                requests.exceptions.ChunkedEncodingError,  # connection dropped mid-body
-                requests.exceptions.ContentDecodingError,  # gzip stream cut short
-            ) as exc:
-                if isinstance(exc, requests.ConnectionError) and _unresolved(exc):
-                    # Asking again cannot help within a run, and every request would wait its
-                    # retries (45 s for two DOIs): the run ends here instead, with one line.
-                    raise Unreachable(urlsplit(url).hostname or url, context["source"]) from None
-                raise _Retry(
-                    describe_connection_error(exc), status=None, retry_after=None
-                ) from None
+                response, body, context, redirected_from = self._send(
+                    url, limiter, params, headers, max_bytes, context, redirect_hosts
+                )
+            except Exception:
+                if watch.reason is not None:  # cut by the watchdog: say why, not how it broke
+                    raise self._cut_error(watch.reason, context) from None
+                raise
+            finally:
+                _WATCHDOG.remove(watch)
+                _CURRENT.reset(token)
+            if watch.reason is not None:  # cut as the last byte came: cut all the same
+                raise self._cut_error(watch.reason, context)
 
         status = response.status_code
         where = _where(context)
@@ -582,7 +861,7 @@ class HttpClient:
                 url=response.url,
                 headers=response.headers,
                 content=body,
-                redirected_from=response.history[0].url if response.history else None,
+                redirected_from=redirected_from,
             )
             return read(answer, context, status_line)
         if status == 404:
@@ -662,6 +941,26 @@ def _read_body(
     body = b"".join(chunks)
     response._content = body  # as `.content` would have kept it, for whoever reads it after
     return body
+
+
+def _redirect_refusal(current: str, target: str, hops: int, hosts: frozenset[str]) -> str | None:
+    """Why a redirect from `current` to `target` is not followed, or None when it is: within the
+    host asked (http to https allowed) or one of `hosts`, over http(s), never from https down
+    to http, at most MAX_REDIRECTS hops."""
+    here, there = urlsplit(current), urlsplit(target)
+    if there.scheme not in ("http", "https"):
+        return f"a {there.scheme or 'schemeless'} URL is not a web service"
+    if here.scheme == "https" and there.scheme == "http":
+        return "it goes from https down to http"
+    if hops >= MAX_REDIRECTS:
+        return f"more than {MAX_REDIRECTS} redirects (a loop?)"
+    host = (there.hostname or "").lower()
+    same = host == (here.hostname or "").lower() and (
+        there.port == here.port or (here.scheme, there.scheme) == ("http", "https")
+    )
+    if not same and host not in hosts:
+        return f"{host or 'it'} is another host than the service asked"
+    return None
 
 
 def _full_url(url: str, params: Mapping[str, str] | None) -> str:

@@ -53,9 +53,11 @@ def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | No
     ]
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    # A traceback becomes text before masking, in both formats: the console renderer would
+    # otherwise format the exception itself, after mask_event, quoting a key its message holds.
+    shared.append(structlog.processors.format_exc_info)
     # Last before rendering, so that whatever any processor or logger put in is masked too.
     shared.append(mask_event)
 

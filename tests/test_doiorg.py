@@ -21,7 +21,9 @@ from harvester.sources.doiorg import CSL_JSON, SOURCE, fetch_csl
 from harvester.sources.doiorg import parse as parse_csl
 
 BASE = "http://127.0.0.1:8080/doi"
-AGENCY = "http://agency.test"  # stands in for the registration agency's host
+#: The registration agency's host, as doi.org's recorded 302 names it: a redirect is followed
+#: only to the agencies' content-negotiation hosts (doiorg.CSL_HOSTS).
+AGENCY = "https://api.crossref.org"
 SCIENCE = "10.1126/science.169.3946.635"
 HABANERO = "csl/10.1126_science.169.3946.635_habanero.json"
 RCROSSREF = "csl/10.1126_science.169.3946.635_rcrossref.json"
@@ -299,7 +301,7 @@ def test_csl_without_a_doi_fails(client, rsps):
 
 
 def test_medra_doi_reads_through_doiorg(client, rsps):
-    agency_url = f"{AGENCY}/medra/10.1430/8105"
+    agency_url = "https://data.medra.org/10.1430/8105"
     rsps.add(responses.GET, f"{BASE}/10.1430/8105", status=302, headers={"Location": agency_url})
     rsps.add(responses.GET, agency_url, json=MEDRA_CSL)
 

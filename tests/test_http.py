@@ -33,6 +33,7 @@ from harvester.http import (
     HttpClient,
     JsonResponse,
     RateLimiter,
+    RedirectRefused,
     make_session,
     redact_url,
     user_agent,
@@ -413,6 +414,30 @@ def test_redirect_is_followed_and_reported(client, mocked):
     assert result.url == URL
     assert result.redirected_from == old
     assert result.data == OK_BODY
+
+
+def test_a_redirect_from_https_down_to_http_is_not_followed(client, mocked):
+    old = "https://api.crossref.org/works/10.1111/old"
+    mocked.get(old, status=301, headers={"Location": URL.replace("https:", "http:")})
+    with pytest.raises(RedirectRefused, match="from https down to http"):
+        client.get_json(old, pool=POOL, source="crossref")
+    assert len(mocked.calls) == 1  # the http URL was never asked
+
+
+def test_a_redirect_to_a_host_the_caller_names_is_followed_and_no_other(client, mocked):
+    """doi.org's content negotiation hops to the agency's service, named by doiorg.py; a hop
+    to a landing page on a publisher's host is not metadata and is not followed."""
+    asked = "https://doi.org/10.1126/science.169.3946.635"
+    agency = "https://api.crossref.org/v1/works/10.1126%2Fscience.169.3946.635/transform"
+    mocked.get(asked, status=302, headers={"Location": agency})
+    mocked.get(agency, json=OK_BODY)
+    result = client.get_json(
+        asked, pool=POOL, source="doi.org", redirect_hosts=("api.crossref.org",)
+    )
+    assert result.url == agency and result.redirected_from == asked
+    with pytest.raises(RedirectRefused, match="another host"):
+        client.get_json(asked, pool=POOL, source="doi.org")
+    assert [c.request.url for c in mocked.calls] == [asked, agency, asked]
 
 
 def test_limits_follow_response_headers(client, mocked, limiter):

@@ -94,6 +94,20 @@ def test_exception_info_still_renders_its_traceback_masked():
     assert "Traceback" in json.loads(text.splitlines()[0])["exception"]
 
 
+def test_a_traceback_on_the_console_is_masked_by_pattern_and_by_value():
+    secrets.remember([KEY])
+
+    def emit():
+        try:
+            raise RuntimeError(f"the server said {KEY} is wrong (GET /works?token=abcdef)")
+        except RuntimeError:
+            structlog.get_logger("harvester.x").exception("crashed")
+
+    text = logged("console", emit)
+    assert "Traceback" in text and "the server said *** is wrong" in text
+    assert KEY not in text and "abcdef" not in text
+
+
 def test_the_error_line_a_person_reads_is_masked_too():
     secrets.remember([KEY])
     line = error_line(UpstreamError(f"GET https://x.test/works?api_key={KEY} failed ({KEY})"))

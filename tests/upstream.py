@@ -412,7 +412,9 @@ class ReplayUpstream:
     ) -> None:
         """The next request whose path (with query) contains `path_part` gets this answer instead;
         `times` requests in all, or every one from now on when None. `status` may also be
-        "reset", "timeout" (`body`: seconds) or "truncate" (`body`: what is sent of it)."""
+        "reset", "timeout" (`body`: seconds), "truncate" (`body`: what is sent of it),
+        "trickle" (a 200 whose `body` comes one byte a second) or "endless" (a 200 whose
+        chunked body never ends: a chunk of `body` every half second)."""
         self.faults.append([path_part, status, headers or {}, body, times])
 
     def count(self, path_part: str) -> int:
@@ -723,6 +725,8 @@ class ReplayUpstream:
                     time.sleep(float(body or b"2"))
                     self.close_connection = True
                     return None
+                if status in ("trickle", "endless"):
+                    return self._hang(status, body, headers)
                 if status == "truncate":
                     self.send_response(200)
                     for name, value in {"content-type": "application/json", **headers}.items():
@@ -735,6 +739,34 @@ class ReplayUpstream:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return None
                 return self._send(int(status), body, headers)
+
+            def _hang(self, status: str, body: bytes, headers: dict) -> None:
+                """A server that never finishes its answer, until the client goes away (or two
+                minutes pass): never a read timeout, since bytes keep coming."""
+                endless = status == "endless"
+                self.send_response(200)
+                for name, value in {"content-type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                if endless:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.close_connection = True
+                pieces = [body] if endless else [body[i : i + 1] for i in range(len(body))]
+                give_up = time.monotonic() + 120
+                try:
+                    while time.monotonic() < give_up:
+                        for piece in pieces:
+                            chunk = b"%x\r\n%s\r\n" % (len(piece), piece) if endless else piece
+                            self.wfile.write(chunk)
+                            self.wfile.flush()
+                            time.sleep(0.5 if endless else 1.0)
+                        if not endless:
+                            return None
+                except OSError:  # the client hung up: what the harvester should do
+                    return None
+                return None
 
             # --- writing answers ---
 

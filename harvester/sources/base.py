@@ -1,5 +1,5 @@
 """What every source is, and the few helpers sources share: the protocols only, then `fetch_one`,
-`url_batches` and `in_order`.
+`split_batch`, `url_batches` and `in_order`.
 
 A source is one module of this package. The module itself satisfies the protocol below (PEP 544
 allows a module as a protocol's implementation): its constants say what it is, its functions do
@@ -25,6 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
+import structlog
+
 from harvester.config import Config, FeedConfig, PoolLimit
 from harvester.errors import (
     BadIdentifier,
@@ -37,6 +39,8 @@ from harvester.errors import (
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, parse_doi
 from harvester.models import Fetched, Record
+
+log = structlog.get_logger(__name__)
 
 
 class Source(Protocol):
@@ -220,6 +224,40 @@ def answered_doi(asked: Doi, answered: str, *, source: str, redirected: bool = F
 
 def failed(source: str, doi: Doi, exc: UpstreamError) -> Fetched:
     return Fetched(source, doi.key, "failed", error=str(exc), error_kind=failure_kind(exc))
+
+
+class SplitBudget:
+    """How many more list requests the halving of one failing batch may send: as many as the
+    batch has DOIs, what single look-ups would cost. One poisoned DOI in 50 needs 12; a service
+    that answers 500 to everything is not asked twice per DOI."""
+
+    def __init__(self, requests: int) -> None:
+        self.left = requests
+
+    def take(self, requests: int) -> bool:
+        if self.left < requests:
+            return False
+        self.left -= requests
+        return True
+
+
+def split_batch(
+    batch: list[Doi],
+    exc: UpstreamError,
+    source: str,
+    fetch_part: Callable[[list[Doi], SplitBudget], list[Fetched]],
+    budget: SplitBudget | None = None,
+) -> list[Fetched]:
+    """A list request answered 500: each half asked on its own (`fetch_part`, which splits again
+    a half that fails the same way), so one DOI the service chokes on fails alone instead of
+    failing its neighbours on every run. A 500 is deterministic (an exception on one value), so
+    the halves are asked at once; when the budget is spent, what is left fails with `exc`."""
+    budget = SplitBudget(len(batch)) if budget is None else budget
+    if len(batch) < 2 or not budget.take(2):
+        return [failed(source, doi, exc) for doi in batch]
+    log.info("fetch.batch_split", source=source, size=len(batch), error=str(exc))
+    middle = len(batch) // 2
+    return fetch_part(batch[:middle], budget) + fetch_part(batch[middle:], budget)
 
 
 def url_batches(

@@ -32,9 +32,11 @@ from harvester.models import Fetched, Record, Relation, Title, Update
 from harvester.sources import base
 from harvester.sources.base import (
     FeedTarget,
+    SplitBudget,
     failed,
     fetch_one,
     in_order,
+    split_batch,
     url_batches,
 )
 from harvester.sources.fields import (
@@ -141,9 +143,12 @@ def fetch_works(
     )
 
 
-def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fetched]:
+def fetch_batch(
+    batch: list[Doi], client: HttpClient, base_url: str, budget: SplitBudget | None = None
+) -> list[Fetched]:
     """One list request for the batch; a DOI missing from the answer is asked for on its own
-    (it may be an alias, or the list index may lag) before it is called not found."""
+    (it may be an alias, or the list index may lag) before it is called not found. A 500 (an
+    exception on one bad value) splits the batch in halves (`split_batch`)."""
     if len(batch) == 1:
         return [fetch_single(batch[0], client, base_url)]
     found: dict[str, dict] = {}
@@ -156,6 +161,10 @@ def fetch_batch(batch: list[Doi], client: HttpClient, base_url: str) -> list[Fet
         # The batch request itself was refused or garbled: single look-ups may still succeed.
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
     except UpstreamError as exc:
+        if exc.status == 500:
+            return split_batch(
+                batch, exc, SOURCE, lambda part, b: fetch_batch(part, client, base_url, b), budget
+            )
         # Crossref is failing (retries exhausted): asking each DOI again would only add load.
         return [failed(SOURCE, doi, exc) for doi in batch]
     return [

@@ -132,8 +132,24 @@ def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[l
     )
 
 
+#: Where doi.org's content negotiation sends a request for CSL-JSON: the services of the agencies
+#: that support it (Crossref, DataCite, mEDRA: citation.crosscite.org/docs.html). A redirect
+#: anywhere else (a publisher's landing page) is not metadata and is not followed.
+CSL_HOSTS = frozenset(
+    {
+        "api.crossref.org",
+        "data.crossref.org",
+        "api.datacite.org",
+        "data.datacite.org",
+        "data.crosscite.org",
+        "data.medra.org",
+    }
+)
+
+
 def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
-    """`GET {base_url}/{doi}` asking for CSL-JSON; requests follows doi.org's redirect to the agency.
+    """`GET {base_url}/{doi}` asking for CSL-JSON, following doi.org's redirect to the agency
+    (`CSL_HOSTS`; a redirect elsewhere fails the DOI, RedirectRefused).
 
     doi.org's own 404 and 400 answers are HTML pages: HttpClient maps them by status and never
     parses them (a 200 that is not JSON, e.g. a landing page, fails as BadPayload).
@@ -144,7 +160,12 @@ def fetch_csl(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
         doi,
         SOURCE,
         lambda: client.get_json(
-            url, pool=POOL, source=SOURCE, headers={"Accept": CSL_JSON}, identifier=doi.value
+            url,
+            pool=POOL,
+            source=SOURCE,
+            headers={"Accept": CSL_JSON},
+            identifier=doi.value,
+            redirect_hosts=CSL_HOSTS,
         ),
         lambda item: (item, check_answer(item)),
     )

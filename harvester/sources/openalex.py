@@ -29,7 +29,14 @@ from harvester.errors import (
 from harvester.http import HttpClient, JsonResponse
 from harvester.identifiers import Doi, ascii_key, issn, quote_doi, quote_doi_query
 from harvester.models import Author, Fetched, Funder, Record
-from harvester.sources.base import failed, fetch_one, in_order, url_batches
+from harvester.sources.base import (
+    SplitBudget,
+    failed,
+    fetch_one,
+    in_order,
+    split_batch,
+    url_batches,
+)
 from harvester.sources.fields import (
     CROSSREF_TYPE_NAMES,
     as_mapping,
@@ -240,10 +247,15 @@ def fetch_works(
 
 
 def fetch_batch(
-    batch: list[Doi], client: HttpClient, base_url: str, api_key: str = ""
+    batch: list[Doi],
+    client: HttpClient,
+    base_url: str,
+    api_key: str = "",
+    budget: SplitBudget | None = None,
 ) -> list[Fetched]:
     """One list request for the batch (pool "openalex:list"); a DOI missing from the answer is
-    not found, not asked again: OpenAlex simply lacks many DOIs.
+    not found, not asked again: OpenAlex simply lacks many DOIs. A 500 splits the batch in
+    halves (`split_batch`), so one DOI OpenAlex chokes on fails alone.
 
     Without an api_key no list request is sent (OpenAlex requires a key for lists since February
     2026): the DOIs are looked up singly instead (the orchestrator says so once per run).
@@ -272,6 +284,8 @@ def fetch_batch(
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
         return _singles(batch, client, base_url, api_key)
     except UpstreamError as exc:
+        if exc.status == 500:
+            return _split(batch, exc, client, base_url, api_key, budget)
         # OpenAlex is failing (retries exhausted): asking each DOI again would only add load.
         return [failed(SOURCE, doi, exc) for doi in batch]
     found: dict[str, dict] = {}
@@ -283,6 +297,30 @@ def fetch_batch(
         else Fetched(SOURCE, doi.key, "not_found")
         for doi in batch
     ]
+
+
+def _split(
+    batch: list[Doi],
+    exc: UpstreamError,
+    client: HttpClient,
+    base_url: str,
+    api_key: str,
+    budget: SplitBudget | None,
+) -> list[Fetched]:
+    """`split_batch` for OpenAlex: the daily limit reached in a later half still carries the
+    answers of the halves before it, so fetch_works reports each DOI once."""
+    answered: list[Fetched] = []
+
+    def part(half: list[Doi], budget: SplitBudget) -> list[Fetched]:
+        try:
+            got = fetch_batch(half, client, base_url, api_key, budget)
+        except DailyLimitReached as limit:
+            limit.answered = answered + limit.answered
+            raise
+        answered.extend(got)
+        return got
+
+    return split_batch(batch, exc, SOURCE, part, budget)
 
 
 def fetch_single(doi: Doi, client: HttpClient, base_url: str, api_key: str = "") -> Fetched:
