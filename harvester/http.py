@@ -181,26 +181,24 @@ def _attach_current(connection: urllib3.connection.HTTPConnection) -> None:
         watch.attach(connection)
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """A connection that tells the request it carries which socket to cut."""
+class _Watched:
+    """Mixed into a urllib3 connection: it tells the request it carries which socket to cut."""
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _attach_current(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach_current(self)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _attach_current(self)
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach_current(self)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
