@@ -24,7 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from harvester.due import DuePolicy
-from harvester.errors import StoreError
+from harvester.errors import DatabaseReadOnly, StoreError
 from harvester.models import (
     OUTCOMES,
     Answer,
@@ -45,6 +45,7 @@ from harvester.store.feeds import Feeds
 from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
+from harvester.store.payloads import attach
 from harvester.store.repec_index import RepecIndex
 from harvester.store.runs import Runs
 from harvester.store.watch import Watch
@@ -95,6 +96,7 @@ class Store:
         self.repec = RepecIndex(*shared)
         self.matches = Matches(*shared, works=self.works)
         self.agencies = Agencies(*shared)
+        self.works.payloads = attach(self.conn)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -127,10 +129,15 @@ class Store:
         outcomes: list[Outcome] = []
         observations = list(observations)
         policy = policy or DuePolicy()
+        payloads = self.works.payloads
         with self.transaction():
+            payloads.refresh()
             now = self.now()
             for obs in observations:
                 outcomes.append(self.works.write(run_id, obs, now))
+            payloads.train_when_due(
+                {a.source for obs in observations for a in getattr(obs, "answers", ())}
+            )
             self.watch.record_tries(tries, policy, now)
             self.links.settle(observations, run_id, policy, now)
             if links_due:
@@ -158,12 +165,23 @@ def open_store(path: str | os.PathLike[str], *, now=utc_now, create: bool = True
         conn.execute("PRAGMA foreign_keys = ON")
         db = sqlite_utils.Database(conn)
         migrate(db, now(), where=str(path))
+        convert_payloads(conn, str(path))
     except sqlite3.Error as exc:
         error = base.store_error(exc, str(path))
         raise error or StoreError(f"{path}: cannot open the database: {exc}") from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot create the database folder: {exc.strerror}") from None
     return Store(db=db, path=str(path), now=now)
+
+
+def convert_payloads(conn: sqlite3.Connection, where: str) -> int:
+    """Compress what an older harvester stored as text (migration 0016), a batch per
+    transaction; a database this process may not write is read as it is (both forms read
+    alike) and converted by the next writer."""
+    try:
+        return attach(conn).convert(where)
+    except DatabaseReadOnly:
+        return 0
 
 
 def _set_wal(conn: sqlite3.Connection, tries: int = 50) -> None:

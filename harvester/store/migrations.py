@@ -603,6 +603,33 @@ def m0015_runs_paused(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("paused", str)
 
 
+def m0016_compressed_payloads(db: sqlite_utils.Database) -> None:
+    """Payloads as zstd frames (`harvester.store.payloads`): `payload_z` the frame,
+    `payload_dict` the dictionary it was compressed with (`payload_dicts`, one per source,
+    trained on its first payloads), `payload_base` the earlier whole payload of the same
+    source and identifier a new version is a delta against. `payload` keeps the text of the
+    rows not compressed yet: `open_store` compresses them after this migration, 500 rows per
+    transaction, resuming where a killed conversion stopped; the partial index
+    `source_records_text` finds those rows at once, and holds none afterwards."""
+    db["payload_dicts"].create(
+        {"id": int, "source": str, "dict": bytes, "samples": int},
+        pk="id",
+        not_null={"source", "dict"},
+    )
+    db["payload_dicts"].create_index(["source"], unique=True)
+    records = db["source_records"]
+    records.add_column("payload_z", bytes)
+    records.add_column("payload_dict", int)
+    records.add_column("payload_base", int)
+    db.conn.execute(
+        "CREATE INDEX source_records_text ON source_records (id) WHERE payload IS NOT NULL"
+    )
+    db.conn.execute(
+        "CREATE INDEX source_records_base ON source_records (payload_base) "
+        "WHERE payload_base IS NOT NULL"
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -620,6 +647,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0013_change_kinds", m0013_change_kinds),
     ("0014_linked_dois", m0014_linked_dois),
     ("0015_runs_paused", m0015_runs_paused),
+    ("0016_compressed_payloads", m0016_compressed_payloads),
 ]
 
 

@@ -4,6 +4,7 @@ which `Store.write_batch` calls inside its transaction."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -38,9 +39,14 @@ from harvester.models import (
     Unchanged,
 )
 from harvester.store.base import Part, chunks
+from harvester.store.payloads import Payloads, attach
 
-#: The latest answer of every source about each work in `{ids}` (`{payload}`: the text, or NULL
-#: when only the hashes are wanted).
+#: What `_LATEST_ANSWERS` reads of the payload: its four columns (`Payloads.decode`), or none.
+_PAYLOAD_COLUMNS = "payload, payload_z, payload_dict, payload_base"
+_NO_PAYLOAD = "NULL, NULL, NULL, NULL"
+
+#: The latest answer of every source about each work in `{ids}` (`{payload}`: the payload
+#: columns, or NULLs when only the hashes are wanted).
 _LATEST_ANSWERS = """SELECT work_id, source, identifier, status, payload_hash, {payload}
                     FROM (SELECT *, row_number() OVER (
                             PARTITION BY work_id, source ORDER BY last_seen_at DESC, id DESC) AS n
@@ -63,6 +69,11 @@ _JSON_IDS = "SELECT value FROM json_each(?)"
 class Works(Part):
     """The `works` table and its satellites (identifiers, authors, source_records, local_fields,
     conflicts, changes), read and written together because a work is written as one whole."""
+
+    @functools.cached_property
+    def payloads(self) -> Payloads:
+        """How payloads are compressed and read on this connection (`Store` sets its own)."""
+        return attach(self.conn)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -211,11 +222,11 @@ class Works(Part):
         """The latest answer of every source about each work (payload text only if asked for:
         deciding whether anything changed needs the hashes alone)."""
         found: dict[int, dict[str, StoredAnswer]] = {}
-        payload = "payload" if with_payload else "NULL"
+        payload = _PAYLOAD_COLUMNS if with_payload else _NO_PAYLOAD
         for chunk in chunks(list(work_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(_LATEST_ANSWERS.format(payload=payload, ids=marks), chunk)
-            _gather_answers(found, rows)
+            _gather_answers(found, rows, self.payloads)
         return found
 
     def ids_with_payloads(self, sources: Iterable[str] = ()) -> Iterator[int]:
@@ -229,7 +240,7 @@ class Works(Part):
                 row[0]
                 for row in self.conn.execute(
                     f"""SELECT DISTINCT work_id FROM source_records
-                        WHERE work_id > ? AND payload IS NOT NULL {where}
+                        WHERE work_id > ? AND status = 'ok' {where}
                         ORDER BY work_id LIMIT 1000""",
                     (last, *names),
                 )
@@ -258,8 +269,8 @@ class Works(Part):
         work_ids = {(scheme, key): work_id for scheme, key, work_id in rows}
         ids = json.dumps(sorted(set(work_ids.values())))
         answers: dict[int, dict[str, StoredAnswer]] = {}
-        query = _LATEST_ANSWERS.format(payload="payload", ids=_JSON_IDS)
-        _gather_answers(answers, self.conn.execute(query, (ids,)))
+        query = _LATEST_ANSWERS.format(payload=_PAYLOAD_COLUMNS, ids=_JSON_IDS)
+        _gather_answers(answers, self.conn.execute(query, (ids,)), self.payloads)
         local: dict[int, _Held] = {}
         _gather_local(local, self.conn.execute(_LOCAL_VALUES.format(ids=_JSON_IDS), (ids,)))
         return Snapshot(work_ids=work_ids, answers=answers, local=_contributions(local))
@@ -297,6 +308,15 @@ class Works(Part):
         if work is None:
             return None
         record = {"work": work, "history": self.history(work_id)}
+        # A payload of another work kept as a delta against one of this work's stays readable.
+        self.payloads.materialize(
+            row[0]
+            for row in self.conn.execute(
+                """SELECT d.id FROM source_records d JOIN source_records b ON b.id = d.payload_base
+                   WHERE b.work_id = ? AND d.work_id IS NOT ?""",
+                (work_id, work_id),
+            ).fetchall()
+        )
         self.conn.execute(
             """INSERT INTO deleted_works
                  (work_id, doi, repec_handle, title, run_id, deleted_at, record)
@@ -551,11 +571,17 @@ class Works(Part):
         )
         if seen.rowcount:
             return
+        text = answer.text()
+        encoded = (
+            (None, None, None)
+            if text is None
+            else self.payloads.encode(answer.source, answer.identifier, text)
+        )
         self.conn.execute(
             """INSERT INTO source_records
-                 (source, identifier, work_id, status, fetched_at, last_seen_at, payload,
-                  payload_hash)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 (source, identifier, work_id, status, fetched_at, last_seen_at, payload_z,
+                  payload_dict, payload_base, payload_hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (source, identifier, payload_hash) DO UPDATE SET
                  last_seen_at = excluded.last_seen_at,
                  work_id = coalesce(excluded.work_id, work_id)""",
@@ -566,7 +592,7 @@ class Works(Part):
                 answer.status,
                 now,
                 now,
-                answer.text(),
+                *encoded,
                 answer.fingerprint,
             ),
         )
@@ -638,11 +664,13 @@ class Works(Part):
 
 
 def _gather_answers(
-    found: dict[int, dict[str, StoredAnswer]], rows: Iterable[tuple[Any, ...]]
+    found: dict[int, dict[str, StoredAnswer]],
+    rows: Iterable[tuple[Any, ...]],
+    payloads: Payloads,
 ) -> None:
-    for work_id, source, identifier, status, payload_hash, text in rows:
+    for work_id, source, identifier, status, payload_hash, *payload in rows:
         found.setdefault(work_id, {})[source] = StoredAnswer(
-            source, identifier, status, payload_hash, text
+            source, identifier, status, payload_hash, payloads.decode(*payload)
         )
 
 
