@@ -630,6 +630,56 @@ def m0016_compressed_payloads(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0017_first_values_left_out(db: sqlite_utils.Database) -> None:
+    """A new work's long first values (over 80 characters: a reference list, a byline, an
+    abstract) are no longer repeated in its `changes` rows (kind first, new_value NULL): they
+    were half the database, and the work's row holds them. `change_log` shows them as they
+    were, in plain SQL that any SQLite reader runs: the value before the field's next change,
+    or, when it never changed, the work's value now (its column; the byline as the JSON
+    `merge.rows_json` makes). The columns are those `works` has at this migration; a later
+    one that adds a column of works must define the view again."""
+    conn = db.conn
+    bookkeeping = {"id", "provenance", "version", "created_at", "updated_at"}
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(works)")]
+    now = " ".join(
+        f"WHEN '{name}' THEN CAST(w.{name} AS TEXT)" for name in columns if name not in bookkeeping
+    )
+    byline = """(SELECT nullif(json_group_array(json(o)), '[]') FROM (
+                   SELECT json_patch('{}', json_object(
+                            'affiliation', a.affiliation, 'family', a.family, 'given', a.given,
+                            'name', a.name, 'orcid', a.orcid, 'repec_id', a.repec_id)) AS o
+                   FROM authors a WHERE a.work_id = c.work_id ORDER BY a.position))"""
+    conn.execute("DROP VIEW change_log")
+    conn.execute(
+        f"""CREATE VIEW change_log AS
+           SELECT
+             c.id,
+             c.changed_at,
+             c.work_id,
+             w.doi,
+             w.title,
+             c.field,
+             c.old_value,
+             CASE WHEN c.new_value IS NOT NULL OR c.kind != 'first' THEN c.new_value
+                  ELSE coalesce(
+                    (SELECT n.old_value FROM changes n
+                      WHERE n.work_id = c.work_id AND n.field = c.field AND n.id > c.id
+                        AND n.kind != 'merge'
+                      ORDER BY n.id LIMIT 1),
+                    CASE c.field {now} WHEN 'authors' THEN {byline} END)
+             END AS new_value,
+             c.source,
+             c.kind,
+             c.run_id,
+             r.command AS run_command,
+             r.started_at AS run_started_at,
+             r.status AS run_status
+           FROM changes c
+           LEFT JOIN works w ON w.id = c.work_id
+           LEFT JOIN runs r ON r.id = c.run_id"""
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -648,6 +698,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0014_linked_dois", m0014_linked_dois),
     ("0015_runs_paused", m0015_runs_paused),
     ("0016_compressed_payloads", m0016_compressed_payloads),
+    ("0017_first_values_left_out", m0017_first_values_left_out),
 ]
 
 

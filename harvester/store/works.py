@@ -126,14 +126,48 @@ class Works(Part):
         return work
 
     def history(self, work_id: int) -> list[dict[str, Any]]:
-        """Every change of a work's values, oldest first, as `changes` rows."""
+        """Every change of a work's values, oldest first, as `changes` rows; a first value the
+        row does not repeat (`_record_changes`) filled in as it was."""
         cur = self.conn.execute(
-            """SELECT id, run_id, changed_at, source, field, old_value, new_value
+            """SELECT id, run_id, changed_at, source, field, old_value, new_value, kind
                FROM changes WHERE work_id = ? ORDER BY id""",
             (work_id,),
         )
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur]
+        rows = [dict(zip(names, row, strict=True)) for row in cur]
+        if any(r["new_value"] is None and r["kind"] == "first" for r in rows):
+            self._fill_first_values(work_id, rows)
+        for row in rows:
+            del row["kind"]
+        return rows
+
+    def _fill_first_values(self, work_id: int, rows: list[dict[str, Any]]) -> None:
+        """A first value left out of its row is the value before the field's next change, or,
+        when it never changed, the work's value now: every change after it is in the history."""
+        current: dict[str, str | None] | None = None
+        for i, row in enumerate(rows):
+            if row["new_value"] is not None or row["kind"] != "first":
+                continue
+            later = next(
+                (r for r in rows[i + 1 :] if r["field"] == row["field"] and r["kind"] != "merge"),
+                None,
+            )
+            if later is not None:
+                row["new_value"] = later["old_value"]
+                continue
+            if current is None:
+                values, _ = self._current_values(work_id)
+                current = {name: _text(value) for name, value in values.items()}
+            row["new_value"] = current.get(row["field"])
+
+    def _keep_first_values(self, work_id: int) -> None:
+        """Write out the first values a work's rows leave out (before its history moves to
+        another work, where its values now no longer tell what they were)."""
+        rows = self.history(work_id)
+        self.conn.executemany(
+            "UPDATE changes SET new_value = ? WHERE id = ? AND new_value IS NULL",
+            [(r["new_value"], r["id"]) for r in rows if r["new_value"] is not None],
+        )
 
     def listing(
         self,
@@ -461,6 +495,8 @@ class Works(Part):
         source records and its history follow; the survivor's own local values win over the
         orphan's. The merge itself is a change in the survivor's history."""
         conn = self.conn
+        self._keep_first_values(orphan)
+        self._keep_first_values(survivor)
         for table in ("source_records", "identifiers", "changes"):
             conn.execute(f"UPDATE {table} SET work_id = ? WHERE work_id = ?", (survivor, orphan))
         conn.execute(
@@ -643,6 +679,9 @@ class Works(Part):
         provenance = {**(gave or {}), **obs.work.provenance}
         reparsed = isinstance(obs, Merged) and obs.reparsed
         kind = "first" if first else "reparse" if reparsed else "update"
+        # A new work's long first values (a reference list, a byline, an abstract) are its row
+        # in `works` already: the history row leaves them out (`history` fills them in).
+        shown = _short if first else _text
         self.conn.executemany(
             """INSERT INTO changes
                  (work_id, run_id, field, old_value, new_value, source, changed_at, kind)
@@ -653,7 +692,7 @@ class Works(Part):
                     run_id,
                     c.field,
                     _text(c.old),
-                    _text(c.new),
+                    shown(c.new),
                     "local" if _by_hand(obs) else provenance.get(c.field, obs.source),
                     now,
                     kind,
@@ -718,3 +757,12 @@ def _by_hand(obs: Merged | LocalEdit) -> bool:
 
 def _text(value: Value) -> str | None:
     return None if value is None else str(value)
+
+
+#: A first value longer than this is left out of its history row (`Works.history` fills it in).
+FIRST_VALUE_KEPT = 80
+
+
+def _short(value: Value) -> str | None:
+    text = _text(value)
+    return text if text is None or len(text) <= FIRST_VALUE_KEPT else None
