@@ -247,7 +247,7 @@ class Payloads:
 
     # --- an older database -----------------------------------------------------------------
 
-    def convert(self, where: str, *, batch: int = CONVERT_BATCH, limit: int | None = None) -> int:
+    def convert(self, where: str, *, batch: int | None = None, limit: int | None = None) -> int:
         """Compress the payloads an older harvester stored as text, CONVERT_BATCH rows per
         transaction, oldest first, so that a kill loses at most the batch in hand and the next
         open goes on from there; each source's dictionary is trained on its first payloads
@@ -255,7 +255,7 @@ class Payloads:
         about that many, for tests of an interrupted conversion)."""
         from harvester.store.base import transaction
 
-        done = 0
+        done, batch = 0, batch or CONVERT_BATCH
         if not self._pending():
             return 0
         with transaction(self.conn, where):
