@@ -22,6 +22,7 @@ from harvester.merge import (
     Contribution,
     build_work,
     canonical_json,
+    contribution,
     find_conflicts,
 )
 from harvester.models import Failed, Fetched, LocalEdit, Merged, NotFound, Record, Unchanged
@@ -282,11 +283,13 @@ def merge_work(
             record = sources.SOURCES[answer.source].parse(payload)
         if record is not None:
             records.append(record)
-    said: list[Record | Contribution] = [*records, *([local] if local else [])]
     merge = config.merge
+    # Each record in column terms once, for the merge and the conflict search alike.
+    said = [contribution(r, merge.dates) for r in [*records, *([local] if local else [])]]
     work = build_work(said, merge.precedence, merge.fields, merge.dates)
-    # A local value that wins over a source saying otherwise is a conflict too.
-    return work, tuple(find_conflicts(said, merge.dates))
+    # A local value that wins over a source saying otherwise is a conflict too. One source
+    # cannot disagree with itself, so the search runs only when two or more said something.
+    return work, tuple(find_conflicts(said, merge.dates)) if len(said) > 1 else ()
 
 
 def _payload_of(answer: Answer | StoredAnswer) -> Any:
