@@ -112,3 +112,65 @@ def test_the_conflict_search_runs_only_when_two_sources_said_something(monkeypat
 def test_one_record_never_conflicts_with_itself():
     cr = crossref.parse(crossref.unwrap(load_json("crossref/10.7554_elife.01567.json"), "work"))
     assert find_conflicts([cr]) == []
+
+
+@pytest.fixture
+def json_log():
+    """JSON logging at info (as under cron) into a buffer; the process-wide set-up restored."""
+    import io
+    import logging
+
+    import structlog
+
+    from harvester.log import configure_logging
+
+    root = logging.getLogger()
+    handlers, level, saved = root.handlers[:], root.level, structlog.get_config()
+    stream = io.StringIO()
+    configure_logging("json", 0, stream=stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    structlog.reset_defaults()
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_one_info_line_per_batch_a_warning_per_failure_and_no_line_per_work(json_log):
+    from harvester.models import Outcome
+
+    outcomes = [
+        *(Outcome(f"10.1000/{n}", "created", work_id=n, source="crossref") for n in range(150)),
+        *(Outcome(f"10.1000/u{n}", "unchanged", work_id=n, source="crossref") for n in range(49)),
+        Outcome("10.1000/bad", "failed", source="crossref", error="HTTP 500"),
+    ]
+    for outcome in outcomes:
+        common.log_outcome(outcome)
+    common.log_batch(outcomes)
+    events = json_log()
+    assert [(e["event"], e["level"]) for e in events] == [
+        ("work.failed", "warning"),
+        ("batch.written", "info"),
+    ]
+    assert events[0]["identifier"] == "10.1000/bad" and events[0]["error"] == "HTTP 500"
+    batch = events[1]
+    assert (batch["works"], batch["created"], batch["unchanged"], batch["failed"]) == (
+        200,
+        150,
+        49,
+        1,
+    )
+
+
+def test_a_debug_event_below_the_level_is_dropped_before_any_processor_runs(json_log):
+    import structlog
+
+    from harvester import log as harvester_log
+
+    masked = []
+    processors = structlog.get_config()["processors"]
+    index = processors.index(harvester_log.mask_event)
+    processors[index] = lambda logger, name, event: masked.append(event) or event
+    structlog.get_logger("harvester.test").debug("work.created", identifier="10.1000/x")
+    structlog.get_logger("harvester.test").info("batch.written", works=1)
+    assert [e["event"] for e in masked] == ["batch.written"]
+    assert [e["event"] for e in json_log()] == ["batch.written"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,6 +39,11 @@ from harvester.store import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _debug_logged() -> bool:
+    return logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
+
 
 T = TypeVar("T")
 
@@ -109,6 +115,7 @@ class Run:
             log_outcome(outcome)
             if self.on_outcome:
                 self.on_outcome(outcome)
+        log_batch(outcomes)
         return outcomes
 
     def interrupt(self) -> None:
@@ -388,7 +395,18 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def log_batch(outcomes: Sequence[Outcome]) -> None:
+    """One line at info per batch written, with the count of each outcome: under cron the log
+    says what each batch did without a line per work (those are at debug, `-v`)."""
+    if outcomes:
+        counts = Counter(outcome.status for outcome in outcomes)
+        log.info("batch.written", works=len(outcomes), **dict(sorted(counts.items())))
+
+
 def log_outcome(outcome: Outcome) -> None:
+    """A line per work: at debug, but a failure at warning, since it is the one to act on."""
+    if outcome.status != "failed" and not _debug_logged():
+        return  # no event built for a line nobody reads
     event = OUTCOME_STATUSES[outcome.status].event
     details = {
         "identifier": outcome.identifier,
@@ -397,5 +415,5 @@ def log_outcome(outcome: Outcome) -> None:
         "fields": list(outcome.fields) or None,
         "error": outcome.error,
     }
-    level = log.warning if outcome.status == "failed" else log.info
+    level = log.warning if outcome.status == "failed" else log.debug
     level(event, **{k: v for k, v in details.items() if v is not None})
