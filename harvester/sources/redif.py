@@ -958,16 +958,16 @@ def template_payload(
 ) -> dict:
     """A template as JSON for `source_records`: what the archive said, with the series' name and
     Provider-Name `to_record` falls back on, so that the stored payload alone rebuilds the
-    record. E-mail addresses are left out."""
+    record. E-mail addresses are left out, and so are the line numbers of the template and its
+    clusters: they say where the template is in its file, not what it says, and in the hashed
+    payload a template inserted above would make every template below it a new payload."""
     return {
         "type": template.type,
         "handle": template.handle,
-        "line": template.line,
         "fields": [list(pair) for pair in template.fields if not _EMAIL_FIELD.fullmatch(pair[0])],
         "clusters": [
             {
                 "kind": c.kind,
-                "line": c.line,
                 "fields": [
                     list(pair)
                     for pair in c.fields
@@ -984,7 +984,8 @@ def template_payload(
 def record_from_payload(payload: Mapping) -> Record:
     """The inverse of `template_payload`, read into a Record (the parser the pipeline stores by).
     A payload stored before version 2 has no series_provider: its record has no publisher
-    unless the template names one."""
+    unless the template names one. One stored before issue 19 has line numbers, read as given
+    (no record uses them); a payload without them reads as line 0."""
     template = Template(
         type=payload["type"],
         handle=payload["handle"],
