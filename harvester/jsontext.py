@@ -17,14 +17,18 @@ deeper (a hostile or broken upstream) is refused as TooDeep, and fails its ident
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-#: 20 digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
-_LONG_NUMBER = re.compile(r"\d{20}")
-_LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
+#: orjson reads an integer beyond 64 bits as a float: beyond 2**64 - 1 (20 digits) or below
+#: -2**63 (19 digits and a minus). So 19 digits in a row send a document to the exact reading.
+#: The search maps every digit to "0" (bytes.translate, at C speed) and looks for 19 zeros:
+#: an eighth of orjson's own read, where `re.search(r"\d{20}")` cost three times that read.
+#: A long digit string inside a text (or a 19-digit integer that fits) is read exactly too:
+#: slower, not different.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
 
 #: The deepest nesting `loads` accepts: as deep as orjson writes (its limit is 254 levels), so
 #: what was read can always be hashed; real answers nest about ten deep.
@@ -42,8 +46,7 @@ class TooDeep(ValueError):
 def loads(data: bytes | str) -> Any:
     """Parse a JSON document; raises ValueError (json.JSONDecodeError) when it is not one, and
     TooDeep (a ValueError) when it is nested deeper than MAX_DEPTH."""
-    long_number = _LONG_NUMBER_BYTES if isinstance(data, bytes) else _LONG_NUMBER
-    if long_number.search(data):  # type: ignore[arg-type]
+    if _may_hold_long_integer(data):
         return _exact(data)  # exact, if slower; a long digit string in a text lands here too
     try:
         value = orjson.loads(data)
@@ -57,6 +60,17 @@ def loads(data: bytes | str) -> Any:
         if _depth_over(value, MAX_DEPTH):
             raise TooDeep() from None
     return value
+
+
+def _may_hold_long_integer(data: bytes | str) -> bool:
+    """Whether `data` has 19 digits in a row, where orjson may have read an integer as a float."""
+    if isinstance(data, str):
+        # A lone surrogate cannot be encoded; it is kept (surrogatepass) so the search still runs
+        # and orjson refuses the text after it, as before.
+        data = data.encode("utf-8", "surrogatepass")
+    elif not isinstance(data, bytes):
+        data = bytes(data)  # a bytearray or memoryview
+    return data.translate(_DIGITS_TO_ZERO).find(_LONG_RUN) >= 0
 
 
 def _exact(data: bytes | str) -> Any:

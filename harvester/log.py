@@ -63,6 +63,9 @@ def configure_logging(fmt: str = "auto", verbosity: int = 0, stream: TextIO | No
 
     structlog.configure(
         processors=[
+            # An event below the level is dropped first, before it is stamped, masked and
+            # rendered only for the stdlib logger to throw away (debug lines per work).
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

@@ -203,10 +203,15 @@ def test_logs_are_json_lines_when_not_on_a_terminal(harvest):
     proc = harvest("doi", ELIFE)
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
     names = [e["event"] for e in events]
-    assert "run.started" in names and "run.finished" in names and "work.created" in names
-    created = next(e for e in events if e["event"] == "work.created")
-    assert created["run_id"] == 1 and created["source"] == "crossref"
-    assert created["identifier"] == ELIFE
+    assert "run.started" in names and "run.finished" in names and "work.created" not in names
+    # At info, one line per batch with its counts; a line per work from -v (debug) on.
+    batch = next(e for e in events if e["event"] == "batch.written")
+    assert (batch["run_id"], batch["works"], batch["created"]) == (1, 1, 1)
+    proc = harvest("-v", "doi", ELIFE)
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    unchanged = next(e for e in events if e["event"] == "work.unchanged")
+    assert unchanged["run_id"] == 2 and unchanged["source"] == "crossref"
+    assert unchanged["identifier"] == ELIFE and unchanged["level"] == "debug"
 
 
 def test_usage_errors_exit_2_without_traceback(harvest):

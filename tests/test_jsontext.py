@@ -55,3 +55,31 @@ def test_documents_orjson_refuses_still_parse():
     assert jsontext.loads("[NaN]")[0] != jsontext.loads("[NaN]")[0]  # NaN, as json reads it
     with pytest.raises(ValueError):
         jsontext.loads(b'{"cut": "short')
+
+
+@pytest.mark.parametrize(
+    "text, number",
+    [
+        (b'{"n": -9223372036854775809}', -(2**63) - 1),  # 19 digits, below 64 bits signed
+        (b'{"n": -9999999999999999999}', -9999999999999999999),
+        (b'{"n": 18446744073709551616}', 2**64),  # 20 digits, above 64 bits unsigned
+        ('{"n": [1, {"m": 99999999999999999999999}]}', None),  # nested, in a str
+    ],
+)
+def test_integers_orjson_would_read_as_floats_stay_exact_integers(text, number):
+    value = jsontext.loads(text)
+    found = value["n"] if number is not None else value["n"][1]["m"]
+    assert isinstance(found, int)
+    assert found == (number if number is not None else 99999999999999999999999)
+
+
+def test_documents_without_a_long_digit_run_skip_the_exact_reading(monkeypatch):
+    """The guard looks only where orjson may lose an integer: the slow reading is not called for
+    a real answer without 19 digits in a row, and is called when they are there."""
+    called = []
+    monkeypatch.setattr(jsontext, "_exact", lambda data: called.append(data) or json.loads(data))
+    body = b'{"count": 922337203685477580, "doi": "10.1000/123456789012345678", "x": -1.5e300}'
+    assert jsontext.loads(body)["count"] == 922337203685477580
+    assert called == []
+    assert jsontext.loads(b'{"doi": "10.1000/1234567890123456789"}')  # a long run in a text
+    assert len(called) == 1

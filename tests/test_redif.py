@@ -840,3 +840,38 @@ def test_a_well_formed_template_round_trips_its_fields(kind, fields, crlf, no_sp
     assert parsed.type == kind.lower()
     assert parsed.handle == handle
     assert parsed.fields == (("handle", handle), *((n.lower(), v) for n, v in fields))
+
+
+def _decoded_line_by_line(data: bytes) -> tuple[str, str]:
+    """decode_redif as it was before issue 19: every line through the repair, one at a time."""
+    import re
+
+    from harvester.sources import redif
+
+    text, encoding = redif._decoded(data)
+    lines = re.split(r"\r\n|\r|\n", text)
+    repaired = [redif._repair_line(line) for line in lines]
+    return "\n".join(repaired), encoding + (
+        " (repaired double encoding)" if repaired != lines else ""
+    )
+
+
+#: Texts where a repair over the whole text could differ from one line at a time, if it were
+#: wrong: a lost no-break space at a line's start after a lower-case letter ending the line
+#: above, mojibake at line ends, text encoded three times next to a line that is right.
+_AROUND_LINE_ENDS = [
+    "Universit\nÃ  del Piemonte\r\nvis-Ã -vis",
+    "CafÃ©\nCafÃƒÂ©\n\nCafé\rgroß“",
+    "â€™\nâ€\n™ \\x{C3}\\x{A9}\n\\x{C3}\n\\x{A9}",
+    "Ã\n©",
+]
+
+
+@pytest.mark.usefixtures("fixtures_dir")
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-8-sig"])
+def test_the_whole_text_is_repaired_as_each_line_was(encoding):
+    datas = [text.encode(encoding, "replace") for text in _AROUND_LINE_ENDS]
+    datas += [path.read_bytes() for path in sorted((FIXTURES / "redif").glob("*.rdf"))]
+    datas.append(b"\n".join(datas))  # every kind in one file, cp1252 lines among UTF-8 ones
+    for data in datas:
+        assert decode_redif(data) == _decoded_line_by_line(data), data[:60]

@@ -125,6 +125,35 @@ def test_a_series_is_harvested_and_a_rerun_reads_only_what_changed(
     assert changed.counts.changed == 1 and changed.counts.unchanged == 152
 
 
+def test_a_template_inserted_at_the_top_of_a_file_stores_only_itself(upstream, tree, store):
+    """The line number says where a template is, not what it says: it is not in the stored
+    payload, so a template inserted above the others moves them down without storing any of
+    them again (only the new one is a new payload), and the index follows them to their lines."""
+    config = configure(upstream, tree)
+    run(store, config, series=[("awu", "journl")])
+    rows = store.conn.execute("SELECT count(*) FROM source_records").fetchone()[0]
+    handle = "RePEc:awu:journl:v:17:y:2023:i:2:p:145-148"
+    stored = store.conn.execute(
+        "SELECT payload FROM source_records WHERE source = 'repec' ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    assert '"line"' not in stored
+
+    def line_of(handle: str) -> int:
+        query = "SELECT line FROM repec_handles WHERE key = ?"
+        return store.conn.execute(query, (parse_repec(handle).key,)).fetchone()[0]
+
+    first_line = line_of(handle)
+
+    prova = tree / "awu" / "journl" / "prova.rdf"
+    inserted = SEED_REDIF.replace("sae:woemps", "awu:journl").replace(f"DOI: {SEED_DOI}\n", "")
+    prova.write_bytes(inserted.encode() + b"\n" + prova.read_bytes())
+    os.utime(prova, ns=(1, 1))
+    again, _ = run(store, config, series=[("awu", "journl")])
+    assert (again.counts.created, again.counts.changed, again.counts.unchanged) == (1, 0, 153)
+    assert store.conn.execute("SELECT count(*) FROM source_records").fetchone()[0] == rows + 1
+    assert line_of(handle) == first_line + inserted.count("\n") + 1  # the index follows it
+
+
 def test_single_handles_are_found_through_the_index(upstream, tree, store):
     config = configure(upstream, tree)
     result, outcomes = run(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from harvester.merge import (
     Contribution,
     build_work,
     canonical_json,
+    contribution,
     find_conflicts,
 )
 from harvester.models import Failed, Fetched, LocalEdit, Merged, NotFound, Record, Unchanged
@@ -37,6 +39,11 @@ from harvester.store import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _debug_logged() -> bool:
+    return logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
+
 
 T = TypeVar("T")
 
@@ -108,6 +115,7 @@ class Run:
             log_outcome(outcome)
             if self.on_outcome:
                 self.on_outcome(outcome)
+        log_batch(outcomes)
         return outcomes
 
     def interrupt(self) -> None:
@@ -282,11 +290,13 @@ def merge_work(
             record = sources.SOURCES[answer.source].parse(payload)
         if record is not None:
             records.append(record)
-    said: list[Record | Contribution] = [*records, *([local] if local else [])]
     merge = config.merge
+    # Each record in column terms once, for the merge and the conflict search alike.
+    said = [contribution(r, merge.dates) for r in [*records, *([local] if local else [])]]
     work = build_work(said, merge.precedence, merge.fields, merge.dates)
-    # A local value that wins over a source saying otherwise is a conflict too.
-    return work, tuple(find_conflicts(said, merge.dates))
+    # A local value that wins over a source saying otherwise is a conflict too. One source
+    # cannot disagree with itself, so the search runs only when two or more said something.
+    return work, tuple(find_conflicts(said, merge.dates)) if len(said) > 1 else ()
 
 
 def _payload_of(answer: Answer | StoredAnswer) -> Any:
@@ -385,7 +395,18 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def log_batch(outcomes: Sequence[Outcome]) -> None:
+    """One line at info per batch written, with the count of each outcome: under cron the log
+    says what each batch did without a line per work (those are at debug, `-v`)."""
+    if outcomes:
+        counts = Counter(outcome.status for outcome in outcomes)
+        log.info("batch.written", works=len(outcomes), **dict(sorted(counts.items())))
+
+
 def log_outcome(outcome: Outcome) -> None:
+    """A line per work: at debug, but a failure at warning, since it is the one to act on."""
+    if outcome.status != "failed" and not _debug_logged():
+        return  # no event built for a line nobody reads
     event = OUTCOME_STATUSES[outcome.status].event
     details = {
         "identifier": outcome.identifier,
@@ -394,5 +415,5 @@ def log_outcome(outcome: Outcome) -> None:
         "fields": list(outcome.fields) or None,
         "error": outcome.error,
     }
-    level = log.warning if outcome.status == "failed" else log.info
+    level = log.warning if outcome.status == "failed" else log.debug
     level(event, **{k: v for k, v in details.items() if v is not None})

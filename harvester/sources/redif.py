@@ -124,6 +124,17 @@ _UTF8_SEQUENCE = re.compile(
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
 )
 _LOST_NBSP = re.compile("Ã ")
+#: What any repair needs somewhere in the text: a character standing for a UTF-8 lead byte
+#: followed by one standing for a continuation byte (the least a multi-byte sequence is), an
+#: escaped byte, or the "Ã " of a lost no-break space. A text without one is left unread by
+#: `_repair_line` (most non-ASCII files: their "é" alone is no sequence).
+_MAYBE_DOUBLE_ENCODED = re.compile(
+    "["
+    + "".join(re.escape(c) for c, b in sorted(_BYTE_OF.items()) if 0xC2 <= b <= 0xF4)
+    + "]["
+    + "".join(re.escape(c) for c, b in sorted(_BYTE_OF.items()) if 0x80 <= b <= 0xBF)
+    + r"]|\\x\{|Ã "
+)
 #: What a repaired character may be: Latin, Greek, Cyrillic, punctuation, symbols, CJK, emoji.
 #: Anything else means the text was right as it was: "groß“" would otherwise become NKo "gro\u07d3".
 _PLAUSIBLE_REPAIRS = (
@@ -148,20 +159,26 @@ def decode_redif(data: bytes) -> tuple[str, str]:
     come back as "\\n". The encoding is "utf-8", "utf-8-sig", "utf-16", "cp1252" or
     "utf-8+cp1252 (mixed per line)", with " (repaired double encoding)" when a repair was made.
     """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text, encoding = data.decode("utf-16", errors="replace"), "utf-16"
-    else:
-        bom = data.startswith(codecs.BOM_UTF8)
-        body = data[len(codecs.BOM_UTF8) :] if bom else data
-        try:
-            text, encoding = body.decode("utf-8"), "utf-8-sig" if bom else "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = _decode_per_line(body)
-    lines = _NEWLINE.split(text)
-    repaired = [_repair_line(line) for line in lines]
-    if repaired != lines:
+    text, encoding = _decoded(data)
+    text = "\n".join(_NEWLINE.split(text))
+    if text.isascii() or not _MAYBE_DOUBLE_ENCODED.search(text):
+        return text, encoding  # nothing a repair could change: no line is looked at
+    repaired = _repair_line(text)
+    if repaired != text:
         encoding += " (repaired double encoding)"
-    return "\n".join(repaired), encoding
+    return repaired, encoding
+
+
+def _decoded(data: bytes) -> tuple[str, str]:
+    """The text as its encoding reads it, before any repair, and that encoding."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace"), "utf-16"
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if bom else data
+    try:
+        return body.decode("utf-8"), "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError:
+        return _decode_per_line(body)
 
 
 def _decode_per_line(body: bytes) -> tuple[str, str]:
@@ -180,7 +197,11 @@ def _decode_per_line(body: bytes) -> tuple[str, str]:
 def _repair_line(line: str) -> str:
     """Undo double encoding: runs of characters that cp1252/latin-1 made of single bytes, whose
     bytes are well-formed UTF-8 decoding to a plausible character ("â€™" -> "’"). Repeated
-    while it changes something (text encoded three times), at most three times."""
+    while it changes something (text encoded three times), at most three times.
+
+    Given a whole text, it does what it does to each line: a run never crosses a line end, "Ã "
+    after a line end is left as at a line's start, and a line that stopped changing stays as
+    it is in a later round."""
     for _ in range(3):
         if line.isascii():
             return line
@@ -958,16 +979,16 @@ def template_payload(
 ) -> dict:
     """A template as JSON for `source_records`: what the archive said, with the series' name and
     Provider-Name `to_record` falls back on, so that the stored payload alone rebuilds the
-    record. E-mail addresses are left out."""
+    record. E-mail addresses are left out, and so are the line numbers of the template and its
+    clusters: they say where the template is in its file, not what it says, and in the hashed
+    payload a template inserted above would make every template below it a new payload."""
     return {
         "type": template.type,
         "handle": template.handle,
-        "line": template.line,
         "fields": [list(pair) for pair in template.fields if not _EMAIL_FIELD.fullmatch(pair[0])],
         "clusters": [
             {
                 "kind": c.kind,
-                "line": c.line,
                 "fields": [
                     list(pair)
                     for pair in c.fields
@@ -984,7 +1005,8 @@ def template_payload(
 def record_from_payload(payload: Mapping) -> Record:
     """The inverse of `template_payload`, read into a Record (the parser the pipeline stores by).
     A payload stored before version 2 has no series_provider: its record has no publisher
-    unless the template names one."""
+    unless the template names one. One stored before issue 19 has line numbers, read as given
+    (no record uses them); a payload without them reads as line 0."""
     template = Template(
         type=payload["type"],
         handle=payload["handle"],
