@@ -93,6 +93,16 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class DataciteConfig(ServiceConfig):
+    """DataCite: a ServiceConfig, and how its DOIs are asked in lists (`/dois?ids=A,B,...`):
+    at most `batch_size` DOIs a request (DataCite pages up to 1,000), the URL kept under
+    `max_url_bytes`."""
+
+    batch_size: int = 100
+    max_url_bytes: int = 4000
+
+
+@dataclass(frozen=True)
 class OaiConfig:
     """OAI-PMH repositories: how to pace them, and names for the endpoints used often
     (`harvest oai repec --set RePEc:sae:woemps` instead of the whole base URL)."""
@@ -202,8 +212,8 @@ class Config:
     # DataCite: about 1,000 requests per 5 minutes per IP (api-notes.md): exactly that window,
     # and at most 10 starts a second within it. A token bucket alone cannot say "1,000 in any
     # 5 minutes" without also slowing every run to 3/s (100 + 3 x 300 = 1,000).
-    datacite: ServiceConfig = field(
-        default_factory=lambda: ServiceConfig(
+    datacite: DataciteConfig = field(
+        default_factory=lambda: DataciteConfig(
             "https://api.datacite.org",
             rate=10.0,
             concurrency=4,
@@ -397,6 +407,11 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[http] {name} must not be negative, not {getattr(h, name)}")
     if c.batch_size < 1 or c.batch_size > 1000:
         raise ConfigError(f"[crossref] batch_size must be 1 to 1000, not {c.batch_size}")
+    d = config.datacite
+    if d.batch_size < 1 or d.batch_size > 1000:
+        raise ConfigError(f"[datacite] batch_size must be 1 to 1000, not {d.batch_size}")
+    if d.max_url_bytes < 200:
+        raise ConfigError(f"[datacite] max_url_bytes must be at least 200, not {d.max_url_bytes}")
     for name, service in service_sections(config).items():
         if not hasattr(service, "limit"):
             continue  # Crossref's limits are checked above, pool by pool

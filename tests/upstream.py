@@ -11,7 +11,10 @@ are looked up by the same names (`conftest.fixture_path`: the corpus first, the 
                  order (`add_crossref_feed`), a wrong cursor the recorded bad-cursor 404. A test can change a record, alias a DOI (301) or add
                  synthetic works.
     /datacite    api.datacite.org: `/dois/{doi}` answers the recorded JSON:API body with its recorded
-                 headers; an unknown DOI the recorded 404 errors body.
+                 headers; an unknown DOI the recorded 404 errors body. `/dois?ids=A,B&page[size]=N`
+                 a list answer (shaped like the recorded datacite/list_ids_*.json) of the recorded
+                 records asked for, matched case-insensitively, the unknown left out, without the
+                 base64 XML (DataCite's list answers carry none).
     /openalex    api.openalex.org: `/works/doi:{doi}` answers the recorded work;
                  `/works?filter=doi:A|B&per_page=N[&api_key=K]` a list envelope (shaped like the
                  recorded `/works?sample=5`) holding the recorded works asked for, matched
@@ -473,6 +476,8 @@ class ReplayUpstream:
                 if service == "crossref":
                     return self._crossref(rest, query)
                 if service == "datacite":
+                    if rest == "/dois" and "ids" in query:
+                        return self._datacite_list(query)
                     return self._datacite(rest)
                 if service == "openalex":
                     return self._openalex(rest, query)
@@ -588,6 +593,24 @@ class ReplayUpstream:
                 if relative is None:
                     return self._recorded_or_bare(DATACITE_404, 404)
                 self._recorded(relative)
+
+            def _datacite_list(self, query: dict[str, list[str]]) -> None:
+                """`/dois?ids=A,B`: the known records asked for (in the order they were added,
+                not the order asked, as DataCite's answer is in an order of its own)."""
+                wanted = {_key(d) for d in ",".join(query["ids"]).split(",") if d}
+                size = int(query.get("page[size]", ["25"])[0])
+                items = []
+                for key, relative in list(upstream.datacite.items()):
+                    if key in wanted:
+                        item = copy.deepcopy(parsed(relative)["data"])
+                        item.get("attributes", {}).pop("xml", None)
+                        items.append(item)
+                body = {
+                    "data": items[:size],
+                    "meta": {"total": len(items), "totalPages": 1, "page": 1},
+                    "links": {"self": "/dois?" + urlencode(query, doseq=True, safe="/,:[]")},
+                }
+                self._json(body, {"content-type": "application/json; charset=utf-8"})
 
             # --- OpenAlex: /works?filter=doi:A|B&per_page=N, /works/doi:{doi} ---
 

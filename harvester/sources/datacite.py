@@ -1,26 +1,42 @@
 """DataCite REST API (api.datacite.org).
 
-The parse section is pure: it turns the JSON:API document DataCite answers `/dois/{doi}` with into
-the harvester's canonical `Record`, reads DataCite kernel XML (as repositories' OAI-PMH feeds
-serve it) into the same attributes shape (`attributes_from_xml`), and never does I/O, so the
-module imports without network access. Shapes were written against the recorded responses in ../shared/fixtures/datacite/ (both
-those recorded in 2026 and those recorded in 2021 by bolognese) and errors/datacite_404_*.
+DOIs are asked in lists, `/dois?ids=A,B,...` (DataCite's batch look-up by DOI: case-insensitive,
+answered from its search index, an unknown DOI left out), and a DOI missing from a list is asked
+on its own with `/dois/{doi}`; see fetch_batch.
+
+The parse section is pure: it turns the JSON:API document DataCite answers `/dois/{doi}` with (or
+one resource of a list answer, `parse_doi_list`) into the harvester's canonical `Record`, reads
+DataCite kernel XML (as repositories' OAI-PMH feeds serve it) into the same attributes shape
+(`attributes_from_xml`), and never does I/O, so the module imports without network access. What
+is stored of an answer is `stored_payload`: without the base64 XML copy of the JSON. Shapes were
+written against the recorded responses in ../shared/fixtures/datacite/ (both those recorded in
+2026 and those recorded in 2021 by bolognese), errors/datacite_404_* and the recorded list answer
+tests/fixtures/datacite/list_ids_hydrate-linking-copies.json.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import structlog
 from lxml import etree
 
-from harvester.config import Config, PoolLimit
-from harvester.errors import BadPayload, NotFound
+from harvester.config import Config, DataciteConfig, PoolLimit
+from harvester.errors import BadPayload, ClientError, NotFound, SourceExhausted, UpstreamError
 from harvester.http import HttpClient
-from harvester.identifiers import Doi, isbn13, issn, quote_doi
+from harvester.identifiers import Doi, ascii_key, isbn13, issn, quote_doi, quote_doi_query
 from harvester.models import Abstract, Author, Fetched, Funder, Isbn, Record, Relation, Title
-from harvester.sources.base import fetch_one, in_order
+from harvester.sources.base import (
+    SplitBudget,
+    failed,
+    fetch_one,
+    in_order,
+    split_batch,
+    url_batches,
+)
 from harvester.sources.fields import (
     bare_orcid,
     describe_json,
@@ -34,6 +50,9 @@ from harvester.sources.fields import (
 )
 
 SOURCE = "datacite"
+
+log = structlog.get_logger(__name__)
+
 #: Its section of config/harvester.toml.
 CONFIG_SECTION = "datacite"
 
@@ -49,8 +68,10 @@ VOLATILE_KEYS = (
     "included",
 )
 
-#: Bump when parse reads something new: stored payloads are then parsed again.
-PARSER_VERSION = 2
+#: Bump when parse reads something new: stored payloads are then parsed again. 3: payloads are
+#: kept without the base64 XML and the relationship lists (`stored_payload`), so every record
+#: is stored once more, smaller.
+PARSER_VERSION = 3
 
 #: Namespaces of the DataCite kernel XML: kernel-2.2, kernel-3, kernel-4 (4.0 to 4.5 share one).
 KERNEL_NS_PREFIX = "http://datacite.org/schema/kernel-"
@@ -62,7 +83,8 @@ OAI_DATACITE_NS_PREFIX = "http://schema.datacite.org/oai/oai-1."
 ROLE = "agency"
 AGENCIES = frozenset({"datacite"})
 
-#: Rate-limiter pool of the single-record look-ups.
+#: Rate-limiter pool of every DataCite request, lists and single look-ups alike: DataCite counts
+#: all the requests of one IP in one 5-minute window, whatever they ask.
 POOL = "datacite:single"
 
 
@@ -74,31 +96,107 @@ def pools(config: Config) -> dict[str, PoolLimit]:
 
 
 def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
-    """One `/dois/{doi}` request a DOI (see fetch_records), as many in flight as the pool allows."""
-    settings = config.datacite
-    return in_order(
-        lambda doi: [fetch_record(doi, client, settings.url)], dois, settings.concurrency, SOURCE
+    """The DOIs in `/dois?ids=` lists (see fetch_dois), as many side by side as the pool allows."""
+    return fetch_dois(dois, client, config.datacite)
+
+
+def plan_batches(
+    dois: Iterable[Doi], base_url: str, batch_size: int, max_url_bytes: int
+) -> Iterator[list[Doi]]:
+    """Group DOIs for `/dois?ids=A,B,...&page[size]=N` requests, each URL under `max_url_bytes`.
+
+    Pure and lazy. `ids` is split on ",", so a DOI with a comma cannot be listed: it travels
+    alone (and is then asked with `/dois/{doi}`)."""
+    return url_batches(
+        dois,
+        base_length=len(f"{base_url}/dois?ids=&page%5Bsize%5D=1000"),  # size: at most 4 digits
+        value_length=lambda doi: len(quote_doi_query(doi.value)) + 1,  # and its ","
+        max_values=batch_size,
+        max_url_bytes=max_url_bytes,
+        alone=lambda doi: "," in doi.value,
     )
 
 
-def fetch_records(dois: Iterable[Doi], client: HttpClient, base_url: str) -> Iterator[Fetched]:
-    """Fetch DOIs from DataCite one by one, lazily, yielding one result per DOI in input order.
+def list_url(base_url: str, dois: list[Doi]) -> str:
+    """The list request. `page[size]` must be given: DataCite's default page is 25."""
+    ids = ",".join(quote_doi_query(d.value) for d in dois)
+    return f"{base_url}/dois?ids={ids}&page%5Bsize%5D={len(dois)}"
 
-    DataCite has no reliable batch lookup by a list of DOIs (a `query=doi:(a OR b)` search goes
-    through the search index, which lags and matches loosely), so every DOI is its own
-    `/dois/{doi}` request; pacing is left to the "datacite:single" rate limiter. Every requested
-    DOI comes back exactly once: ok, not_found or failed.
+
+def fetch_dois(
+    dois: Iterable[Doi], client: HttpClient, settings: DataciteConfig
+) -> Iterator[list[Fetched]]:
+    """Fetch DOIs from DataCite, yielding one list of results per batch, in input order.
+
+    Each batch is one `/dois?ids=A,B,...` request (fetch_batch). Batches run on the pool's
+    threads plus one for the single look-ups behind a batch, at most two per thread fetched
+    ahead of the caller, so memory stays flat however long the input. Every requested DOI comes
+    back exactly once: ok, not_found or failed.
     """
+    base_url = settings.url.rstrip("/")
+    batches = plan_batches(dois, base_url, settings.batch_size, settings.max_url_bytes)
+    return in_order(
+        lambda batch: fetch_batch(batch, client, base_url),
+        batches,
+        settings.concurrency + 1,
+        SOURCE,
+    )
+
+
+def fetch_batch(
+    batch: list[Doi], client: HttpClient, base_url: str, budget: SplitBudget | None = None
+) -> list[Fetched]:
+    """One `/dois?ids=` request for the batch; each DOI missing from its answer is asked with
+    `/dois/{doi}` before it is called not found.
+
+    The list is answered from DataCite's search index (matched case-insensitively, in no
+    particular order, an unknown DOI silently left out), which lags the registry by minutes: a
+    DOI registered or made findable since is missing from it, so a miss is not authoritative.
+    A refused or garbled list answer falls back on single look-ups; a 500 splits the batch in
+    halves (`split_batch`); any other failure (retries spent) fails the batch, without asking
+    each DOI again of a service that is failing.
+    """
+    if len(batch) == 1:
+        return [fetch_record(batch[0], client, base_url)]
+    found: dict[str, dict] = {}
+    try:
+        response = client.get_json(list_url(base_url, batch), pool=POOL, source=SOURCE)
+        for item in parse_doi_list(response.data):
+            with contextlib.suppress(BadPayload):  # not a DOI record: that DOI is asked singly
+                payload = {"data": item}
+                found[ascii_key(check_answer(payload))] = stored_payload(payload)
+    except (ClientError, NotFound, BadPayload) as exc:
+        log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
+    except SourceExhausted:
+        raise
+    except UpstreamError as exc:
+        if exc.status == 500:
+            return split_batch(
+                batch, exc, SOURCE, lambda part, b: fetch_batch(part, client, base_url, b), budget
+            )
+        return [failed(SOURCE, doi, exc) for doi in batch]
+    return [
+        Fetched(SOURCE, doi.key, "ok", payload=found[doi.key], resolved=doi.key)
+        if doi.key in found
+        else fetch_record(doi, client, base_url)
+        for doi in batch
+    ]
+
+
+def fetch_records(dois: Iterable[Doi], client: HttpClient, base_url: str) -> Iterator[Fetched]:
+    """Fetch DOIs from DataCite one by one with `/dois/{doi}`, lazily, one result per DOI in
+    input order (ok, not_found or failed); pacing is left to the pool's rate limiter."""
     for doi in dois:
         yield fetch_record(doi, client, base_url)
 
 
 def fetch_record(doi: Doi, client: HttpClient, base_url: str) -> Fetched:
-    """`/dois/{doi}`: ok with the whole JSON:API body as payload, not_found on a 404 (or an
-    errors body with status 404), failed on any other upstream error or a malformed body."""
+    """`/dois/{doi}`: ok with the JSON:API body as payload (`stored_payload`: without the
+    base64 XML), not_found on a 404 (or an errors body with status 404), failed on any other
+    upstream error or a malformed body."""
 
     def read(body: Any) -> tuple[Mapping[str, Any], str]:
-        return body, check_answer(body)
+        return stored_payload(body), check_answer(body)
 
     url = f"{base_url.rstrip('/')}/dois/{quote_doi(doi.value)}"
     return fetch_one(
@@ -172,6 +270,58 @@ def check_answer(body: Any) -> str:
     if doi is None:
         raise BadPayload("DataCite: DOI record has no doi", source=SOURCE)
     return doi
+
+
+def parse_doi_list(body: Any) -> list[Mapping]:
+    """The `dois` resources of a list answer (`/dois?ids=...`, `/dois?query=...`):
+    `{"data": [{"id", "type": "dois", "attributes": {...}, "relationships": {...}}, ...],
+    "meta": {"total", "totalPages", "page"}, "links": {...}}`, as recorded in
+    tests/fixtures/datacite/list_ids_hydrate-linking-copies.json. Each resource is what
+    `/dois/{doi}` answers under `data`, so `{"data": item}` is parsed and stored as a single
+    answer is. BadPayload for an errors body or an answer whose `data` is not a list; items that
+    are not objects are left out (their DOIs are then missing from the answer)."""
+    if isinstance(body, Mapping) and "errors" in body and not isinstance(body.get("data"), list):
+        message = parse_error(body) or "an errors body with no message"
+        raise BadPayload(f"DataCite: answered a list with an errors body: {message}", source=SOURCE)
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, list):
+        raise BadPayload(
+            f"DataCite: expected a list answer with a 'data' list, got "
+            f"{describe_json(data if isinstance(body, Mapping) else body)}",
+            source=SOURCE,
+        )
+    return list(objects_in(data))
+
+
+#: Attributes whose presence says the JSON carries the record (so the XML is a second copy).
+_JSON_RECORD_KEYS = ("titles", "creators")
+#: The one relationship kept: the list answers carry only this one; the single answers add every
+#: citing, cited, part and version DOI (thousands for a much-cited dataset), which `parse` never
+#: reads and which changes with every new citation.
+_KEPT_RELATIONSHIPS = ("client",)
+
+
+def stored_payload(body: Any) -> Any:
+    """What is kept of a DOI answer (`{"data": {...}}`): the answer without the base64 kernel XML
+    (`data.attributes.xml`, about half of a record's bytes) when its JSON attributes hold titles
+    or creators, and with only the `client` relationship. `parse` reads the JSON attributes
+    only, so the record reads the same; a record whose JSON is empty keeps its XML. Anything of
+    another shape is returned as it is (`check_answer` judges it). New objects: `body` is left
+    unchanged."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
+        return body
+    data = dict(body["data"])
+    attributes = data.get("attributes")
+    if (
+        isinstance(attributes, Mapping)
+        and "xml" in attributes
+        and any(attributes.get(key) for key in _JSON_RECORD_KEYS)
+    ):
+        data["attributes"] = {k: v for k, v in attributes.items() if k != "xml"}
+    relationships = data.get("relationships")
+    if isinstance(relationships, Mapping):
+        data["relationships"] = {k: v for k, v in relationships.items() if k in _KEPT_RELATIONSHIPS}
+    return {**body, "data": data}
 
 
 def parse_error(body: Any) -> str | None:
