@@ -13,6 +13,8 @@ The first line printed is the base URL. Services live under path prefixes of one
     /openalex/works/doi:{doi}, /openalex/works/https://doi.org/{doi}
     /openalex/works?filter=doi:A|B&per_page=N   (100 req/s, OpenAlex's hard cap)
     /datacite/dois/{doi}                    JSON:API record (1,000 requests per 5 minutes)
+    /datacite/dois?ids=A,B&page[size]=N, /datacite/dois?query=doi:(A OR B)
+                                            a list of records (same pool)
     /doi/ra/{prefix-or-doi[,...]}           doi.org's registration agency look-up (no limit)
 
 Crossref's pool is polite when the User-Agent or a `mailto` parameter carries a mailto, else
@@ -27,14 +29,20 @@ Rates are token buckets holding one interval's worth of requests (10 for Crossre
 jitter. A request counts towards the concurrency limit from admission until its answer is about to
 be written.
 
+With `--strict-window` (or /_sim/set?window=strict) every rate is enforced as "no more than N
+starts in any window of the interval" instead (a sliding log of request starts, no bucket): a
+client pacing exactly at the announced rate then meets 429s from its own jitter, as it may
+against the real services. Every 429 the simulator answers is self-caused by the client.
+
 Control endpoints (for the harness): /_sim/stats, /_sim/timeline, /_sim/reset, /_sim/set?latency=&item_latency=
-&limits=on|off&epoch=&changed=&retry_after=.
+&limits=on|off&epoch=&changed=&retry_after=&window=bucket|strict.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -99,10 +107,12 @@ class Pool:
     """Admission control for one pool: a token bucket of `count` tokens refilled over `interval`,
     and a count of requests in flight. Thread-safe."""
 
-    def __init__(self, limit: Limit) -> None:
+    def __init__(self, limit: Limit, strict: bool = False) -> None:
         self.limit = limit
+        self.strict = strict
         self.tokens = float(limit.count)
         self.stamp = time.monotonic()
+        self.starts: deque[float] = deque()  # strict: admitted starts in the last interval
         self.in_flight = 0
         self.peak = 0
         self.lock = threading.Lock()
@@ -111,6 +121,8 @@ class Pool:
         """(admitted, seconds until a token is free)."""
         with self.lock:
             now = time.monotonic()
+            if self.strict:
+                return self._admit_strict(now)
             rate = self.limit.count / self.limit.interval
             self.tokens = min(self.limit.count, self.tokens + (now - self.stamp) * rate)
             self.stamp = now
@@ -122,6 +134,20 @@ class Pool:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             return True, 0.0
+
+    def _admit_strict(self, now: float) -> tuple[bool, float]:
+        """At most `count` admitted starts in any window of `interval` seconds (a refused
+        request does not count, as a 429 costs the server nothing)."""
+        while self.starts and self.starts[0] <= now - self.limit.interval:
+            self.starts.popleft()
+        if self.limit.concurrency and self.in_flight >= self.limit.concurrency:
+            return False, 0.0
+        if len(self.starts) >= self.limit.count:
+            return False, self.starts[0] + self.limit.interval - now
+        self.starts.append(now)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        return True, 0.0
 
     def release(self) -> None:
         with self.lock:
@@ -146,9 +172,11 @@ class Simulator:
         limits: bool = True,
         changed: float = 0.1,
         retry_after: float | None = None,
+        strict: bool = False,
     ) -> None:
         self.latency, self.item_latency = latency, item_latency
         self.limits_on, self.changed, self.retry_after = limits, changed, retry_after
+        self.strict = strict
         self.epoch = 0
         self.lock = threading.Lock()
         self.reset()
@@ -156,7 +184,7 @@ class Simulator:
     def reset(self) -> None:
         """Forget the counts and refill every bucket (a new client run starts)."""
         with self.lock:
-            self.pools = {name: Pool(limit) for name, limit in LIMITS.items()}
+            self.pools = {name: Pool(limit, self.strict) for name, limit in LIMITS.items()}
             self.counts: Counter[str] = Counter()
             self.items: Counter[str] = Counter()
             self.statuses: dict[str, Counter[str]] = defaultdict(Counter)
@@ -177,6 +205,7 @@ class Simulator:
                 "item_latency": self.item_latency,
                 "limits": self.limits_on,
                 "changed": self.changed,
+                "window": "strict" if self.strict else "bucket",
             }
 
     def set(self, query: dict[str, list[str]]) -> None:
@@ -190,6 +219,11 @@ class Simulator:
                 self.limits_on = value == "on"
             elif key == "retry_after":
                 self.retry_after = float(value) if value else None
+            elif key == "window":  # takes effect for the pools at the next reset
+                self.strict = value == "strict"
+                with self.lock:
+                    for pool in self.pools.values():
+                        pool.strict = self.strict
             else:
                 raise KeyError(key)
 
@@ -212,6 +246,8 @@ class Simulator:
             return self._crossref(path[len("/crossref/works") :], query)
         if path.startswith("/openalex/works"):
             return self._openalex(path[len("/openalex/works") :], query)
+        if path.rstrip("/") == "/datacite/dois":
+            return self._datacite_list(query)
         if path.startswith("/datacite/dois/"):
             return self._datacite(unquote(path[len("/datacite/dois/") :]))
         if path.startswith("/doi/ra/"):
@@ -310,11 +346,45 @@ class Simulator:
             return Answer(404, DATACITE_404, {"Content-Type": "application/json; charset=utf-8"})
         return _json(text, items=1)
 
+    def _datacite_list(self, query: dict[str, list[str]]) -> Answer:
+        """`/dois?ids=A,B` or `/dois?query=doi:(A OR B)` (also `doi:A OR doi:B`, quoted or
+        not): DataCite's list answer `{"data": [...], "meta": {...}, "links": {...}}`, each item
+        what `/dois/{doi}` answers under `data`; matched case-insensitively, an unknown DOI
+        left out, at most `page[size]` items (DataCite's default page is 25)."""
+        wanted = _datacite_wanted(query)
+        size = int(query.get("page[size]", ["25"])[0])
+        items, included, seen = [], [], set()
+        for doi in dict.fromkeys(d.lower() for d in wanted):
+            text = records.render(doi, "datacite", self.epoch, self.changed)
+            if text is None:
+                continue
+            document = json.loads(text)
+            items.append(document["data"])
+            for extra in document.get("included", []):
+                if (extra.get("type"), extra.get("id")) not in seen:
+                    seen.add((extra.get("type"), extra.get("id")))
+                    included.append(extra)
+        page = items[:size]
+        body = {
+            "data": page,
+            "included": included,
+            "meta": {"total": len(items), "totalPages": 1 if items else 0, "page": 1},
+            "links": {"self": "https://api.datacite.org/dois?" + _query_text(query)},
+        }
+        return _json(json.dumps(body, ensure_ascii=False), items=len(page))
+
     def _ra(self, asked: str) -> Answer:
+        """doi.org's "Which RA?": one entry per comma-separated name. A prefix is answered with
+        its agency; a DOI with its agency only when the simulator knows that DOI, else
+        "DOI does not exist", as doi.org answers a DOI nobody registered."""
         known = records.prefixes()
         entries = []
         for name in asked.split(","):
-            agency = known.get(name.partition("/")[0].lower())
+            prefix, slash, _ = name.strip().partition("/")
+            agency = known.get(prefix.lower())
+            if slash:
+                kind = records.parse(name)
+                agency = agency if kind is not None and kind.agency != "missing" else None
             entries.append(
                 {"DOI": name, "RA": agency}
                 if agency
@@ -325,6 +395,27 @@ class Simulator:
 
 def _json(text: str, status: int = 200, items: int = 0) -> Answer:
     return Answer(status, text.encode(), {"Content-Type": "application/json"}, items)
+
+
+_QUERY_DOI = re.compile(r'doi:\s*(?:\(([^)]*)\)|"([^"]+)"|(\S+))', re.IGNORECASE)
+
+
+def _datacite_wanted(query: dict[str, list[str]]) -> list[str]:
+    """The DOIs a DataCite list request asks for: `ids=A,B`, and `query=doi:(A OR B)`,
+    `doi:A OR doi:B`, `doi:"A"` (values may be quoted, lower or upper case)."""
+    wanted = [v.strip() for ids in query.get("ids", []) for v in ids.split(",") if v.strip()]
+    for text in query.get("query", []):
+        for group, quoted, bare in _QUERY_DOI.findall(text):
+            if group:
+                parts = re.split(r"\s+OR\s+", group.strip(), flags=re.IGNORECASE)
+            else:
+                parts = [quoted or bare]
+            wanted += [p.strip().strip('"').replace("\\", "") for p in parts if p.strip()]
+    return wanted
+
+
+def _query_text(query: dict[str, list[str]]) -> str:
+    return "&".join(f"{k}={v}" for k, values in query.items() for v in values)
 
 
 def _bare(value: str) -> str:
@@ -433,9 +524,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-limits", action="store_true", help="enforce no rate limits")
     parser.add_argument("--changed", type=float, default=0.1, help="share that changes per epoch")
     parser.add_argument("--retry-after", type=float, default=None, help="Retry-After on 429s")
+    parser.add_argument(
+        "--strict-window",
+        action="store_true",
+        help="rates as no more than N starts in any window (no bucket)",
+    )
     args = parser.parse_args(argv)
     sim = Simulator(
-        args.latency, args.item_latency, not args.no_limits, args.changed, args.retry_after
+        args.latency,
+        args.item_latency,
+        not args.no_limits,
+        args.changed,
+        args.retry_after,
+        args.strict_window,
     )
     records.crossref_templates(), records.datacite_templates(), records.openalex_templates()
     server = make_server(sim, args.port)
