@@ -53,7 +53,10 @@ def bench_config(
         name: dataclasses.replace(getattr(base, name), url=urls[name], **services.get(name, {}))
         for name in urls
     }
-    changed["openalex"] = dataclasses.replace(changed["openalex"], api_key=OPENALEX_KEY)
+    key = services.get("openalex", {}).get("api_key", OPENALEX_KEY)  # "": keyless, the default
+    changed["openalex"] = dataclasses.replace(changed["openalex"], api_key=key)
+    if chunk_size:
+        changed["chunk_size"] = chunk_size
     return dataclasses.replace(base, database=database, mailto=MAILTO, log_format="json", **changed)
 
 
@@ -76,14 +79,26 @@ def one_off(
     dois: Iterable[str],
     database: str,
     chunk_size: int | None = None,
+    deadline: float | None = None,
     **services: dict,
 ) -> dict:
-    """`harvest` of `dois` into an empty database; returns the run's counts and timings."""
+    """`harvest` of `dois` into an empty database; returns the run's counts and timings. With a
+    `deadline` (seconds), no DOI is handed on after it (those in flight finish): `asked` says
+    how many were, and the rate is asked / wall."""
     config = bench_config(base_url, database, chunk_size, **services)
     store = open_store(database)
     started = time.perf_counter()
+    asked = [0]
+
+    def given():
+        for d in dois:
+            if deadline is not None and time.perf_counter() - started > deadline:
+                return
+            asked[0] += 1
+            yield parse_doi(d)
+
     result = harvest(
-        (parse_doi(d) for d in dois),
+        given(),
         store=store,
         client=connect(config),
         config=config,
@@ -94,6 +109,7 @@ def one_off(
     store.close()
     return {
         "wall": wall,
+        "asked": asked[0],
         "counts": vars(result.counts),
         "works": works,
         "db_bytes": db_size(database),
