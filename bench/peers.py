@@ -20,6 +20,7 @@ nothing (a 429 habanero swallowed, a request that failed for good).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -100,3 +101,46 @@ def _redirect_pyalex(api, target: str) -> None:
 
     session.__wrapped__ = original
     api._get_requests_session = session
+
+
+# --- the bare batching script (issue 19: "a 40-line threaded filter=doi: script") -------------
+
+
+def batch_script(
+    base_url: str, dois: Sequence[str], size: int = 100, threads: int = 3, rate: float = 3.0
+) -> tuple[int, int, int]:
+    """What a person writes in 40 lines: Crossref `filter=doi:` lists of `size`, `threads` at a
+    time, starts spaced 1/`rate` s apart (the announced 3/s, exactly), a 429 retried after 1 s.
+    Crossref only: a DOI missing from a list is counted not found, never asked again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock, next_start = threading.Lock(), [time.monotonic()]
+    local = threading.local()
+
+    def pace() -> None:
+        with lock:
+            start = max(next_start[0], time.monotonic())
+            next_start[0] = start + 1 / rate
+        time.sleep(max(0.0, start - time.monotonic()))
+
+    def one(batch: list[str]) -> tuple[int, int, int]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["User-Agent"] = f"bench-script/1.0 (mailto:{MAILTO})"
+        url = f"{base_url}/crossref/works"
+        params = {"filter": ",".join(f"doi:{d}" for d in batch), "rows": str(len(batch))}
+        for _ in range(20):
+            pace()
+            response = local.session.get(url, params=params, timeout=60)
+            if response.status_code != 429:
+                break
+            time.sleep(float(response.headers.get("Retry-After", 1)))
+        if response.status_code != 200:
+            return 0, 0, len(batch)
+        items = response.json()["message"]["items"]
+        return len(items), len(batch) - len(items), 0
+
+    batches = [list(dois[i : i + size]) for i in range(0, len(dois), size)]
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(one, batches))
+    return tuple(sum(r[i] for r in results) for i in range(3))  # type: ignore[return-value]

@@ -53,7 +53,10 @@ def bench_config(
         name: dataclasses.replace(getattr(base, name), url=urls[name], **services.get(name, {}))
         for name in urls
     }
-    changed["openalex"] = dataclasses.replace(changed["openalex"], api_key=OPENALEX_KEY)
+    key = services.get("openalex", {}).get("api_key", OPENALEX_KEY)  # "": keyless, the default
+    changed["openalex"] = dataclasses.replace(changed["openalex"], api_key=key)
+    if chunk_size:
+        changed["chunk_size"] = chunk_size
     return dataclasses.replace(base, database=database, mailto=MAILTO, log_format="json", **changed)
 
 
@@ -76,14 +79,26 @@ def one_off(
     dois: Iterable[str],
     database: str,
     chunk_size: int | None = None,
+    deadline: float | None = None,
     **services: dict,
 ) -> dict:
-    """`harvest` of `dois` into an empty database; returns the run's counts and timings."""
+    """`harvest` of `dois` into an empty database; returns the run's counts and timings. With a
+    `deadline` (seconds), no DOI is handed on after it (those in flight finish): `asked` says
+    how many were, and the rate is asked / wall."""
     config = bench_config(base_url, database, chunk_size, **services)
     store = open_store(database)
     started = time.perf_counter()
+    asked = [0]
+
+    def given():
+        for d in dois:
+            if deadline is not None and time.perf_counter() - started > deadline:
+                return
+            asked[0] += 1
+            yield parse_doi(d)
+
     result = harvest(
-        (parse_doi(d) for d in dois),
+        given(),
         store=store,
         client=connect(config),
         config=config,
@@ -94,6 +109,7 @@ def one_off(
     store.close()
     return {
         "wall": wall,
+        "asked": asked[0],
         "counts": vars(result.counts),
         "works": works,
         "db_bytes": db_size(database),
@@ -260,3 +276,220 @@ def local_pipeline(count: int, database: str) -> dict:
         "changes_rows": history,
         "db_bytes": db_size(database),
     }
+
+
+# --- (c) beside it: a bare Python + SQLite writer of the same payloads ---------------------------
+
+#: The fields the bare writer keeps a history row for, at creation and on change.
+BARE_FIELDS = (
+    "title", "container", "issued", "type", "publisher", "volume", "issue", "page",
+    "authors", "cites", "references", "issn", "language", "url",
+)  # fmt: skip
+
+
+def _bare_fields(message: dict) -> dict[str, str]:
+    def first(key: str) -> str:
+        value = message.get(key)
+        return (value[0] if value else "") if isinstance(value, list) else str(value or "")
+
+    names = [f"{a.get('given', '')} {a.get('family', '')}" for a in message.get("author", [])]
+    parts = message.get("issued", {}).get("date-parts", [[None]])[0]
+    return {
+        "title": first("title"),
+        "container": first("container-title"),
+        "issued": "-".join(str(p) for p in parts if p),
+        "type": first("type"),
+        "publisher": first("publisher"),
+        "volume": first("volume"),
+        "issue": first("issue"),
+        "page": first("page"),
+        "authors": "; ".join(names),
+        "cites": str(message.get("is-referenced-by-count", 0)),
+        "references": str(message.get("references-count", 0)),
+        "issn": first("ISSN"),
+        "language": first("language"),
+        "url": first("URL"),
+    }
+
+
+def bare_writer(count: int, database: str, chunk: int = 200) -> dict:
+    """What a person writes with the standard library and sqlite3: parse each Crossref payload,
+    hash its text, and per chunk one `executemany` per table: works, source_records (the payload
+    and its hash) and one history row per field of a new or changed work; an unchanged payload
+    (same hash) only gets its `last_seen_at` updated. Rendering is timed apart, as in (c)."""
+    import hashlib
+    import sqlite3
+
+    conn = sqlite3.connect(database)
+    conn.executescript(
+        """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+        CREATE TABLE works (id INTEGER PRIMARY KEY, doi TEXT UNIQUE, title TEXT, authors TEXT,
+            issued TEXT, container TEXT, updated_at TEXT);
+        CREATE TABLE source_records (work_id INTEGER, source TEXT, payload TEXT, hash TEXT,
+            fetched_at TEXT, last_seen_at TEXT, PRIMARY KEY (work_id, source, hash));
+        CREATE TABLE changes (id INTEGER PRIMARY KEY, work_id INTEGER, field TEXT, old TEXT,
+            new TEXT, at TEXT);
+        CREATE INDEX changes_work ON changes (work_id);"""
+    )
+    passes = []
+    for name in ("first", "unchanged"):
+        started, cpu, render = time.perf_counter(), time.process_time(), 0.0
+        created = unchanged = 0
+        for start in range(0, count, chunk):
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            t0 = time.perf_counter()
+            texts = [
+                (d, records.render(d, "crossref"))
+                for d in (
+                    records.make_doi("crossref", n) for n in range(start, min(count, start + chunk))
+                )
+            ]
+            render += time.perf_counter() - t0
+            parsed = [(d, loads(t)) for d, t in texts]
+            hashes = {d: hashlib.sha256(t.encode()).hexdigest() for d, t in texts}
+            known = {
+                doi: (work_id, digest)
+                for doi, work_id, digest in conn.execute(
+                    "SELECT w.doi, w.id, s.hash FROM works w JOIN source_records s "
+                    f"ON s.work_id = w.id WHERE w.doi IN ({','.join('?' * len(texts))})",
+                    [d for d, _ in texts],
+                )
+            }
+            fresh = [(d, m) for d, m in parsed if known.get(d, (0, ""))[1] != hashes[d]]
+            same = [d for d, _ in parsed if known.get(d, (0, ""))[1] == hashes[d]]
+            with conn:
+                conn.executemany(
+                    "UPDATE source_records SET last_seen_at = ? "
+                    "WHERE work_id = ? AND source = 'crossref' AND hash = ?",
+                    [(now, known[d][0], hashes[d]) for d in same],
+                )
+                rows = [(d, _bare_fields(m)) for d, m in fresh]
+                conn.executemany(
+                    "INSERT INTO works (doi, title, authors, issued, container, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doi) DO UPDATE SET "
+                    "title=excluded.title, updated_at=excluded.updated_at",
+                    [
+                        (d, f["title"], f["authors"], f["issued"], f["container"], now)
+                        for d, f in rows
+                    ],
+                )
+                ids = dict(
+                    conn.execute(
+                        f"SELECT doi, id FROM works WHERE doi IN ({','.join('?' * len(rows))})",
+                        [d for d, _ in rows],
+                    )
+                )
+                conn.executemany(
+                    "INSERT INTO source_records VALUES (?, 'crossref', ?, ?, ?, ?)",
+                    [(ids[d], t, hashes[d], now, now) for d, t in texts if d in ids],
+                )
+                conn.executemany(
+                    "INSERT INTO changes (work_id, field, old, new, at) VALUES (?, ?, NULL, ?, ?)",
+                    [(ids[d], k, v, now) for d, f in rows for k, v in f.items()],
+                )
+            created += len(fresh)
+            unchanged += len(same)
+        passes.append(
+            {
+                "pass": name,
+                "wall": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
+                "render": render,
+                "counts": {"created": created, "changed": 0, "unchanged": unchanged},
+            }
+        )
+    conn.close()
+    return {"passes": passes, "works": count, "db_bytes": db_size(database)}
+
+
+# --- RePEc: a series of ReDIF files from a local archive tree ---------------------------------------
+
+
+def redif_tree(root: Path, count: int, per_file: int = 200) -> int:
+    """An archive tree `root/epo/` whose series `papers` holds `count` templates in files of
+    `per_file`, made from the recorded templates of epo/papers (2005 and 2016) with new handles.
+    Returns the number of templates written."""
+    fixtures = records.FIXTURES / "redif"
+    blocks = []
+    for name in ("epo_papers_2005.rdf", "epo_papers_2016.rdf"):
+        text = (fixtures / name).read_text(encoding="utf-8", errors="replace")
+        blocks += [b.strip("\n") for b in text.split("\n\n") if "Handle:" in b]
+    series = root / "epo" / "papers"
+    series.mkdir(parents=True, exist_ok=True)
+    (root / "epo" / "eposeri.rdf").write_bytes((fixtures / "epo_eposeri.rdf").read_bytes())
+    for f in range(0, count, per_file):
+        out = []
+        for n in range(f, min(count, f + per_file)):
+            block = blocks[n % len(blocks)].splitlines()
+            out.append(
+                "\n".join(
+                    f"Handle: RePEc:epo:papers:b{n}" if line.startswith("Handle:") else line
+                    for line in block
+                )
+            )
+        (series / f"bench{f // per_file:05d}.rdf").write_text("\n\n".join(out) + "\n")
+    return count
+
+
+def repec_series(count: int, database: str, root: str) -> dict:
+    """`harvest_repec` of the series epo/papers from a local tree of `count` templates, twice
+    (first, then unchanged: nothing is read again)."""
+    from harvester.pipeline import harvest_repec
+
+    written = redif_tree(Path(root), count)
+    base = bench_config("http://127.0.0.1:9", database)
+    config = dataclasses.replace(base, repec=dataclasses.replace(base.repec, url=root))
+    store = open_store(database)
+    passes = []
+    for name in ("first", "unchanged"):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = harvest_repec(
+            [], [("epo", "papers")], store=store, client=connect(config), config=config,
+            command="bench r",
+        )  # fmt: skip
+        passes.append(
+            {
+                "pass": name,
+                "wall": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
+                "render": 0.0,
+                "counts": vars(result.counts),
+            }
+        )
+    works = count_works(store)
+    store.close()
+    return {"passes": passes, "works": works, "templates": written, "db_bytes": db_size(database)}
+
+
+def bare_redif(count: int, database: str, root: str) -> dict:
+    """The naive peer: read each file, split templates on blank lines, fields on ": ", store
+    each template's text, hash and handle with one executemany per file."""
+    import hashlib
+    import sqlite3
+
+    redif_tree(Path(root), count)
+    conn = sqlite3.connect(database)
+    conn.execute("CREATE TABLE t (handle TEXT PRIMARY KEY, hash TEXT, fields TEXT)")
+    started, cpu = time.perf_counter(), time.process_time()
+    done = 0
+    for path in sorted((Path(root) / "epo" / "papers").glob("*.rdf")):
+        rows = []
+        for block in path.read_text(encoding="utf-8").split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line[:40])
+            if "Handle" in fields:
+                text = json.dumps(fields)
+                rows.append((fields["Handle"], hashlib.sha256(text.encode()).hexdigest(), text))
+        with conn:
+            conn.executemany("INSERT OR REPLACE INTO t VALUES (?, ?, ?)", rows)
+        done += len(rows)
+    passes = [
+        {
+            "pass": "first",
+            "wall": time.perf_counter() - started,
+            "cpu": time.process_time() - cpu,
+            "render": 0.0,
+            "counts": {"created": done, "changed": 0, "unchanged": 0},
+        }
+    ]
+    conn.close()
+    return {"passes": passes, "works": done, "db_bytes": db_size(database)}
