@@ -64,7 +64,7 @@ def test_datacite_dois_go_in_one_list_and_the_miss_is_asked_singly(upstream, sto
     assert len(lists) == 1 and f"page%5Bsize%5D={len(dois) + 1}" in lists[0]
     assert singles == [f"/datacite/dois/{UNKNOWN}"]
     rows = store.conn.execute(
-        "SELECT identifier, payload FROM source_records WHERE source = 'datacite' AND status = 'ok'"
+        "SELECT identifier, payload_text(id) FROM source_records WHERE source = 'datacite' AND status = 'ok'"
     ).fetchall()
     assert len(rows) == len(dois)
     for _, payload in rows:
@@ -91,7 +91,7 @@ def test_the_stored_record_reads_as_the_recorded_answer(upstream, store):
     (doi,) = upstream.add_datacite(NAMES[0])
     run([doi], store, upstream.config())
     (payload,) = store.conn.execute(
-        "SELECT payload FROM source_records WHERE source = 'datacite'"
+        "SELECT payload_text(id) FROM source_records WHERE source = 'datacite'"
     ).fetchone()
     recorded = load_json(f"datacite/{NAMES[0]}.json")
     assert datacite.parse(json.loads(payload)) == datacite.parse(recorded)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -162,8 +163,11 @@ def test_the_summary_says_a_run_was_interrupted_and_what_it_left_due():
     )
 
 
-def test_one_table_of_statuses_gives_the_line_its_words_and_the_log_its_event(upstream, store):
+def test_one_table_of_statuses_gives_the_line_its_words_and_the_log_its_event(
+    upstream, store, caplog
+):
     assert set(render.OUTCOME_STATUSES) == set(OUTCOMES)
+    caplog.set_level(logging.DEBUG, logger="harvester.pipeline.common")  # a line per work: debug
     with capture_logs() as logs:
         _, outcomes = run(store, upstream.config(), ELIFE_AS_GIVEN, NOBODY)
     events = [e["event"] for e in logs if e["event"].startswith("work.")]

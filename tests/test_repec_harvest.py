@@ -134,7 +134,7 @@ def test_a_template_inserted_at_the_top_of_a_file_stores_only_itself(upstream, t
     rows = store.conn.execute("SELECT count(*) FROM source_records").fetchone()[0]
     handle = "RePEc:awu:journl:v:17:y:2023:i:2:p:145-148"
     stored = store.conn.execute(
-        "SELECT payload FROM source_records WHERE source = 'repec' ORDER BY id LIMIT 1"
+        "SELECT payload_text(id) FROM source_records WHERE source = 'repec' ORDER BY id LIMIT 1"
     ).fetchone()[0]
     assert '"line"' not in stored
 
