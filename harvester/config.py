@@ -50,9 +50,10 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class PoolLimit:
-    """Requests per second and requests in flight allowed for one pool of one service, and how
-    many requests may start at once after a quiet spell (`burst`: a token bucket's size; 1 spaces
-    every start 1/rate apart). Over any window of W seconds at most burst + rate x W start."""
+    """Requests per second and requests in flight allowed for one pool of one service. The
+    limiter lets at most `rate` start in any 1 / pace seconds (`[http] pace`), and at most
+    `window_max` in any `window` / pace seconds. `burst` is read from older files and no longer
+    used: a whole second's `rate` may start at once after a quiet spell."""
 
     rate: float
     concurrency: int
