@@ -37,6 +37,10 @@ class HttpConfig:
     # Seconds one request may take from its start to its last byte, however the server trickles
     # it (read_timeout only bounds the wait between two bytes); 0: four times read_timeout.
     deadline: float = 0.0
+    # Every pool is paced a little under what its service announces: at most N requests start
+    # in any T / pace seconds where the service allows N per T (a strict window server then
+    # never sees N + 1 from timing jitter). 1.0: exactly at the announced limit.
+    pace: float = 0.95
 
     @property
     def request_deadline(self) -> float:
@@ -46,9 +50,10 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class PoolLimit:
-    """Requests per second and requests in flight allowed for one pool of one service, and how
-    many requests may start at once after a quiet spell (`burst`: a token bucket's size; 1 spaces
-    every start 1/rate apart). Over any window of W seconds at most burst + rate x W start."""
+    """Requests per second and requests in flight allowed for one pool of one service. The
+    limiter lets at most `rate` start in any 1 / pace seconds (`[http] pace`), and at most
+    `window_max` in any `window` / pace seconds. `burst` is read from older files and no longer
+    used: a whole second's `rate` may start at once after a quiet spell."""
 
     rate: float
     concurrency: int
@@ -60,7 +65,7 @@ class PoolLimit:
 @dataclass(frozen=True)
 class CrossrefConfig:
     url: str = "https://api.crossref.org"
-    batch_size: int = 50
+    batch_size: int = 100
     max_url_bytes: int = 4000
     # Crossref's published limits since December 2025. "polite" applies when a mailto is configured.
     # These are starting values; the x-rate-limit-* headers Crossref sends take over at run time.
@@ -447,6 +452,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"[http] max_body_bytes must be at least 1024, not {config.http.max_body_bytes}"
         )
+    if not 0 < config.http.pace <= 1:
+        raise ConfigError(f"[http] pace must be above 0 and at most 1, not {config.http.pace}")
     if config.http.max_attempts < 1:
         raise ConfigError(f"[http] max_attempts must be at least 1, not {config.http.max_attempts}")
 

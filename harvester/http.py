@@ -281,18 +281,36 @@ def describe_connection_error(exc: requests.RequestException) -> str:
     return f"cannot reach {host}: {type(exc).__name__}: {redact_text(text)[:200]}"
 
 
-class RateLimiter:
-    """Paces one pool of one service (e.g. Crossref "single" or "list"): at most `rate` requests/s
-    started, at most `concurrency` in flight, up to `burst` started at once after a quiet
-    spell, and (when the service counts per window, as DataCite's 1,000 per 5 minutes) at most
-    `window_max` started in any `window` seconds. Thread-safe (threading.Condition).
+#: A 429 multiplies a pool's pace by this...
+SLOWDOWN = 0.75
+#: ...never below this pace (an eighth of the announced rate)...
+MIN_PACE = 0.125
+#: ...and every RECOVERY_SPELL seconds without a 429 give back RECOVERY of it, up to the pace
+#: configured.
+RECOVERY = 1.05
+RECOVERY_SPELL = 10.0
+#: Starts remembered for the rate's window: a service announcing more than this many per
+#: interval is paced as this many per the same share of it.
+_MAX_WINDOW_STARTS = 1000
 
-    The rate is a token bucket of `burst` tokens kept as one timestamp (GCRA): `_tat` is when the
-    bucket would be full again. With burst 1 every start is 1/rate after the one before. The
-    window is exact: the last `window_max` start times are kept, and a start waits until the
-    oldest of them is `window` seconds old. Start
-    times are reserved under the lock and slept for outside it, so that waiting threads start
-    one interval apart instead of all at once when the clock allows.
+
+class RateLimiter:
+    """Paces one pool of one service (e.g. Crossref "single" or "list"): at most `concurrency`
+    requests in flight and, where the service allows N requests per T seconds (`rate` = N / T,
+    or what its headers announce), at most N started in any T / pace seconds; when the service
+    also counts per window (DataCite's 1,000 per 5 minutes), at most `window_max` started in any
+    `window` / pace seconds. Thread-safe (threading.Condition).
+
+    Both limits are sliding windows of start times, not a 1/rate spacing: N may start at once
+    after a quiet spell, which is what a server counting "N in any window" allows, and pace
+    (`[http] pace`, below 1) keeps the window a little longer than the server's, so that timing
+    jitter never puts N + 1 in one of its windows. Start times are reserved under the lock and
+    slept for outside it.
+
+    A 429 (`slowed`) holds the whole pool (`hold`, for the Retry-After) and multiplies its pace
+    by SLOWDOWN, once per slowdown: the 429s of requests that started before it are what it
+    answers, and do not slow the pool again. Each RECOVERY_SPELL seconds without a 429 give
+    back 5% of the pace, up to the pace configured.
     """
 
     def __init__(
@@ -300,11 +318,14 @@ class RateLimiter:
         name: str,
         limit: PoolLimit,
         *,
+        pace: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if limit.rate <= 0 or limit.concurrency < 1:
             raise ValueError(f"{name}: rate must be > 0 and concurrency >= 1, not {limit}")
+        if not 0 < pace <= 1:
+            raise ValueError(f"{name}: pace must be above 0 and at most 1, not {pace}")
         self.name = name
         self._clock = clock
         self._sleep = sleep
@@ -314,16 +335,19 @@ class RateLimiter:
         self._count = float(limit.rate)
         self._interval = 1.0
         self._concurrency = int(limit.concurrency)
-        self._burst = max(1, int(limit.burst))
         self._window = float(limit.window)
         self._starts: deque[float] = deque(maxlen=max(1, int(limit.window_max)))
+        self._recent: deque[float] = deque()  # the last starts, for the rate's window
         self._in_flight = 0
-        self._tat = -math.inf
         self._hold_until = -math.inf
+        self._pace = float(pace)  # as configured: what recovery comes back to
+        self._slow = 1.0  # the share of it a 429 left (1: not slowed)
+        self._slowed_at = -math.inf  # when the last 429 slowed the pool
+        self._recovered_at = -math.inf  # when recovery last gave some back (or the 429)
 
     @property
     def rate(self) -> float:
-        """Requests per second currently allowed to start."""
+        """Requests per second the service allows (as announced or configured)."""
         with self._cond:
             return self._count / self._interval
 
@@ -333,32 +357,60 @@ class RateLimiter:
         with self._cond:
             return self._concurrency
 
+    @property
+    def pace(self) -> float:
+        """The share of `rate` requests now start at: the configured pace, less what 429s took."""
+        with self._cond:
+            return self._current_pace(self._clock())
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a free concurrency slot and for this pool's next start time."""
+    def slot(self) -> Iterator[float]:
+        """Wait for a free concurrency slot and for this pool's next start time; gives the
+        start time (for `slowed`)."""
         with self._cond:
             self._cond.wait_for(lambda: self._in_flight < self._concurrency)
             self._in_flight += 1
         try:
-            self._wait_for_start()
-            yield
+            yield self._wait_for_start()
         finally:
             with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
 
+    def _current_pace(self, now: float) -> float:
+        """(lock held) The pace now: each RECOVERY_SPELL since the last 429 gives back 5%."""
+        if self._slow < 1.0:
+            spells = int((now - self._recovered_at) // RECOVERY_SPELL)
+            if spells > 0:
+                self._slow = min(1.0, self._slow * RECOVERY**spells)
+                self._recovered_at += spells * RECOVERY_SPELL
+        return max(MIN_PACE, self._pace * self._slow)
+
+    def _rate_window(self, now: float) -> tuple[int, float]:
+        """(lock held) N and the window N starts must fit in: N per T announced, T / pace."""
+        n = min(max(1, int(self._count)), _MAX_WINDOW_STARTS)
+        return n, n * self._interval / self._count / self._current_pace(now)
+
     def _reserve(self) -> float:
         """Claim the next start time (lock held)."""
-        spacing = self._interval / self._count
-        start = max(self._clock(), self._tat - (self._burst - 1) * spacing, self._hold_until)
+        now = self._clock()
+        start = max(now, self._hold_until)
+        n, span = self._rate_window(now)
+        recent = self._recent
+        if recent:
+            start = max(start, recent[-1])  # start times stay in order
+            if len(recent) >= n:
+                start = max(start, recent[-n] + span)
         if self._window > 0 and len(self._starts) == self._starts.maxlen:
-            start = max(start, self._starts[0] + self._window)
-        self._tat = max(self._tat, start) + spacing
+            start = max(start, self._starts[0] + self._window / self._current_pace(now))
+        recent.append(start)
+        while len(recent) > n:
+            recent.popleft()
         if self._window > 0:
             self._starts.append(start)
         return start
 
-    def _wait_for_start(self) -> None:
+    def _wait_for_start(self) -> float:
         with self._cond:
             start = self._reserve()
         while True:
@@ -368,7 +420,7 @@ class RateLimiter:
             with self._cond:
                 # A 429 elsewhere may have put the pool on hold while we slept: new turn after it.
                 if self._hold_until <= start:
-                    return
+                    return start
                 start = self._reserve()
 
     def update_from_headers(self, headers: Mapping[str, str]) -> None:
@@ -408,15 +460,37 @@ class RateLimiter:
         """After a 429 with Retry-After: no request of this pool starts before now + seconds.
 
         All threads of the pool hit the same limit, so all wait, not only the one that saw it.
+        Said once per hold: the 429s of the other requests in flight extend it silently.
         """
         if seconds <= 0:
             return
         with self._cond:
-            self._hold_until = max(self._hold_until, self._clock() + seconds)
-            # The bucket is empty when the hold ends: no burst straight into the limit just hit.
-            spacing = self._interval / self._count
-            self._tat = max(self._tat, self._hold_until + (self._burst - 1) * spacing)
-        log.info("fetch.rate_limited", pool=self.name, hold=seconds)
+            now = self._clock()
+            new = self._hold_until <= now
+            self._hold_until = max(self._hold_until, now + seconds)
+        if new:
+            log.info("fetch.rate_limited", pool=self.name, hold=seconds)
+
+    def slowed(self, started: float) -> bool:
+        """A request of this pool that started at `started` was answered 429: the pool's pace
+        is multiplied by SLOWDOWN (not below MIN_PACE), unless a 429 already slowed it since
+        that request started. True when it slowed the pool (and said so, once)."""
+        with self._cond:
+            now = self._clock()
+            if started < self._slowed_at and self._slow < 1.0:
+                return False  # asked at the old pace: the slowdown already answers it
+            before = self._current_pace(now)
+            self._slow = max(MIN_PACE / self._pace, self._slow * SLOWDOWN)
+            self._slowed_at = self._recovered_at = now
+            after = self._current_pace(now)
+        log.info(
+            "fetch.slowed_down",
+            pool=self.name,
+            pace=round(after, 3),
+            old_pace=round(before, 3),
+            rate=round(after * self.rate, 3),
+        )
+        return True
 
 
 def _positive_number(value: str | None) -> float | None:
@@ -816,7 +890,7 @@ class HttpClient:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
         _check_abandoned(context)
         self._check_stopping(context)
-        with limiter.slot():
+        with limiter.slot() as started:
             _check_abandoned(context)  # the wait for a slot may have been long
             watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop_deadline)
             token = _CURRENT.set(watch)
@@ -843,6 +917,8 @@ class HttpClient:
             retry_after = _retry_after(response.headers)
             if retry_after is not None:
                 limiter.hold(min(retry_after, self._config.retry_after_cap))
+            if status == 429:  # the whole pool goes slower, not only this request's retry
+                limiter.slowed(started)
             # The body is not read as JSON: Crossref's 429/504 bodies are nginx HTML pages.
             raise _Retry(status_line, status=status, retry_after=retry_after)
         if 200 <= status < 300 or status in answer_statuses:

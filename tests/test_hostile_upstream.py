@@ -50,7 +50,7 @@ def test_a_doi_that_makes_crossrefs_list_answer_500_fails_alone_not_its_batch(up
     # Crossref's 500 is an exception on one bad value: every request naming it fails, list or not.
     upstream.fail(POISONED, 500, b"Internal Server Error", {"content-type": "text/plain"}, None)
     config = upstream.config()
-    assert config.crossref.batch_size == 50  # all fifty in one list request, as a nightly asks
+    assert config.crossref.batch_size >= 50  # all fifty in one list request, as a nightly asks
 
     result, outcomes = run_pipeline(
         harvest, [parse_doi(d) for d in dois], store=store, config=config, command="t"

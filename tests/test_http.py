@@ -492,13 +492,14 @@ def starts(limiter: RateLimiter, clock: FakeClock, n: int) -> list[float]:
     return times
 
 
-def test_pacing_n_requests_take_n_minus_one_intervals(clock):
+def test_n_per_second_start_at_once_and_the_next_when_the_first_leaves_the_window(clock):
+    """A service allowing 5 per second: 5 start at once, the 6th when the first is 1 s old
+    (a sliding window of start times, not a 1/rate spacing)."""
     limiter = RateLimiter(
         "p", PoolLimit(rate=5.0, concurrency=1), clock=clock.clock, sleep=clock.sleep
     )
-    times = starts(limiter, clock, 6)
-    assert times == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    assert clock.now == pytest.approx((6 - 1) / 5.0)
+    times = starts(limiter, clock, 11)
+    assert times == pytest.approx([0.0] * 5 + [1.0] * 5 + [2.0])
 
 
 def test_hold_delays_the_next_start(clock):
@@ -508,27 +509,16 @@ def test_hold_delays_the_next_start(clock):
     starts(limiter, clock, 1)
     limiter.hold(5.0)
     times = starts(limiter, clock, 2)
-    assert times == pytest.approx([5.0, 5.1])
+    assert times == pytest.approx([5.0, 5.0])
 
 
-def test_a_burst_starts_at_once_then_the_rate_takes_over(clock):
-    """DataCite's 1,000 per 5 minutes: a burst of 100 at once, 3/s after it."""
+def test_a_quiet_spell_lets_a_whole_window_start_at_once_and_no_more(clock):
     limiter = RateLimiter(
-        "p", PoolLimit(rate=2.0, concurrency=1, burst=3), clock=clock.clock, sleep=clock.sleep
+        "p", PoolLimit(rate=2.0, concurrency=1), clock=clock.clock, sleep=clock.sleep
     )
-    assert starts(limiter, clock, 5) == pytest.approx([0.0, 0.0, 0.0, 0.5, 1.0])
-    clock.sleep(10.0)  # a quiet spell refills the bucket, but never beyond `burst`
-    assert starts(limiter, clock, 4) == pytest.approx([11.0, 11.0, 11.0, 11.5])
-
-
-def test_any_window_sees_at_most_burst_plus_rate_times_its_length(clock):
-    limiter = RateLimiter(
-        "p", PoolLimit(rate=3.0, concurrency=1, burst=100), clock=clock.clock, sleep=clock.sleep
-    )
-    times = starts(limiter, clock, 1500)
-    window = 300.0
-    busiest = max(sum(1 for t in times if s <= t < s + window) for s in times)
-    assert busiest == 100 + 3 * 300
+    assert starts(limiter, clock, 5) == pytest.approx([0.0, 0.0, 1.0, 1.0, 2.0])
+    clock.sleep(10.0)
+    assert starts(limiter, clock, 3) == pytest.approx([12.0, 12.0, 13.0])
 
 
 def busiest(times: list[float], window: float) -> int:
@@ -544,16 +534,16 @@ def test_a_window_limit_is_exact_and_costs_nothing_below_it(clock):
     assert times[999] == pytest.approx(99.0)  # the rate alone held the first thousand
     assert times[1000] == pytest.approx(300.0)  # then the window: when the first is 300 s old
     assert busiest(times, 300.0) == 1000
-    assert busiest(times, 1.0) <= 10 + 10  # the burst, then the rate
+    assert busiest(times, 1.0) <= 10  # and the rate's own window
 
 
-def test_no_burst_after_a_hold(clock):
+def test_after_a_hold_no_window_sees_more_than_the_rate(clock):
     limiter = RateLimiter(
-        "p", PoolLimit(rate=10.0, concurrency=3, burst=5), clock=clock.clock, sleep=clock.sleep
+        "p", PoolLimit(rate=3.0, concurrency=3), clock=clock.clock, sleep=clock.sleep
     )
     starts(limiter, clock, 1)
     limiter.hold(5.0)
-    assert starts(limiter, clock, 3) == pytest.approx([5.0, 5.1, 5.2])
+    assert starts(limiter, clock, 7) == pytest.approx([5.0] * 3 + [6.0] * 3 + [7.0])
 
 
 def test_hold_issued_while_waiting_is_respected(clock):
@@ -655,8 +645,8 @@ def test_slower_rate_from_headers_paces_the_next_requests(clock):
         "p", PoolLimit(rate=100.0, concurrency=1), clock=clock.clock, sleep=clock.sleep
     )
     limiter.update_from_headers({"x-rate-limit-limit": "2", "x-rate-limit-interval": "1s"})
-    times = starts(limiter, clock, 3)
-    assert times == pytest.approx([0.0, 0.5, 1.0])
+    times = starts(limiter, clock, 5)
+    assert times == pytest.approx([0.0, 0.0, 1.0, 1.0, 2.0])
 
 
 # --- get_bytes ---------------------------------------------------------------------------------

@@ -73,5 +73,5 @@ def connect(config: Config) -> HttpClient:
     client = HttpClient(make_session(config), config.http)
     for source in SOURCES.values():
         for pool, limit in source.pools(config).items():
-            client.add_limiter(pool, RateLimiter(pool, limit))
+            client.add_limiter(pool, RateLimiter(pool, limit, pace=config.http.pace))
     return client

@@ -8,9 +8,12 @@ against the recorded responses in ../shared/fixtures/crossref/ and errors/crossr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,13 +32,12 @@ from harvester.errors import (
 from harvester.http import HttpClient, redact_url
 from harvester.identifiers import Doi, ascii_key, parse_doi, quote_doi, quote_doi_query
 from harvester.models import Fetched, Record, Relation, Title, Update
-from harvester.sources import base
+from harvester.sources import base, routing
 from harvester.sources.base import (
     FeedTarget,
     SplitBudget,
     failed,
     fetch_one,
-    in_order,
     split_batch,
     url_batches,
 )
@@ -94,9 +96,10 @@ def pools(config: Config) -> dict[str, PoolLimit]:
 
 
 def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
-    """The DOIs in filter-list batches, as many side by side as the list pool allows."""
+    """The DOIs in filter-list batches, as many side by side as the list pool allows; the DOIs a
+    list misses are placed by doi.org before Crossref is asked about them again."""
     concurrency = config.crossref_limits()["list"].concurrency
-    return fetch_works(dois, client, config.crossref, concurrency)
+    return fetch_works(dois, client, config.crossref, concurrency, ra_url=config.doi.url)
 
 
 # --- fetch (I/O) ---
@@ -126,21 +129,181 @@ def list_url(base_url: str, dois: list[Doi]) -> str:
     return f"{base_url}/works?filter={filters}&rows={len(dois)}"
 
 
+#: The misses of this many lists (in input order) are settled together: one doi.org request
+#: and one Crossref re-ask for all of them, instead of one of each per list.
+SETTLE_LISTS = 4
+#: Threads settling misses (doi.org, re-asks), and asking DOIs singly: beside the lists, so
+#: that a list's misses never keep the next list from starting.
+SETTLE_WORKERS = 2
+SINGLE_WORKERS = 3
+#: DOIs asked of doi.org in one `/ra` request at most, and the longest such URL sent.
+RA_BATCH_DOIS = 100
+RA_URL_BYTES = 4000
+
+
+@dataclass(slots=True)
+class _Asked:
+    """One list request's outcome: the answers it settled, and the DOIs still to settle."""
+
+    batch: list[Doi]
+    done: dict[str, Fetched]  # key -> ok (in the answer), failed (the list failed for good)
+    missing: list[Doi]  # answered without them: placed by doi.org, then asked again
+    singly: list[Doi]  # the list was refused (400, a garbled answer): asked one by one
+
+
 def fetch_works(
-    dois: Iterable[Doi], client: HttpClient, config: CrossrefConfig, concurrency: int = 1
+    dois: Iterable[Doi],
+    client: HttpClient,
+    config: CrossrefConfig,
+    concurrency: int = 1,
+    *,
+    ra_url: str | None = None,
 ) -> Iterator[list[Fetched]]:
     """Fetch DOIs from Crossref, yielding one list of results per batch, in input order.
 
-    Batches run on a few threads (the rate limiters decide how many requests are really in flight);
-    at most two batches per thread are fetched ahead of the caller, so memory stays flat however
-    long the input. Every requested DOI comes back exactly once: ok, not_found or failed.
+    The lists run on `concurrency` threads (the list pool's concurrency), two lists per thread
+    planned ahead, so the pool always has its next list ready; memory stays flat however long
+    the input. What the lists of up to SETTLE_LISTS batches miss is settled together on other
+    threads (`_settle`): with `ra_url`, one doi.org `/ra/{doi,doi,...}` request says which of
+    them exist and at which agency; those at Crossref are asked again as one list (its index
+    may have lagged), and only what is still missing is asked singly (an alias: the single
+    look-up follows its 301 to the prime DOI). Without `ra_url`, or when doi.org fails, every
+    missing DOI is asked singly. Every requested DOI comes back exactly once: ok, not_found or
+    failed.
     """
     base_url = config.url.rstrip("/")
-    batches = plan_batches(dois, base_url, config.batch_size, config.max_url_bytes)
-    # One thread more than the pool allows in flight, for single look-ups behind a batch.
-    yield from in_order(
-        lambda batch: fetch_batch(batch, client, base_url), batches, concurrency + 1, SOURCE
-    )
+    batches = iter(plan_batches(dois, base_url, config.batch_size, config.max_url_bytes))
+    workers = max(concurrency, 1)
+    lists = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{SOURCE}-list")
+    settles = ThreadPoolExecutor(max_workers=SETTLE_WORKERS, thread_name_prefix=f"{SOURCE}-settle")
+    singles = ThreadPoolExecutor(max_workers=SINGLE_WORKERS, thread_name_prefix=f"{SOURCE}-single")
+
+    def submit(pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any) -> Future:
+        return pool.submit(contextvars.copy_context().run, function, *args)
+
+    def settle(group: list[_Asked]) -> list[list[Fetched]]:
+        return _settle(group, client, base_url, config, ra_url, lambda *a: submit(singles, *a))
+
+    asking: deque[Future[_Asked]] = deque()  # lists in flight or planned, in input order
+    group: list[_Asked] = []  # lists answered, their misses not yet settled
+    settling: deque[Future[list[list[Fetched]]]] = deque()  # groups being settled, in order
+    ahead = 2 * workers
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(asking) < ahead and len(settling) <= workers:
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                asking.append(submit(lists, _ask_list, batch, client, base_url))
+            while asking and asking[0].done():
+                group.append(asking.popleft().result())
+                if len(group) == SETTLE_LISTS:
+                    settling.append(submit(settles, settle, group))
+                    group = []
+            if group and exhausted and not asking:
+                settling.append(submit(settles, settle, group))
+                group = []
+            while settling and settling[0].done():
+                yield from settling.popleft().result()
+            if exhausted and not asking and not group and not settling:
+                return
+            heads = [q[0] for q in (asking, settling) if q]
+            wait(heads, return_when=FIRST_COMPLETED)
+    finally:
+        for pool in (lists, settles, singles):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ask_list(batch: list[Doi], client: HttpClient, base_url: str) -> _Asked:
+    """One list request for the batch (a batch of one is asked singly). A 500 (an exception on
+    one bad value) splits the batch in halves (`split_batch`), each settled there and then."""
+    if len(batch) == 1:
+        return _Asked(batch, {batch[0].key: fetch_single(batch[0], client, base_url)}, [], [])
+    found: dict[str, dict] = {}
+    try:
+        response = client.get_json(list_url(base_url, batch), pool="crossref:list", source=SOURCE)
+        for item in parse_work_list(response.data).items:
+            with contextlib.suppress(BadPayload):  # not a work: the DOI is asked on its own
+                found[ascii_key(check_answer(item))] = item
+    except (ClientError, NotFound, BadPayload) as exc:
+        # The batch request itself was refused or garbled: single look-ups may still succeed.
+        log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
+        return _Asked(batch, {}, [], list(batch))
+    except UpstreamError as exc:
+        if exc.status == 500:
+            split = split_batch(
+                batch, exc, SOURCE, lambda part, b: fetch_batch(part, client, base_url, b)
+            )
+            return _Asked(batch, {f.identifier: f for f in split}, [], [])
+        # Crossref is failing (retries exhausted): asking each DOI again would only add load.
+        return _Asked(batch, {doi.key: failed(SOURCE, doi, exc) for doi in batch}, [], [])
+    done = {
+        doi.key: Fetched(SOURCE, doi.key, "ok", payload=found[doi.key], resolved=doi.key)
+        for doi in batch
+        if doi.key in found
+    }
+    return _Asked(batch, done, [doi for doi in batch if doi.key not in found], [])
+
+
+def _settle(
+    group: list[_Asked],
+    client: HttpClient,
+    base_url: str,
+    config: CrossrefConfig,
+    ra_url: str | None,
+    submit: Callable[..., Future],
+) -> list[list[Fetched]]:
+    """The misses of a few lists: placed by doi.org (one request), those at Crossref asked
+    again as one list, what is still missing asked singly; a DOI doi.org says does not exist,
+    or is another agency's, is not found at Crossref without another request (a single
+    look-up would answer 404). The group's batches come back complete, in order."""
+    done: dict[str, Fetched] = {}
+    singly: list[Doi] = [doi for asked in group for doi in asked.singly]
+    missing = list({doi.key: doi for asked in group for doi in asked.missing}.values())
+    if missing and ra_url:
+        again: list[Doi] = []
+        placed = _agencies(missing, client, ra_url)
+        for doi in missing:
+            if doi.key not in placed:
+                singly.append(doi)  # doi.org did not say: Crossref is asked about it alone
+            elif placed[doi.key] == "crossref":
+                again.append(doi)
+            else:
+                log.debug("fetch.not_at_crossref", doi=doi.value, agency=placed[doi.key])
+                done[doi.key] = Fetched(SOURCE, doi.key, "not_found")
+        for batch in plan_batches(again, base_url, config.batch_size, config.max_url_bytes):
+            asked = _ask_list(batch, client, base_url)
+            done.update(asked.done)
+            singly += asked.missing + asked.singly
+    else:
+        singly += missing
+    for doi, future in [(doi, submit(fetch_single, doi, client, base_url)) for doi in singly]:
+        done[doi.key] = future.result()
+    return [[asked.done.get(doi.key) or done[doi.key] for doi in asked.batch] for asked in group]
+
+
+def _agencies(dois: list[Doi], client: HttpClient, ra_url: str) -> dict[str, str | None]:
+    """What doi.org says of each DOI (its agency, None: it does not exist), by key, in as few
+    `/ra/{doi,doi,...}` requests as the URL length allows. A DOI it did not answer for, or all
+    of a request that failed, is left out (and then asked of Crossref singly)."""
+    placed: dict[str, str | None] = {}
+    if not client.has_limiter(routing.POOL):
+        return placed
+    for part in url_batches(
+        dois,
+        base_length=len(f"{ra_url.rstrip('/')}/ra/"),
+        value_length=lambda doi: len(quote_doi(doi.value)) + 1,
+        max_values=RA_BATCH_DOIS,
+        max_url_bytes=RA_URL_BYTES,
+        alone=lambda doi: "," in doi.value,
+    ):
+        answered = routing.fetch_agencies([doi.value for doi in part], client, ra_url)
+        for doi in part:
+            if doi.value in answered:
+                placed[doi.key] = answered[doi.value]
+    return placed
 
 
 def fetch_batch(

@@ -1271,7 +1271,7 @@ def feed_pages(
     target = feed_target(feed, config)
     pool = f"{POOL}:{target.endpoint}"
     if not client.has_limiter(pool):
-        client.add_limiter(pool, RateLimiter(pool, config.oai.limit))
+        client.add_limiter(pool, RateLimiter(pool, config.oai.limit, pace=config.http.pace))
     granularity = identify(target.endpoint, client, pool=pool).granularity
     return listing_pages(
         target.endpoint,
