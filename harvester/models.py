@@ -56,6 +56,39 @@ class Update:
     record_id: str | None = None  # the asserting database's own id (a Retraction Watch record)
 
 
+#: The kinds of integrity notice, in the order a digest shows them (worst first). Sources'
+#: own words are folded into these by `harvester.integrity`.
+NOTICE_KINDS = (
+    "retraction",
+    "partial_retraction",
+    "withdrawal",
+    "removal",
+    "expression_of_concern",
+    "correction",
+    "erratum",
+    "reinstatement",
+    "new_version",
+    "published_version",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something said about a work's standing: `kind` (one of NOTICE_KINDS), who asserted it
+    (`asserted_by`: "publisher", "retraction-watch", "openalex", ...), the harvester source it
+    was read from, the notice's own DOI and the asserting database's record id where there
+    are, its date (partial ISO) and a line of detail (a reason, "Published in ...")."""
+
+    kind: str
+    asserted_by: str
+    source: str
+    notice_doi: str | None = None
+    record_id: str | None = None
+    date: str | None = None
+    detail: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Title:
     """Another title of a work: `kind` is "alternative", "translated", "original" or "short"."""

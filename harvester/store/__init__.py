@@ -5,7 +5,8 @@ batch: a kill at any moment leaves either the whole batch or none of it, and rea
 keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
-`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches` and `.agencies`
+`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies` and
+`.integrity`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -42,6 +43,7 @@ from harvester.store import base
 from harvester.store.agencies import AGENCY_SOURCES, Agencies
 from harvester.store.base import utc_now
 from harvester.store.feeds import Feeds
+from harvester.store.integrity import Integrity
 from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
@@ -86,6 +88,7 @@ class Store:
     repec: RepecIndex = field(init=False, repr=False, compare=False)
     matches: Matches = field(init=False, repr=False, compare=False)
     agencies: Agencies = field(init=False, repr=False, compare=False)
+    integrity: Integrity = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -97,6 +100,7 @@ class Store:
         self.repec = RepecIndex(*shared)
         self.matches = Matches(*shared, works=self.works)
         self.agencies = Agencies(*shared)
+        self.integrity = Integrity(*shared)
         self.works.payloads = attach(self.conn)
 
     @property

@@ -680,6 +680,42 @@ def m0017_first_values_left_out(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0018_integrity_notices(db: sqlite_utils.Database) -> None:
+    """What is said about a work's standing (issue 20): one row per (work, kind, who asserted
+    it, notice DOI, that database's record id): a retraction, correction, expression of concern,
+    withdrawal or new version, with the source the harvester read it from (`crossref`,
+    `retraction-watch`, `openalex`, `datacite`, `repec`), the notice's date, and the run that
+    first saw it, so a digest can say what is new since the last one. `last_seen_run` moves
+    each time a source says it again; a notice no source repeats stays on record."""
+    db["integrity_notices"].create(
+        {
+            "id": int,
+            "work_id": int,
+            "kind": str,
+            "asserted_by": str,
+            "source": str,
+            "notice_doi": str,
+            "record_id": str,
+            "notice_date": str,
+            "detail": str,
+            "first_seen_run": int,
+            "first_seen_at": str,
+            "last_seen_run": int,
+            "last_seen_at": str,
+        },
+        pk="id",
+        not_null={"work_id", "kind", "asserted_by", "source", "first_seen_at", "last_seen_at"},
+        foreign_keys=[("work_id", "works", "id"), ("first_seen_run", "runs", "id")],
+    )
+    db.conn.execute(
+        """CREATE UNIQUE INDEX integrity_notices_key ON integrity_notices
+             (work_id, kind, asserted_by, coalesce(notice_doi, ''), coalesce(record_id, ''))"""
+    )
+    db.conn.execute(
+        "CREATE INDEX integrity_notices_first_seen ON integrity_notices (first_seen_run)"
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -699,6 +735,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0015_runs_paused", m0015_runs_paused),
     ("0016_compressed_payloads", m0016_compressed_payloads),
     ("0017_first_values_left_out", m0017_first_values_left_out),
+    ("0018_integrity_notices", m0018_integrity_notices),
 ]
 
 

@@ -366,6 +366,7 @@ class Works(Part):
             ),
         )
         for table in (
+            "integrity_notices",
             "local_fields",
             "conflicts",
             "authors",
@@ -504,7 +505,11 @@ class Works(Part):
                SELECT ?, field, value, origin, updated_at FROM local_fields WHERE work_id = ?""",
             (survivor, orphan),
         )
-        for table in ("local_fields", "conflicts", "authors"):
+        conn.execute(
+            "UPDATE OR IGNORE integrity_notices SET work_id = ? WHERE work_id = ?",
+            (survivor, orphan),
+        )
+        for table in ("integrity_notices", "local_fields", "conflicts", "authors"):
             conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
         conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
         conn.execute(
