@@ -131,15 +131,13 @@ class Store:
         what was stored is never asked again too soon, nor what was lost too late. With
         `links_due`, the DOIs these records carry are due at their agency (`linked_dois`) from
         this same commit until it answers; every DOI's answer here settles its own."""
-        outcomes: list[Outcome] = []
         observations = list(observations)
         policy = policy or DuePolicy()
         payloads = self.works.payloads
         with self.transaction():
             payloads.refresh()
             now = self.now()
-            for obs in observations:
-                outcomes.append(self.works.write(run_id, obs, now))
+            outcomes = self.works.write_many(run_id, observations, now)
             payloads.train_when_due(
                 {a.source for obs in observations for a in getattr(obs, "answers", ())}
             )

@@ -31,20 +31,25 @@ class LinkedDois(Part):
 
     def mark_due(self, observations: Iterable[Observation], now: str) -> None:
         """The DOIs these just written records carry, due now unless their agency answered."""
-        for obs in observations:
-            if not isinstance(obs, Merged | Unchanged):
-                continue
-            for scheme, key in obs.links:
-                if scheme == "doi":
-                    about = {"key": key, "scheme": obs.scheme, "carrier": obs.key, "now": now}
-                    self.conn.execute(_MARK, {**about, **_AGENCY_PARAMS})
+        self.conn.executemany(
+            _MARK,
+            [
+                {"key": key, "scheme": obs.scheme, "carrier": obs.key, "now": now, **_AGENCY_PARAMS}
+                for obs in observations
+                if isinstance(obs, Merged | Unchanged)
+                for scheme, key in obs.links
+                if scheme == "doi"
+            ],
+        )
 
     def settle(
         self, observations: Iterable[Observation], run_id: int, policy: DuePolicy, now: str
     ) -> None:
         """What this run's lookups of DOIs say: answered by the agency (found or not), no longer
         due; failed at the agency, due again after the failure back-off of `[watch]`. A DOI left
-        unasked (its agency paused) stays due as it was."""
+        unasked (its agency paused) stays due as it was. The answered ones go in one
+        statement per run of them between failures (kept in order, as one by one)."""
+        settled: list[tuple[str]] = []
         for obs in observations:
             if obs.scheme != "doi" or not obs.key:
                 continue
@@ -53,10 +58,16 @@ class LinkedDois(Part):
                 and any(a.source in AGENCY_SOURCES for a in obs.answers)
             )
             if answered:
-                keys = [obs.key, *getattr(obs, "aliases", ())]
-                self.conn.executemany("DELETE FROM linked_dois WHERE key = ?", [(k,) for k in keys])
+                settled.extend((k,) for k in (obs.key, *getattr(obs, "aliases", ())))
             elif isinstance(obs, Failed) and obs.source in AGENCY_SOURCES:
+                self._forget(settled)
+                settled = []
                 self._failed(obs, run_id, policy, now)
+        self._forget(settled)
+
+    def _forget(self, keys: list[tuple[str]]) -> None:
+        if keys:
+            self.conn.executemany("DELETE FROM linked_dois WHERE key = ?", keys)
 
     def _failed(self, obs: Failed, run_id: int, policy: DuePolicy, now: str) -> None:
         row = self.conn.execute(
