@@ -39,11 +39,9 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     _remove_dead_temporaries(path)
-    fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=SUFFIX, dir=folder)
-    temporary = Path(name)
+    fd, temporary = _locked_temporary(path, folder)
     try:
         with _terminated_raises():
-            fcntl.flock(fd, fcntl.LOCK_EX)  # ours alone: never taken for a dead one's
             _keep_mode(path, fd)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
                 fd = -1  # the stream owns it now
@@ -57,6 +55,29 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
             os.close(fd)
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _locked_temporary(path: Path, folder: Path) -> tuple[int, Path]:
+    """A new temporary file for `path`, created and locked by us. Between `mkstemp` and
+    `flock` a concurrent writer's clean-up may take the file for a dead one's and remove it;
+    once we hold the lock nobody can, so we check the name still leads to our file and make
+    another if it does not."""
+    while True:
+        fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=SUFFIX, dir=folder)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            ours = os.fstat(fd)
+            try:
+                there = os.stat(name)
+            except FileNotFoundError:
+                there = None
+        except BaseException:
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
+            raise
+        if there is not None and (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
+            return fd, Path(name)
+        os.close(fd)  # removed under us before we locked it: not ours any more
 
 
 def _remove_dead_temporaries(path: Path) -> None:
