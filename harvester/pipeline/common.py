@@ -102,13 +102,24 @@ class Run:
         log.info("run.started", command=self.command)
         return self
 
-    def write(self, observations: list[Observation], *, links_due: bool = False) -> list[Outcome]:
+    def write(
+        self,
+        observations: list[Observation],
+        *,
+        links_due: bool = False,
+        on_written: Callable[[int], None] | None = None,
+    ) -> list[Outcome]:
         """Write one batch in one transaction, moving the due times of what it tried that is
         tracked (and, with `links_due`, making the DOIs its records carry due at their agency);
-        report, count and return its outcomes."""
+        report, count and return its outcomes. `on_written(done)` follows a big batch."""
         tries = [t for obs in observations for t in tries_of(obs)]
         outcomes = self.store.write_batch(
-            self.result.run_id, observations, tries, self.policy, links_due=links_due
+            self.result.run_id,
+            observations,
+            tries,
+            self.policy,
+            links_due=links_due,
+            on_written=on_written,
         )
         for outcome in outcomes:
             self.result.counts.add(outcome)

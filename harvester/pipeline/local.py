@@ -281,7 +281,8 @@ def import_records(
 
     With `fill_gaps` the records' values only fill what no source gives, now or later (origin
     `fill`), and a field that already holds a value of yours keeps it. `on_progress(done,
-    total)` follows the matching of the records to works, the long part of a big file."""
+    total)` follows the writing of the works, the long part of a big file (matching the
+    records to works before it is quick)."""
     combined: dict[tuple[str, str], tuple[Any, str, dict[str, Value | None]]] = {}
     without_identifier = []
     for record in records:
@@ -307,9 +308,7 @@ def import_records(
         combined[ident] = (first, first_value, {**earlier, **edits})
 
     observations = []
-    for done, ((scheme, key), (record, value, edits)) in enumerate(combined.items()):
-        if on_progress is not None:
-            on_progress(done, len(combined))
+    for (scheme, key), (record, value, edits) in combined.items():
         work_id = store.works.find_work_id(scheme, key)
         if work_id is not None:
             edits = _new_to(store.works.get(work_id) or {}, edits)
@@ -332,8 +331,12 @@ def import_records(
                 origin=FILL if fill_gaps else "import",
             )
         )
+    total = len(observations)
+    written = None if on_progress is None else (lambda done: on_progress(done, total))
     with Run(store, command) as run:
-        outcomes = run.write(observations)
+        outcomes = run.write(observations, on_written=written)
+        if on_progress is not None:
+            on_progress(total, total)
     return ImportResult(run.result.run_id, outcomes, without_identifier)
 
 

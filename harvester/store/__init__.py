@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,19 +125,21 @@ class Store:
         policy: DuePolicy | None = None,
         *,
         links_due: bool = False,
+        on_written: Callable[[int], None] | None = None,
     ) -> list[Outcome]:
         """Write one batch in one transaction and add its outcomes to the run's counts; with
         `tries`, move the due times of the tracked identifiers in the same transaction, so that
         what was stored is never asked again too soon, nor what was lost too late. With
         `links_due`, the DOIs these records carry are due at their agency (`linked_dois`) from
-        this same commit until it answers; every DOI's answer here settles its own."""
+        this same commit until it answers; every DOI's answer here settles its own.
+        `on_written(done)` follows the writing of a big batch (see `Works.write_many`)."""
         observations = list(observations)
         policy = policy or DuePolicy()
         payloads = self.works.payloads
         with self.transaction():
             payloads.refresh()
             now = self.now()
-            outcomes = self.works.write_many(run_id, observations, now)
+            outcomes = self.works.write_many(run_id, observations, now, on_written)
             payloads.train_when_due(
                 {a.source for obs in observations for a in getattr(obs, "answers", ())}
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from harvester.identifiers import ascii_key
@@ -42,6 +42,10 @@ from harvester.store.base import Part, chunks
 from harvester.store.payloads import Payloads, attach
 
 #: What `_LATEST_ANSWERS` reads of the payload: its four columns (`Payloads.decode`), or none.
+#: How often `write_many` reports its progress: rarely enough to cost nothing, often enough
+#: for a bar to move.
+PROGRESS_EVERY = 100
+
 _PAYLOAD_COLUMNS = "payload, payload_z, payload_dict, payload_base"
 _NO_PAYLOAD = "NULL, NULL, NULL, NULL"
 
@@ -384,7 +388,11 @@ class Works(Part):
         return record
 
     def write_many(
-        self, run_id: int, observations: Sequence[Observation], now: str
+        self,
+        run_id: int,
+        observations: Sequence[Observation],
+        now: str,
+        on_written: Callable[[int], None] | None = None,
     ) -> list[Outcome]:
         """Write a batch's observations in order (inside the caller's transaction) and say what
         became of each, as `write` one by one would. Unchanged works take a fast path: the
@@ -392,13 +400,16 @@ class Works(Part):
         a run of unchanged answers move in one `executemany`, so an unchanged chunk costs a
         few statements, not a few per work. An unchanged work whose keys another write of
         the batch may have moved (a key it linked, a work it absorbed), or whose keys find
-        two works (to be merged), is written the one-by-one way."""
+        two works (to be merged), is written the one-by-one way. `on_written(done)` follows a
+        big batch (`harvest import`'s whole file) every `PROGRESS_EVERY` observations."""
         found = self._works_of_keys(observations)
         self._linked, self._absorbed = set(), False
         outcomes: list[Outcome] = []
         seen: list[tuple[Answer, int | None]] = []
         try:
-            for obs in observations:
+            for done, obs in enumerate(observations):
+                if on_written is not None and done % PROGRESS_EVERY == 0:
+                    on_written(done)
                 work_id = self._unchanged_work(obs, found)
                 if work_id is not _SLOW:
                     assert isinstance(obs, Unchanged)
@@ -429,9 +440,7 @@ class Works(Part):
         rows = self.conn.execute(_WORK_IDS_OF_PAIRS, (json.dumps(sorted(pairs)),))
         return {(scheme, key): work_id for scheme, key, work_id in rows}
 
-    def _unchanged_work(
-        self, obs: Observation, found: Mapping[tuple[str, str], int]
-    ) -> object:
+    def _unchanged_work(self, obs: Observation, found: Mapping[tuple[str, str], int]) -> object:
         """The work an unchanged observation is about, as `_resolve_work` would find it, from
         the batch's one read of its keys; `_SLOW` for any other observation, and for one that
         needs `_resolve_work` itself (a merge of two works, keys moved by this batch)."""
