@@ -23,10 +23,26 @@ RAS_PBE27 = KEPT / "redif" / "ras_pbe27.redif"
 RAS_PRY2 = KEPT / "redif" / "ras_pry2.redif"
 
 RW_COLUMNS = [
-    "Record ID", "Title", "Subject", "Institution", "Journal", "Publisher", "Country", "Author",
-    "URLS", "ArticleType", "RetractionDate", "RetractionDOI", "RetractionPubMedID",
-    "OriginalPaperDate", "OriginalPaperDOI", "OriginalPaperPubMedID", "RetractionNature",
-    "Reason", "Paywalled", "Notes",
+    "Record ID",
+    "Title",
+    "Subject",
+    "Institution",
+    "Journal",
+    "Publisher",
+    "Country",
+    "Author",
+    "URLS",
+    "ArticleType",
+    "RetractionDate",
+    "RetractionDOI",
+    "RetractionPubMedID",
+    "OriginalPaperDate",
+    "OriginalPaperDOI",
+    "OriginalPaperPubMedID",
+    "RetractionNature",
+    "Reason",
+    "Paywalled",
+    "Notes",
 ]
 
 
@@ -53,7 +69,10 @@ def test_retraction_watch_csv_has_the_real_header_and_a_row_naming_paper_and_not
     assert row["RetractionDOI"] == "10.1155/2023/9804945"
     assert (row["RetractionDate"], row["OriginalPaperDate"]) == ("8/16/2023 0:00", "9/24/2021 0:00")
     # A quoted field with commas, and ';'-lists that end in ';'.
-    assert row["Institution"] == "Education Department, Taiyuan Normal University, Taiyuan, Shanxi, China;"
+    assert (
+        row["Institution"]
+        == "Education Department, Taiyuan Normal University, Taiyuan, Shanxi, China;"
+    )
     reasons = [r for r in row["Reason"].split(";") if r]
     assert len(reasons) == 8 and all(r.startswith("+") for r in reasons)
     assert len(row["URLS"].split(";")) == 2
@@ -76,10 +95,16 @@ def test_orcid_works_groups_carry_put_codes_and_typed_external_ids():
     # One work claimed by two sources is one group with two summaries.
     [twice] = [g for g in groups if len(g["work-summary"]) == 2]
     assert {s["source"]["source-name"]["value"] for s in twice["work-summary"]} == {
-        "Crossref Metadata Search", "Crossref"}
+        "Crossref Metadata Search",
+        "Crossref",
+    }
     # ORCID normalizes a DOI and keeps what the source sent.
-    zenodo = [e for g in groups for e in g["external-ids"]["external-id"]
-              if e["external-id-value"] == "10.5281/ZENODO.1238947"]
+    zenodo = [
+        e
+        for g in groups
+        for e in g["external-ids"]["external-id"]
+        if e["external-id-value"] == "10.5281/ZENODO.1238947"
+    ]
     assert zenodo[0]["external-id-normalized"]["value"] == "10.5281/zenodo.1238947"
 
 
@@ -102,7 +127,13 @@ def test_orcid_error_body_says_the_record_was_not_found():
     body = json.loads(ORCID_404.read_bytes())
     assert body["response-code"] == 404 and body["error-code"] == 9016
     assert "ORCID iD Asfaf not found" in body["developer-message"]
-    assert set(body) == {"response-code", "developer-message", "user-message", "error-code", "more-info"}
+    assert set(body) == {
+        "response-code",
+        "developer-message",
+        "user-message",
+        "error-code",
+        "more-info",
+    }
     sidecar = json.loads(ORCID_404.with_name("error_404_Asfaf_person.meta.json").read_bytes())
     assert sidecar["response"]["status"] == 404
 
@@ -122,7 +153,9 @@ def redif_fields(path) -> list[tuple[str, str]]:
     ("path", "short_id", "name", "workplaces", "papers", "articles"),
     [(RAS_PBE27, "pbe27", "Roland Benabou", 6, 99, 38), (RAS_PRY2, "pry2", "John Ryding", 0, 2, 4)],
 )
-def test_ras_person_records_have_the_fields_issue_21_reads(path, short_id, name, workplaces, papers, articles):
+def test_ras_person_records_have_the_fields_issue_21_reads(
+    path, short_id, name, workplaces, papers, articles
+):
     fields = redif_fields(path)
     assert fields[0] == ("Template-Type", "ReDIF-Person 1.0")
     one = {k: v for k, v in fields}
