@@ -81,6 +81,7 @@ from harvester.pipeline import (
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.pipeline.retractions import LoadResult, load_retractions, notices_text
+from harvester.pipeline.retractions import is_due as retraction_load_due
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
@@ -810,6 +811,8 @@ def _harvest_run(
             on_progress=bar.update,
             retry_failed=retry_failed,
         )
+    if code != EXIT_INTERRUPTED:  # then the Retraction Watch data set, when it is due
+        code = max(code, _refresh_retractions(app, stop))
     return code
 
 
@@ -1462,20 +1465,50 @@ def retractions_load_command(app: App, origin: str | None, force: bool) -> int:
     2 when the file is not the data set.
     """
     app.setup_logging()
+    return _load_retractions(app, origin, force=force)
+
+
+def _load_retractions(
+    app: App,
+    origin: str | None,
+    *,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    only_when_due: bool = False,
+) -> int:
+    """A load of the data set as its own run, under the writer lock; with `only_when_due`
+    (`harvest run`), only when `[retraction_watch] refresh_days` says the version on record is
+    that old."""
 
     def broken(where: str, row: retraction_watch.BrokenRow) -> None:
         echo(f"{where}:{row.line}: {row.reason}", err=True)
 
     def start(store: Store) -> Callable[..., LoadResult]:
+        if only_when_due and not retraction_load_due(store, app.config, store.now()):
+            return lambda **_: LoadResult("not_due", "")
         return partial(load_retractions, origin, force=force, on_broken=broken)
 
     def report(store: Store, result: LoadResult) -> None:
+        if result.status == "not_due":
+            return
         if app.verbosity >= 0:
             for line in notices_text(result.new_notices):
                 echo(line)
         echo(_retraction_load_text(result))
 
-    return _write_run(app, start, report)
+    return _write_run(app, start, report, stop=stop)
+
+
+def _refresh_retractions(app: App, stop: threading.Event | None) -> int:
+    """`harvest run`'s reload of the data set when it is due (after the nightly's own run, as a
+    run of its own). A failure is one line and its exit code; the nightly's work stands."""
+    if app.config.retraction_watch.refresh_days <= 0:
+        return EXIT_OK
+    try:
+        return _load_retractions(app, None, stop=stop, only_when_due=True)
+    except HarvesterError as exc:
+        echo(render.error_line(exc), err=True)
+        return exc.exit_code
 
 
 def _retraction_set_text(row: dict[str, Any], kept: int) -> str:

@@ -403,3 +403,26 @@ def test_it_is_due_once_refresh_days_have_passed_since_it_was_last_found(tmp_pat
 def test_a_missing_file_is_a_one_line_error(stored):
     with pytest.raises(BadInputFile, match="cannot read"):
         load(stored, config(url="/nonexistent/retraction_watch.csv"))
+
+
+def test_harvest_run_loads_it_when_refresh_days_say_it_is_due_and_not_again(tmp_path):
+    config_text = f'[retraction_watch]\nurl = "{RW_CSV}"\nrefresh_days = 1\n'
+    harvest = HarvestCommand(tmp_path, {}, config_text)
+    store_works(harvest, PAPER)
+    first = ok(harvest("run"))
+    assert f"retraction             {PAPER} (work 1)" in first.stdout
+    assert "1 stored works named, 1 new notices" in first.stdout
+    assert notices(harvest.db_path)[0][:2] == (PAPER, "retraction")
+    runs = query(harvest.db_path, "SELECT command FROM runs ORDER BY id")
+    assert runs == [("harvest import " + str(harvest.folder / "works.csv"),), ("harvest run",),
+                    ("harvest run",)]  # fmt: skip
+    second = ok(harvest("run"))  # a day has not passed: not asked
+    assert "retractions:" not in second.stdout
+    assert query(harvest.db_path, "SELECT count(*) FROM retraction_sets") == [(1,)]
+    assert query(harvest.db_path, "SELECT count(*) FROM runs") == [(4,)]
+
+
+def test_harvest_run_without_refresh_days_never_loads_it(harvest):
+    store_works(harvest, PAPER)
+    assert "retractions:" not in ok(harvest("run")).stdout
+    assert query(harvest.db_path, "SELECT count(*) FROM retraction_sets") == [(0,)]

@@ -40,7 +40,7 @@ BATCH_ROWS = 2000
 @dataclass
 class LoadResult:
     """What a load came to: `loaded`, `unchanged` (the version loaded last, found again;
-    nothing read), or `interrupted`; the version read (for `unchanged`, the one on record),
+    nothing read), `interrupted`, or `not_due` (`harvest run`: not asked, not yet due); the version read (for `unchanged`, the one on record),
     the works that got a notice they did not have, and the run (None when nothing was read)."""
 
     status: str
