@@ -24,6 +24,7 @@ import structlog
 
 from harvester import retraction_watch as rw
 from harvester.config import Config
+from harvester.errors import Abandoned
 from harvester.http import HttpClient
 from harvester.models import Notice, Outcome
 from harvester.pipeline.common import Run
@@ -80,14 +81,19 @@ def load_retractions(
         if rw.is_url(origin):
             binary: BinaryIO = files.enter_context(tempfile.TemporaryFile(prefix="harvest-rw-"))
             asked = previous if same_origin and not force else None
-            answer = rw.download(
-                origin,
-                binary,
-                client,
-                config,
-                etag=asked and asked["etag"],
-                last_modified=asked and asked["last_modified"],
-            )
+            try:
+                answer = rw.download(
+                    origin,
+                    binary,
+                    client,
+                    config,
+                    etag=asked and asked["etag"],
+                    last_modified=asked and asked["last_modified"],
+                )
+            except Abandoned:
+                if stop is None or not stop.is_set():
+                    raise
+                return LoadResult("interrupted", shown, previous=previous)  # nothing written
             if answer.status == 304 and previous is not None:
                 return _unchanged(store, shown, previous)
             etag, modified = answer.headers.get("ETag"), answer.headers.get("Last-Modified")
