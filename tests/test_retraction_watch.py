@@ -23,6 +23,7 @@ from conftest import KEPT, Clock, HarvestCommand
 from fakes import UNPACED, fake_client, ok, query
 
 from harvester import retraction_watch as rw
+from harvester.cli import main
 from harvester.config import Config
 from harvester.errors import BadInputFile, NotFound
 from harvester.formats import read_records
@@ -426,3 +427,38 @@ def test_harvest_run_without_refresh_days_never_loads_it(harvest):
     store_works(harvest, PAPER)
     assert "retractions:" not in ok(harvest("run")).stdout
     assert query(harvest.db_path, "SELECT count(*) FROM retraction_sets") == [(0,)]
+
+
+@responses.activate
+def test_the_command_downloads_from_the_configured_url_and_exits_1_for_a_broken_row(
+    tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "h.toml").write_text(
+        f'[http]\nmax_attempts = 2\n[retraction_watch]\nurl = "{LABS}"\nrate = 1000.0\n'
+    )
+    monkeypatch.setenv("HARVEST_CONFIG", str(tmp_path / "h.toml"))
+    monkeypatch.setenv("HARVEST_DB", str(tmp_path / "harvest.db"))
+    monkeypatch.setenv("HARVEST_MAILTO", "tests@example.org")
+    monkeypatch.setenv("HARVEST_LOG_FORMAT", "json")
+    works = tmp_path / "works.csv"
+    works.write_text(f"doi,title\n{PAPER},A paper\n")
+    with pytest.raises(SystemExit) as imported:
+        main(["import", str(works)])
+    assert imported.value.code == 0
+    # DERIVED: after the real row, the real row a column short.
+    responses.get(LABS, body=csv_text(derived(), derived()[:-1]), content_type="text/csv")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as loaded:
+        main(["retractions", "load"])
+    out, err = capsys.readouterr()
+    assert loaded.value.code == 1
+    assert f"{LABS}:3: 19 columns where the header has 20" in err.splitlines()
+    assert "2 rows, 1 broken" in out and "1 new notices" in out
+    assert responses.calls[0].request.params == {"mailto": "tests@example.org"}
+    db = open_store(tmp_path / "harvest.db", create=False)
+    try:
+        [notice] = db.integrity.for_work(1)
+        assert (notice["kind"], notice["record_id"]) == ("retraction", "50438")
+        assert db.retraction_sets.latest()["origin"] == LABS
+    finally:
+        db.close()
