@@ -18,7 +18,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import BinaryIO, TextIO
@@ -79,8 +79,9 @@ class BrokenRow:
     reason: str
 
 
-def read_rows(stream: TextIO, where: str) -> Iterator[Row | BrokenRow]:
-    """Each record of the CSV on `stream` (opened with newline=""), as it is read. A record
+def read_rows(stream: Iterable[str], where: str) -> Iterator[Row | BrokenRow]:
+    """Each record of the CSV on `stream` (a text file opened with newline="", or any lines),
+    as it is read. A record
     with the wrong number of columns, a paper DOI or a date that is not one, or no Record ID
     or RetractionNature is a BrokenRow and the rest go on; a file whose header lacks the
     columns read is not the data set (BadInputFile, naming `where`)."""

@@ -289,6 +289,7 @@ def test_a_file_that_is_not_the_data_set_exits_2_with_one_line(harvest):
                                         "column 'Record ID', 'OriginalPaperDOI', 'RetractionDOI', "
                                         "'RetractionNature', 'RetractionDate', 'Reason'")  # fmt: skip
     assert query(harvest.db_path, "SELECT count(*) FROM retraction_sets") == [(0,)]
+    assert query(harvest.db_path, "SELECT count(*) FROM runs") == [(1,)]  # the import's alone
 
 
 def test_nothing_loaded_yet_says_so(harvest):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, BinaryIO
 
 import structlog
@@ -105,7 +105,9 @@ def load_retractions(
             return _unchanged(store, shown, previous)
         version = DataSetVersion(shown, sha256, size, etag, modified)
         rows = rw.read_rows(rw.open_text(binary), shown)
-        return _load(rows, version, previous, store, command, stop, on_broken)
+        # The header is read before the run starts: a file that is not the data set writes nothing.
+        first = list(islice(rows, 1))
+        return _load(chain(first, rows), version, previous, store, command, stop, on_broken)
 
 
 def _unchanged(store: Store, origin: str, previous: dict[str, Any]) -> LoadResult:
@@ -128,7 +130,7 @@ def _load(
     result = LoadResult("loaded", version.origin, previous=previous)
     with Run(store, command) as run:
         result.run_id = run.result.run_id
-        while batch := list(islice(rows, BATCH_ROWS)):  # the first batch reads the header
+        while batch := list(islice(rows, BATCH_ROWS)):
             counts["rows_read"] += len(batch)
             good: list[rw.Row] = []
             broken: list[rw.BrokenRow] = []
