@@ -146,7 +146,9 @@ def read_row(line: int, values: dict[str, str]) -> Row | BrokenRow:
         kind=kind,
         asserted_by=SOURCE,
         source=SOURCE,
-        notice_doi=notice_doi.value if notice_doi else None,
+        # In the key's case, as Crossref writes it in `updated-by`: the same notice read there
+        # (asserted by retraction-watch, with its record-id) is then one notice, not two.
+        notice_doi=notice_doi.key if notice_doi else None,
         record_id=record_id,
         date=notice_date,
         detail=detail or None,

@@ -115,6 +115,13 @@ def test_a_nature_of_no_known_kind_is_other_and_says_what_it_was():
     assert row.notice.detail == f"Withdrawal notice; {REASONS}"
 
 
+def test_the_notice_doi_is_kept_in_lower_case_as_crossref_writes_it_in_updated_by():
+    # DERIVED: the notice DOI in the publisher's capitals (Crossref's `updated-by` for the same
+    # Retraction Watch record says 10.1016/s0140-6736(10)60175-4).
+    [row] = read(csv_text(derived(RetractionDOI="10.1016/S0140-6736(10)60175-4")))
+    assert row.notice.notice_doi == "10.1016/s0140-6736(10)60175-4"
+
+
 def test_a_paper_or_notice_without_a_doi_is_read_not_broken():
     # DERIVED: the data set writes "unavailable" where there is no DOI.
     [row] = read(csv_text(derived(OriginalPaperDOI="unavailable", RetractionDOI="unavailable")))
