@@ -771,9 +771,10 @@ def run_command(
     as_json: bool,
 ) -> int:
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
-    due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
-    all went well, 1 when some identifiers failed or were not found, 2 for bad configuration,
-    3 when another harvest holds the lock."""
+    due first, then the feeds of the config (and, when `[retraction_watch] refresh_days` say so,
+    the Retraction Watch data set, as a run of its own). One `runs` row and a one-line summary;
+    exit 0 when all went well, 1 when some identifiers failed or were not found, 2 for bad
+    configuration, 3 when another harvest holds the lock."""
     app.setup_logging()
     try:
         budget = parse_duration(time_budget) if time_budget else None
@@ -1479,6 +1480,9 @@ def _load_retractions(
     """A load of the data set as its own run, under the writer lock; with `only_when_due`
     (`harvest run`), only when `[retraction_watch] refresh_days` says the version on record is
     that old."""
+
+    if retraction_watch.is_url(origin or app.config.retraction_watch.url):
+        _warn_without_mailto(app.config)
 
     def broken(where: str, row: retraction_watch.BrokenRow) -> None:
         echo(f"{where}:{row.line}: {row.reason}", err=True)
