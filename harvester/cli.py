@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 import click
 import structlog
 
-from harvester import __version__, render
+from harvester import __version__, render, retraction_watch
 from harvester.atomic import write_atomically
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
@@ -80,6 +80,8 @@ from harvester.pipeline import (
 )
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
+from harvester.pipeline.retractions import LoadResult, load_retractions, notices_text
+from harvester.pipeline.retractions import is_due as retraction_load_due
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
 from harvester.store import Outcome, Store, open_store
@@ -769,9 +771,10 @@ def run_command(
     as_json: bool,
 ) -> int:
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
-    due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
-    all went well, 1 when some identifiers failed or were not found, 2 for bad configuration,
-    3 when another harvest holds the lock."""
+    due first, then the feeds of the config (and, when `[retraction_watch] refresh_days` say so,
+    the Retraction Watch data set, as a run of its own). One `runs` row and a one-line summary;
+    exit 0 when all went well, 1 when some identifiers failed or were not found, 2 for bad
+    configuration, 3 when another harvest holds the lock."""
     app.setup_logging()
     try:
         budget = parse_duration(time_budget) if time_budget else None
@@ -809,6 +812,8 @@ def _harvest_run(
             on_progress=bar.update,
             retry_failed=retry_failed,
         )
+    if code != EXIT_INTERRUPTED:  # then the Retraction Watch data set, when it is due
+        code = max(code, _refresh_retractions(app, stop))
     return code
 
 
@@ -1419,6 +1424,147 @@ def _write_atomically(path: Path, write: Any) -> None:
 
 def _command_line() -> str:
     return " ".join(["harvest", *sys.argv[1:]])[:500]
+
+
+# --- harvest retractions: the Retraction Watch data set ----------------------------------------
+
+
+@cli.group(
+    "retractions",
+    cls=_Group,
+    invoke_without_command=True,
+    params=_also_after_the_command(),
+)
+@_json_option()
+@click.pass_context
+def retractions_group(ctx: click.Context, as_json: bool) -> int | None:
+    """The Retraction Watch data set (retractions, corrections, expressions of concern), as
+    Crossref distributes it: `harvest retractions load` reads it and keeps a notice for every
+    stored work it names (in `integrity_notices`). Without a command: the version loaded
+    last, from where, and what it held."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    app: App = ctx.obj
+    app.setup_logging()
+    store = app.open_store(create=False)
+    try:
+        latest = store.retraction_sets.latest()
+        kept = store.conn.execute(
+            "SELECT count(*) FROM integrity_notices WHERE source = ?", (retraction_watch.SOURCE,)
+        ).fetchone()[0]
+    finally:
+        store.close()
+    if as_json:
+        echo(render.json_text({"version": latest, "notices": kept}))
+    elif latest is None:
+        echo("No Retraction Watch data set loaded yet: harvest retractions load [PATH|URL].")
+    else:
+        echo(_retraction_set_text(latest, kept))
+    return EXIT_OK
+
+
+@retractions_group.command("load")
+@click.argument("origin", required=False, metavar="[PATH|URL]")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Read it even when it is the version loaded last (to find works stored since).",
+)
+@click.pass_obj
+def retractions_load_command(app: App, origin: str | None, force: bool) -> int:
+    """Load the Retraction Watch data set from PATH or URL (default: [retraction_watch] url,
+    Crossref's download) and keep a notice for every stored work whose DOI it names as an
+    original paper. The file is read as it comes; a row that cannot be read is printed as
+    FILE:LINE: why, and the rest are loaded. The version read is kept: the same file again
+    is "unchanged" and not read (--force reads it).
+
+    Exit 0 when every row was read (or the file is unchanged), 1 when some rows were broken,
+    2 when the file is not the data set.
+    """
+    app.setup_logging()
+    return _load_retractions(app, origin, force=force)
+
+
+def _load_retractions(
+    app: App,
+    origin: str | None,
+    *,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    only_when_due: bool = False,
+) -> int:
+    """A load of the data set as its own run, under the writer lock; with `only_when_due`
+    (`harvest run`), only when `[retraction_watch] refresh_days` says the version on record is
+    that old."""
+
+    if retraction_watch.is_url(origin or app.config.retraction_watch.url):
+        _warn_without_mailto(app.config)
+
+    def broken(where: str, row: retraction_watch.BrokenRow) -> None:
+        echo(f"{where}:{row.line}: {row.reason}", err=True)
+
+    def start(store: Store) -> Callable[..., LoadResult]:
+        if only_when_due and not retraction_load_due(store, app.config, store.now()):
+            return lambda **_: LoadResult("not_due", "")
+        return partial(load_retractions, origin, force=force, on_broken=broken)
+
+    def report(store: Store, result: LoadResult) -> None:
+        if result.status == "not_due":
+            return
+        if app.verbosity >= 0:
+            for line in notices_text(result.new_notices):
+                echo(line)
+        echo(_retraction_load_text(result))
+
+    return _write_run(app, start, report, stop=stop)
+
+
+def _refresh_retractions(app: App, stop: threading.Event | None) -> int:
+    """`harvest run`'s reload of the data set when it is due (after the nightly's own run, as a
+    run of its own). A failure is one line and its exit code; the nightly's work stands."""
+    if app.config.retraction_watch.refresh_days <= 0:
+        return EXIT_OK
+    try:
+        return _load_retractions(app, None, stop=stop, only_when_due=True)
+    except HarvesterError as exc:
+        echo(render.error_line(exc), err=True)
+        return exc.exit_code
+
+
+def _retraction_set_text(row: dict[str, Any], kept: int) -> str:
+    lines = [
+        f"Retraction Watch data set loaded {row['loaded_at']} from {row['origin']} "
+        f"(run {row['run_id']}); last found unchanged {row['checked_at']}",
+        f"  sha256 {row['sha256']}, {row['bytes']:,} bytes"
+        + (f", ETag {row['etag']}" if row["etag"] else "")
+        + (f", Last-Modified {row['last_modified']}" if row["last_modified"] else ""),
+        f"  {row['rows_read']:,} rows: {row['rows_broken']:,} broken, "
+        f"{row['rows_without_doi']:,} without a paper DOI; {row['works']:,} stored works named, "
+        f"{row['notices_new']:,} new notices",
+        f"  {kept:,} notices from Retraction Watch on record",
+    ]
+    return "\n".join(lines)
+
+
+def _retraction_load_text(result: LoadResult) -> str:
+    if result.status == "unchanged" and result.previous is not None:
+        p = result.previous
+        return (
+            f"retractions: {result.origin} unchanged since it was loaded {p['loaded_at']} "
+            f"(sha256 {p['sha256'][:12]}...); nothing read (--force reads it again)"
+        )
+    v = result.version
+    if result.status == "interrupted" or v is None:
+        return (
+            f"retractions: interrupted (run {result.run_id}); the notices written are kept, "
+            "and the next load reads the file again"
+        )
+    return (
+        f"retractions: {v.origin} ({v.bytes:,} bytes, sha256 {v.sha256[:12]}...) loaded in run "
+        f"{result.run_id}: {v.rows_read:,} rows, {v.rows_broken:,} broken, "
+        f"{v.rows_without_doi:,} without a paper DOI; {v.works:,} stored works named, "
+        f"{v.notices_new:,} new notices"
+    )
 
 
 # --- entry point -------------------------------------------------------------------------------

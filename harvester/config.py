@@ -135,6 +135,25 @@ class ScheduleConfig:
     jobs: dict[str, str] = field(default_factory=lambda: {"nightly": "0 3 * * *"})
 
 
+@dataclass(frozen=True)
+class RetractionWatchConfig:
+    """`harvest retractions load`: where the Retraction Watch data set is read from (an http(s)
+    URL, or a local file path), how long its download may take, how large it may be, and
+    after how many days `harvest run` loads it again (0: never; only `harvest retractions
+    load` does). Crossref's Labs URL gets the configured `mailto`, as Crossref asks."""
+
+    url: str = "https://api.labs.crossref.org/data/retractionwatch"
+    rate: float = 1.0
+    concurrency: int = 1
+    deadline: float = 1800.0  # seconds for the whole download (about 60 MB in 2026)
+    max_bytes: int = 1024 * 1024 * 1024
+    refresh_days: float = 0.0
+
+    @property
+    def limit(self) -> PoolLimit:
+        return PoolLimit(self.rate, self.concurrency)
+
+
 FEED_KINDS = ("crossref", "repec", "oai")
 
 
@@ -238,6 +257,7 @@ class Config:
     feeds: tuple[FeedConfig, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
+    retraction_watch: RetractionWatchConfig = field(default_factory=RetractionWatchConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""
@@ -386,8 +406,9 @@ def _validate(config: Config) -> None:
             f"log_format must be one of {', '.join(LOG_FORMATS)}, not {config.log_format!r}"
         )
     for name, section in service_sections(config).items():
-        # [repec] url may be a folder (an rsync copy of RePEc's data) or empty (not set up).
-        if hasattr(section, "url") and name != "repec":
+        # [repec] url may be a folder (an rsync copy of RePEc's data) or empty (not set up);
+        # [retraction_watch] url a local file.
+        if hasattr(section, "url") and name not in ("repec", "retraction_watch"):
             _check_url(f"[{name}] url", section.url)
     c = config.crossref
     for name in (
@@ -438,6 +459,18 @@ def _validate(config: Config) -> None:
     _validate_feeds(config.feeds)
     if not config.schedule.jobs:
         raise ConfigError('[schedule] jobs: name at least one job, e.g. nightly = "0 3 * * *"')
+    rw = config.retraction_watch
+    if not rw.url.strip():
+        raise ConfigError("[retraction_watch] url must name a URL or a file, not be empty")
+    if rw.url.startswith(("http://", "https://")):
+        _check_url("[retraction_watch] url", rw.url)
+    for name in ("deadline", "max_bytes"):
+        if getattr(rw, name) <= 0:
+            raise ConfigError(f"[retraction_watch] {name} must be above 0, not {getattr(rw, name)}")
+    if rw.refresh_days < 0:
+        raise ConfigError(
+            f"[retraction_watch] refresh_days must not be negative, not {rw.refresh_days}"
+        )
     if not config.oai.metadata_prefix:
         raise ConfigError("[oai] metadata_prefix must not be empty")
     if not 1 <= config.chunk_size <= 10000:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -692,6 +692,38 @@ class HttpClient:
             redirect_hosts=redirect_hosts,
         )
 
+    def download(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        pool: str,
+        source: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        answer_statuses: frozenset[int] = frozenset(),
+        max_bytes: int | None = None,
+        deadline: float | None = None,
+    ) -> BytesResponse:
+        """GET `url` as `get_bytes` does (pacing, retries, errors, redirects), its body written
+        to `sink` as it comes instead of returned (`content` is empty): a data set of tens of
+        megabytes is never held in memory. Each attempt starts `sink` again from its beginning.
+        `deadline` (seconds) replaces `[http] deadline` for this request, which an API answer
+        fits in and a big file may not."""
+        return self._get(
+            url,
+            _read_bytes,
+            pool=pool,
+            source=source,
+            params=params,
+            headers=headers,
+            identifier=None,
+            answer_statuses=answer_statuses,
+            max_bytes=max_bytes,
+            sink=sink,
+            deadline=deadline,
+        )
+
     def _get(
         self,
         url: str,
@@ -705,6 +737,8 @@ class HttpClient:
         answer_statuses: frozenset[int] = frozenset(),
         max_bytes: int | None = None,
         redirect_hosts: Collection[str] = (),
+        sink: BinaryIO | None = None,
+        deadline: float | None = None,
     ) -> _T:
         """The one retry loop: `_attempt` until it returns, fails for good, or attempts run out;
         `read` turns the answer into what the caller gets (and may ask again, raising `_Retry`)."""
@@ -769,6 +803,8 @@ class HttpClient:
                 context=context,
                 read=read,
                 redirect_hosts=frozenset(h.lower() for h in redirect_hosts),
+                sink=sink,
+                deadline=deadline or self._config.request_deadline,
             )
         except _Retry as exc:
             attempts = self._config.max_attempts
@@ -808,6 +844,7 @@ class HttpClient:
         max_bytes: int | None,
         context: dict[str, Any],
         redirect_hosts: frozenset[str],
+        sink: BinaryIO | None = None,
     ) -> tuple[requests.Response, bytes, dict[str, Any], str | None]:
         """The GET itself, following redirects as `_redirect_refusal` allows: the response, its
         body, the context naming the final URL, and the first URL when a redirect was followed.
@@ -828,7 +865,8 @@ class HttpClient:
                     limiter.update_from_headers(response.headers)
                     context = {**context, "url": redact_url(response.url or context["url"])}
                     if not response.is_redirect:
-                        return response, _read_body(response, max_bytes, context), context, first
+                        body = _read_body(response, max_bytes, context, sink)
+                        return response, body, context, first
                 try:
                     next_url = urljoin(response.url, response.headers["Location"])
                     refusal = _redirect_refusal(response.url, next_url, hops, redirect_hosts)
@@ -862,12 +900,11 @@ class HttpClient:
         if stop is not None and time.monotonic() >= stop:
             raise Abandoned(f"{_where(context)}: not asked, the run is stopping", **context)
 
-    def _cut_error(self, reason: str, context: Mapping[str, Any]) -> UpstreamError:
+    def _cut_error(self, reason: str, context: Mapping[str, Any], deadline: float) -> UpstreamError:
         """What a request the watchdog cut fails with. Past its deadline it is not asked again:
         a server that trickles an answer will trickle it the next time too."""
         where = _where(context)
         if reason == "deadline":
-            deadline = self._config.request_deadline
             return TransientError(
                 f"{where}: no complete answer within {deadline:g} s (the request deadline)",
                 **context,
@@ -886,28 +923,30 @@ class HttpClient:
         context: dict[str, Any],
         read: _Read[_T],
         redirect_hosts: frozenset[str],
+        sink: BinaryIO | None,
+        deadline: float,
     ) -> _T:
         """One request: returns, raises `_Retry` (tenacity asks again) or raises the final error."""
         _check_abandoned(context)
         self._check_stopping(context)
         with limiter.slot() as started:
             _check_abandoned(context)  # the wait for a slot may have been long
-            watch = _Watch(self._config.request_deadline, ABANDON.get(), self._stop_deadline)
+            watch = _Watch(deadline, ABANDON.get(), self._stop_deadline)
             token = _CURRENT.set(watch)
             _WATCHDOG.add(watch)
             try:
                 response, body, context, redirected_from = self._send(
-                    url, limiter, params, headers, max_bytes, context, redirect_hosts
+                    url, limiter, params, headers, max_bytes, context, redirect_hosts, sink
                 )
             except Exception:
                 if watch.reason is not None:  # cut by the watchdog: say why, not how it broke
-                    raise self._cut_error(watch.reason, context) from None
+                    raise self._cut_error(watch.reason, context, deadline) from None
                 raise
             finally:
                 _WATCHDOG.remove(watch)
                 _CURRENT.reset(token)
             if watch.reason is not None:  # cut as the last byte came: cut all the same
-                raise self._cut_error(watch.reason, context)
+                raise self._cut_error(watch.reason, context, deadline)
 
         status = response.status_code
         where = _where(context)
@@ -924,9 +963,10 @@ class HttpClient:
         if 200 <= status < 300 or status in answer_statuses:
             # A 304 has no body whatever its Content-Length says (RFC 9110 §15.4.5).
             declared = _declared_length(response.headers) if status != 304 else None
-            if declared is not None and len(body) < declared:
+            size = sink.tell() if sink is not None else len(body)
+            if declared is not None and size < declared:
                 raise _Retry(
-                    f"truncated body ({len(body)} of {declared} bytes)",
+                    f"truncated body ({size} of {declared} bytes)",
                     status=status,
                     retry_after=None,
                 )
@@ -992,26 +1032,39 @@ def _read_json(answer: BytesResponse, context: dict[str, Any], status_line: str)
 
 
 def _read_body(
-    response: requests.Response, max_bytes: int | None, context: dict[str, Any]
+    response: requests.Response,
+    max_bytes: int | None,
+    context: dict[str, Any],
+    sink: BinaryIO | None = None,
 ) -> bytes:
     """The body, refused as soon as it is known to pass `max_bytes`: from Content-Length when the
-    server declares it, else while reading (gzip undone, so a zip bomb stops too)."""
-    if max_bytes is None:
+    server declares it, else while reading (gzip undone, so a zip bomb stops too). With a
+    `sink`, the body is written there from its start (an earlier attempt's bytes dropped) and
+    nothing is returned."""
+    if sink is not None:
+        sink.seek(0)
+        sink.truncate()
+    if max_bytes is None and sink is None:
         return response.content
     declared = _declared_length(response.headers)
     too_big = (
         f"{_where(context)}: refused a body over the cap of {max_bytes} bytes "
         "(not read any further)"
     )
-    if declared is not None and declared > max_bytes:
+    if declared is not None and max_bytes is not None and declared > max_bytes:
         raise BodyTooLarge(too_big, status=response.status_code, **context)
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(chunk_size=64 * 1024):
         size += len(chunk)
-        if size > max_bytes:
+        if max_bytes is not None and size > max_bytes:
             raise BodyTooLarge(too_big, status=response.status_code, **context)
-        chunks.append(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        else:
+            chunks.append(chunk)
+    if sink is not None:
+        return b""
     body = b"".join(chunks)
     response._content = body  # as `.content` would have kept it, for whoever reads it after
     return body

@@ -45,8 +45,12 @@ COMMANDS = list(commands(cli))
 
 
 def test_the_walk_finds_every_command():
-    assert len(COMMANDS) == len(cli.commands) + 1  # no subgroups yet: the group and its commands
+    groups = [c for c in cli.commands.values() if isinstance(c, click.Group)]
+    # The group, its commands, and the commands of its groups (`harvest retractions load`).
+    assert len(COMMANDS) == len(cli.commands) + 1 + sum(len(g.commands) for g in groups)
     assert ("harvest show", cli.commands["show"]) in COMMANDS
+    retractions = cli.commands["retractions"]
+    assert ("harvest retractions load", retractions.commands["load"]) in COMMANDS
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[name for name, _ in COMMANDS])

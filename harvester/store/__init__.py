@@ -5,8 +5,8 @@ batch: a kill at any moment leaves either the whole batch or none of it, and rea
 keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
-`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies` and
-`.integrity`
+`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies`,
+`.integrity` and `.retraction_sets`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -50,6 +50,7 @@ from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
 from harvester.store.payloads import attach
 from harvester.store.repec_index import RepecIndex
+from harvester.store.retraction_sets import RetractionSets
 from harvester.store.runs import Runs
 from harvester.store.watch import Watch
 from harvester.store.works import Works
@@ -90,6 +91,7 @@ class Store:
     matches: Matches = field(init=False, repr=False, compare=False)
     agencies: Agencies = field(init=False, repr=False, compare=False)
     integrity: Integrity = field(init=False, repr=False, compare=False)
+    retraction_sets: RetractionSets = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -102,6 +104,7 @@ class Store:
         self.matches = Matches(*shared, works=self.works)
         self.agencies = Agencies(*shared)
         self.integrity = Integrity(*shared)
+        self.retraction_sets = RetractionSets(*shared)
         self.works.payloads = attach(self.conn)
 
     @property

@@ -716,6 +716,36 @@ def m0018_integrity_notices(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0019_retraction_sets(db: sqlite_utils.Database) -> None:
+    """The versions of the Retraction Watch data set `harvest retractions load` read (issue
+    20): from where, its sha256 and size, the ETag and Last-Modified its server sent, how many
+    rows were read, broken and without an original paper DOI, how many stored works it named
+    and how many notices were new, in which run; `checked_at` moves each time the same version
+    is found again, so a reload of an unchanged file says so and `harvest run` knows when it
+    is due. A row is written only when a load read the whole file."""
+    db["retraction_sets"].create(
+        {
+            "id": int,
+            "origin": str,
+            "sha256": str,
+            "bytes": int,
+            "etag": str,
+            "last_modified": str,
+            "rows_read": int,
+            "rows_broken": int,
+            "rows_without_doi": int,
+            "works": int,
+            "notices_new": int,
+            "run_id": int,
+            "loaded_at": str,
+            "checked_at": str,
+        },
+        pk="id",
+        not_null={"origin", "sha256", "loaded_at", "checked_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -736,6 +766,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0016_compressed_payloads", m0016_compressed_payloads),
     ("0017_first_values_left_out", m0017_first_values_left_out),
     ("0018_integrity_notices", m0018_integrity_notices),
+    ("0019_retraction_sets", m0019_retraction_sets),
 ]
 
 
