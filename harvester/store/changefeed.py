@@ -272,12 +272,12 @@ def _value_after(conn: sqlite3.Connection, work_id: int, run_id: int, name: str)
     return row[0] if row else None
 
 
-def resolve_works(conn: sqlite3.Connection, texts: Sequence[str]) -> tuple[int, ...]:
-    """Work ids named by id: what the Datasette route takes (`harvest feed --work` also takes
-    DOIs and handles, through `pipeline.local.find_works`)."""
+def parse_work_ids(texts: Sequence[str]) -> tuple[int, ...]:
+    """Work ids as the Datasette route takes them (`work=12`); `harvest feed --work` also takes
+    DOIs and handles, through `pipeline.local.find_works`. ValueError for anything else."""
     ids = []
     for text in texts:
-        if not text.strip().isdigit():
+        if not text.strip().isdigit() or int(text) > 2**63 - 1:
             raise ValueError(f"work={text!r}: a work's id in the database, e.g. work=12")
         ids.append(int(text))
     return tuple(dict.fromkeys(ids))
