@@ -17,8 +17,9 @@ What a subscriber is told, by `changes.kind`:
 An entry is a (run, work): its id is made of the database's identity, the work's id and the
 run's id, none of which ever changes. Pages are keyed on (run id, work id), newest first, so
 the page after a cursor holds the same entries however many runs come later. A run still
-`running` is not shown until it ends, so an entry once seen never grows; only a merge moves an
-absorbed work's history (and so its entries) to the work that absorbed it.
+`running` is not shown until it ends, so an entry once seen never changes; only a merge moves an
+absorbed work's history (and so its entries) to the work that absorbed it, whose entries then
+name it as it is now.
 """
 
 from __future__ import annotations
@@ -242,7 +243,14 @@ def _entry(conn: sqlite3.Connection, run: dict, work_id: int) -> ChangedWork:
             WHERE work_id = ? AND run_id = ? AND kind IN ({kinds}) ORDER BY id""",
         (work_id, run["id"]),
     ).fetchall()
-    names = {name: _value_after(conn, work_id, run["id"], name) for name in _NAMES}
+    merged = conn.execute(
+        "SELECT 1 FROM changes WHERE work_id = ? AND kind = 'merge' LIMIT 1", (work_id,)
+    ).fetchone()
+    if merged:  # its history holds another work's too: name it as it is now
+        row = conn.execute(f"SELECT {', '.join(_NAMES)} FROM works WHERE id = ?", (work_id,))
+        names = dict(zip(_NAMES, row.fetchone() or (None,) * len(_NAMES), strict=True))
+    else:
+        names = {name: _value_after(conn, work_id, run["id"], name) for name in _NAMES}
     return ChangedWork(
         run_id=run["id"],
         work_id=work_id,
@@ -256,7 +264,8 @@ def _entry(conn: sqlite3.Connection, run: dict, work_id: int) -> ChangedWork:
     )
 
 
-#: The fields that name a work in an entry, each as it was after the entry's run.
+#: The fields that name a work in an entry, each as it was after the entry's run (as it is
+#: now, for a work that absorbed another: its history holds both works' values).
 _NAMES = ("title", "doi", "repec_handle", "url")
 
 
