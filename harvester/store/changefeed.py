@@ -239,12 +239,14 @@ def _entry(conn: sqlite3.Connection, run: dict, work_id: int) -> ChangedWork:
     the order made, whatever the query picked it by (an entry is the same in every feed)."""
     kinds = ", ".join(f"'{k}'" for k in FEED_KINDS)
     rows = conn.execute(
+        # By the work's index (`+` keeps SQLite off the (kind, run_id) one, which would read
+        # every row of a big run for each entry).
         f"""SELECT field, old_value, new_value, source, kind, changed_at FROM changes
-            WHERE work_id = ? AND run_id = ? AND kind IN ({kinds}) ORDER BY id""",
+            WHERE work_id = ? AND +run_id = ? AND +kind IN ({kinds}) ORDER BY id""",
         (work_id, run["id"]),
     ).fetchall()
     merged = conn.execute(
-        "SELECT 1 FROM changes WHERE work_id = ? AND kind = 'merge' LIMIT 1", (work_id,)
+        "SELECT 1 FROM changes WHERE work_id = ? AND +kind = 'merge' LIMIT 1", (work_id,)
     ).fetchone()
     if merged:  # its history holds another work's too: name it as it is now
         row = conn.execute(f"SELECT {', '.join(_NAMES)} FROM works WHERE id = ?", (work_id,))
