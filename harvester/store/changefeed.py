@@ -161,7 +161,18 @@ def format_cursor(cursor: tuple[int, int]) -> str:
 
 
 def read_page(conn: sqlite3.Connection, query: FeedQuery) -> ChangePage:
-    """The page of entries `query` asks for, and the cursor of the next one."""
+    """The page of entries `query` asks for, and the cursor of the next one, read in one read
+    transaction: one snapshot of the database (WAL), whatever a writer commits meanwhile."""
+    if conn.in_transaction:
+        return _read_page(conn, query)
+    conn.execute("BEGIN")
+    try:
+        return _read_page(conn, query)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _read_page(conn: sqlite3.Connection, query: FeedQuery) -> ChangePage:
     database, created = database_identity(conn)
     picked = _pick(conn, query, query.limit + 1)
     more = len(picked) > query.limit
