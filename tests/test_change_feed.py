@@ -490,3 +490,26 @@ def test_the_datasette_route_answers_a_bad_parameter_with_400(built):
     )
     assert [r.status_code for r in responses] == [400, 400, 400, 400]
     assert "'titel' is not a field" in responses[1].text
+
+
+def test_a_reader_polling_the_route_is_told_nothing_changed_by_its_etag(fresh):
+    harvest, _ = fresh
+    path = "/-/harvester/changes.atom?tracked=1"
+    (first,) = browse(harvest.db_path, path)
+    etag = first.headers["etag"]
+
+    async def conditional(tag: str):
+        ds = Datasette([str(harvest.db_path)])
+        await ds.invoke_startup()
+        try:
+            return await ds.client.get(path, headers={"If-None-Match": tag})
+        finally:
+            ds.databases["harvest"].close()
+
+    unchanged = asyncio.run(conditional(etag))
+    assert unchanged.status_code == 304 and unchanged.text == ""
+    done = harvest("set", ESMO, "volume=6")
+    assert done.returncode == 0, done.stderr
+    changed = asyncio.run(conditional(etag))
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert feedparser.parse(changed.text).entries[0].title == f"{CORRECTED}: volume changed"
