@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 import click
 import structlog
 
-from harvester import __version__, render, retraction_watch
+from harvester import __version__, feed, render, retraction_watch
 from harvester.atomic import write_atomically
 from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
@@ -84,7 +84,7 @@ from harvester.pipeline.retractions import LoadResult, load_retractions, notices
 from harvester.pipeline.retractions import is_due as retraction_load_due
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
 from harvester.sources import SOURCES
-from harvester.store import Outcome, Store, open_store
+from harvester.store import Outcome, Store, changefeed, open_store
 from harvester.store.base import store_error
 from harvester.terminal import ProgressBar, echo, wanted
 
@@ -1565,6 +1565,100 @@ def _retraction_load_text(result: LoadResult) -> str:
         f"{v.rows_without_doi:,} without a paper DOI; {v.works:,} stored works named, "
         f"{v.notices_new:,} new notices"
     )
+
+
+# --- the change feed (issue 20) ----------------------------------------------------------------
+
+
+@cli.command("feed")
+@click.option(
+    "--format", "fmt", type=click.Choice(feed.FORMATS), required=True, help="atom or jsonfeed."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to FILE (replaced whole when done) instead of stdout.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=feed.DEFAULT_LIMIT,
+    show_default=True,
+    help="Entries per page (one per changed work per run).",
+)
+@click.option(
+    "--before",
+    metavar="RUN-WORK",
+    help="The page after this cursor (a page's next link, or the line printed on stderr).",
+)
+@click.option(
+    "--tracked", is_flag=True, help="Only works of tracked identifiers (harvest tracked)."
+)
+@click.option("--since", metavar="WHEN", help="Only changes since WHEN (as export --since).")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Only works whose FIELD changed (repeatable).",
+)
+@click.option(
+    "--work",
+    "works",
+    multiple=True,
+    metavar="WORK",
+    help="Only this work: its id, DOI or RePEc handle (repeatable).",
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Where this feed is served (the Datasette route .../-/harvester/changes.atom or "
+    ".json): the self, first and next links point there.",
+)
+@click.pass_obj
+def feed_command(
+    app: App,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    before: str | None,
+    tracked: bool,
+    since: str | None,
+    fields: tuple[str, ...],
+    works: tuple[str, ...],
+    url: str | None,
+) -> int:
+    """Write the change feed, Atom or JSON Feed: one entry per changed work per run, newest first."""
+    app.setup_logging()
+    try:
+        cursor = changefeed.parse_cursor(before) if before else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--before") from None
+    try:
+        fields = changefeed.check_fields(fields)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--field") from None
+    since_at = _since(since) if since else None
+    store = app.open_store(create=False)
+    try:
+        work_ids = tuple(find_works(store, works))
+        query = changefeed.FeedQuery(tracked, since_at, fields, work_ids, cursor, limit)
+        page = changefeed.read_page(store.conn, query)
+    finally:
+        store.close()
+    params = feed.query_params(
+        tracked=tracked, since=since_at, fields=fields, works=work_ids, limit=limit
+    )
+    links = feed.paged_links(url, params, page) if url else feed.FeedLinks()
+    text = feed.write_feed(page, fmt, links, feed.feed_title(tracked, fields, work_ids))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomically(Path(output), lambda stream: stream.write(text))
+    if page.next and app.verbosity >= 0:
+        echo(f"next page: --before {changefeed.format_cursor(page.next)}", err=True)
+    return EXIT_OK
 
 
 # --- entry point -------------------------------------------------------------------------------
