@@ -5,8 +5,8 @@ batch: a kill at any moment leaves either the whole batch or none of it, and rea
 keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
-`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies` and
-`.integrity`
+`store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies`,
+`.integrity` and `.digests`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -42,6 +42,7 @@ from harvester.models import (
 from harvester.store import base
 from harvester.store.agencies import AGENCY_SOURCES, Agencies
 from harvester.store.base import utc_now
+from harvester.store.digests import Digests
 from harvester.store.feeds import Feeds
 from harvester.store.integrity import Integrity
 from harvester.store.links import LinkedDois
@@ -89,6 +90,7 @@ class Store:
     matches: Matches = field(init=False, repr=False, compare=False)
     agencies: Agencies = field(init=False, repr=False, compare=False)
     integrity: Integrity = field(init=False, repr=False, compare=False)
+    digests: Digests = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -101,6 +103,7 @@ class Store:
         self.matches = Matches(*shared, works=self.works)
         self.agencies = Agencies(*shared)
         self.integrity = Integrity(*shared)
+        self.digests = Digests(*shared, integrity=self.integrity)
         self.works.payloads = attach(self.conn)
 
     @property
