@@ -4,6 +4,7 @@ left the point the next starts from (`digests`, migration 0020)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from harvester.store.base import Part
@@ -34,6 +35,7 @@ def point_of(rows: Iterable[Mapping[str, Any]]) -> int | None:
     return point
 
 
+@dataclass(eq=False)
 class Digests(Part):
     """The `digests` table, and the reads of what a digest reports (the notices through the
     `integrity` part, which knows their order)."""
