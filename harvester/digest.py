@@ -372,7 +372,9 @@ def document(digest: Digest) -> dict[str, Any]:
         "made_at": digest.made_at,
         "counts": digest.counts,
         "notices": list(digest.notices),
-        "changed_works": [{**c.work, "changes": list(c.changes)} for c in digest.changed],
+        "changed_works": [
+            {**c.work, "changes": [_change_document(x) for x in c.changes]} for c in digest.changed
+        ],
         "new_works": list(digest.new_works),
         "failures": {
             "runs": list(digest.failed_runs),
@@ -380,6 +382,11 @@ def document(digest: Digest) -> dict[str, Any]:
             "feeds": list(digest.failed_feeds),
         },
     }
+
+
+def _change_document(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A change without its work's columns (they are the work's, given once)."""
+    return {k: v for k, v in change.items() if k not in ("doi", "repec_handle", "title")}
 
 
 #: The human formats by name (json is `document`, printed by `render.json_text`).

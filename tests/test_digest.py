@@ -23,7 +23,8 @@ import pytest
 from conftest import QUICK_RETRIES, HarvestCommand
 from upstream import ReplayUpstream
 
-from harvester import digest
+from harvester import digest, secrets
+from harvester.config import load_config
 from harvester.models import Notice
 from harvester.store import open_store
 from harvester.store.digests import point_of
@@ -66,7 +67,9 @@ class Mailbox:
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         self.logins.append((auth_data.login, auth_data.password))
         ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok, handled=False)
+        # A careless server that quotes what it was given: the harvester must mask it.
+        said = f"535 5.7.8 no user {USER} with password {auth_data.password.decode()}"
+        return AuthResult(success=ok, handled=False, message=None if ok else said)
 
     def messages(self):
         return [BytesParser(policy=policy.default).parsebytes(e.content) for e in self.envelopes]
@@ -325,9 +328,16 @@ def test_a_refused_digest_is_kept_and_the_next_send_includes_it(harvest, smtp):
 def test_a_server_that_is_down_or_refuses_the_login_keeps_the_digest(harvest, smtp):
     _kept_works(harvest)
     harvest.env["HARVEST_SMTP_PASSWORD"] = "wrong-password-here"
-    wrong = harvest("digest", "--send")
-    assert wrong.returncode == 8 and "535" in wrong.stderr, wrong.stderr
-    assert "wrong-password-here" not in wrong.stderr
+    wrong = harvest("--log-format", "json", "-vv", "digest", "--send")
+    assert wrong.returncode == 8
+    # the server quoted the password back; the error line and the log show it masked
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        f"error: 127.0.0.1:{smtp.port} refused the digest: 535 5.7.8 no user {USER} with "
+        "password ***; kept for the next digest"
+    )
+    assert '"event": "digest.not_sent"' in wrong.stderr
+    assert "wrong-password-here" not in wrong.stderr + wrong.stdout
+    assert "wrong-password-here" not in str(_digests(harvest.db_path))  # nor what is kept
 
     settings = harvest.config.read_text()
     harvest.config.write_text(QUICK_RETRIES + _digest_config(_free_port()))  # nobody listens
@@ -365,6 +375,18 @@ def test_no_starttls_offered_means_no_password_and_no_digest(tmp_path):
         assert RETRACTED in _parts(message)[0]
     finally:
         controller.stop()
+
+
+def test_a_password_in_the_config_file_is_a_secret_masked_everywhere(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[digest]\nusername = "u"\npassword = "{PASSWORD}"\n')
+    secrets.forget_all()
+    try:
+        config = load_config(path, env={})
+        assert config.digest.password == PASSWORD
+        assert secrets.redact_text(f"login failed for {PASSWORD}") == "login failed for ***"
+    finally:
+        secrets.forget_all()
 
 
 def test_send_without_recipients_is_a_configuration_error_before_anything(tmp_path):
