@@ -487,6 +487,18 @@ def test_new_works_from_a_feed_are_listed_and_ones_asked_for_are_not(tmp_path, u
     shown = ok(harvest("digest")).stdout
     assert "New works from feeds (16)" in shown and "[oai, run 1]" in shown
 
+    # the feed's next harvest fails: a failure that needs a person, and no new works
+    ok(harvest("digest", "--mark"))
+    upstream.fail("/oai", 503, times=None)
+    assert harvest("oai", "erasmus").returncode == 1
+    after = json.loads(ok(harvest("digest", "--format", "json")).stdout)
+    assert after["new_works"] == [] and after["counts"]["failures"] == 2
+    [feed] = after["failures"]["feeds"]
+    assert "503" in feed["error"]
+    [run] = after["failures"]["runs"]
+    assert run["command"] == "harvest oai erasmus" and run["status"] != "ok"
+    assert f"feed {feed['feed']}: " in ok(harvest("digest")).stdout
+
 
 # --- the pure parts ----------------------------------------------------------------------------
 
