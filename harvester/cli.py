@@ -33,7 +33,7 @@ import structlog
 
 from harvester import __version__, digest, mail, render
 from harvester.atomic import write_atomically
-from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
+from harvester.config import LOG_FORMATS, Config, DigestConfig, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
 from harvester.errors import (
     BadEdit,
@@ -780,7 +780,8 @@ def run_command(
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
     due first, then the feeds of the config. One `runs` row and a one-line summary; exit 0 when
     all went well, 1 when some identifiers failed or were not found, 2 for bad configuration,
-    3 when another harvest holds the lock."""
+    3 when another harvest holds the lock. With --digest, then the digest by e-mail: exit 8
+    when it could not be sent (kept for the next), else the run's own code."""
     app.setup_logging()
     try:
         budget = parse_duration(time_budget) if time_budget else None
@@ -1501,36 +1502,40 @@ def _digest(
             )
 
         if not send:
-            if fmt == "json":
-                echo(render.json_text(digest.document(made)))
-            else:
-                echo(digest.RENDERERS[fmt](made).rstrip("\n"))
+            echo(_digest_text(made, fmt))
             if mark:
                 record("marked")
             return EXIT_OK
-        status = "empty" if made.empty and not settings.send_empty else "sent"
-        if status == "sent":
-            message = mail.compose(
-                settings,
-                digest.subject(made, settings.subject),
-                digest.text(made),
-                digest.html(made),
-            )
-            try:
-                mail.send(message, settings, secret)
-            except DigestNotSent as exc:
-                record("failed", render.error_line(exc).removeprefix("error: "))
-                log.warning("digest.not_sent", error=str(exc), kept_for="the next digest")
-                echo(f"{render.error_line(exc)}; kept for the next digest", err=True)
-                return EXIT_DIGEST_NOT_SENT
+        try:
+            status = _send_digest(made, settings, secret)
+        except DigestNotSent as exc:
+            record("failed", render.error_line(exc).removeprefix("error: "))
+            log.warning("digest.not_sent", error=str(exc), kept_for="the next digest")
+            echo(f"{render.error_line(exc)}; kept for the next digest", err=True)
+            return EXIT_DIGEST_NOT_SENT
         record(status)
-        if not report:
-            pass
-        elif fmt == "json":
-            echo(render.json_text({**digest.document(made), "status": status}))
-        else:
-            echo(digest.summary_line(made, sent_to=settings.recipients, status=status))
+    if report and fmt == "json":
+        echo(render.json_text({**digest.document(made), "status": status}))
+    elif report:
+        echo(digest.summary_line(made, sent_to=settings.recipients, status=status))
     return EXIT_OK
+
+
+def _digest_text(made: digest.Digest, fmt: str) -> str:
+    if fmt == "json":
+        return render.json_text(digest.document(made))
+    return digest.RENDERERS[fmt](made).rstrip("\n")
+
+
+def _send_digest(made: digest.Digest, settings: DigestConfig, secret: str | None) -> str:
+    """E-mail the digest, unless there is nothing in it (and `send_empty` is false): how it
+    ended, `sent` or `empty`; DigestNotSent when the server did not take it."""
+    if made.empty and not settings.send_empty:
+        return "empty"
+    subject = digest.subject(made, settings.subject)
+    message = mail.compose(settings, subject, digest.text(made), digest.html(made))
+    mail.send(message, settings, secret)
+    return "sent"
 
 
 @contextmanager
