@@ -29,9 +29,6 @@ from harvester.models import Notice
 from harvester.store import open_store
 from harvester.store.digests import point_of
 
-aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
-from aiosmtpd.smtp import AuthResult  # noqa: E402
-
 PASSWORD = "s3cret-smtp-Passw0rd"
 USER = "digest-bot"
 RETRACTED = "10.1234/retracted.2020"
@@ -65,6 +62,8 @@ class Mailbox:
         return "250 OK kept"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
         self.logins.append((auth_data.login, auth_data.password))
         ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
         # A careless server that quotes what it was given: the harvester must mask it.
@@ -73,6 +72,13 @@ class Mailbox:
 
     def messages(self):
         return [BytesParser(policy=policy.default).parsebytes(e.content) for e in self.envelopes]
+
+
+def _controller(mailbox: Mailbox, **options):
+    """aiosmtpd's server on 127.0.0.1, on a free port (skipped, saying so, without aiosmtpd:
+    `make install` installs it with the dev extras)."""
+    controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed")
+    return controller.Controller(mailbox, hostname="127.0.0.1", port=_free_port(), **options)
 
 
 def _free_port() -> int:
@@ -107,10 +113,8 @@ def smtp(certificate):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     mailbox = Mailbox()
-    controller = aiosmtpd_controller.Controller(
+    controller = _controller(
         mailbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
         tls_context=context,
         require_starttls=True,
         authenticator=mailbox.authenticate,
@@ -358,7 +362,7 @@ def test_no_starttls_offered_means_no_password_and_no_digest(tmp_path):
     """A server without STARTTLS (plain aiosmtpd) while `starttls = true`: refused before
     the login, so the password never crosses the wire in the clear."""
     mailbox = Mailbox()
-    controller = aiosmtpd_controller.Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller = _controller(mailbox)
     controller.start()
     try:
         harvest = HarvestCommand(tmp_path, {}, _digest_config(controller.port))
@@ -532,6 +536,21 @@ def test_the_point_moves_only_with_a_delivered_digest_that_left_no_gap():
 )
 def test_which_runs_are_feed_runs(command, feed):
     assert digest.is_feed_run(command) is feed
+
+
+def test_a_run_still_going_waits_for_the_next_digest(tmp_path):
+    store = open_store(tmp_path / "h.db")
+    try:
+        first = store.runs.start("harvest import mine.csv")
+        store.runs.finish(first, "ok")
+        going = store.runs.start("harvest run")
+        assert store.digests.covered_until() == first
+        store.runs.finish(going, "failures")
+        assert store.digests.covered_until() == going
+        assert store.digests.run_before("1970-01-01T00:00:00Z") is None  # --since before all
+        assert store.digests.run_before("2999-01-01T00:00:00Z") == going
+    finally:
+        store.close()
 
 
 def test_an_empty_digest_says_so_in_every_format():
