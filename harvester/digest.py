@@ -193,6 +193,9 @@ def summary_line(digest: Digest, *, sent_to: Sequence[str] = (), status: str = "
 def _plural(n: int, word: str) -> str:
     if n == 1:
         return f"1 {word}"
+    head, of, tail = word.partition(" of ")
+    if of:  # "expressions of concern"
+        return f"{_plural(n, head)}{of}{tail}"
     if word.endswith("y"):
         return f"{n} {word[:-1]}ies"
     if word.endswith(("s", "x", "ch", "sh")) or word == "erratum":

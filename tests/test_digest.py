@@ -562,3 +562,19 @@ def test_an_empty_digest_says_so_in_every_format():
     assert digest.text(made).endswith("Nothing new.")
     assert "<p>Nothing new.</p>" in digest.html(made)
     assert digest.subject(made) == "harvester digest: nothing new (nothing since run 4)"
+
+
+def test_the_subject_counts_the_worst_news_first():
+    rows = {k: [] for k in ("changes", "new_works", "failed_runs", "failing", "failed_feeds")}
+    notice = {"work_id": 1, "doi": "10.1/a", "title": "A", "asserted_by": "publisher"}
+    rows["notices"] = [
+        {**notice, "kind": "retraction"},
+        {**notice, "kind": "expression_of_concern"},
+        {**notice, "kind": "expression_of_concern"},
+        {**notice, "kind": "erratum"},
+        {**notice, "kind": "erratum"},
+    ]
+    made = digest.build(rows, since_run=None, until_run=7, made_at="2026-12-04T07:00:00Z")
+    assert digest.subject(made, "Nightly") == (
+        "Nightly: 1 retraction, 2 expressions of concern, 2 errata (runs 1–7)"
+    )
