@@ -39,9 +39,9 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     _remove_dead_temporaries(path)
-    fd, temporary = _locked_temporary(path, folder)
-    try:
-        with _terminated_raises():
+    with _terminated_raises():  # from before the temporary file exists: nothing left behind
+        fd, temporary = _locked_temporary(path, folder)
+        try:
             _keep_mode(path, fd)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
                 fd = -1  # the stream owns it now
@@ -50,11 +50,17 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
                 os.fsync(stream.fileno())
                 os.replace(temporary, path)
             _sync_folder(folder)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        temporary.unlink(missing_ok=True)
-        raise
+        except BaseException as exc:
+            if fd != -1:
+                os.close(fd)
+            temporary.unlink(missing_ok=True)
+            # Interrupted half-way through a buffered write, closing the stream may fail in
+            # turn: the interruption is what happened, not a folder that cannot be written.
+            if not isinstance(exc, KeyboardInterrupt) and isinstance(
+                exc.__context__, KeyboardInterrupt
+            ):
+                raise exc.__context__ from None
+            raise
 
 
 def _locked_temporary(path: Path, folder: Path) -> tuple[int, Path]:

@@ -20,7 +20,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -1069,6 +1069,8 @@ def _show(app: App, text: str, as_json: bool, *, history: bool) -> int:
             echo(render.not_stored(text), err=True)
             return EXIT_SOME_FAILED
         work, changes = store.works.get(work_id), store.works.history(work_id)
+        if work is not None:
+            work["notices"] = store.integrity.for_work(work_id)
     finally:
         store.close()
     if as_json:
@@ -1374,8 +1376,12 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
     try:
         total = store.works.count(since=since_at, changed=changed)
         keys = citation_keys(store.works.key_material())
+        notices = store.integrity.by_work()
         with ProgressBar("export", total, enabled=shown) as bar:
-            works = _counted(store.works.iter_works(since=since_at, changed=changed), bar)
+            works = _counted(
+                _with_notices(store.works.iter_works(since=since_at, changed=changed), notices),
+                bar,
+            )
             if output is None:
                 write_works(works, fmt, sys.stdout, keys)
             else:
@@ -1385,6 +1391,16 @@ def export_command(app: App, fmt: str, since: str | None, changed: bool, output:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _with_notices(
+    works: Iterator[dict[str, Any]], notices: Mapping[int, list[dict[str, Any]]]
+) -> Iterator[dict[str, Any]]:
+    """Each work with its integrity notices, which the formats put in its note."""
+    for work in works:
+        if work.get("id") in notices:
+            work = {**work, "notices": notices[work["id"]]}
+        yield work
 
 
 def _counted(items: Iterator[T], bar: ProgressBar) -> Iterator[T]:

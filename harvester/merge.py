@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from harvester import jsontext
-from harvester.models import Author, Record
+from harvester.models import Author, Notice, Record
 
 #: The columns of `works` that come from sources, in display order. `authors` is compared like a field
 #: and stored in its own table.
@@ -108,6 +108,9 @@ class WorkValues:
     values: dict[str, Value]
     authors: tuple[Author, ...]
     provenance: dict[str, str]  # field -> source whose value won
+    # What the sources say of its standing (harvester.integrity): kept apart from the values,
+    # in integrity_notices, because a notice is never "won" by one source over another.
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

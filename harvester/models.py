@@ -176,6 +176,8 @@ class Record:
     cited_by_count: int | None = None
     relations: tuple[Relation, ...] = ()
     updates: tuple[Update, ...] = ()
+    # OpenAlex `is_retracted`: an integrity notice (harvester.integrity), not a works column.
+    retracted: bool | None = None
     # Carried by DataCite and OpenAlex records (works columns of the same names).
     subjects: tuple[str, ...] = ()  # keywords, subjects, OpenAlex topics' display names
     resource_version: str | None = None  # DataCite `version` (the dataset's, not our row version)

@@ -157,6 +157,9 @@ def work_text(work: Mapping[str, Any] | None) -> str:
     if work.get("subtitle"):
         title = f"{title}: {work['subtitle']}"
     line("Title", title or "(no title)")
+    # A retraction or a correction is what a reader must see first, before the fields.
+    for notice in work.get("notices", []):
+        line("Notice", notice_text(notice))
     for other in _json(work, "titles"):
         about = ", ".join(p for p in (other.get("kind"), other.get("language")) if p)
         line("Also titled", f"{other['title']} ({about})" if about else other["title"])
@@ -255,6 +258,26 @@ def work_text(work: Mapping[str, Any] | None) -> str:
     for name, said in disagreements.items():
         line("Conflict", f"{name}: {', '.join(said)}")
     return "\n".join(out)
+
+
+def notice_text(notice: Mapping[str, Any]) -> str:
+    """An integrity notice on one line: "RETRACTION 10.1016/... (2010-02-06), asserted by
+    retraction-watch (record 4036), seen since run 3"; the worst kinds in capitals."""
+    kind = str(notice.get("kind") or "other").replace("_", " ")
+    serious = notice.get("kind") in ("retraction", "partial_retraction", "withdrawal", "removal")
+    text = kind.upper() if serious else kind.capitalize()
+    if notice.get("notice_doi"):
+        text += f" {notice['notice_doi']}"
+    if notice.get("notice_date"):
+        text += f" ({notice['notice_date']})"
+    text += f", asserted by {notice.get('asserted_by')}"
+    if notice.get("record_id"):
+        text += f" (record {notice['record_id']})"
+    if notice.get("detail") and notice.get("kind") in ("published_version", "new_version", "other"):
+        text += f": {shorten(str(notice['detail']), 80)}"
+    if notice.get("first_seen_run"):
+        text += f", seen since run {notice['first_seen_run']}"
+    return text
 
 
 def _json(work: Mapping[str, Any], column: str, empty: Any = ()) -> Any:

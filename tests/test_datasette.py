@@ -234,9 +234,18 @@ def test_what_changed_in_the_last_run_and_since_a_date(db, built):
 
 def test_works_corrected_or_retracted_leave_new_versions_out(db):
     found = rows(db, "/harvest/corrected_or_retracted")
-    assert [(w["doi"], w["update_type"], w["notice_date"]) for w in found] == [
-        (PONE.lower(), "correction", "2012-05-08")
+    assert [
+        (w["doi"], w["kind"], w["asserted_by"], w["notice_doi"], w["notice_date"]) for w in found
+    ] == [
+        (
+            PONE.lower(),
+            "correction",
+            "publisher",
+            "10.1371/annotation/c76da2c1-ccb8-4797-94c1-359d3ceceeda",
+            "2012-05-08",
+        )
     ]
+    assert found[0]["first_seen_run"] == 1
     # The new version of PPAT is in `updates` too, and rightly not listed.
     assert (
         "new_version"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harvester.errors import BadIdentifier
 from harvester.identifiers import parse_doi, parse_identifier, parse_repec
 from harvester.pipeline import common
-from harvester.sources import redif
+from harvester.sources import fields, redif
 
 # --- identifiers ------------------------------------------------------------------------------
 
@@ -175,3 +175,16 @@ def test_volatile_keys_are_left_out_as_a_deep_copy_would_and_the_payload_stays(p
     stable = common._without(payload, paths)
     assert stable == _without_by_deep_copy(payload, paths)
     assert payload == before  # what is stored is the payload as received
+
+
+def _tidy_by_regex(text: str) -> str:
+    """What `fields.tidy_text` gives plain text (no inline-tag boundary) by its general path."""
+    return fields._RUN.sub(" ", text).strip()
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000é")))
+@settings(max_examples=500)
+def test_plain_text_is_tidied_as_the_general_path_tidies_it(text):
+    """The fast path for text without markup (`str.split`) collapses exactly the whitespace
+    the regex does, Unicode's included."""
+    assert fields.tidy_text(text) == _tidy_by_regex(text)

@@ -402,6 +402,24 @@ def work_text(work: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def notice_notes(work: Mapping[str, Any]) -> list[str]:
+    """The work's integrity notices (`notices`, as `store.integrity.by_work` gives them) as the
+    lines an export's note carries, worst first: "Retraction: doi:10.1016/... (2010-02-06),
+    asserted by retraction-watch". A published version is left out: `publication_status`
+    says it already."""
+    lines = []
+    for notice in work.get("notices") or ():
+        if notice.get("kind") == "published_version":
+            continue
+        text = str(notice.get("kind") or "other").replace("_", " ").capitalize()
+        if notice.get("notice_doi"):
+            text += f": doi:{notice['notice_doi']}"
+        if notice.get("notice_date"):
+            text += f" ({notice['notice_date']})"
+        lines.append(f"{text}, asserted by {notice.get('asserted_by')}")
+    return lines
+
+
 def work_list(work: Mapping[str, Any], name: str) -> list[str]:
     """A JSON-list column (issn, subjects) as a list of text; anything else counts as empty."""
     value = work_value(work, name)

@@ -36,6 +36,7 @@ from harvester.formats import (
     date_from_parts,
     keys_for,
     local_values,
+    notice_notes,
     split_outside_braces,
     work_authors,
     work_contributors,
@@ -642,7 +643,8 @@ def _entry(work: Mapping[str, Any], key: str) -> model.Entry:
         values["howpublished"] = container or values["publisher"]
     values["address"] = latex_escape(work_text(work, "publisher_place"))
     values["keywords"] = ", ".join(_keyword(subject) for subject in work_list(work, "subjects"))
-    values["note"] = latex_escape(work_text(work, "publication_status"))
+    notes = [work_text(work, "publication_status"), *notice_notes(work)]
+    values["note"] = latex_escape("; ".join(n for n in notes if n))
     for name, column in VERBATIM_FIELDS.items():
         values[name] = _verbatim_out(work_text(work, column))
     ids = {**work_ids(work), "repec_handle": work_text(work, "repec_handle")}

@@ -27,6 +27,7 @@ from harvester.formats import (
     keys_for,
     kind_of,
     local_values,
+    notice_notes,
     record_label,
     work_authors,
     work_contributors,
@@ -501,6 +502,7 @@ def _item(work: Mapping[str, Any], key: str) -> dict[str, Any]:
     subjects = work_list(work, "subjects")
     item["keyword"] = ", ".join(subjects)
     item["abstract"] = work_text(work, "abstract")
+    item["note"] = "; ".join(notice_notes(work))
     custom = {name: work_value(work, name) for name in CUSTOM_FIELDS}
     custom["author_details"] = _author_details(authors)
     custom["repec"] = work_text(work, "repec_handle")

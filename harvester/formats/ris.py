@@ -25,6 +25,7 @@ from harvester.formats import (
     is_issn,
     keys_for,
     local_values,
+    notice_notes,
     parse_person,
     person_text,
     record_label,
@@ -356,7 +357,10 @@ def _reference(work: Mapping[str, Any], key: str) -> dict[str, Any]:
         "language": work_text(work, "language"),
         "keywords": [_one_line(subject) for subject in work_list(work, "subjects")],
         "abstract": work_text(work, "abstract"),
-        "notes": [status] if (status := work_text(work, "publication_status")) else [],
+        "notes": [
+            *([status] if (status := work_text(work, "publication_status")) else []),
+            *notice_notes(work),
+        ],
     }
     if zotero not in NUM_PAGES_TYPES:
         reference.update(start_page=start, end_page=end)

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import structlog
@@ -19,6 +19,7 @@ from harvester import jsontext, sources
 from harvester.config import Config
 from harvester.due import DuePolicy
 from harvester.identifiers import Doi
+from harvester.integrity import notices_of
 from harvester.merge import (
     Contribution,
     build_work,
@@ -305,6 +306,9 @@ def merge_work(
     # Each record in column terms once, for the merge and the conflict search alike.
     said = [contribution(r, merge.dates) for r in [*records, *([local] if local else [])]]
     work = build_work(said, merge.precedence, merge.fields, merge.dates)
+    notices = notices_of(records)
+    if notices:
+        work = replace(work, notices=notices)
     # A local value that wins over a source saying otherwise is a conflict too. One source
     # cannot disagree with itself, so the search runs only when two or more said something.
     return work, tuple(find_conflicts(said, merge.dates)) if len(said) > 1 else ()

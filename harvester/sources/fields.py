@@ -211,6 +211,9 @@ class _MarkupText(HTMLParser):
 
 def tidy_text(text: str) -> str:
     """Collapse whitespace; drop inline-tag boundaries and the layout line breaks around them."""
+    if _BOUNDARY not in text:
+        # Plain text, most titles and references: str.split's whitespace is re's \s.
+        return " ".join(text.split())
 
     def replace(match: re.Match[str]) -> str:
         run = match.group()

@@ -499,6 +499,7 @@ def parse(work: Mapping[str, Any]) -> Record:
         ),
         other_ids=_other_ids(ids),
         funders=_funders(work),
+        retracted=True if work.get("is_retracted") is True else None,  # a notice, or nothing
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from harvester.models import (
     Snapshot,
     StoredAnswer,
     Tried,
+    Unchanged,
 )
 from harvester.store import base
 from harvester.store.agencies import AGENCY_SOURCES, Agencies
@@ -143,6 +144,7 @@ class Store:
             payloads.refresh()
             now = self.now()
             outcomes = self.works.write_many(run_id, observations, now, on_written)
+            self._keep_notices(run_id, observations, outcomes, now)
             payloads.train_when_due(
                 {a.source for obs in observations for a in getattr(obs, "answers", ())}
             )
@@ -152,6 +154,27 @@ class Store:
                 self.links.mark_due(observations, now)
             self.runs.add_outcomes(run_id, outcomes)
         return outcomes
+
+    def _keep_notices(
+        self,
+        run_id: int,
+        observations: Sequence[Observation],
+        outcomes: Sequence[Outcome],
+        now: str,
+    ) -> None:
+        """The integrity notices of the works this batch wrote (one outcome per observation,
+        in order), so a retraction is kept in the same commit as the record that says it. The
+        notices of a work whose sources said again what they said are seen again, in one
+        statement for the batch."""
+        again = []
+        for obs, outcome in zip(observations, outcomes, strict=True):
+            if outcome.work_id is None:
+                continue
+            if isinstance(obs, Unchanged):
+                again.append(outcome.work_id)
+            elif (work := getattr(obs, "work", None)) is not None and work.notices:
+                self.integrity.record(outcome.work_id, work.notices, run_id, now)
+        self.integrity.seen_again(again, run_id, now)
 
 
 def open_store(path: str | os.PathLike[str], *, now=utc_now, create: bool = True) -> Store:

@@ -3,7 +3,8 @@ a work, by whom and since which run (`integrity_notices`, migration 0018)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from harvester.models import NOTICE_KINDS, Notice
@@ -65,6 +66,15 @@ class Integrity(Part):
             self.conn.execute(_UPSERT, row)
         return new
 
+    def seen_again(self, work_ids: Sequence[int], run_id: int | None, now: str) -> None:
+        """The notices of these works stand as of this run: their sources answered unchanged."""
+        if work_ids:
+            self.conn.execute(
+                """UPDATE integrity_notices SET last_seen_run = ?, last_seen_at = ?
+                    WHERE work_id IN (SELECT value FROM json_each(?))""",
+                (run_id, now, json.dumps(list(work_ids))),
+            )
+
     def for_work(self, work_id: int) -> list[dict[str, Any]]:
         """A work's notices, worst first."""
         cursor = self.conn.execute(
@@ -83,6 +93,15 @@ class Integrity(Part):
             (run_id, run_id),
         )
         return _dicts(cursor)
+
+    def by_work(self) -> dict[int, list[dict[str, Any]]]:
+        """Every work's notices, worst first, by work id: what an export notes, in one query
+        (the table holds a few rows per retracted or corrected work, not one per work)."""
+        cursor = self.conn.execute(f"SELECT * FROM integrity_notices ORDER BY work_id, {_order()}")
+        found: dict[int, list[dict[str, Any]]] = {}
+        for row in _dicts(cursor):
+            found.setdefault(row["work_id"], []).append(row)
+        return found
 
 
 def _dicts(cursor) -> list[dict[str, Any]]:
