@@ -20,7 +20,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from conftest import QUICK_RETRIES, HarvestCommand
+from conftest import KEPT, QUICK_RETRIES, HarvestCommand, load_json
 from upstream import ReplayUpstream
 
 from harvester import digest, secrets
@@ -465,6 +465,49 @@ def test_run_digest_mails_after_the_run_and_its_exit_code_says_what_failed(
     assert "1 failed" in again.stdout.strip().splitlines()[-1]
     assert "kept for the next digest" in again.stderr and PASSWORD not in again.stderr
     assert _digests(harvest.db_path)[-1][0] == "failed"
+
+
+# --- a replayed retraction ---------------------------------------------------------------------
+
+#: A real Crossref record (kept) and the Wakefield paper's real `updated-by` (kept, quoted from
+#: Crossref's live answer): Retraction Watch's retraction (record 4036) and correction (17269).
+KEPT_CROSSREF = "10.53731_ybhah-9jy85"
+WAKEFIELD = KEPT / "crossref" / "updated-by_10.1016_s0140-6736-97-11096-0.jsonl"
+
+
+def test_the_digest_after_a_replayed_retraction_names_it_and_who_asserted_it(tmp_path, smtp):
+    with ReplayUpstream() as upstream:
+        upstream.add_crossref(KEPT_CROSSREF)
+        doi = load_json(f"crossref/{KEPT_CROSSREF}.json")["message"]["DOI"]
+        upstream.set_agency(doi.split("/")[0], "Crossref")
+        harvest = HarvestCommand(
+            tmp_path, upstream.env(), QUICK_RETRIES + _digest_config(smtp.port)
+        )
+        harvest.env.update({"HARVEST_SMTP_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(smtp.cert)})
+        ok(harvest("track", doi))
+        ok(harvest("run"))
+        ok(harvest("digest", "--mark"))  # what was there before is read
+
+        updates = [json.loads(line) for line in WAKEFIELD.read_text().splitlines()]
+        upstream.change(doi, **{"updated-by": updates})
+        ok(harvest("doi", "--refresh", doi))  # Crossref now says it was retracted
+        sent = harvest("digest", "--send")
+    assert sent.returncode == 0, sent.stderr
+    document = json.loads(ok(harvest("digest", "--since", "1d", "--format", "json")).stdout)
+    kept = [
+        (n["kind"], n["notice_doi"], n["asserted_by"], n["record_id"]) for n in document["notices"]
+    ]
+    assert kept == [
+        ("retraction", "10.1016/s0140-6736(10)60175-4", "retraction-watch", "4036"),
+        ("correction", "10.1016/s0140-6736(04)15715-2", "retraction-watch", "17269"),
+    ]
+    [message] = smtp.messages()
+    assert message["Subject"].startswith("harvester digest: 1 retraction, 1 correction")
+    text, html = _parts(message)
+    for part in (text, html):
+        assert part.index("RETRACTION") < part.index("CORRECTION")  # the worst first
+        assert doi in part and "10.1016/s0140-6736(10)60175-4" in part
+        assert "record 4036" in part and "asserted by retraction-watch" in part
 
 
 # --- new works from feeds ----------------------------------------------------------------------
