@@ -5,7 +5,8 @@
 Exit codes, for cron wrappers: 0 everything resolved; 1 some identifiers not found or failed (or a
 stored work not found); 2 bad input, usage or configuration; 3 another writer holds the lock; 4 the
 database is damaged, 5 the disk is full, 6 the database cannot be written, 7 it is from a newer
-harvester (errors.StoreError's kinds); 130 interrupted.
+harvester (errors.StoreError's kinds); 8 the digest could not be sent (kept for the next;
+`run --digest` exits 8 so, else with the run's own code); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ from typing import Any, BinaryIO, TypeVar
 import click
 import structlog
 
-from harvester import __version__, feed, render, retraction_watch
+from harvester import __version__, digest, feed, mail, render, retraction_watch
 from harvester.atomic import write_atomically
-from harvester.config import LOG_FORMATS, Config, FeedConfig, load_config
+from harvester.config import LOG_FORMATS, Config, DigestConfig, FeedConfig, load_config
 from harvester.due import parse_duration, parse_since
 from harvester.errors import (
     BadEdit,
     BadIdentifier,
     BadInputFile,
+    DigestNotSent,
     DiskFull,
     HarvesterError,
     LockHeld,
@@ -761,6 +763,12 @@ def tracked_command(app: App, as_json: bool) -> int:
     help="Also ask now what failed and is waiting out its back-off.",
 )
 @_json_option()
+@click.option(
+    "--digest",
+    "send_digest",
+    is_flag=True,
+    help="Then e-mail the digest (harvest digest --send); exit 8 if it could not be sent.",
+)
 @click.pass_obj
 def run_command(
     app: App,
@@ -769,12 +777,14 @@ def run_command(
     dry_run: bool,
     retry_failed: bool,
     as_json: bool,
+    send_digest: bool,
 ) -> int:
     """The nightly harvest (the cron entry point): everything due on the watch list, the longest
     due first, then the feeds of the config (and, when `[retraction_watch] refresh_days` say so,
     the Retraction Watch data set, as a run of its own). One `runs` row and a one-line summary;
     exit 0 when all went well, 1 when some identifiers failed or were not found, 2 for bad
-    configuration, 3 when another harvest holds the lock."""
+    configuration, 3 when another harvest holds the lock. With --digest, then the digest by
+    e-mail: exit 8 when it could not be sent (kept for the next), else the run's own code."""
     app.setup_logging()
     try:
         budget = parse_duration(time_budget) if time_budget else None
@@ -782,9 +792,11 @@ def run_command(
         raise click.BadParameter(str(exc), param_hint="--time-budget") from None
     if dry_run:
         return _print_plan(app, max_items, as_json, retry_failed)
-    return _harvest_run(
+    secret = _digest_settings(app) if send_digest else None  # bad [digest]: before the run
+    code = _harvest_run(
         app, max_items=max_items, budget=budget, as_json=as_json, retry_failed=retry_failed
     )
+    return _digest_after_run(app, code, secret, as_json) if send_digest else code
 
 
 def _harvest_run(
@@ -1659,6 +1671,153 @@ def feed_command(
     if page.next and app.verbosity >= 0:
         echo(f"next page: --before {changefeed.format_cursor(page.next)}", err=True)
     return EXIT_OK
+
+
+# --- harvest digest ----------------------------------------------------------------------------
+
+#: `harvest digest --send` (or `run --digest`) could not hand the digest to the SMTP server;
+#: nothing was marked sent, so the next digest covers the same runs (errors.DigestNotSent).
+EXIT_DIGEST_NOT_SENT = DigestNotSent.exit_code
+
+
+@cli.command("digest")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Cover the runs from WHEN (as export --since) instead of those since the last digest.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(digest.FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print it (with --send: json prints the document, the others one line).",
+)
+@click.option(
+    "--send",
+    is_flag=True,
+    help="E-mail it ([digest] in the config) and, once the server took it, move the point.",
+)
+@click.option(
+    "--mark",
+    is_flag=True,
+    help="Print it and move the point, as if sent: the next digest starts after it.",
+)
+@click.pass_obj
+def digest_command(app: App, since: str | None, fmt: str, send: bool, mark: bool) -> int:
+    """What happened since the last digest: integrity notices (retractions, corrections)
+    first, then changed fields of tracked works, new works from feeds, and failures that
+    need a person.
+
+    Without --send or --mark it only prints, and the next digest covers the same again. With
+    --send, exit 8 when the SMTP server could not be reached or refused it: nothing is
+    marked sent, the next digest includes it."""
+    app.setup_logging()
+    if send and mark:
+        raise click.UsageError("--send and --mark: --send moves the point once sent")
+    secret = _digest_settings(app) if send else None
+    return _digest(
+        app, since=_since(since) if since else None, fmt=fmt, send=send, mark=mark, secret=secret
+    )
+
+
+def _digest_settings(app: App) -> str | None:
+    """Check `[digest]` before anything is done; the SMTP password (None without a login)."""
+    mail.check_settings(app.config.digest)
+    return mail.password(app.config.digest, os.environ)
+
+
+def _digest(
+    app: App,
+    *,
+    since: str | None = None,
+    fmt: str = "text",
+    send: bool = False,
+    mark: bool = False,
+    secret: str | None = None,
+    report: bool = True,
+) -> int:
+    """Build the digest of the runs since the point (or `since`) and print, send or mark it.
+    Sending and marking write (the `digests` row) under the writer lock; printing only reads."""
+    settings = app.config.digest
+    with app.writing(create=False) if send or mark else _reading(app) as store:
+        since_run = store.digests.run_before(since) if since else store.digests.point()
+        until_run = store.digests.covered_until()
+        rows = store.digests.contents(since_run, until_run)
+        made = digest.build(rows, since_run=since_run, until_run=until_run, made_at=store.now())
+
+        def record(status: str, error: str | None = None) -> None:
+            store.digests.record(
+                status=status,
+                since_run=since_run,
+                until_run=until_run,
+                counts=made.counts,
+                recipients=settings.recipients if status in ("sent", "failed") else (),
+                error=error,
+            )
+
+        if not send:
+            echo(_digest_text(made, fmt))
+            if mark:
+                record("marked")
+            return EXIT_OK
+        try:
+            status = _send_digest(made, settings, secret)
+        except DigestNotSent as exc:
+            record("failed", render.error_line(exc).removeprefix("error: "))
+            log.warning("digest.not_sent", error=str(exc), kept_for="the next digest")
+            echo(f"{render.error_line(exc)}; kept for the next digest", err=True)
+            return EXIT_DIGEST_NOT_SENT
+        record(status)
+    if report and fmt == "json":
+        echo(render.json_text({**digest.document(made), "status": status}))
+    elif report:
+        echo(digest.summary_line(made, sent_to=settings.recipients, status=status))
+    return EXIT_OK
+
+
+def _digest_text(made: digest.Digest, fmt: str) -> str:
+    if fmt == "json":
+        return render.json_text(digest.document(made))
+    return digest.RENDERERS[fmt](made).rstrip("\n")
+
+
+def _send_digest(made: digest.Digest, settings: DigestConfig, secret: str | None) -> str:
+    """E-mail the digest, unless there is nothing in it (and `send_empty` is false): how it
+    ended, `sent` or `empty`; DigestNotSent when the server did not take it."""
+    if made.empty and not settings.send_empty:
+        return "empty"
+    subject = digest.subject(made, settings.subject)
+    message = mail.compose(settings, subject, digest.text(made), digest.html(made))
+    mail.send(message, settings, secret)
+    return "sent"
+
+
+@contextmanager
+def _reading(app: App) -> Iterator[Store]:
+    store = app.open_store(create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _digest_after_run(app: App, run_code: int, secret: str | None, as_json: bool) -> int:
+    """`harvest run --digest`: the digest after the run, unless the run was interrupted (130:
+    nothing sent, the next digest has it). The exit code is the digest's 8 when it could not
+    be sent, whatever the run's (the e-mail that would have told of the run's failures did not
+    go; the summary line still does), else the run's own. Its line follows the run's summary
+    (with --json, only the log says it: stdout stays one JSON document)."""
+    if run_code == EXIT_INTERRUPTED:
+        log.warning("digest.skipped", reason="the run was interrupted", kept_for="the next digest")
+        return run_code
+    try:
+        code = _digest(app, send=True, secret=secret, report=not as_json)
+    except LockHeld as exc:  # another writer came in between: the digest waits for next time
+        echo(f"{render.error_line(exc)}; the digest is kept for the next one", err=True)
+        code = EXIT_DIGEST_NOT_SENT
+    return code if code == EXIT_DIGEST_NOT_SENT else run_code
 
 
 # --- entry point -------------------------------------------------------------------------------

@@ -219,6 +219,27 @@ class MergeConfig:
 
 
 @dataclass(frozen=True)
+class DigestConfig:
+    """`harvest digest --send` and `harvest run --digest`: the e-mail of what happened, sent
+    through an SMTP server (`smtp_host`:`smtp_port`, STARTTLS unless `starttls` is false; a
+    login when `username` is set, its password from the environment variable `password_env`,
+    or `password` here, a secret masked in every log line). `send_empty` false: a digest with
+    nothing in it is not sent (and the point moves past it)."""
+
+    recipients: tuple[str, ...] = ()
+    sender: str = ""
+    subject: str = "harvester digest"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password_env: str = "HARVEST_SMTP_PASSWORD"
+    password: str = ""
+    timeout: float = 30.0
+    send_empty: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     database: str = "data/harvest.db"
     mailto: str = ""
@@ -258,6 +279,7 @@ class Config:
     merge: MergeConfig = field(default_factory=MergeConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
     retraction_watch: RetractionWatchConfig = field(default_factory=RetractionWatchConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""
@@ -481,6 +503,7 @@ def _validate(config: Config) -> None:
         )
     _validate_merge(config.merge)
     _validate_match(config.match)
+    _validate_digest(config.digest)
     if config.http.max_body_bytes < 1024:
         raise ConfigError(
             f"[http] max_body_bytes must be at least 1024, not {config.http.max_body_bytes}"
@@ -567,6 +590,16 @@ def _validate_match(match: MatchConfig) -> None:
         raise ConfigError(f"[match] rows must be 1 to 1000 (Crossref's page), not {match.rows}")
     if not 0 <= match.year_window <= 100:
         raise ConfigError(f"[match] year_window must be 0 to 100 years, not {match.year_window}")
+
+
+def _validate_digest(digest: DigestConfig) -> None:
+    if not 1 <= digest.smtp_port <= 65535:
+        raise ConfigError(f"[digest] smtp_port must be 1 to 65535, not {digest.smtp_port}")
+    if digest.timeout <= 0:
+        raise ConfigError(f"[digest] timeout must be above 0 seconds, not {digest.timeout}")
+    for address in (*digest.recipients, *([digest.sender] if digest.sender else [])):
+        if "@" not in address or any(ch.isspace() or ch in ",;" for ch in address.strip()):
+            raise ConfigError(f"[digest] {address!r} is not one e-mail address")
 
 
 def _validate_merge(merge: MergeConfig) -> None:

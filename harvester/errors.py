@@ -166,6 +166,14 @@ class LockHeld(HarvesterError):
     exit_code = 3
 
 
+class DigestNotSent(HarvesterError):
+    """The SMTP server refused the digest (or a recipient), or could not be reached: nothing
+    is marked sent, so the next digest covers the same runs again. Its own exit code, so a
+    cron wrapper can tell "the e-mail did not go" from a harvest's failures."""
+
+    exit_code = 8
+
+
 #: The kinds of failure a run record counts (`run_failures.kind`), from `failure_kind`.
 FAILURE_KINDS = (
     "rate_limited",  # 429 after every retry

@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 SECRET_PARAMS = frozenset({"api_key", "mailto", "key", "token"})
 SECRET_HEADERS = frozenset({"authorization", "crossref-plus-api-token"})
 #: Config fields (in any section) that hold a secret value, masked wherever it appears.
-SECRET_FIELDS = frozenset({"api_key", "token", "plus_token"})
+SECRET_FIELDS = frozenset({"api_key", "token", "plus_token", "password"})
 MASK = "***"
 
 _SECRET_IN_TEXT = re.compile(

@@ -6,7 +6,7 @@ keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
 `store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies`,
-`.integrity` and `.retraction_sets`
+`.integrity`, `.retraction_sets` and `.digests`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -43,6 +43,7 @@ from harvester.models import (
 from harvester.store import base
 from harvester.store.agencies import AGENCY_SOURCES, Agencies
 from harvester.store.base import utc_now
+from harvester.store.digests import Digests
 from harvester.store.feeds import Feeds
 from harvester.store.integrity import Integrity
 from harvester.store.links import LinkedDois
@@ -92,6 +93,7 @@ class Store:
     agencies: Agencies = field(init=False, repr=False, compare=False)
     integrity: Integrity = field(init=False, repr=False, compare=False)
     retraction_sets: RetractionSets = field(init=False, repr=False, compare=False)
+    digests: Digests = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -105,6 +107,7 @@ class Store:
         self.agencies = Agencies(*shared)
         self.integrity = Integrity(*shared)
         self.retraction_sets = RetractionSets(*shared)
+        self.digests = Digests(*shared, integrity=self.integrity)
         self.works.payloads = attach(self.conn)
 
     @property

@@ -746,6 +746,32 @@ def m0019_retraction_sets(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0020_digests(db: sqlite_utils.Database) -> None:
+    """The digests of `harvest digest` (issue 20): one row per digest sent, refused or marked
+    read, with the runs it covers (`since_run` exclusive, NULL from the first; `until_run`
+    inclusive) and what it held. The point the next digest starts from is the `until_run` of
+    the last one delivered (`sent` or `marked`); a digest the SMTP server refused is kept as
+    `failed` with the error and moves nothing, so the next one covers its runs too."""
+    db["digests"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "status": str,  # sent | marked | failed
+            "since_run": int,
+            "until_run": int,
+            "recipients": str,
+            "notices": int,
+            "changes": int,
+            "new_works": int,
+            "failures": int,
+            "error": str,
+        },
+        pk="id",
+        not_null={"created_at", "status"},
+        defaults={"notices": 0, "changes": 0, "new_works": 0, "failures": 0},
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -767,6 +793,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0017_first_values_left_out", m0017_first_values_left_out),
     ("0018_integrity_notices", m0018_integrity_notices),
     ("0019_retraction_sets", m0019_retraction_sets),
+    ("0020_digests", m0020_digests),
 ]
 
 
