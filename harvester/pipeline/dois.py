@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -193,6 +194,8 @@ class DoiResolver:
         self.beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enrichment")
         self._learning = threading.Lock()  # one /ra look-up of a prefix, whichever chunk meets it
         self._in_flight: set[threading.Event] = set()  # chunks asked and not yet observed
+        #: DOIs whose agency answered and an enrichment did not, by enrichment (RunResult's).
+        self.not_enriched: Counter[str] = Counter()
 
     def _recheck_since(self) -> str:
         since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
@@ -308,6 +311,10 @@ class DoiResolver:
                 continue
             key = fetched.resolved or doi.key
             extras = [found[key] for found in enriched.values() if key in found]
+            for enrichment in self.enrichments:
+                said = enriched.get(enrichment.name, {}).get(key)
+                if said is None or said.status == "failed":
+                    self.not_enriched[enrichment.name] += 1
             answers[doi.key] = tuple(a for a in map(answer_of, [fetched, *extras]) if a)
             work_id = work_ids.get(key) or work_ids.get(doi.key)
             if work_id and not unchanged(answers[doi.key], work_id, stored.get(work_id, {})):
@@ -523,7 +530,16 @@ def resolving_run(
         closing(DoiResolver(store, client, config, refresh, health)) as resolver,
         Run(store, command, on_outcome, config.watch, health) as run,
     ):
-        yield run, resolver
+        try:
+            yield run, resolver
+        finally:
+            run.result.not_enriched = dict(resolver.not_enriched)
+            if resolver.not_enriched:
+                log.warning(
+                    "enrichment.left_for_later",
+                    dois=dict(resolver.not_enriched),
+                    hint="stored from their agency; asked of the enrichment on a later run",
+                )
 
 
 def harvest(
