@@ -257,9 +257,10 @@ class DoiResolver:
 
     def _ask(self, asked: _Asked) -> _Asked:
         """The network half: each DOI at its agency, and at each enrichment. An enrichment that
-        batches DOIs whatever their agency (OpenAlex with an API key) is asked at the same time
-        as the agencies, and a DOI the agency answered under another DOI (an alias) is asked of
-        it afterwards; any other is asked once the agencies have answered, for the DOIs found."""
+        batches DOIs whatever their agency (OpenAlex, with an API key or without) is asked at the
+        same time as the agencies, and a DOI the agency answered under another DOI (an alias) is
+        asked of it afterwards; any other is asked once the agencies have answered, for the DOIs
+        found."""
         dois = [d for d in asked.chunk if d.key not in asked.skipped]
         early = {
             e.name: self.beside.submit(self._in_context(e.fetch), dois + asked.refreshing)

@@ -75,7 +75,7 @@ VOLATILE_KEYS = (
 #: checked ISSNs, a chapter's book (raw_source_name) as its container.
 PARSER_VERSION = 2
 
-#: Asked about every DOI after its agency: open access, citations, topics, an abstract.
+#: Asked about every DOI beside its agency: open access, citations, topics, an abstract.
 ROLE = "enrichment"
 AGENCIES: frozenset[str] = frozenset()
 
