@@ -135,7 +135,7 @@ def summary_line(
             f"{result.backing_off_until} (--retry-failed asks now)"
         )
     for source, dois in sorted(result.not_enriched.items()):
-        tail += f"; {dois} stored without {source} this run (asked on a later run)"
+        tail += f"; {dois} not enriched by {source} this run (asked on a later run)"
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
 
 

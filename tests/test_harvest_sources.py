@@ -187,7 +187,7 @@ def test_without_an_api_key_openalex_is_asked_in_one_list_and_the_run_says_so(up
     assert upstream.count("/openalex/works/doi:") == 0
     assert upstream.api_keys == [None]  # no api_key sent: none is configured
     assert stored(store, ELIFE)["openalex_id"]
-    assert result.not_enriched == {} and "stored without" not in summary_line(result, "h.db")
+    assert result.not_enriched == {} and "not enriched" not in summary_line(result, "h.db")
 
 
 def test_a_keyless_run_past_its_list_allowance_stores_from_the_agencies_and_says_so(
@@ -206,7 +206,7 @@ def test_a_keyless_run_past_its_list_allowance_stores_from_the_agencies_and_says
     )  # the one list allowed; the other chunk not asked
     assert upstream.count("/openalex/works/doi:") == 0
     assert result.not_enriched == {"openalex": 2}
-    assert "; 2 stored without openalex this run (asked on a later run)" in summary_line(
+    assert "; 2 not enriched by openalex this run (asked on a later run)" in summary_line(
         result, "h.db"
     )
     assert [e["event"] for e in logs].count("openalex.skipped_for_this_run") == 1

@@ -2,19 +2,21 @@
 and within what OpenAlex allows a keyless caller (KEYLESS_LISTS_PER_DAY list calls a day, 100
 requests a second for everyone).
 
-HTTP is answered by `responses` (test_openalex_fetch's FakeOpenAlex, the recorded works); sleeps
-go to a fake clock.
+HTTP is answered by `responses` (test_openalex_fetch's FakeOpenAlex, the recorded works), with sleeps
+on a fake clock; the nightly at the end runs against the local upstream (tests/upstream.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from fakes import FakeClock, fake_client
+from conftest import Clock
+from fakes import FakeClock, fake_client, run_pipeline
 from structlog.testing import capture_logs
 from test_openalex_fetch import (
     BASE,
@@ -25,10 +27,13 @@ from test_openalex_fetch import (
     requested_dois,
     short_dois,
 )
+from upstream import ReplayUpstream
 
 from harvester.config import Config
 from harvester.http import RateLimiter
 from harvester.identifiers import parse_doi
+from harvester.pipeline import harvest_due
+from harvester.render import summary_line
 from harvester.sources import openalex
 from harvester.sources.openalex import (
     KEYLESS_LISTS_PER_DAY,
@@ -36,6 +41,7 @@ from harvester.sources.openalex import (
     ListAllowance,
     fetch_works,
 )
+from harvester.store import open_store
 
 #: OpenAlex's cap on requests a second, key or not (developers.openalex.org, "Rate Limits").
 OPENALEX_REQUESTS_PER_SECOND = 100
@@ -180,3 +186,44 @@ def test_keyless_lists_are_paced_under_openalexs_limits(clock: FakeClock):
     busiest = max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts)
     assert busiest <= Config().openalex.rate <= OPENALEX_REQUESTS_PER_SECOND
     assert max(starts) >= (len(starts) - limit.rate) / limit.rate  # paced, not sent at once
+
+
+# --- a keyless `harvest run` whose OpenAlex refreshes outgrow the allowance --------------------
+
+NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+SPRINGER = "10.1007/978-3-662-46370-3_13"
+
+
+def test_a_nightly_past_the_keyless_allowance_leaves_openalex_due_and_fails_nothing(
+    tmp_path, monkeypatch
+):
+    """Only OpenAlex is due (its 7 days are up, the agencies' 30 are not). With the keyless list
+    allowance spent after one chunk, the other works are unchanged, not failed; the run ends ok
+    and says how many wait for OpenAlex, which stays due for them and not for the ones asked."""
+    clock = Clock(NOW)
+    with ReplayUpstream() as upstream:
+        upstream.add_crossref("10.7554_elife.01567", "10.1007_978-3-662-46370-3_13")
+        upstream.add_openalex("10.7554_elife.01567", "10.1007_978-3-662-46370-3_13")
+        dois = ["10.7554/eLife.01567", SPRINGER, *upstream.add_synthetic(2)]
+        config = upstream.config(chunk_size=2)
+        store = open_store(tmp_path / "h.db", now=clock)
+        try:
+            store.watch.track(("doi", parse_doi(d).key, d) for d in dois)
+            first, _ = run_pipeline(harvest_due, store=store, config=config, command="run")
+            assert first.status == "ok" and first.not_enriched == {}
+
+            clock.moment = NOW + timedelta(days=8)
+            monkeypatch.setattr(openalex, "KEYLESS_LISTS_PER_DAY", 1)
+            lists_before = upstream.count("/openalex/works?")
+            result, outcomes = run_pipeline(harvest_due, store=store, config=config, command="run")
+
+            assert [o.status for o in outcomes] == ["unchanged"] * 4
+            assert (result.status, result.exit_code, result.counts.failed) == ("ok", 0, 0)
+            assert upstream.count("/openalex/works?") == lists_before + 1
+            assert upstream.count("/openalex/works/doi:") == 0
+            assert result.not_enriched == {"openalex": 2}
+            assert "; 2 not enriched by openalex this run" in summary_line(result, "h.db")
+            due_now = {i.key for i in store.watch.due_items(store.now())}
+            assert len(due_now) == 2  # the two left: still due for OpenAlex
+        finally:
+            store.close()

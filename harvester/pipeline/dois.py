@@ -21,7 +21,7 @@ from harvester.config import Config
 from harvester.errors import UpstreamError, failure_kind
 from harvester.http import ABANDON, HttpClient
 from harvester.identifiers import Doi
-from harvester.models import Failed, Fetched, Merged, NotFound
+from harvester.models import Failed, Fetched, Merged, NotFound, Unchanged
 from harvester.pipeline.common import (
     Run,
     RunResult,
@@ -478,12 +478,18 @@ class DoiResolver:
         stored: Mapping[int, Mapping[str, StoredAnswer]],
     ) -> Observation:
         """The enrichments' records of a stored work, merged with what its other sources said
-        last (its agency's record is not due)."""
+        last (its agency's record is not due). A work no enrichment was asked about because its
+        day's allowance is spent is as stored: unchanged, not a failure, and still due for it
+        (it moves no due time), counted in `not_enriched`."""
         name = "+".join(e.name for e in self.enrichments) or "enrichment"
         common = {"source": name, "key": doi.key, "display": display}
         work_id = work_ids.get(doi.key)
         said = [found[doi.key] for found in enriched.values() if doi.key in found]
         answers = tuple(a for a in map(answer_of, said) if a)
+        if work_id is not None and not answers and self._left_for_later(doi.key, enriched):
+            for enrichment in self.enrichments:
+                self.not_enriched[enrichment.name] += 1
+            return Unchanged(work_id=work_id, **common)
         if work_id is None or not answers:
             fetched = said[0] if said else None
             reason = (
@@ -501,6 +507,19 @@ class DoiResolver:
             before=stored.get(work_id, {}),
             **common,
         )
+
+    def _left_for_later(self, key: str, enriched: Mapping[str, Mapping[str, Fetched]]) -> bool:
+        """Whether every enrichment left this DOI unasked for the rest of the run (its day's
+        allowance spent), rather than failing on it."""
+        for enrichment in self.enrichments:
+            said = enriched.get(enrichment.name, {}).get(key)
+            if said is None and not enrichment.exhausted:
+                return False
+            if said is not None and (
+                not enrichment.not_asked or said.error != enrichment.not_asked
+            ):
+                return False
+        return bool(self.enrichments)
 
     def _cached_not_found(self, doi: Doi, display: str, seen: str) -> NotFound:
         return NotFound(
