@@ -11,7 +11,8 @@ The first line printed is the base URL. Services live under path prefixes of one
     /crossref/works?filter=doi:A,doi:B&rows=N
                                             a work-list (polite pool: 3 req/s, 3 in flight)
     /openalex/works/doi:{doi}, /openalex/works/https://doi.org/{doi}
-    /openalex/works?filter=doi:A|B&per_page=N   (100 req/s, OpenAlex's hard cap)
+    /openalex/works?filter=doi:A|B&per_page=N   (100 req/s, OpenAlex's hard cap; list calls
+                                            100 a day without an api_key, 10,000 with one)
     /datacite/dois/{doi}                    JSON:API record (1,000 requests per 5 minutes)
     /datacite/dois?ids=A,B&page[size]=N, /datacite/dois?query=doi:(A OR B)
                                             a list of records (same pool)
@@ -33,6 +34,12 @@ With `--strict-window` (or /_sim/set?window=strict) every rate is enforced as "n
 starts in any window of the interval" instead (a sliding log of request starts, no bucket): a
 client pacing exactly at the announced rate then meets 429s from its own jitter, as it may
 against the real services. Every 429 the simulator answers is self-caused by the client.
+
+OpenAlex's daily allowance (developers.openalex.org, "Authentication & Pricing": $0.01 of usage a
+day without an API key, $1 with a free one; a list or filter call costs $0.10 per 1,000, a single
+look-up nothing) is modelled for list calls: 100 a day without an `api_key`, 10,000 per key, then a
+429, which OpenAlex's errors page says means "daily limit exceeded". The day starts again at every
+reset, so each measured client run has a whole day's allowance to itself.
 
 Control endpoints (for the harness): /_sim/stats, /_sim/timeline, /_sim/reset, /_sim/set?latency=&item_latency=
 &limits=on|off&epoch=&changed=&retry_after=&window=bucket|strict.
@@ -67,6 +74,9 @@ DATACITE_404 = (
 )
 DATACITE_429 = b'{"errors":[{"status":"429","title":"Too many requests"}]}'
 OPENALEX_429 = b'{"error":"Rate limit exceeded","message":"Rate limit exceeded: 100 requests/s"}'
+#: No 429 of OpenAlex's is recorded: this has the {"error", "message"} form and the words of its
+#: errors page (developers.openalex.org/api-reference/errors: 429, "Daily limit exceeded").
+OPENALEX_DAILY_429 = b'{"error":"Rate limit exceeded","message":"Daily limit exceeded"}'
 #: Crossref's 404 body is this text even for JSON routes (errors/crossref_404_works_*.txt).
 CROSSREF_404 = b"Resource not found."
 
@@ -101,6 +111,12 @@ LIMITS: dict[str, Limit] = {
     "openalex": Limit(100, 1.0),
     "datacite": Limit(1000, 300.0),
 }
+
+#: OpenAlex list calls allowed a day: $0.01 without a key and $1 with a free one, at $0.10 per
+#: 1,000 list calls (one copy of the pricing page says $0.10 a day without a key; the older
+#: credit rules said 100 a day, 1 per list call: the lower figure is modelled). Single look-ups
+#: are free and not counted.
+OPENALEX_LISTS_PER_DAY = {"keyless": 100, "key": 10_000}
 
 
 class Pool:
@@ -189,6 +205,8 @@ class Simulator:
             self.items: Counter[str] = Counter()
             self.statuses: dict[str, Counter[str]] = defaultdict(Counter)
             self.started = time.monotonic()
+            # OpenAlex list calls of this "day", by caller ("keyless", or "key:" + the key)
+            self.openalex_lists: Counter[str] = Counter()
             # (start, end, pool, status, records) of each request, seconds since the reset
             self.timeline: deque[tuple[float, float, str, int, int]] = deque(maxlen=200_000)
 
@@ -206,6 +224,7 @@ class Simulator:
                 "limits": self.limits_on,
                 "changed": self.changed,
                 "window": "strict" if self.strict else "bucket",
+                "openalex_lists": dict(self.openalex_lists),
             }
 
     def set(self, query: dict[str, list[str]]) -> None:
@@ -320,6 +339,8 @@ class Simulator:
         return _json(text, items=1)
 
     def _openalex_list(self, query: dict[str, list[str]]) -> Answer:
+        if (refused := self._openalex_daily(query)) is not None:
+            return refused
         wanted: list[str] = []
         for part in ",".join(query.get("filter", [])).split(","):
             if part.startswith("doi:"):
@@ -337,6 +358,18 @@ class Simulator:
         results = ",".join(texts[:per_page])
         body = f'{{"meta":{json.dumps(meta)},"results":[{results}],"group_by":[]}}'
         return _json(body, items=min(len(texts), per_page))
+
+    def _openalex_daily(self, query: dict[str, list[str]]) -> Answer | None:
+        """Count one list call against its caller's allowance for the day; the 429 OpenAlex
+        answers once it is spent, else None."""
+        key = query.get("api_key", [""])[0]
+        caller = f"key:{key}" if key else "keyless"
+        allowed = OPENALEX_LISTS_PER_DAY["key" if key else "keyless"]
+        with self.lock:
+            if self.limits_on and self.openalex_lists[caller] >= allowed:
+                return Answer(429, OPENALEX_DAILY_429, {"Content-Type": "application/json"})
+            self.openalex_lists[caller] += 1
+        return None
 
     # --- DataCite and doi.org ---
 

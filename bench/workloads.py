@@ -45,8 +45,8 @@ def bench_config(
 ) -> Config:
     """The harvester's default configuration, pointed at the simulator: Crossref's polite limits
     (a mailto) and every other rate and concurrency as shipped (OpenAlex 10/s x 3, DataCite 3/s x 2,
-    doi.org 5/s x 2); an OpenAlex key, since lists need one. `services` override one service's
-    settings, e.g. datacite={"rate": 20.0, "concurrency": 4}."""
+    doi.org 5/s x 2); an OpenAlex key (openalex={"api_key": ""}: none, as shipped). `services`
+    override one service's settings, e.g. datacite={"rate": 20.0, "concurrency": 4}."""
     base = Config()
     urls = {name: f"{base_url}/{name}" for name in ("crossref", "datacite", "openalex", "doi")}
     changed = {

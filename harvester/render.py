@@ -134,6 +134,8 @@ def summary_line(
             f"; {result.backing_off} backing off after failing, not asked before "
             f"{result.backing_off_until} (--retry-failed asks now)"
         )
+    for source, dois in sorted(result.not_enriched.items()):
+        tail += f"; {dois} not enriched by {source} this run (asked on a later run)"
     return f"{total} identifier(s): {parts}; run {result.run_id} in {db_path}{tail}"
 
 
@@ -622,6 +624,7 @@ def run_document(result: RunResult, outcomes: Sequence[Outcome]) -> dict[str, An
         "counts": asdict(result.counts),
         "paused": list(result.paused),
         "backing_off": {"identifiers": result.backing_off, "until": result.backing_off_until},
+        "not_enriched": dict(result.not_enriched),
         "results": [asdict(o) for o in outcomes],
     }
 

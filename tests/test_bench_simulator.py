@@ -73,3 +73,22 @@ def test_strict_window_counts_starts_not_a_refilling_bucket():
         pool.stamp -= 0.34
         pool.starts = type(pool.starts)(t - 0.34 for t in pool.starts)
         assert pool.admit()[0] is expected
+
+
+def test_openalex_lists_without_a_key_stop_at_the_daily_allowance_and_singles_stay_free(sim):
+    """OpenAlex's pricing: 100 list calls a day without a key (10,000 with a free one), single
+    look-ups free; past the allowance a list is answered 429 ("daily limit exceeded")."""
+    doi = records.make_doi("crossref", 1)
+    keyless = {"filter": [f"doi:{doi}"], "per_page": ["1"]}
+    allowed = simulator.OPENALEX_LISTS_PER_DAY["keyless"]
+    assert allowed == 100
+    statuses = [sim.answer("/openalex/works", keyless).status for _ in range(allowed)]
+    assert statuses == [200] * allowed
+    refused = sim.answer("/openalex/works", keyless)
+    assert refused.status == 429 and b"Daily limit" in refused.body
+    assert sim.answer(f"/openalex/works/doi:{doi}", {}).status == 200  # a single look-up
+    keyed = {**keyless, "api_key": ["k"]}
+    assert sim.answer("/openalex/works", keyed).status == 200  # a key has its own allowance
+    assert sim.stats()["openalex_lists"] == {"keyless": allowed, "key:k": 1}
+    sim.reset()  # the next measured run: a new day
+    assert sim.answer("/openalex/works", keyless).status == 200

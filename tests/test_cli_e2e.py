@@ -61,7 +61,7 @@ def test_first_harvest_prints_and_stores_then_a_rerun_changes_nothing(harvest, u
     )
     assert run == ("ok", 3, 3, 0, 0, 0, 0)
     # the three DOIs went out in one batched list request, not three single look-ups
-    assert upstream.count("/works?") == 1 and upstream.count("/works/10.") == 0
+    assert upstream.count("/crossref/works?") == 1 and upstream.count("/crossref/works/10.") == 0
     changes_after_first = query(db, "SELECT count(*) FROM changes")[0][0]
 
     second = harvest("doi", ELIFE, PLOS, BOOK_CHAPTER)
@@ -154,7 +154,7 @@ def test_skip_invalid_goes_on_with_the_rest(harvest):
 def test_failures_are_reported_without_traceback_and_exit_1(harvest, upstream):
     for _ in range(2):  # both tries of the batch request (max_attempts = 2)
         upstream.fail(
-            "/works",
+            "/crossref/works",
             503,
             b"<html><body>Service Unavailable</body></html>",
             {"content-type": "text/html"},
@@ -166,7 +166,7 @@ def test_failures_are_reported_without_traceback_and_exit_1(harvest, upstream):
     [run] = query(harvest.db_path, "SELECT status, failed FROM runs")
     assert run == ("failures", 2)
     # Crossref failing the batch is not a reason to ask it once per DOI as well
-    assert upstream.count("/works?") == 2 and upstream.count("/works/10.") == 0
+    assert upstream.count("/crossref/works?") == 2 and upstream.count("/crossref/works/10.") == 0
     again = harvest("doi", ELIFE, PLOS)  # a rerun finishes the work
     assert again.returncode == 0
     assert [line.split()[0] for line in again.stdout.splitlines()[:2]] == ["created", "created"]

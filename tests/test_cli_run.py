@@ -110,7 +110,7 @@ def test_schedule_dry_run_prints_the_jobs_and_when_they_fire(harvest):
 
 def test_a_second_writer_exits_3_naming_the_first_and_wait_waits(harvest, upstream):
     harvest("track", ELIFE, DRYAD, PLOS)
-    upstream.delay = 0.5  # the first run takes a few seconds
+    upstream.delay = 1.5  # the first run takes a few seconds (OpenAlex asked beside the agencies)
     first = harvest.start("run")
     try:
         held = holder(harvest)

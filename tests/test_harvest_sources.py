@@ -16,6 +16,8 @@ from upstream import ReplayUpstream
 from harvester.config import Config
 from harvester.identifiers import parse_doi
 from harvester.pipeline import edit_work, harvest
+from harvester.render import summary_line
+from harvester.sources import openalex
 from harvester.store import open_store
 
 ELIFE = "10.7554/eLife.01567"  # Crossref, and in OpenAlex
@@ -176,13 +178,38 @@ def test_openalex_spent_allowance_stops_openalex_for_the_run_only(upstream, stor
     assert upstream.count("/openalex/") == config.http.max_attempts == 2
 
 
-def test_without_an_api_key_openalex_is_asked_singly_and_the_run_says_so(upstream, store):
+def test_without_an_api_key_openalex_is_asked_in_one_list_and_the_run_says_so(upstream, store):
     config = configure(upstream)
     with capture_logs() as logs:
-        run([ELIFE, "10.1007/978-3-662-46370-3_13"], store, config)
+        result, _ = run([ELIFE, "10.1007/978-3-662-46370-3_13"], store, config)
     assert [e for e in logs if e["event"] == "openalex.no_api_key"]
-    assert upstream.count("/openalex/works/doi:") == 2
-    assert upstream.count("/openalex/works?") == 0
+    assert upstream.count("/openalex/works?") == 1
+    assert upstream.count("/openalex/works/doi:") == 0
+    assert upstream.api_keys == [None]  # no api_key sent: none is configured
+    assert stored(store, ELIFE)["openalex_id"]
+    assert result.not_enriched == {} and "not enriched" not in summary_line(result, "h.db")
+
+
+def test_a_keyless_run_past_its_list_allowance_stores_from_the_agencies_and_says_so(
+    upstream, store, monkeypatch
+):
+    """Past the list calls OpenAlex allows a keyless caller, works are stored from their agency
+    at once, nothing is asked per DOI, and the summary says how many wait for OpenAlex."""
+    monkeypatch.setattr(openalex, "KEYLESS_LISTS_PER_DAY", 1)
+    dois = [ELIFE, "10.1007/978-3-662-46370-3_13", *upstream.add_synthetic(2)]
+    with capture_logs() as logs:
+        result, outcomes = run(dois, store, configure(upstream, chunk_size=2))
+    assert {o.status for o in outcomes.values()} == {"created"}
+    assert (result.status, result.exit_code) == ("ok", 0)
+    assert (
+        upstream.count("/openalex/works?") == 1
+    )  # the one list allowed; the other chunk not asked
+    assert upstream.count("/openalex/works/doi:") == 0
+    assert result.not_enriched == {"openalex": 2}
+    assert "; 2 not enriched by openalex this run (asked on a later run)" in summary_line(
+        result, "h.db"
+    )
+    assert [e["event"] for e in logs].count("openalex.skipped_for_this_run") == 1
 
 
 def test_with_an_api_key_openalex_is_asked_in_one_batch(upstream, store):

@@ -1,5 +1,5 @@
-"""OpenAlex fetching: batch planning, OR-filter list requests, single look-ups without a key,
-merged works, the daily allowance, and the api_key kept out of errors and logs.
+"""OpenAlex fetching: batch planning, OR-filter list requests, single look-ups, merged works,
+the daily allowance, and the api_key kept out of errors and logs.
 
 HTTP is answered by `responses` with the recorded OpenAlex bodies from ../shared/fixtures; the
 client's and the rate limiters' sleeps go to a fake clock, so no test ever really waits.
@@ -263,36 +263,6 @@ def test_list_answer_is_matched_case_insensitively(client, openalex):
     ]
 
 
-def test_without_an_api_key_dois_are_looked_up_singly(client, openalex):
-    dois = [openalex.add(ELIFE), parse_doi("10.1371/notarealdoi"), openalex.add(BIORXIV)]
-
-    with capture_logs() as logs:
-        results = flat(fetch_all(dois, client, api_key=""))
-
-    assert [(f.identifier, f.status) for f in results] == [
-        ("10.7554/elife.01567", "ok"),
-        ("10.1371/notarealdoi", "not_found"),
-        ("10.1101/097196", "ok"),
-    ]
-    assert results[2].payload == recorded(BIORXIV)
-    assert openalex.list_calls() == []
-    assert [urlsplit(c.request.url).path for c in openalex.single_calls()] == [
-        f"{PREFIX}/works/doi:{d.value}" for d in dois
-    ]
-    assert all(urlsplit(c.request.url).query == "" for c in openalex.single_calls())
-    warnings = [e for e in logs if e["event"] == "openalex.singles_without_key"]
-    assert len(warnings) == 1  # one batch, one line
-    assert warnings[0]["size"] == 3
-
-
-def test_without_an_api_key_each_batch_goes_singly_and_says_so(client, openalex):
-    dois = short_dois(150)
-    with capture_logs() as logs:
-        results = flat(fetch_all(dois, client, api_key=""))
-    assert [f.status for f in results] == ["not_found"] * 150
-    assert [e["size"] for e in logs if e["event"] == "openalex.singles_without_key"] == [100, 50]
-
-
 def test_merged_work_301_is_followed(client, openalex):
     survivor = recorded(ELIFE)
     openalex.add(ELIFE)
@@ -393,7 +363,9 @@ def test_daily_limit_with_batches_side_by_side_still_answers_each_doi_once(clien
 
 def test_daily_limit_during_single_lookups_keeps_the_answers_already_got(client, openalex):
     dois = [openalex.add(ELIFE), openalex.add(FPLS), openalex.add(BIORXIV), *short_dois(120)]
-    # The first single look-up is answered; every request after that is refused.
+    # The list is refused, so its DOIs are looked up singly; the first single look-up is
+    # answered, every request after that is refused.
+    refused = {"error": "Invalid query parameters error.", "message": "x is not a valid field"}
     responses_left = iter([False])
 
     def gate(request):
@@ -402,16 +374,18 @@ def test_daily_limit_during_single_lookups_keeps_the_answers_already_got(client,
         return openalex._single(request)
 
     openalex.rsps.reset()
+    openalex.rsps.add(responses.GET, f"{BASE}/works", json=refused, status=400)
     openalex.rsps.add_callback(
         responses.GET, re.compile(re.escape(BASE) + "/works/"), callback=gate
     )
 
-    results = flat(fetch_all(dois, client, api_key=""))
+    results = flat(fetch_all(dois, client))
 
     assert [f.identifier for f in results] == [d.key for d in dois]
     assert results[0].status == "ok" and results[0].payload == recorded(ELIFE)
     assert {(f.status, f.error) for f in results[1:]} == {("failed", NOT_ASKED)}
-    assert len(openalex.rsps.calls) == 1 + TEST_HTTP.max_attempts
+    assert len(openalex.list_calls()) == 1
+    assert len(openalex.single_calls()) == 1 + TEST_HTTP.max_attempts
 
 
 @pytest.mark.parametrize("url", [BASE, BASE + "/"])

@@ -65,6 +65,10 @@ class RunResult:
     #: failing, and the earliest time one of them is due again (`--retry-failed` asks now).
     backing_off: int = 0
     backing_off_until: str | None = None
+    #: DOIs stored from their agency without an enrichment's answer (its allowance for the day
+    #: spent, paused, failing), by enrichment: asked of it again on a later run, and a tracked
+    #: one stays due for it. Not a failure: the agency answered.
+    not_enriched: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:

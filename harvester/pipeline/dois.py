@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -20,7 +21,7 @@ from harvester.config import Config
 from harvester.errors import UpstreamError, failure_kind
 from harvester.http import ABANDON, HttpClient
 from harvester.identifiers import Doi
-from harvester.models import Failed, Fetched, Merged, NotFound
+from harvester.models import Failed, Fetched, Merged, NotFound, Unchanged
 from harvester.pipeline.common import (
     Run,
     RunResult,
@@ -193,6 +194,8 @@ class DoiResolver:
         self.beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enrichment")
         self._learning = threading.Lock()  # one /ra look-up of a prefix, whichever chunk meets it
         self._in_flight: set[threading.Event] = set()  # chunks asked and not yet observed
+        #: DOIs whose agency answered and an enrichment did not, by enrichment (RunResult's).
+        self.not_enriched: Counter[str] = Counter()
 
     def _recheck_since(self) -> str:
         since = datetime.now(UTC) - timedelta(days=self.config.recheck_not_found_days)
@@ -254,9 +257,10 @@ class DoiResolver:
 
     def _ask(self, asked: _Asked) -> _Asked:
         """The network half: each DOI at its agency, and at each enrichment. An enrichment that
-        batches DOIs whatever their agency (OpenAlex with an API key) is asked at the same time
-        as the agencies, and a DOI the agency answered under another DOI (an alias) is asked of
-        it afterwards; any other is asked once the agencies have answered, for the DOIs found."""
+        batches DOIs whatever their agency (OpenAlex, with an API key or without) is asked at the
+        same time as the agencies, and a DOI the agency answered under another DOI (an alias) is
+        asked of it afterwards; any other is asked once the agencies have answered, for the DOIs
+        found."""
         dois = [d for d in asked.chunk if d.key not in asked.skipped]
         early = {
             e.name: self.beside.submit(self._in_context(e.fetch), dois + asked.refreshing)
@@ -308,6 +312,10 @@ class DoiResolver:
                 continue
             key = fetched.resolved or doi.key
             extras = [found[key] for found in enriched.values() if key in found]
+            for enrichment in self.enrichments:
+                said = enriched.get(enrichment.name, {}).get(key)
+                if said is None or said.status == "failed":
+                    self.not_enriched[enrichment.name] += 1
             answers[doi.key] = tuple(a for a in map(answer_of, [fetched, *extras]) if a)
             work_id = work_ids.get(key) or work_ids.get(doi.key)
             if work_id and not unchanged(answers[doi.key], work_id, stored.get(work_id, {})):
@@ -470,12 +478,18 @@ class DoiResolver:
         stored: Mapping[int, Mapping[str, StoredAnswer]],
     ) -> Observation:
         """The enrichments' records of a stored work, merged with what its other sources said
-        last (its agency's record is not due)."""
+        last (its agency's record is not due). A work no enrichment was asked about because its
+        day's allowance is spent is as stored: unchanged, not a failure, and still due for it
+        (it moves no due time), counted in `not_enriched`."""
         name = "+".join(e.name for e in self.enrichments) or "enrichment"
         common = {"source": name, "key": doi.key, "display": display}
         work_id = work_ids.get(doi.key)
         said = [found[doi.key] for found in enriched.values() if doi.key in found]
         answers = tuple(a for a in map(answer_of, said) if a)
+        if work_id is not None and not answers and self._left_for_later(doi.key, enriched):
+            for enrichment in self.enrichments:
+                self.not_enriched[enrichment.name] += 1
+            return Unchanged(work_id=work_id, **common)
         if work_id is None or not answers:
             fetched = said[0] if said else None
             reason = (
@@ -493,6 +507,19 @@ class DoiResolver:
             before=stored.get(work_id, {}),
             **common,
         )
+
+    def _left_for_later(self, key: str, enriched: Mapping[str, Mapping[str, Fetched]]) -> bool:
+        """Whether every enrichment left this DOI unasked for the rest of the run (its day's
+        allowance spent), rather than failing on it."""
+        for enrichment in self.enrichments:
+            said = enriched.get(enrichment.name, {}).get(key)
+            if said is None and not enrichment.exhausted:
+                return False
+            if said is not None and (
+                not enrichment.not_asked or said.error != enrichment.not_asked
+            ):
+                return False
+        return bool(self.enrichments)
 
     def _cached_not_found(self, doi: Doi, display: str, seen: str) -> NotFound:
         return NotFound(
@@ -523,7 +550,16 @@ def resolving_run(
         closing(DoiResolver(store, client, config, refresh, health)) as resolver,
         Run(store, command, on_outcome, config.watch, health) as run,
     ):
-        yield run, resolver
+        try:
+            yield run, resolver
+        finally:
+            run.result.not_enriched = dict(resolver.not_enriched)
+            if resolver.not_enriched:
+                log.warning(
+                    "enrichment.left_for_later",
+                    dois=dict(resolver.not_enriched),
+                    hint="stored from their agency; asked of the enrichment on a later run",
+                )
 
 
 def harvest(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,7 @@ VOLATILE_KEYS = (
 #: checked ISSNs, a chapter's book (raw_source_name) as its container.
 PARSER_VERSION = 2
 
-#: Asked about every DOI after its agency: open access, citations, topics, an abstract.
+#: Asked about every DOI beside its agency: open access, citations, topics, an abstract.
 ROLE = "enrichment"
 AGENCIES: frozenset[str] = frozenset()
 
@@ -133,18 +134,34 @@ def pools(config: Config) -> dict[str, PoolLimit]:
     return {f"{SOURCE}:list": config.openalex.limit, f"{SOURCE}:single": config.openalex.limit}
 
 
+#: List calls OpenAlex allows in a day without an API key. Its pricing (developers.openalex.org,
+#: "Authentication & Pricing") gives a keyless caller $0.01 of usage a day and charges a list or
+#: filter call $0.10 per 1,000: 100 calls; the older credit rules (docs.openalex.org, "Rate
+#: limits and authentication") said the same, 100 credits a day at 1 per list call. One copy of
+#: the page says $0.10 a day (1,000 calls): the lower figure is kept. Single look-ups are free and
+#: the 100 requests/s cap is everyone's, key or not. With lists of 100 DOIs that is 10,000 DOIs.
+KEYLESS_LISTS_PER_DAY = 100
+
+
 def fetch(dois: Iterable[Doi], client: HttpClient, config: Config) -> Iterator[list[Fetched]]:
-    """The DOIs in OR-filter batches with an API key, else one at a time (see fetch_works)."""
+    """The DOIs in OR-filter lists, with or without an API key (see fetch_works). Without one,
+    at most KEYLESS_LISTS_PER_DAY list calls go out in the run of this client."""
     settings = config.openalex
     return fetch_works(
-        dois, client, settings.url, settings.api_key, concurrency=settings.concurrency
+        dois,
+        client,
+        settings.url,
+        settings.api_key,
+        concurrency=settings.concurrency,
+        allowance=None if settings.api_key else keyless_allowance(client),
     )
 
 
 def batches(config: Config) -> bool:
-    """Whether DOIs go in OR-filter batches (whatever their agency), so that OpenAlex can be
-    asked beside the agencies: only with an API key (lists need one since February 2026)."""
-    return bool(config.openalex.api_key)
+    """Whether DOIs go in OR-filter lists (whatever their agency), so that OpenAlex is asked
+    beside the agencies rather than after them: always, with a key or without one (a keyless
+    caller has its own small daily allowance of list calls, KEYLESS_LISTS_PER_DAY)."""
+    return True
 
 
 def preflight(config: Config) -> None:
@@ -152,9 +169,45 @@ def preflight(config: Config) -> None:
     if not config.openalex.api_key:
         log.warning(
             "openalex.no_api_key",
-            skipped="batched look-ups",
-            hint="set HARVEST_OPENALEX_API_KEY; asking OpenAlex one DOI at a time instead",
+            limited="list look-ups",
+            lists=KEYLESS_LISTS_PER_DAY,
+            hint=f"set HARVEST_OPENALEX_API_KEY; without it OpenAlex allows about "
+            f"{KEYLESS_LISTS_PER_DAY} list calls a day ({KEYLESS_LISTS_PER_DAY * 100:,} DOIs): "
+            "works past them are stored without OpenAlex and enriched on a later run",
         )
+
+
+class ListAllowance:
+    """The list calls one run may still send (thread-safe): OpenAlex's keyless daily allowance,
+    spent by the run's own requests. A run that has spent it stops asking OpenAlex before
+    OpenAlex has to refuse it; the allowance earlier runs of the day used is not known here,
+    and OpenAlex's 429 (DailyLimitReached) stops the run then."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = self.left = calls
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Whether one more list call may go out (and, if so, it is counted)."""
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+#: The keyless allowance of each HttpClient (one client is one run).
+_ALLOWANCES: weakref.WeakKeyDictionary[HttpClient, ListAllowance] = weakref.WeakKeyDictionary()
+_ALLOWANCES_LOCK = threading.Lock()
+
+
+def keyless_allowance(client: HttpClient) -> ListAllowance:
+    """The keyless list allowance of this client's run, made on first use."""
+    with _ALLOWANCES_LOCK:
+        allowance = _ALLOWANCES.get(client)
+        if allowance is None:
+            allowance = _ALLOWANCES[client] = ListAllowance(KEYLESS_LISTS_PER_DAY)
+        return allowance
 
 
 class DailyLimitReached(SourceExhausted):
@@ -219,13 +272,15 @@ def fetch_works(
     base_url: str,
     api_key: str = "",
     concurrency: int = 1,
+    allowance: ListAllowance | None = None,
 ) -> Iterator[list[Fetched]]:
     """Fetch DOIs from OpenAlex, yielding one list of results per batch, in input order.
 
     Batches run on `concurrency` threads (the "openalex:list" limiter still paces them), at
     most two per thread ahead of the caller. Every requested DOI comes back exactly once: ok,
-    not_found or failed. Once OpenAlex's daily allowance is used up (DailyLimitReached), every
-    DOI not yet answered comes back failed with NOT_ASKED, and no further request is sent.
+    not_found or failed. Once OpenAlex's daily allowance is used up (DailyLimitReached, or the
+    `allowance` of list calls spent), every DOI not yet answered comes back failed with
+    NOT_ASKED, and no further request is sent.
     """
     base_url = base_url.rstrip("/")
     exhausted = threading.Event()
@@ -235,7 +290,7 @@ def fetch_works(
         if exhausted.is_set():
             return _not_asked(batch)
         try:
-            return fetch_batch(batch, client, base_url, api_key)
+            return fetch_batch(batch, client, base_url, api_key, allowance=allowance)
         except DailyLimitReached as exc:
             with said:
                 if not exhausted.is_set():
@@ -252,20 +307,27 @@ def fetch_batch(
     base_url: str,
     api_key: str = "",
     budget: SplitBudget | None = None,
+    allowance: ListAllowance | None = None,
 ) -> list[Fetched]:
     """One list request for the batch (pool "openalex:list"); a DOI missing from the answer is
     not found, not asked again: OpenAlex simply lacks many DOIs. A 500 splits the batch in
-    halves (`split_batch`), so one DOI OpenAlex chokes on fails alone.
+    halves (`split_batch`), so one DOI OpenAlex chokes on fails alone. A batch of one DOI is a
+    single look-up, which costs nothing of the day's allowance.
 
-    Without an api_key no list request is sent (OpenAlex requires a key for lists since February
-    2026): the DOIs are looked up singly instead (the orchestrator says so once per run).
-    Raises DailyLimitReached.
+    With or without an api_key: OpenAlex gives a keyless caller a small daily allowance of list
+    calls. `allowance`, when given, is what is left of it; every list request, a half of a split
+    one too, takes one call, and once none is left DailyLimitReached is raised before asking.
+    Without a key a list refused for want of one (401) is taken as the allowance gone, not
+    answered with a look-up per DOI. Raises DailyLimitReached.
     """
-    if not api_key:
-        log.debug("openalex.singles_without_key", source=SOURCE, size=len(batch))
-        return _singles(batch, client, base_url, api_key)
     if len(batch) == 1:
         return _singles(batch, client, base_url, api_key)
+    if allowance is not None and not allowance.take():
+        raise DailyLimitReached(
+            f"OpenAlex: the {allowance.calls} list calls a run may send without an API key "
+            "are spent",
+            source=SOURCE,
+        )
     try:
         response = _get_json(client, list_url(base_url, batch, api_key), pool="openalex:list")
         page = parse_work_list(response.data)
@@ -277,6 +339,13 @@ def fetch_batch(
         if exc.status == 403:
             # OpenAlex's "rate limit exceeded; slow down": asking each DOI now only adds load.
             return [failed(SOURCE, doi, exc) for doi in batch]
+        if exc.status == 401 and not api_key:
+            raise DailyLimitReached(
+                f"OpenAlex refuses lists without an API key: {exc}",
+                source=SOURCE,
+                status=exc.status,
+                url=exc.url,
+            ) from None
         # The request itself was refused: single look-ups (free) may still succeed.
         log.warning("fetch.batch_refused", source=SOURCE, size=len(batch), error=str(exc))
         return _singles(batch, client, base_url, api_key)
@@ -285,7 +354,7 @@ def fetch_batch(
         return _singles(batch, client, base_url, api_key)
     except UpstreamError as exc:
         if exc.status == 500:
-            return _split(batch, exc, client, base_url, api_key, budget)
+            return _split(batch, exc, client, base_url, api_key, budget, allowance)
         # OpenAlex is failing (retries exhausted): asking each DOI again would only add load.
         return [failed(SOURCE, doi, exc) for doi in batch]
     found: dict[str, dict] = {}
@@ -306,6 +375,7 @@ def _split(
     base_url: str,
     api_key: str,
     budget: SplitBudget | None,
+    allowance: ListAllowance | None,
 ) -> list[Fetched]:
     """`split_batch` for OpenAlex: the daily limit reached in a later half still carries the
     answers of the halves before it, so fetch_works reports each DOI once."""
@@ -313,7 +383,7 @@ def _split(
 
     def part(half: list[Doi], budget: SplitBudget) -> list[Fetched]:
         try:
-            got = fetch_batch(half, client, base_url, api_key, budget)
+            got = fetch_batch(half, client, base_url, api_key, budget, allowance)
         except DailyLimitReached as limit:
             limit.answered = answered + limit.answered
             raise
