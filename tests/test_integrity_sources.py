@@ -217,3 +217,22 @@ def test_a_database_from_before_notices_gets_them_from_its_stored_answers(retrac
         kinds = db.execute("SELECT kind, record_id FROM integrity_notices ORDER BY kind").fetchall()
     assert kinds == [("correction", "17269"), ("retraction", "4036")]
     assert "RETRACTION" in ok(harvest("show", doi)).stdout
+
+
+def test_the_digest_after_a_replayed_retraction_names_the_work_the_notice_and_who_said_it(
+    retracted,
+):
+    """The issue's must-show, end to end: the notices come from the replayed Crossref answer,
+    not from a row a test wrote."""
+    harvest, doi = retracted
+    text = ok(harvest("digest")).stdout
+    assert doi in text and RETRACTION in text and "retraction-watch" in text
+    assert text.index(RETRACTION) < text.index(CORRECTION)  # the retraction first
+    document = json.loads(ok(harvest("digest", "--format", "json")).stdout)
+    assert [
+        (n["doi"], n["kind"], n["notice_doi"], n["asserted_by"], n["record_id"])
+        for n in document["notices"]
+    ] == [
+        (doi, "retraction", RETRACTION, "retraction-watch", "4036"),
+        (doi, "correction", CORRECTION, "retraction-watch", "17269"),
+    ]
