@@ -1021,9 +1021,16 @@ def stop_on_signals() -> Iterator[threading.Event]:
             # Said at once and without the logging machinery, which the interrupted code may
             # be in the middle of.
             os.write(2, render.STOPPING.encode())
-        log.warning(
-            "run.stopping", reason=signal.Signals(signum).name, hint=render.STOPPING.strip()
-        )
+        # Logged from a thread of its own: the handler runs inside whatever the main thread was
+        # doing, perhaps half-way through printing a line under the console's (re-entrant)
+        # lock, which a log line from here would enter again and print twice. The thread waits
+        # for the line in hand to be done.
+        threading.Thread(
+            target=log.warning,
+            args=("run.stopping",),
+            kwargs={"reason": signal.Signals(signum).name, "hint": render.STOPPING.strip()},
+            daemon=True,
+        ).start()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
