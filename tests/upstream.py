@@ -665,7 +665,17 @@ class ReplayUpstream:
                 per_page = int(query.get("per_page", query.get("per-page", ["25"]))[0])
                 keys = list(dict.fromkeys(_key(d) for d in wanted))  # one result per work
                 results = [parsed(upstream.openalex[k]) for k in keys if k in upstream.openalex]
-                body = copy.deepcopy(parsed(OPENALEX_LIST))
+                if available(OPENALEX_LIST):
+                    body, headers = (
+                        copy.deepcopy(parsed(OPENALEX_LIST)),
+                        replay_headers(OPENALEX_LIST),
+                    )
+                else:
+                    # Without the corpus: the list envelope as OpenAlex documents it (docs
+                    # "Get lists of works": meta with count, db_response_time_ms, page,
+                    # per_page; results), around the kept works asked for.
+                    body = {"meta": {"db_response_time_ms": 0}, "results": [], "group_by": []}
+                    headers = {"Content-Type": "application/json"}
                 shown = {k: v for k, v in query.items() if k != "api_key"}
                 body["meta"].update(
                     count=len(results),
@@ -674,7 +684,7 @@ class ReplayUpstream:
                     x_query={"url": "/works?" + urlencode(shown, doseq=True, safe=":|/()")},
                 )
                 body["results"] = results[:per_page]
-                self._json(body, replay_headers(OPENALEX_LIST))
+                self._json(body, headers)
 
             # --- doi.org: /ra/{prefix}, /{doi} (content negotiation) ---
 
