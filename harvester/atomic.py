@@ -40,8 +40,9 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     _remove_dead_temporaries(path)
     with _terminated_raises():  # from before the temporary file exists: nothing left behind
-        fd, temporary = _locked_temporary(path, folder)
+        fd, temporary = -1, None
         try:
+            fd, temporary = _locked_temporary(path, folder)
             _keep_mode(path, fd)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
                 fd = -1  # the stream owns it now
@@ -53,7 +54,8 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
         except BaseException as exc:
             if fd != -1:
                 os.close(fd)
-            temporary.unlink(missing_ok=True)
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
             # Interrupted half-way through a buffered write, closing the stream may fail in
             # turn: the interruption is what happened, not a folder that cannot be written.
             if not isinstance(exc, KeyboardInterrupt) and isinstance(
@@ -69,8 +71,12 @@ def _locked_temporary(path: Path, folder: Path) -> tuple[int, Path]:
     once we hold the lock nobody can, so we check the name still leads to our file and make
     another if it does not."""
     while True:
-        fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=SUFFIX, dir=folder)
+        fd, name = -1, ""
         try:
+            with _signals_held():  # a Ctrl-C or SIGTERM lands once `fd` and `name` are known
+                fd, name = tempfile.mkstemp(
+                    prefix=temporary_prefix(path), suffix=SUFFIX, dir=folder
+                )
             fcntl.flock(fd, fcntl.LOCK_EX)
             ours = os.fstat(fd)
             try:
@@ -78,8 +84,9 @@ def _locked_temporary(path: Path, folder: Path) -> tuple[int, Path]:
             except FileNotFoundError:
                 there = None
         except BaseException:
-            os.close(fd)
-            Path(name).unlink(missing_ok=True)
+            if fd != -1:
+                os.close(fd)
+                Path(name).unlink(missing_ok=True)
             raise
         if there is not None and (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
             return fd, Path(name)
@@ -135,6 +142,18 @@ def _sync_folder(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered on leaving): between the file that `mkstemp`
+    creates and the name it returns, an interruption would leave a file nobody knows of."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
