@@ -154,6 +154,43 @@ class RetractionWatchConfig:
         return PoolLimit(self.rate, self.concurrency)
 
 
+@dataclass(frozen=True)
+class OrcidConfig:
+    """ORCID's public API v3.0 (`/v3.0/{orcid}/works`). Its published limits (info.orcid.org,
+    "What are the API usage quotas and limits?"): 12 requests/s with a burst of 40 for the
+    public and anonymous APIs (24/s for the member API), and a daily quota per IP or client;
+    past the burst it answers 503. `rate` is a little under the public 12/s. `token`: an access
+    token (a public API client's /read-public, or a member API token with `url` set to
+    https://api.orcid.org), sent as `Authorization: Bearer`; a secret, never logged."""
+
+    url: str = "https://pub.orcid.org"
+    token: str = ""
+    rate: float = 10.0
+    concurrency: int = 2
+
+    @property
+    def limit(self) -> PoolLimit:
+        return PoolLimit(self.rate, self.concurrency)
+
+
+@dataclass(frozen=True)
+class RasConfig:
+    """The RePEc Author Service's person records (ReDIF-Person templates, one file a person),
+    as RePEc publishes them in its `per/pers` folder (rsync://rsync.repec.org/RePEc-ReDIF/per/pers/).
+    `url` is the root of a copy: a local folder, a file:// URL or an http(s) base ("" = not set
+    up); `path` where a person's file is below it: `{short_id}` (lower case) and `{letter}`, the
+    letter after its leading "p" (`pbe27` -> `b/pbe27.rdf`)."""
+
+    url: str = ""
+    path: str = "{letter}/{short_id}.rdf"
+    rate: float = 2.0
+    concurrency: int = 1
+
+    @property
+    def limit(self) -> PoolLimit:
+        return PoolLimit(self.rate, self.concurrency)
+
+
 FEED_KINDS = ("crossref", "repec", "oai")
 
 
@@ -280,6 +317,8 @@ class Config:
     match: MatchConfig = field(default_factory=MatchConfig)
     retraction_watch: RetractionWatchConfig = field(default_factory=RetractionWatchConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    orcid: OrcidConfig = field(default_factory=OrcidConfig)
+    ras: RasConfig = field(default_factory=RasConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""
@@ -318,6 +357,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
         if hasattr(section, "url")
     },
     "HARVEST_OPENALEX_API_KEY": ("openalex", "api_key"),
+    "HARVEST_ORCID_TOKEN": ("orcid", "token"),
 }
 
 LOG_FORMATS = ("auto", "console", "json")
@@ -430,7 +470,7 @@ def _validate(config: Config) -> None:
     for name, section in service_sections(config).items():
         # [repec] url may be a folder (an rsync copy of RePEc's data) or empty (not set up);
         # [retraction_watch] url a local file.
-        if hasattr(section, "url") and name not in ("repec", "retraction_watch"):
+        if hasattr(section, "url") and name not in ("repec", "retraction_watch", "ras"):
             _check_url(f"[{name}] url", section.url)
     c = config.crossref
     for name in (
@@ -504,6 +544,7 @@ def _validate(config: Config) -> None:
     _validate_merge(config.merge)
     _validate_match(config.match)
     _validate_digest(config.digest)
+    _validate_ras(config.ras)
     if config.http.max_body_bytes < 1024:
         raise ConfigError(
             f"[http] max_body_bytes must be at least 1024, not {config.http.max_body_bytes}"
@@ -623,3 +664,17 @@ def _validate_merge(merge: MergeConfig) -> None:
             f"[merge] fields: unknown field {unknown_fields[0]!r} "
             f"(known: {', '.join(COMPARED_FIELDS)})"
         )
+
+
+def _validate_ras(ras: RasConfig) -> None:
+    """[ras] url may be empty (not set up), a folder, or a URL; its path must name the person."""
+    if ras.url.startswith(("http://", "https://")):
+        _check_url("[ras] url", ras.url)
+    if "{short_id}" not in ras.path:
+        raise ConfigError(f"[ras] path must hold {{short_id}}, not {ras.path!r}")
+    try:
+        ras.path.format(short_id="pab1", letter="a")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"[ras] path {ras.path!r}: only {{short_id}} and {{letter}} may be filled in ({exc})"
+        ) from None

@@ -117,6 +117,7 @@ def _env_value(var: str) -> str:
         "mailto": "someone@example.org",
         "log_format": "json",
         "api_key": "secret-key",
+        "token": "secret-token",
     }[key]
 
 
