@@ -177,7 +177,11 @@ def parse_openalex_author(text: str) -> PersonId:
     key = _without_prefix(cleaned, _OPENALEX_PREFIXES).rstrip("/")
     if not _OPENALEX_AUTHOR.fullmatch(key):
         kind = key[:1].upper()
-        hint = f" ({kind} is OpenAlex's letter of another kind of entity)" if kind in "WSICPFT" and key[1:].isdigit() else ""
+        hint = (
+            f" ({kind} is OpenAlex's letter of another kind of entity)"
+            if kind in "WSICPFT" and key[1:].isdigit()
+            else ""
+        )
         raise BadIdentifier(text, f"not {what}{hint}")
     key = key.upper()
     return PersonId("openalex", key, key)
@@ -230,9 +234,13 @@ def read_person_id(text: str) -> PersonId | None:
     bare = _without_prefix(cleaned, _ORCID_PREFIXES)
     if _ORCID_FORM.fullmatch(bare.rstrip("/")) or bare is not cleaned:
         return parse_orcid(text)
-    if _without_prefix(cleaned, _ROR_PREFIXES) is not cleaned or _ROR_FORM.fullmatch(cleaned.lower()):
+    if _without_prefix(cleaned, _ROR_PREFIXES) is not cleaned or _ROR_FORM.fullmatch(
+        cleaned.lower()
+    ):
         return parse_ror(text)
-    if _without_prefix(cleaned, _OPENALEX_PREFIXES) is not cleaned or _OPENALEX_AUTHOR.fullmatch(cleaned):
+    if _without_prefix(cleaned, _OPENALEX_PREFIXES) is not cleaned or _OPENALEX_AUTHOR.fullmatch(
+        cleaned
+    ):
         return parse_openalex_author(text)
     if _RAS_PAGES.fullmatch(cleaned) or _RAS_FORM.fullmatch(cleaned.lower()):
         return parse_ras(text)

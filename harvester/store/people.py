@@ -37,7 +37,9 @@ class People(Part):
         with self.transaction() as conn:
             self._refuse_held(ids, person_id=person_id)
             held = {(i["scheme"], i["key"]) for i in self._ids(person_id)}
-            new = list({(i.scheme, i.key): i for i in ids if (i.scheme, i.key) not in held}.values())
+            new = list(
+                {(i.scheme, i.key): i for i in ids if (i.scheme, i.key) not in held}.values()
+            )
             now = self.now()
             self._insert_ids(person_id, new, now)
             if new or (name is not None and name != self._name(person_id)):
