@@ -590,6 +590,19 @@ EXPECTED_COLUMNS = {
         "failures": int,
         "error": str,
     },
+    "people": {
+        "id": int,
+        "name": str,
+        "created_at": str,
+        "updated_at": str,
+    },
+    "person_ids": {
+        "person_id": int,
+        "scheme": str,
+        "value": str,
+        "key": str,
+        "added_at": str,
+    },
     "integrity_notices": {
         "id": int,
         "work_id": int,
@@ -760,6 +773,8 @@ EXPECTED_INDEXES = {
     "sqlite_autoindex_linked_dois_1": ("linked_dois", ("key",)),
     "sqlite_autoindex_local_fields_1": ("local_fields", ("work_id", "field")),
     "sqlite_autoindex_match_candidates_1": ("match_candidates", ("work_id", "doi")),
+    "idx_person_ids_person_id": ("person_ids", ("person_id",)),
+    "sqlite_autoindex_person_ids_1": ("person_ids", ("scheme", "key")),
     "sqlite_autoindex_repec_files_1": ("repec_files", ("path",)),
     "sqlite_autoindex_repec_handles_1": ("repec_handles", ("key",)),
     "sqlite_autoindex_run_failures_1": ("run_failures", ("run_id", "kind")),
