@@ -4,7 +4,9 @@ identifier is held by another person, so a refused command leaves the database a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harvester.people import PersonId, PersonRefused, read_person_id
@@ -50,10 +52,11 @@ class People(Part):
         return new
 
     def remove(self, person_ids: Sequence[int]) -> list[dict[str, Any]]:
-        """Remove people with their identifiers, in one transaction; each as it was."""
+        """Remove people with their identifiers and claims, in one transaction; each as it was."""
         with self.transaction() as conn:
             removed = [self.get(person_id) for person_id in person_ids]
             for person_id in person_ids:
+                conn.execute("DELETE FROM claims WHERE person_id = ?", (person_id,))
                 conn.execute("DELETE FROM person_ids WHERE person_id = ?", (person_id,))
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
         return [person for person in removed if person is not None]
@@ -127,3 +130,105 @@ class People(Part):
             "VALUES (?, ?, ?, ?, ?)",
             [(person_id, i.scheme, i.value, i.key, now) for i in ids],
         )
+
+
+#: What a claim can be: waiting for a person, or settled by one.
+CLAIM_STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What became of a candidate offered to the queue: `new` (a claim now pending), `seen`
+    (the claim was there; this feed's evidence added to it when it is a new feed), or
+    `rejected` (a person rejected it: never offered again, nothing changed)."""
+
+    claim_id: int
+    status: str
+    outcome: str
+
+
+class Claims(Part):
+    """The `claims` table: works found through a person, one claim per (person, work)."""
+
+    def offer(self, person_id: int, work_id: int, feed: str, evidence: str) -> Offered:
+        """A candidate: `work_id` found through `person_id` by `feed` (`orcid`, `ras`, ...)
+        with `evidence` (what it saw). Written in the caller's transaction (a feed's batch),
+        so a claim is on record only with the work it names. Found again by another feed, it
+        is the same claim with both feeds' evidence; once rejected, it stays rejected."""
+        row = self.conn.execute(
+            "SELECT id, status, found_by, evidence FROM claims WHERE person_id = ? AND work_id = ?",
+            (person_id, work_id),
+        ).fetchone()
+        if row is None:
+            cursor = self.conn.execute(
+                """INSERT INTO claims (person_id, work_id, status, found_by, evidence, found_at)
+                   VALUES (?, ?, 'pending', ?, ?, ?)""",
+                (person_id, work_id, feed, json.dumps({feed: evidence}), self.now()),
+            )
+            return Offered(int(cursor.lastrowid), "pending", "new")
+        claim_id, status, found_by, said = row
+        if status == "rejected":
+            return Offered(claim_id, status, "rejected")
+        feeds = found_by.split(",")
+        if feed not in feeds:
+            self.conn.execute(
+                "UPDATE claims SET found_by = ?, evidence = ? WHERE id = ?",
+                (
+                    ",".join([*feeds, feed]),
+                    json.dumps({**json.loads(said), feed: evidence}),
+                    claim_id,
+                ),
+            )
+        return Offered(claim_id, status, "seen")
+
+    def settle(
+        self, claim_ids: Sequence[int], status: str, reason: str | None
+    ) -> list[dict[str, Any]]:
+        """Accept or reject claims, with the reason kept, in one transaction; PersonRefused
+        (nothing written) when one of them is not on record. Returns them as they are now."""
+        if status not in ("accepted", "rejected"):
+            raise ValueError(f"settle: {status!r} is not accepted or rejected")
+        with self.transaction() as conn:
+            missing = [c for c in claim_ids if self.get(c) is None]
+            if missing:
+                raise PersonRefused(
+                    f"no such claim: {missing[0]} (harvest claims --all shows them)"
+                )
+            now = self.now()
+            conn.executemany(
+                "UPDATE claims SET status = ?, reason = ?, settled_at = ? WHERE id = ?",
+                [(status, reason, now, c) for c in claim_ids],
+            )
+            return [claim for c in claim_ids if (claim := self.get(c)) is not None]
+
+    def get(self, claim_id: int) -> dict[str, Any] | None:
+        found = self.listing(claim_id=claim_id, statuses=CLAIM_STATUSES)
+        return found[0] if found else None
+
+    def listing(
+        self,
+        person_id: int | None = None,
+        statuses: Sequence[str] = ("pending",),
+        claim_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Claims with their person's name and their work's DOI, handle and title (None when
+        the work was deleted since), oldest first."""
+        wanted = {f"s{n}": status for n, status in enumerate(statuses)}
+        marks = ",".join(f":{name}" for name in wanted)
+        cursor = self.conn.execute(
+            f"""SELECT c.id, c.person_id, p.name AS person, c.work_id, w.doi, w.repec_handle,
+                       w.title, c.status, c.found_by, c.evidence, c.found_at, c.reason,
+                       c.settled_at
+                  FROM claims c JOIN people p ON p.id = c.person_id
+                  LEFT JOIN works w ON w.id = c.work_id
+                 WHERE c.status IN ({marks}) AND (:person IS NULL OR c.person_id = :person)
+                   AND (:claim IS NULL OR c.id = :claim)
+                 ORDER BY c.id""",
+            {**wanted, "person": person_id, "claim": claim_id},
+        )
+        names = [d[0] for d in cursor.description]
+        claims = [dict(zip(names, row, strict=True)) for row in cursor]
+        for claim in claims:
+            claim["found_by"] = claim["found_by"].split(",")
+            claim["evidence"] = json.loads(claim["evidence"])
+        return claims
