@@ -1999,6 +1999,79 @@ def person_remove_command(app: App, people: tuple[str, ...], yes: bool, as_json:
     return EXIT_OK
 
 
+def _claim_line(claim: Mapping[str, Any]) -> str:
+    work = claim["doi"] or claim["repec_handle"] or f"work {claim['work_id']} (deleted)"
+    title = f"  {claim['title']}" if claim["title"] else ""
+    settled = f"  reason: {claim['reason']}" if claim["reason"] else ""
+    return (
+        f"claim {claim['id']}  {claim['status']}  person {claim['person_id']} "
+        f"({claim['person']})  {work}{title}  found by {', '.join(claim['found_by'])}{settled}"
+    )
+
+
+@cli.group(
+    "claims",
+    cls=_Group,
+    invoke_without_command=True,
+    params=_also_after_the_command(),
+)
+@click.option("--person", metavar="PERSON", help="Only the claims of PERSON (number or any id).")
+@click.option("--all", "every", is_flag=True, help="Accepted and rejected claims too.")
+@_json_option()
+@click.pass_context
+def claims_group(ctx: click.Context, person: str | None, every: bool, as_json: bool) -> int | None:
+    """The claim queue: works found through a person, each waiting for you to accept or
+    reject it (`harvest claims accept|reject CLAIM...`). One claim per person and work, with
+    the evidence of every feed that found it; a rejected claim is never offered again.
+    Without a command: the pending claims, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    app: App = ctx.obj
+    app.setup_logging()
+    with _reading(app) as store:
+        number = _find_person(store, person) if person is not None else None
+        statuses = ("pending", "accepted", "rejected") if every else ("pending",)
+        claims = store.claims.listing(person_id=number, statuses=statuses)
+    if as_json:
+        echo(render.json_text({"claims": claims}))
+    elif not claims:
+        echo("No claims " + ("on record." if every else "waiting (--all shows the settled ones)."))
+    for claim in [] if as_json else claims:
+        echo(_claim_line(claim))
+    return EXIT_OK
+
+
+def _settle_claims_command(name: str, status: str, verb: str) -> click.Command:
+    """`harvest claims accept` / `reject`: the same command but for what it makes of them."""
+
+    @click.argument(
+        "claims", nargs=-1, required=True, type=click.IntRange(min=1), metavar="CLAIM..."
+    )
+    @click.option("--reason", metavar="TEXT", help="Why, kept with each claim.")
+    @_json_option(f"Print the claims {status}, as they are now, as JSON.")
+    @click.pass_obj
+    def command(app: App, claims: tuple[int, ...], reason: str | None, as_json: bool) -> int:
+        app.setup_logging()
+        with app.writing(create=False) as store:
+            settled = store.claims.settle(list(dict.fromkeys(claims)), status, reason)
+        if as_json:
+            echo(render.json_text({"claims": settled}))
+        for claim in [] if as_json else settled:
+            echo(_claim_line(claim))
+        return EXIT_OK
+
+    command.__doc__ = (
+        f"{verb} claims (their numbers, from `harvest claims`), with --reason kept beside "
+        "each. A claim not on record is refused and nothing is written."
+        + (" A rejected claim is never offered again." if status == "rejected" else "")
+    )
+    return claims_group.command(name)(command)
+
+
+_settle_claims_command("accept", "accepted", "Accept")
+_settle_claims_command("reject", "rejected", "Reject")
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 
