@@ -24,6 +24,7 @@ from harvester.people import (
     parse_ror,
     read_person_id,
 )
+from harvester.store import open_store
 
 #: ORCID's own example iD (Josiah Carberry), as its documentation gives it.
 CARBERRY = "0000-0002-1825-0097"
@@ -395,3 +396,117 @@ def test_set_with_nothing_to_set_is_a_usage_error(harvest):
     proc = harvest("person", "set", "1")
     assert proc.returncode == 2 and "nothing to set" in proc.stderr
     assert dump(harvest) == before
+
+
+# --- the claim queue ------------------------------------------------------------------------------
+
+PAPERS = ("10.1000/one", "10.1000/two")
+
+
+def claims_setup(harvest: HarvestCommand) -> dict[str, int]:
+    """Two people and two works stored as a user stores them without asking anyone (`harvest
+    import` of a CSV); the works' numbers by DOI."""
+    path = harvest.folder / "works.csv"
+    path.write_text("doi,title\n" + "".join(f"{d},A paper {d}\n" for d in PAPERS))
+    assert harvest("import", str(path)).returncode == 0
+    harvest("person", "add", "Roland Benabou", "--ras", "pbe27", "--orcid", CARBERRY)
+    harvest("person", "add", "John Ryding", "--ras", "pry2")
+    conn = sqlite3.connect(harvest.db_path)
+    try:
+        return dict(conn.execute("SELECT doi, id FROM works"))
+    finally:
+        conn.close()
+
+
+def offer(harvest: HarvestCommand, *candidates: tuple[int, int, str, str]) -> list:
+    """Candidates as a feed offers them: in its own transaction, through the store."""
+    store = open_store(harvest.db_path)
+    try:
+        with store.transaction():
+            return [store.claims.offer(*candidate) for candidate in candidates]
+    finally:
+        store.close()
+
+
+def test_a_work_two_feeds_find_for_a_person_is_one_claim_with_both_feeds_evidence(harvest):
+    works = claims_setup(harvest)
+    one, two = works["10.1000/one"], works["10.1000/two"]
+    offered = offer(
+        harvest,
+        (1, one, "orcid", "listed in their ORCID record"),
+        (1, one, "ras", "claimed in RAS (author-article)"),
+        (1, one, "orcid", "listed again"),
+        (2, one, "ras", "claimed in RAS (author-paper)"),
+        (1, two, "openalex", "name match 0.93"),
+    )
+    assert [(o.claim_id, o.outcome) for o in offered] == [
+        (1, "new"),
+        (1, "seen"),
+        (1, "seen"),
+        (2, "new"),
+        (3, "new"),
+    ]
+    listed = harvest("claims", "--json")
+    claims = json.loads(listed.stdout)["claims"]
+    assert [(c["id"], c["person_id"], c["doi"], c["status"]) for c in claims] == [
+        (1, 1, "10.1000/one", "pending"),
+        (2, 2, "10.1000/one", "pending"),
+        (3, 1, "10.1000/two", "pending"),
+    ]
+    assert claims[0]["found_by"] == ["orcid", "ras"]
+    assert claims[0]["evidence"] == {
+        "orcid": "listed in their ORCID record",
+        "ras": "claimed in RAS (author-article)",
+    }
+    text = harvest("claims", "--person", "pry2").stdout.splitlines()
+    assert text == [
+        "claim 2  pending  person 2 (John Ryding)  10.1000/one  A paper 10.1000/one  found by ras"
+    ]
+
+
+def test_accept_and_reject_keep_the_reason_and_a_rejected_claim_is_never_offered_again(harvest):
+    works = claims_setup(harvest)
+    one, two = works["10.1000/one"], works["10.1000/two"]
+    offer(harvest, (1, one, "orcid", "listed"), (1, two, "openalex", "name match 0.71"))
+
+    accepted = harvest("claims", "accept", "1", "--reason", "in their CV")
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.strip().endswith("found by orcid  reason: in their CV")
+    rejected = harvest("claims", "reject", "2", "--reason", "another R. Benabou", "--json")
+    (claim,) = json.loads(rejected.stdout)["claims"]
+    assert (claim["status"], claim["reason"]) == ("rejected", "another R. Benabou")
+    assert claim["settled_at"]
+
+    # Found again, by the same feed or another: still rejected, and not in the queue.
+    again = offer(harvest, (1, two, "openalex", "name match 0.71"), (1, two, "crossref", "orcid"))
+    assert [(o.claim_id, o.status, o.outcome) for o in again] == [(2, "rejected", "rejected")] * 2
+    assert harvest("claims").stdout.strip() == "No claims waiting (--all shows the settled ones)."
+    every = json.loads(harvest("claims", "--all", "--json").stdout)["claims"]
+    assert [(c["id"], c["status"], c["found_by"]) for c in every] == [
+        (1, "accepted", ["orcid"]),
+        (2, "rejected", ["openalex"]),
+    ]
+
+
+def test_an_unknown_claim_or_person_is_one_line_and_exit_2_and_nothing_is_settled(harvest):
+    works = claims_setup(harvest)
+    offer(harvest, (1, works["10.1000/one"], "orcid", "listed"))
+    before = dump(harvest)
+    refused(harvest("claims", "accept", "1", "9", "--reason", "yes"), "no such claim: 9")
+    assert dump(harvest) == before
+    refused(harvest("claims", "--person", "pxx9"), "no such person: pxx9")
+    assert dump(harvest) == before
+
+
+def test_removing_a_person_removes_their_claims_and_a_deleted_work_leaves_its_claim(harvest):
+    works = claims_setup(harvest)
+    offer(
+        harvest, (1, works["10.1000/one"], "orcid", "listed"), (2, works["10.1000/two"], "ras", "x")
+    )
+    assert harvest("delete", "10.1000/two", "--yes").returncode == 0
+    (left,) = json.loads(harvest("claims", "--person", "2", "--json").stdout)["claims"]
+    assert (left["work_id"], left["doi"]) == (works["10.1000/two"], None)
+    assert "(deleted)" in harvest("claims", "--person", "2").stdout
+    assert harvest("person", "remove", "1", "--yes").returncode == 0
+    remaining = json.loads(harvest("claims", "--all", "--json").stdout)["claims"]
+    assert [c["person_id"] for c in remaining] == [2]
