@@ -45,8 +45,9 @@ _MAX_ID_LENGTH = 200
 
 
 class PersonRefused(HarvesterError):
-    """A `harvest person` command the people on record rule out: a person not on record, or an
-    identifier another person holds. Exit 2, nothing written: it is the command line to change."""
+    """A `harvest person` or `harvest claims` command the records rule out: a person or claim
+    not on record, or an identifier another person holds. Exit 2, nothing written: it is the
+    command line to change."""
 
     exit_code = 2
 
@@ -228,21 +229,17 @@ def parse_person_id(scheme: str, text: str) -> PersonId:
 
 def read_person_id(text: str) -> PersonId | None:
     """Whichever identifier `text` is, told by its form (an ORCID iD's digits, a RAS p..., an
-    OpenAlex A..., a ROR 0...); None when it looks like none of them. A wrong check digit is
-    still an error: `text` looks like an iD, and is a broken one."""
+    OpenAlex A..., a ROR 0...) or by the URL it is written as; None when it looks like none of
+    them. A wrong check digit is still an error: `text` looks like an iD, and is a broken one."""
     cleaned = text.strip()
-    bare = _without_prefix(cleaned, _ORCID_PREFIXES)
-    if _ORCID_FORM.fullmatch(bare.rstrip("/")) or bare is not cleaned:
+    lowered = cleaned.lower()
+    if lowered.startswith(_ORCID_PREFIXES) or _ORCID_FORM.fullmatch(cleaned):
         return parse_orcid(text)
-    if _without_prefix(cleaned, _ROR_PREFIXES) is not cleaned or _ROR_FORM.fullmatch(
-        cleaned.lower()
-    ):
+    if lowered.startswith(_ROR_PREFIXES) or _ROR_FORM.fullmatch(lowered):
         return parse_ror(text)
-    if _without_prefix(cleaned, _OPENALEX_PREFIXES) is not cleaned or _OPENALEX_AUTHOR.fullmatch(
-        cleaned
-    ):
+    if lowered.startswith(_OPENALEX_PREFIXES) or _OPENALEX_AUTHOR.fullmatch(cleaned):
         return parse_openalex_author(text)
-    if _RAS_PAGES.fullmatch(cleaned) or _RAS_FORM.fullmatch(cleaned.lower()):
+    if _RAS_PAGES.fullmatch(cleaned) or _RAS_FORM.fullmatch(lowered):
         return parse_ras(text)
     return None
 
