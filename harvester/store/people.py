@@ -1,6 +1,8 @@
 """The people the harvester follows (`people`, `person_ids`, migration 0021): who they are and
 the identifiers they carry. Every write is one transaction that checks, inside it, that no
-identifier is held by another person, so a refused command leaves the database as it was."""
+identifier is held by another person, so a refused command leaves the database as it was.
+And their claim queue (`claims`, the same migration): the works found through a person, one
+claim per (person, work), waiting to be accepted or rejected."""
 
 from __future__ import annotations
 
