@@ -62,6 +62,7 @@ from harvester.identifiers import (
 from harvester.lock import writer_lock
 from harvester.log import configure_logging
 from harvester.merge import Value
+from harvester.people import SCHEMES, PersonId, PersonRefused, check_name, parse_person_id
 from harvester.pipeline import (
     MatchResult,
     RunResult,
@@ -1825,6 +1826,250 @@ def _digest_after_run(app: App, run_code: int, secret: str | None, as_json: bool
         echo(f"{render.error_line(exc)}; the digest is kept for the next one", err=True)
         code = EXIT_DIGEST_NOT_SENT
     return code if code == EXIT_DIGEST_NOT_SENT else run_code
+
+
+# --- people: harvest person add / set / list / show / remove (issue 21) --------------------------
+
+#: The options that give a person's identifiers: (scheme, option, metavar, what it takes).
+_PERSON_ID_OPTIONS = (
+    ("orcid", "--orcid", "ID", "An ORCID iD: 0000-0002-1825-0097, or its https://orcid.org/ URL."),
+    ("ras", "--ras", "SHORTID", "A RePEc author short-id (RAS): pbe27, or their IDEAS page."),
+    ("openalex", "--openalex", "AUTHORID", "An OpenAlex author id: A5023888391, or its URL."),
+    ("ror", "--ror", "ROR", "The ROR id of their institution: https://ror.org/05gq02987, or bare."),
+)
+
+
+def _person_id_options(command: Callable) -> Callable:
+    """--orcid, --ras, --openalex and --ror, each repeatable (a person may carry several)."""
+    for scheme, option, metavar, text in reversed(_PERSON_ID_OPTIONS):
+        command = click.option(
+            option, scheme, metavar=metavar, multiple=True, help=f"{text} Repeatable."
+        )(command)
+    return command
+
+
+def _given_person_ids(given: Mapping[str, tuple[str, ...]]) -> list[PersonId]:
+    """Every id given on the command line, checked before anything is opened (a bad one is
+    one line and exit 2, nothing written)."""
+    return [
+        parse_person_id(scheme, text)
+        for scheme, _, _, _ in _PERSON_ID_OPTIONS
+        for text in given.get(scheme, ())
+    ]
+
+
+def _find_person(store: Store, text: str) -> int:
+    """The person PERSON names (their number or any id they carry), or PersonRefused."""
+    number = store.people.find(text)
+    if number is None:
+        raise PersonRefused(f"no such person: {text} (harvest person list shows who is on record)")
+    return number
+
+
+def _person_line(person: Mapping[str, Any]) -> str:
+    ids = ", ".join(f"{i['scheme']} {i['value']}" for i in person["ids"]) or "no ids"
+    return f"person {person['id']}  {person['name']}  ({ids})"
+
+
+def _person_text(person: Mapping[str, Any]) -> str:
+    lines = [
+        f"person {person['id']}  {person['name']}",
+        f"  added {person['created_at']}, last changed {person['updated_at']}",
+    ]
+    width = max((len(SCHEMES[i["scheme"]]) for i in person["ids"]), default=0)
+    lines += [
+        f"  {SCHEMES[i['scheme']]:<{width}}  {i['value']}  (added {i['added_at']})"
+        for i in person["ids"]
+    ]
+    if not person["ids"]:
+        lines.append(f"  no ids yet: harvest person set {person['id']} --orcid ID")
+    return "\n".join(lines)
+
+
+@cli.group("person", cls=_Group, params=_also_after_the_command())
+def person_group() -> None:
+    """The people the harvester follows (their works are harvested from their ids: a later
+    step). A person has a name and any number of ids: ORCID iDs, RePEc author short-ids,
+    OpenAlex author ids, the ROR id of their institution. No two people share an id.
+
+    PERSON is a person's number (`harvest person list`) or any id they carry. To give an
+    existing person another id: `harvest person set PERSON --orcid ID`."""
+
+
+@person_group.command("add")
+@click.argument("name")
+@_person_id_options
+@_json_option("Print the person added as JSON.")
+@click.pass_obj
+def person_add_command(app: App, name: str, as_json: bool, **given: tuple[str, ...]) -> int:
+    """Follow a new person, NAME, with the ids given. An id another person holds is refused,
+    naming them (add it to them with `harvest person set`); nothing is written."""
+    app.setup_logging()
+    name, ids = check_name(name), _given_person_ids(given)
+    with app.writing() as store:
+        person = store.people.get(store.people.add(name, ids))
+    echo(render.json_text(person) if as_json else f"added  {_person_line(person)}")
+    return EXIT_OK
+
+
+@person_group.command("set")
+@click.argument("person")
+@click.option("--name", help="Their name, instead of the one on record.")
+@_person_id_options
+@_json_option("Print the person as JSON.")
+@click.pass_obj
+def person_set_command(
+    app: App, person: str, name: str | None, as_json: bool, **given: tuple[str, ...]
+) -> int:
+    """Add ids to a person on record (PERSON: their number or an id they carry), or rename
+    them. An id they hold already is left as it is; one another person holds is refused."""
+    app.setup_logging()
+    checked_name, ids = (check_name(name) if name is not None else None), _given_person_ids(given)
+    if checked_name is None and not ids:
+        raise click.UsageError(
+            "nothing to set: give --name or an id (--orcid, --ras, --openalex, --ror)"
+        )
+    with app.writing(create=False) as store:
+        number = _find_person(store, person)
+        new = store.people.update(number, name=checked_name, ids=ids)
+        record = store.people.get(number)
+    if as_json:
+        echo(render.json_text(record))
+    else:
+        added = ", ".join(f"{i.label} {i.value}" for i in new)
+        said = (
+            f"added {added} to" if added else "set" if checked_name else "unchanged (held already)"
+        )
+        echo(f"{said}  {_person_line(record)}")
+    return EXIT_OK
+
+
+@person_group.command("list")
+@_json_option("Print every person, with their ids, as JSON.")
+@click.pass_obj
+def person_list_command(app: App, as_json: bool) -> int:
+    """The people followed, in the order they were added, with their ids."""
+    app.setup_logging()
+    with _reading(app) as store:
+        listing = store.people.listing()
+    if as_json:
+        echo(render.json_text({"people": listing}))
+    elif not listing:
+        echo("No people on record yet: harvest person add NAME --orcid ID")
+    for person in [] if as_json else listing:
+        echo(_person_line(person))
+    return EXIT_OK
+
+
+@person_group.command("show")
+@click.argument("person")
+@_json_option("Print the person, with their ids, as JSON.")
+@click.pass_obj
+def person_show_command(app: App, person: str, as_json: bool) -> int:
+    """One person (PERSON: their number or any id they carry): name, ids, when each came."""
+    app.setup_logging()
+    with _reading(app) as store:
+        record = store.people.get(_find_person(store, person))
+    echo(render.json_text(record) if as_json else _person_text(record))
+    return EXIT_OK
+
+
+@person_group.command("remove")
+@click.argument("people", nargs=-1, required=True, metavar="PERSON...")
+@click.option("--yes", is_flag=True, help="Remove them (without it, only say who would go).")
+@_json_option("Print the people removed, as they were, as JSON.")
+@click.pass_obj
+def person_remove_command(app: App, people: tuple[str, ...], yes: bool, as_json: bool) -> int:
+    """Stop following people (each their number or an id they carry), with their ids. Without
+    --yes nothing is removed (exit 2)."""
+    app.setup_logging()
+    with app.writing(create=False) as store:
+        numbers = list(dict.fromkeys(_find_person(store, text) for text in people))
+        if not yes:
+            for number in numbers:
+                echo(f"would remove  {_person_line(store.people.get(number))}")
+            echo("nothing removed: add --yes to remove", err=True)
+            return EXIT_BAD_INPUT
+        removed = store.people.remove(numbers)
+    if as_json:
+        echo(render.json_text({"removed": removed}))
+        return EXIT_OK
+    for person in removed:
+        echo(f"removed  {_person_line(person)}")
+    return EXIT_OK
+
+
+def _claim_line(claim: Mapping[str, Any]) -> str:
+    work = claim["doi"] or claim["repec_handle"] or f"work {claim['work_id']} (deleted)"
+    title = f"  {claim['title']}" if claim["title"] else ""
+    settled = f"  reason: {claim['reason']}" if claim["reason"] else ""
+    return (
+        f"claim {claim['id']}  {claim['status']}  person {claim['person_id']} "
+        f"({claim['person']})  {work}{title}  found by {', '.join(claim['found_by'])}{settled}"
+    )
+
+
+@cli.group(
+    "claims",
+    cls=_Group,
+    invoke_without_command=True,
+    params=_also_after_the_command(),
+)
+@click.option("--person", metavar="PERSON", help="Only the claims of PERSON (number or any id).")
+@click.option("--all", "every", is_flag=True, help="Accepted and rejected claims too.")
+@_json_option()
+@click.pass_context
+def claims_group(ctx: click.Context, person: str | None, every: bool, as_json: bool) -> int | None:
+    """The claim queue: works found through a person, each waiting for you to accept or
+    reject it (`harvest claims accept|reject CLAIM...`). One claim per person and work, with
+    the evidence of every feed that found it; a rejected claim is never offered again.
+    Without a command: the pending claims, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    app: App = ctx.obj
+    app.setup_logging()
+    with _reading(app) as store:
+        number = _find_person(store, person) if person is not None else None
+        statuses = ("pending", "accepted", "rejected") if every else ("pending",)
+        claims = store.claims.listing(person_id=number, statuses=statuses)
+    if as_json:
+        echo(render.json_text({"claims": claims}))
+    elif not claims:
+        echo("No claims " + ("on record." if every else "waiting (--all shows the settled ones)."))
+    for claim in [] if as_json else claims:
+        echo(_claim_line(claim))
+    return EXIT_OK
+
+
+def _settle_claims_command(name: str, status: str, verb: str) -> click.Command:
+    """`harvest claims accept` / `reject`: the same command but for what it makes of them."""
+
+    @click.argument(
+        "claims", nargs=-1, required=True, type=click.IntRange(min=1), metavar="CLAIM..."
+    )
+    @click.option("--reason", metavar="TEXT", help="Why, kept with each claim.")
+    @_json_option(f"Print the claims {status}, as they are now, as JSON.")
+    @click.pass_obj
+    def command(app: App, claims: tuple[int, ...], reason: str | None, as_json: bool) -> int:
+        app.setup_logging()
+        with app.writing(create=False) as store:
+            settled = store.claims.settle(list(dict.fromkeys(claims)), status, reason)
+        if as_json:
+            echo(render.json_text({"claims": settled}))
+        for claim in [] if as_json else settled:
+            echo(_claim_line(claim))
+        return EXIT_OK
+
+    command.__doc__ = (
+        f"{verb} claims (their numbers, from `harvest claims`), with --reason kept beside "
+        "each. A claim not on record is refused and nothing is written."
+        + (" A rejected claim is never offered again." if status == "rejected" else "")
+    )
+    return claims_group.command(name)(command)
+
+
+_settle_claims_command("accept", "accepted", "Accept")
+_settle_claims_command("reject", "rejected", "Reject")
 
 
 # --- entry point -------------------------------------------------------------------------------

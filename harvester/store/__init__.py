@@ -6,7 +6,7 @@ keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
 `store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies`,
-`.integrity`, `.retraction_sets` and `.digests`
+`.integrity`, `.retraction_sets`, `.digests`, `.people` and `.claims`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -50,6 +50,7 @@ from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
 from harvester.store.payloads import attach
+from harvester.store.people import Claims, People
 from harvester.store.repec_index import RepecIndex
 from harvester.store.retraction_sets import RetractionSets
 from harvester.store.runs import Runs
@@ -94,6 +95,8 @@ class Store:
     integrity: Integrity = field(init=False, repr=False, compare=False)
     retraction_sets: RetractionSets = field(init=False, repr=False, compare=False)
     digests: Digests = field(init=False, repr=False, compare=False)
+    people: People = field(init=False, repr=False, compare=False)
+    claims: Claims = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -108,6 +111,8 @@ class Store:
         self.integrity = Integrity(*shared)
         self.retraction_sets = RetractionSets(*shared)
         self.digests = Digests(*shared, integrity=self.integrity)
+        self.people = People(*shared)
+        self.claims = Claims(*shared)
         self.works.payloads = attach(self.conn)
 
     @property

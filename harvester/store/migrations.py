@@ -772,6 +772,47 @@ def m0020_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0021_people(db: sqlite_utils.Database) -> None:
+    """The people the harvester follows (issue 21): `people`, one row per person (a name, when
+    added and last changed), and `person_ids`, their identifiers (ORCID iD, RePEc author
+    short-id, OpenAlex author id, ROR id; several per person), each in its canonical form
+    (`value`) and under the `key` that no two people may share; and `claims`, the works found
+    through a person, each pending until accepted or rejected (with a reason)."""
+    db["people"].create(
+        {"id": int, "name": str, "created_at": str, "updated_at": str},
+        pk="id",
+        not_null={"name", "created_at", "updated_at"},
+    )
+    db["person_ids"].create(
+        {"person_id": int, "scheme": str, "value": str, "key": str, "added_at": str},
+        pk=("scheme", "key"),
+        not_null={"person_id", "scheme", "value", "key", "added_at"},
+        foreign_keys=[("person_id", "people", "id")],
+    )
+    db["person_ids"].create_index(["person_id"])
+    # The claim queue: a work found through a person, one claim per (person, work) whichever
+    # feeds found it (each feed's evidence in `evidence`, JSON). No foreign key on work_id: a
+    # work `harvest delete` removes must not be held back by a claim on it.
+    db["claims"].create(
+        {
+            "id": int,
+            "person_id": int,
+            "work_id": int,
+            "status": str,  # pending | accepted | rejected
+            "found_by": str,
+            "evidence": str,
+            "found_at": str,
+            "reason": str,
+            "settled_at": str,
+        },
+        pk="id",
+        not_null={"person_id", "work_id", "status", "found_by", "evidence", "found_at"},
+        foreign_keys=[("person_id", "people", "id")],
+    )
+    db.conn.execute("CREATE UNIQUE INDEX claims_person_work ON claims (person_id, work_id)")
+    db["claims"].create_index(["status", "person_id"])
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -794,6 +835,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0018_integrity_notices", m0018_integrity_notices),
     ("0019_retraction_sets", m0019_retraction_sets),
     ("0020_digests", m0020_digests),
+    ("0021_people", m0021_people),
 ]
 
 

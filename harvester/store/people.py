@@ -1,0 +1,236 @@
+"""The people the harvester follows (`people`, `person_ids`, migration 0021): who they are and
+the identifiers they carry. Every write is one transaction that checks, inside it, that no
+identifier is held by another person, so a refused command leaves the database as it was.
+And their claim queue (`claims`, the same migration): the works found through a person, one
+claim per (person, work), waiting to be accepted or rejected."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harvester.people import PersonId, PersonRefused, read_person_id
+from harvester.store.base import Part
+
+
+class People(Part):
+    """The `people` and `person_ids` tables."""
+
+    def add(self, name: str, ids: Sequence[PersonId]) -> int:
+        """A new person with these identifiers; PersonRefused (nothing written) when another
+        person holds one of them. Returns the new person's number."""
+        with self.transaction() as conn:
+            self._refuse_held(ids, person_id=None)
+            now = self.now()
+            cursor = conn.execute(
+                "INSERT INTO people (name, created_at, updated_at) VALUES (?, ?, ?)",
+                (name, now, now),
+            )
+            person_id = int(cursor.lastrowid)
+            self._insert_ids(person_id, ids, now)
+        return person_id
+
+    def update(
+        self, person_id: int, *, name: str | None = None, ids: Sequence[PersonId] = ()
+    ) -> list[PersonId]:
+        """Rename a person and/or give them more identifiers (one they hold already is left
+        as it is); PersonRefused (nothing written) when another person holds one. Returns the
+        identifiers that were new to them."""
+        with self.transaction() as conn:
+            self._refuse_held(ids, person_id=person_id)
+            held = {(i["scheme"], i["key"]) for i in self._ids(person_id)}
+            new = list(
+                {(i.scheme, i.key): i for i in ids if (i.scheme, i.key) not in held}.values()
+            )
+            now = self.now()
+            self._insert_ids(person_id, new, now)
+            if new or (name is not None and name != self._name(person_id)):
+                conn.execute(
+                    "UPDATE people SET name = coalesce(?, name), updated_at = ? WHERE id = ?",
+                    (name, now, person_id),
+                )
+        return new
+
+    def remove(self, person_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Remove people with their identifiers and claims, in one transaction; each as it was."""
+        with self.transaction() as conn:
+            removed = [self.get(person_id) for person_id in person_ids]
+            for person_id in person_ids:
+                conn.execute("DELETE FROM claims WHERE person_id = ?", (person_id,))
+                conn.execute("DELETE FROM person_ids WHERE person_id = ?", (person_id,))
+                conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        return [person for person in removed if person is not None]
+
+    def find(self, text: str) -> int | None:
+        """The person `text` names: their number, or any identifier they carry, in any form
+        people paste it (BadIdentifier when it looks like an identifier with a wrong check
+        digit). None when no one on record is so named."""
+        cleaned = text.strip()
+        if cleaned.isdigit() and not cleaned.startswith("0"):
+            row = self.conn.execute("SELECT id FROM people WHERE id = ?", (int(cleaned),))
+            found = row.fetchone()
+            return found[0] if found else None
+        person_id = read_person_id(cleaned)
+        if person_id is None:
+            return None
+        return self.holder(person_id)
+
+    def holder(self, person_id: PersonId) -> int | None:
+        """Who holds this identifier, if anyone."""
+        row = self.conn.execute(
+            "SELECT person_id FROM person_ids WHERE scheme = ? AND key = ?",
+            (person_id.scheme, person_id.key),
+        ).fetchone()
+        return row[0] if row else None
+
+    def get(self, person_id: int) -> dict[str, Any] | None:
+        """A person as `harvest person show --json` gives them: their row and their ids."""
+        cursor = self.conn.execute(
+            "SELECT id, name, created_at, updated_at FROM people WHERE id = ?", (person_id,)
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        person = dict(zip([d[0] for d in cursor.description], row, strict=True))
+        return {**person, "ids": self._ids(person_id)}
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every person on record, in the order they were added, with their ids."""
+        numbers = [r[0] for r in self.conn.execute("SELECT id FROM people ORDER BY id")]
+        return [person for n in numbers if (person := self.get(n)) is not None]
+
+    def _ids(self, person_id: int) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            """SELECT scheme, value, key, added_at FROM person_ids WHERE person_id = ?
+               ORDER BY added_at, scheme, key""",
+            (person_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def _name(self, person_id: int) -> str | None:
+        row = self.conn.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()
+        return row[0] if row else None
+
+    def _refuse_held(self, ids: Sequence[PersonId], person_id: int | None) -> None:
+        """PersonRefused naming who holds the first of `ids` that a person other than
+        `person_id` holds."""
+        for wanted in ids:
+            holder = self.holder(wanted)
+            if holder is not None and holder != person_id:
+                raise PersonRefused(
+                    f"{wanted.label} {wanted.value} is held by person {holder} "
+                    f"({self._name(holder)}); two people may not share an id "
+                    f"(to add ids to person {holder}: harvest person set {holder} ...)"
+                )
+
+    def _insert_ids(self, person_id: int, ids: Sequence[PersonId], now: str) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO person_ids (person_id, scheme, value, key, added_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(person_id, i.scheme, i.value, i.key, now) for i in ids],
+        )
+
+
+#: What a claim can be: waiting for a person, or settled by one.
+CLAIM_STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What became of a candidate offered to the queue: `new` (a claim now pending), `seen`
+    (the claim was there; this feed's evidence added to it when it is a new feed), or
+    `rejected` (a person rejected it: never offered again, nothing changed)."""
+
+    claim_id: int
+    status: str
+    outcome: str
+
+
+class Claims(Part):
+    """The `claims` table: works found through a person, one claim per (person, work)."""
+
+    def offer(self, person_id: int, work_id: int, feed: str, evidence: str) -> Offered:
+        """A candidate: `work_id` found through `person_id` by `feed` (`orcid`, `ras`, ...)
+        with `evidence` (what it saw). Written in the caller's transaction (a feed's batch),
+        so a claim is on record only with the work it names. Found again by another feed, it
+        is the same claim with both feeds' evidence; once rejected, it stays rejected."""
+        row = self.conn.execute(
+            "SELECT id, status, found_by, evidence FROM claims WHERE person_id = ? AND work_id = ?",
+            (person_id, work_id),
+        ).fetchone()
+        if row is None:
+            cursor = self.conn.execute(
+                """INSERT INTO claims (person_id, work_id, status, found_by, evidence, found_at)
+                   VALUES (?, ?, 'pending', ?, ?, ?)""",
+                (person_id, work_id, feed, json.dumps({feed: evidence}), self.now()),
+            )
+            return Offered(int(cursor.lastrowid), "pending", "new")
+        claim_id, status, found_by, said = row
+        if status == "rejected":
+            return Offered(claim_id, status, "rejected")
+        feeds = found_by.split(",")
+        if feed not in feeds:
+            self.conn.execute(
+                "UPDATE claims SET found_by = ?, evidence = ? WHERE id = ?",
+                (
+                    ",".join([*feeds, feed]),
+                    json.dumps({**json.loads(said), feed: evidence}),
+                    claim_id,
+                ),
+            )
+        return Offered(claim_id, status, "seen")
+
+    def settle(
+        self, claim_ids: Sequence[int], status: str, reason: str | None
+    ) -> list[dict[str, Any]]:
+        """Accept or reject claims, with the reason kept, in one transaction; PersonRefused
+        (nothing written) when one of them is not on record. Returns them as they are now."""
+        if status not in ("accepted", "rejected"):
+            raise ValueError(f"settle: {status!r} is not accepted or rejected")
+        with self.transaction() as conn:
+            missing = [c for c in claim_ids if self.get(c) is None]
+            if missing:
+                raise PersonRefused(
+                    f"no such claim: {missing[0]} (harvest claims --all shows them)"
+                )
+            now = self.now()
+            conn.executemany(
+                "UPDATE claims SET status = ?, reason = ?, settled_at = ? WHERE id = ?",
+                [(status, reason, now, c) for c in claim_ids],
+            )
+            return [claim for c in claim_ids if (claim := self.get(c)) is not None]
+
+    def get(self, claim_id: int) -> dict[str, Any] | None:
+        found = self.listing(claim_id=claim_id, statuses=CLAIM_STATUSES)
+        return found[0] if found else None
+
+    def listing(
+        self,
+        person_id: int | None = None,
+        statuses: Sequence[str] = ("pending",),
+        claim_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Claims with their person's name and their work's DOI, handle and title (None when
+        the work was deleted since), oldest first."""
+        wanted = {f"s{n}": status for n, status in enumerate(statuses)}
+        marks = ",".join(f":{name}" for name in wanted)
+        cursor = self.conn.execute(
+            f"""SELECT c.id, c.person_id, p.name AS person, c.work_id, w.doi, w.repec_handle,
+                       w.title, c.status, c.found_by, c.evidence, c.found_at, c.reason,
+                       c.settled_at
+                  FROM claims c JOIN people p ON p.id = c.person_id
+                  LEFT JOIN works w ON w.id = c.work_id
+                 WHERE c.status IN ({marks}) AND (:person IS NULL OR c.person_id = :person)
+                   AND (:claim IS NULL OR c.id = :claim)
+                 ORDER BY c.id""",
+            {**wanted, "person": person_id, "claim": claim_id},
+        )
+        names = [d[0] for d in cursor.description]
+        claims = [dict(zip(names, row, strict=True)) for row in cursor]
+        for claim in claims:
+            claim["found_by"] = claim["found_by"].split(",")
+            claim["evidence"] = json.loads(claim["evidence"])
+        return claims
