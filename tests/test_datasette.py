@@ -201,7 +201,7 @@ def test_every_table_and_view_renders_as_html_and_json(db):
 def test_every_canned_query_runs_as_html_and_json(db, built):
     since = built[1][2].date().isoformat()
     names = list(HARVEST["queries"])
-    assert len(names) == 9
+    assert len(names) == 10
     responses = browse(
         db,
         *(f"/harvest/{name}?since={since}" for name in names),
@@ -644,3 +644,30 @@ def test_datasette_reads_while_a_harvest_writes(tmp_path):
     assert {w["doi"]: w["title"] for w in final.json()}[parse_doi(ELIFE).key] == titles[-1]
     busy, _, _ = outcome["checkpoint"]
     assert busy == 0
+
+
+def test_what_a_person_published_and_what_is_still_unclaimed(built, tmp_path):
+    """The per-person query on claims made by the store's own calls: accepted works first,
+    then the pending ones; a rejected claim and another person's are not listed."""
+    path = tmp_path / "harvest.db"
+    path.write_bytes(built[0].read_bytes())
+    store = open_store(path)
+    try:
+        ada = store.people.add("Ada Lovelace", [])
+        other = store.people.add("Charles Babbage", [])
+        elife, pone, ppat = (work_id(path, doi) for doi in (ELIFE, PONE, PPAT))
+        with store.transaction():
+            for work in (elife, pone, ppat):
+                store.claims.offer(ada, work, "orcid", "listed in the ORCID record")
+            store.claims.offer(other, pone, "ras", "claimed in RAS")
+        claims = {c["work_id"]: c["id"] for c in store.claims.listing(ada)}
+        store.claims.settle([claims[elife]], "accepted", "her ORCID record")
+        store.claims.settle([claims[ppat]], "rejected", "not hers")
+    finally:
+        store.close()
+    found = rows(path, "/harvest/person_works", person=ada, year="")
+    assert [(r["work_id"], r["status"]) for r in found] == [(elife, "accepted"), (pone, "pending")]
+    assert {r["person"] for r in found} == {"Ada Lovelace"}
+    year = found[0]["year"]
+    in_year = rows(path, "/harvest/person_works", person=ada, year=str(year))
+    assert [r["work_id"] for r in in_year] == [r["work_id"] for r in found if r["year"] == year]
