@@ -510,3 +510,18 @@ def test_removing_a_person_removes_their_claims_and_a_deleted_work_leaves_its_cl
     assert harvest("person", "remove", "1", "--yes").returncode == 0
     remaining = json.loads(harvest("claims", "--all", "--json").stdout)["claims"]
     assert [c["person_id"] for c in remaining] == [2]
+
+
+def test_a_merge_moves_the_absorbed_works_claims_and_keeps_a_decision(harvest):
+    """`harvest merge` of two works one person has claims on: one claim is left, on the work
+    kept, with the decision the absorbed one's claim had; another person's claim moves."""
+    works = claims_setup(harvest)
+    one, two = works["10.1000/one"], works["10.1000/two"]
+    offer(harvest, (1, one, "orcid", "listed"), (1, two, "ras", "claimed"), (2, two, "ras", "x"))
+    assert harvest("claims", "reject", "2", "--reason", "not hers").returncode == 0
+    assert harvest("merge", str(one), str(two)).returncode == 0
+    claims = json.loads(harvest("claims", "--all", "--json").stdout)["claims"]
+    assert [(c["person_id"], c["work_id"], c["status"], c["reason"]) for c in claims] == [
+        (1, one, "rejected", "not hers"),
+        (2, one, "pending", None),
+    ]

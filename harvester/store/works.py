@@ -593,6 +593,22 @@ class Works(Part):
             found = found or linked
         return found
 
+    def _move_claims(self, orphan: int, survivor: int) -> None:
+        """A person's claim on the orphan becomes theirs on the survivor. Where the person has
+        one on each, the survivor's stands, with the orphan's decision if only that one was
+        settled (an accepted or rejected work stays so once merged); the orphan's goes."""
+        self.conn.execute(
+            """UPDATE claims AS s
+                  SET status = o.status, reason = o.reason, settled_at = o.settled_at
+                 FROM claims AS o
+                WHERE o.work_id = ? AND s.work_id = ? AND s.person_id = o.person_id
+                  AND s.status = 'pending' AND o.status != 'pending'""",
+            (orphan, survivor),
+        )
+        self.conn.execute(
+            "UPDATE OR IGNORE claims SET work_id = ? WHERE work_id = ?", (survivor, orphan)
+        )
+
     def _absorb(self, orphan: int, survivor: int, run_id: int, source: str, now: str) -> None:
         """Move everything known about `orphan` to `survivor` and delete it: its identifiers, its
         source records and its history follow; the survivor's own local values win over the
@@ -612,7 +628,8 @@ class Works(Part):
             "UPDATE OR IGNORE integrity_notices SET work_id = ? WHERE work_id = ?",
             (survivor, orphan),
         )
-        for table in ("integrity_notices", "local_fields", "conflicts", "authors"):
+        self._move_claims(orphan, survivor)
+        for table in ("integrity_notices", "local_fields", "conflicts", "authors", "claims"):
             conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
         conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
         conn.execute(
