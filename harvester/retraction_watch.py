@@ -28,6 +28,7 @@ from harvester.config import Config
 from harvester.errors import BadIdentifier, BadInputFile
 from harvester.http import BytesResponse, HttpClient, RateLimiter
 from harvester.identifiers import Doi, parse_doi
+from harvester.integrity import notice_kind
 from harvester.models import Notice
 
 #: Who asserts the notices, and the harvester source they are read from (the same name).
@@ -45,14 +46,6 @@ COLUMNS = (
     "RetractionDate",
     "Reason",
 )
-
-#: RetractionNature, case folded, as one of models.NOTICE_KINDS; any other is "other".
-NATURES = {
-    "retraction": "retraction",
-    "correction": "correction",
-    "expression of concern": "expression_of_concern",
-    "reinstatement": "reinstatement",
-}
 
 #: What the data set writes where a paper or notice has no DOI.
 _NO_DOI = frozenset({"", "unavailable"})
@@ -139,7 +132,7 @@ def read_row(line: int, values: dict[str, str]) -> Row | BrokenRow:
     except BadIdentifier:
         # The notice is still said of the paper: kept, without a DOI that is not one.
         notice_doi = None
-    kind = NATURES.get(nature.casefold(), "other")
+    kind = notice_kind(nature)  # Retraction, Correction, Expression of concern, Reinstatement
     reasons = reason_text(values["Reason"])
     detail = reasons if kind != "other" else "; ".join(filter(None, (nature, reasons)))
     notice = Notice(
