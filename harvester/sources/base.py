@@ -22,7 +22,7 @@ import contextvars
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
@@ -37,7 +37,7 @@ from harvester.errors import (
     failure_kind,
 )
 from harvester.http import HttpClient, JsonResponse
-from harvester.identifiers import Doi, ascii_key, parse_doi
+from harvester.identifiers import Doi, RepecHandle, ascii_key, parse_doi
 from harvester.models import Fetched, Record
 
 log = structlog.get_logger(__name__)
@@ -128,6 +128,30 @@ class FeedPage:
     resume: str | None  # the cursor after this page, kept to resume a walk (None: cannot resume)
     watermark: str | None  # what the watermark becomes if the listing ends after this page
     files: tuple[FileRead, ...] = ()  # files this page finishes: recorded once it is stored
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A work a person's (or institution's) feed found for them (issue 21): what identifies it
+    (a Doi or RepecHandle), the evidence that ties it to them ("orcid-listed", "ras-claimed",
+    "orcid-in-authorship", "affiliation", "name-match:0.87") and whether that evidence is their
+    own record (ORCID, RAS), which accepts the claim without asking when configured so."""
+
+    identifier: Doi | RepecHandle
+    evidence: str
+    own: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PersonPage:
+    """One page of a person feed's listing, stored in one transaction like a FeedPage: the
+    candidates it found, the records it carried whole (OpenAlex and Crossref listings give the
+    work itself, stored as an answer of that source), and where the listing resumes."""
+
+    candidates: list[Candidate]
+    answers: list[Fetched] = field(default_factory=list)
+    resume: str | None = None  # the cursor after this page (None: cannot resume)
+    watermark: str | None = None  # what the watermark becomes if the listing ends here
 
 
 @dataclass(frozen=True, slots=True)
