@@ -850,10 +850,13 @@ def _print_plan(app: App, max_items: int | None, as_json: bool, retry_failed: bo
 
 @cli.command("schedule")
 @click.option("--dry-run", is_flag=True, help="Print the jobs and their next run times; exit.")
+@click.option("--now", "start_now", is_flag=True, help="Also run each job once now, then on time.")
 @click.pass_obj
-def schedule_command(app: App, dry_run: bool) -> int:
+def schedule_command(app: App, dry_run: bool, start_now: bool) -> int:
     """Run `harvest run` on the cron expressions of [schedule.jobs] (default nightly at 03:00
-    UTC), as a long-running worker. SIGTERM or Ctrl-C finishes the batch in hand and exits."""
+    UTC), as a long-running worker; with `[schedule] digest = true`, each run then e-mails the
+    digest as `harvest run --digest` does. SIGTERM or Ctrl-C finishes the batch in hand and
+    exits."""
     app.setup_logging()
     config = app.config.schedule
     jobs = [ScheduledJob(name, cron, config.timezone) for name, cron in config.jobs.items() if cron]
@@ -862,16 +865,18 @@ def schedule_command(app: App, dry_run: bool) -> int:
         echo(render.job_line(job, upcoming[job.id]))
     if dry_run:
         return EXIT_OK
+    secret = _digest_settings(app) if config.digest else None  # bad [digest]: at start-up
     with stop_on_signals() as stop:
 
         def run_job(job_id: str) -> int:
             try:
-                return _harvest_run(app, stop=stop)
+                code = _harvest_run(app, stop=stop)
             except LockHeld as exc:
                 log.warning("schedule.job_skipped", job=job_id, reason=str(exc))
                 return exc.exit_code
+            return _digest_after_run(app, code, secret, as_json=False) if config.digest else code
 
-        run_scheduler(build_scheduler(jobs, run_job), stop)
+        run_scheduler(build_scheduler(jobs, run_job, start_now=start_now), stop)
     return EXIT_OK
 
 

@@ -129,10 +129,12 @@ class OaiConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """`harvest schedule`: named cron expressions (5 fields), each a job running `harvest run`."""
+    """`harvest schedule`: named cron expressions (5 fields), each a job running `harvest run`
+    (and, with `digest`, then sending the digest as `harvest run --digest` does)."""
 
     timezone: str = "UTC"
     jobs: dict[str, str] = field(default_factory=lambda: {"nightly": "0 3 * * *"})
+    digest: bool = False
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,12 @@ def build_scheduler(
     run_job: Callable[[str], Any],
     *,
     scheduler_class: type[BaseScheduler] = BackgroundScheduler,
+    start_now: bool = False,
     **scheduler_kwargs: Any,
 ) -> BaseScheduler:
-    """One scheduler calling `run_job(job.id)` on each job's schedule, one job at a time.
+    """One scheduler calling `run_job(job.id)` on each job's schedule, one job at a time; with
+    `start_now`, each job also runs once as soon as the scheduler starts (`harvest schedule
+    --now`: see a new set-up work tonight's way without waiting for tonight).
 
     Every expression is checked before anything is built, so a bad one fails at start-up."""
     if not jobs:
@@ -116,8 +119,11 @@ def build_scheduler(
         log.info("schedule.job_started", job=job_id)
         return run_job(job_id)
 
+    first = {"next_run_time": datetime.now(UTC)} if start_now else {}
     for job_id, trigger in triggers.items():
-        scheduler.add_job(fire, trigger, [job_id], id=job_id, name=job_id, replace_existing=True)
+        scheduler.add_job(
+            fire, trigger, [job_id], id=job_id, name=job_id, replace_existing=True, **first
+        )
     scheduler.add_listener(_on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     # APScheduler logs a failed job with its traceback; schedule.job_failed reports it instead.
     logging.getLogger("apscheduler.executors.default").addFilter(_drop_job_traceback)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
+import time
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -465,6 +467,45 @@ def test_run_digest_mails_after_the_run_and_its_exit_code_says_what_failed(
     assert "1 failed" in again.stdout.strip().splitlines()[-1]
     assert "kept for the next digest" in again.stderr and PASSWORD not in again.stderr
     assert _digests(harvest.db_path)[-1][0] == "failed"
+
+
+def test_a_scheduled_run_sends_the_digest_when_the_schedule_says_so(tmp_path, smtp, upstream):
+    """`[schedule] digest = true`: each job of `harvest schedule` is `harvest run --digest`.
+    `--now` runs the job at once (not at 03:00), and SIGTERM ends the worker cleanly."""
+    config = QUICK_RETRIES + "[openalex]\nrate = 1000.0\n[doi]\nrate = 1000.0\n"
+    config += '[schedule]\ndigest = true\n[schedule.jobs]\nnightly = "0 3 * * *"\n'
+    harvest = HarvestCommand(tmp_path, upstream.env(), config + _digest_config(smtp.port))
+    harvest.env.update({"HARVEST_SMTP_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(smtp.cert)})
+    csv = tmp_path / "mine.csv"
+    csv.write_text(f"doi,title,volume\n{ESMO},Lenvatinib (my note),99\n")
+    ok(harvest("import", "--fill-gaps", str(csv)))
+    ok(harvest("track", ESMO))
+    worker = harvest.start("schedule", "--now")
+    try:
+        deadline = time.monotonic() + 60
+        while not smtp.messages() and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.1)
+        [message] = smtp.messages()
+        assert "Changed fields of tracked works (1)" in _parts(message)[0]
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    assert "nightly" in out and "digest sent to editor@example.org" in out
+    assert _digests(harvest.db_path)[-1][0] == "sent"
+
+
+def test_a_schedule_with_a_bad_digest_section_stops_at_start_up(tmp_path):
+    """Told to send digests with no one to send them to: exit 2 before any job runs."""
+    harvest = HarvestCommand(tmp_path, {}, "[schedule]\ndigest = true\n")
+    proc = harvest("schedule", "--now")
+    assert proc.returncode == 2, proc.stderr
+    assert "[digest]" in proc.stderr
+    assert not harvest.db_path.exists()
 
 
 # --- a replayed retraction ---------------------------------------------------------------------
