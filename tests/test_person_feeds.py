@@ -257,3 +257,13 @@ def test_a_person_removed_takes_their_watermarks_with_them(upstream, store):
     again = a_person(store, orcid=ID)
     run_pipeline(harvest_people, None, store=store, config=upstream.config())
     assert [c["status"] for c in store.claims.listing(again, CLAIM_STATUSES)] == ["accepted"]
+
+
+def test_a_claim_accepted_by_hand_has_its_work_tracked(upstream, store):
+    person = a_person(store, orcid=ID)
+    config = dataclasses.replace(upstream.config(), people=PeopleConfig(auto_accept_own=False))
+    run_pipeline(harvest_people, None, store=store, config=config)
+    [claim] = store.claims.listing(person)
+    assert claim["status"] == "pending" and store.watch.tracked() == []
+    store.claims.settle([claim["id"]], "accepted", "in her CV")
+    assert [t["key"] for t in store.watch.tracked()] == [BLOG]
