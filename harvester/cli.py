@@ -83,6 +83,7 @@ from harvester.pipeline import (
 )
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
+from harvester.pipeline.people import harvest_people
 from harvester.pipeline.retractions import LoadResult, load_retractions, notices_text
 from harvester.pipeline.retractions import is_due as retraction_load_due
 from harvester.scheduler import ScheduledJob, build_scheduler, next_runs, run_scheduler
@@ -2075,6 +2076,47 @@ def _settle_claims_command(name: str, status: str, verb: str) -> click.Command:
 
 _settle_claims_command("accept", "accepted", "Accept")
 _settle_claims_command("reject", "rejected", "Reject")
+
+
+@person_group.command("harvest")
+@click.argument("people", nargs=-1, metavar="[PERSON]...")
+@_json_option()
+@click.pass_obj
+def person_harvest_command(app: App, people: tuple[str, ...], as_json: bool) -> int:
+    """Harvest what the people followed publish (PERSON: their number or an id they carry;
+    none: everyone on record). Each id is read through its person feeds (their ORCID record,
+    their RAS record); the works listed are harvested (a RePEc handle from [repec] url with the
+    DOI it carries, a DOI at its agency), and each becomes a claim of the person in `harvest
+    claims`. A claim their own record backs is accepted and its work tracked, unless [people]
+    auto_accept_own is false. A rerun asks only what changed since the last complete one."""
+    app.setup_logging()
+    numbers: list[int] = []
+
+    def find(store: Store) -> None:
+        if not people and not store.people.listing():
+            raise PersonRefused("no people on record yet: harvest person add NAME --orcid ID")
+        numbers.extend(dict.fromkeys(_find_person(store, text) for text in people))
+
+    code = _run_and_report(app, as_json, harvest_people, numbers if people else None, track=find)
+    if not as_json and app.verbosity >= 0:
+        with _reading(app) as store:
+            for person in store.people.listing():
+                if not people or person["id"] in numbers:
+                    echo(_claims_summary(store, person))
+    return code
+
+
+def _claims_summary(store: Store, person: Mapping[str, Any]) -> str:
+    """One line: where a person's claims stand after a harvest."""
+    claims = store.claims.listing(
+        person_id=person["id"], statuses=("pending", "accepted", "rejected")
+    )
+    counts = {
+        status: sum(c["status"] == status for c in claims)
+        for status in ("accepted", "pending", "rejected")
+    }
+    said = ", ".join(f"{n} {status}" for status, n in counts.items())
+    return f"person {person['id']} ({person['name']}): {len(claims)} claim(s): {said}"
 
 
 # --- entry point -------------------------------------------------------------------------------

@@ -193,6 +193,15 @@ class RasConfig:
         return PoolLimit(self.rate, self.concurrency)
 
 
+@dataclass(frozen=True)
+class PeopleConfig:
+    """The people followed (issue 21). `auto_accept_own`: a work the person's own ORCID or RAS
+    record lists is theirs without asking (its claim accepted, the work tracked); false leaves
+    every claim pending for `harvest claims accept`."""
+
+    auto_accept_own: bool = True
+
+
 FEED_KINDS = ("crossref", "repec", "oai")
 
 
@@ -321,6 +330,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     orcid: OrcidConfig = field(default_factory=OrcidConfig)
     ras: RasConfig = field(default_factory=RasConfig)
+    people: PeopleConfig = field(default_factory=PeopleConfig)
 
     def crossref_limits(self) -> dict[str, PoolLimit]:
         """Starting limits for Crossref's two pools, polite when a mailto is configured."""

@@ -24,6 +24,10 @@ are looked up by the same names (`conftest.fixture_path`: the corpus first, the 
                  the agency, played by `/agency-csl/{agency}/{doi}` on this same server, which answers
                  the CSL item; a DOI without CSL gets doi.org's recorded 404 page.
 
+    /orcid       pub.orcid.org: `/v3.0/{orcid}/works` answers the body registered for the iD
+                 (`add_orcid`: a recorded works list as recorded, or a copy a test changed), or
+                 an error answer registered for it (`orcid_error`); an iD nothing was registered
+                 for gets ORCID's recorded 404 error body (orcid/error_404_Asfaf_person.json).
     /oai         an OAI-PMH repository: each request's query (verb, metadataPrefix, set, from,
                  resumptionToken, ...) answered with the recorded response registered for exactly
                  that query (`add_oai`), as Zenodo answered it; an unregistered query gets Zenodo's
@@ -91,6 +95,7 @@ PREFIXES = {
     "openalex": "/openalex",
     "doi": "/doi",
     "oai": "/oai",
+    "orcid": "/orcid",
 }
 #: Where doi.org's content-negotiation redirect points: the agency's CSL service, played here.
 AGENCY_CSL = "/agency-csl"
@@ -101,6 +106,8 @@ DOIORG_302 = "csl/doiorg-302_10.1126_science.169.3946.635.html"
 DOIORG_404 = "errors/doiorg_404_10.1126_foo.html"
 DOIORG_400 = "errors/doiorg_400_foo.html"
 CROSSREF_404 = "errors/crossref_404_works_10.1371_notarealdoi.txt"
+#: ORCID's answer for an iD it has no record of, as recorded (error-code 9016).
+ORCID_404 = "orcid/error_404_Asfaf_person.json"
 #: The answer to an OAI query nothing was registered for: Zenodo's recorded noRecordsMatch (HTTP
 #: 422), or, without the corpus, arXiv's kept one.
 OAI_NO_RECORDS = "oaipmh/zenodo_error_noRecordsMatch_HTTP422.xml"
@@ -168,6 +175,8 @@ class ReplayUpstream:
         self.csl: dict[str, tuple[dict, dict[str, str], str]] = {}
         # OAI-PMH: sorted query items -> recorded fixture (relative to FIXTURES)
         self.oai: dict[tuple[tuple[str, str], ...], str] = {}
+        # ORCID: iD -> (status, body, headers) of /v3.0/{iD}/works
+        self.orcid: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         # every service
         self.faults: list[list] = []  # [path substring, status, headers, body, times left or None]
         self.requests: list[str] = []
@@ -197,6 +206,7 @@ class ReplayUpstream:
             "HARVEST_DATACITE_URL": self.url_for("datacite"),
             "HARVEST_OPENALEX_URL": self.url_for("openalex"),
             "HARVEST_DOI_URL": self.url_for("doi"),
+            "HARVEST_ORCID_URL": self.url_for("orcid"),
         }
 
     def config(self, **changes) -> Config:
@@ -212,6 +222,7 @@ class ReplayUpstream:
             openalex=dataclasses.replace(base.openalex, url=self.url_for("openalex"), **fast),
             doi=dataclasses.replace(base.doi, url=self.url_for("doi"), **fast),
             oai=dataclasses.replace(base.oai, **fast),
+            orcid=dataclasses.replace(base.orcid, url=self.url_for("orcid"), **fast),
             http=dataclasses.replace(base.http, max_attempts=2, backoff_initial=0.01),
             **changes,
         )
@@ -403,6 +414,26 @@ class ReplayUpstream:
                 query = {"verb": "ListRecords", "resumptionToken": token}
         return tokens
 
+    # --- what a test sets up: ORCID ---------------------------------------------------------------
+
+    def add_orcid(self, orcid: str, works: str | dict) -> dict:
+        """Answer `/v3.0/{orcid}/works` with a recorded works list (its name under orcid/, e.g.
+        "orcid/0000-0003-1444-9135_works_6-groups.json", sent with its recorded headers) or a
+        body a test made from one; returns the body served. Registering again replaces it (the
+        record changed)."""
+        headers = {"Content-Type": "application/json;charset=UTF-8"}
+        if isinstance(works, str):
+            headers = {**headers, **replay_headers(works)}
+            works = copy.deepcopy(load_json(works))
+        self.orcid[orcid.upper()] = (200, json.dumps(works).encode(), headers)
+        return works
+
+    def orcid_error(self, orcid: str, status: int, body: dict, headers: dict | None = None) -> None:
+        """Answer `/v3.0/{orcid}/works` with ORCID's error object `body` and `status` (e.g. 409
+        for a deactivated record), or a redirect when `headers` carry a Location."""
+        sent = {"Content-Type": "application/json;charset=UTF-8", **(headers or {})}
+        self.orcid[orcid.upper()] = (status, json.dumps(body).encode(), sent)
+
     # --- faults and what was asked ----------------------------------------------------------------
 
     def fail(
@@ -448,7 +479,7 @@ class ReplayUpstream:
     def _route(self, path: str) -> tuple[str | None, str]:
         """(service, rest of the path) for a request path; Crossref's prefix is tried last, so that
         a Crossref mounted at "" does not shadow the others."""
-        for service in ("datacite", "openalex", "doi", "oai", "agency-csl", "crossref"):
+        for service in ("datacite", "openalex", "doi", "oai", "orcid", "agency-csl", "crossref"):
             prefix = AGENCY_CSL if service == "agency-csl" else self.prefixes[service]
             if path == prefix or path.startswith(prefix + "/"):
                 return service, path[len(prefix) :]
@@ -487,6 +518,8 @@ class ReplayUpstream:
                     return self._agency_csl(rest)
                 if service == "oai":
                     return self._oai(parse_qs(parts.query, keep_blank_values=True))
+                if service == "orcid":
+                    return self._orcid(rest)
                 return self._send(404, b"Resource not found.", {"content-type": "text/plain"})
 
             # --- Crossref: /works/{doi}, /works?filter=doi:A,B&rows=N ---
@@ -742,6 +775,15 @@ class ReplayUpstream:
                 fixture = upstream.oai.get(asked)
                 default = OAI_NO_RECORDS if available(OAI_NO_RECORDS) else OAI_NO_RECORDS_KEPT
                 self._recorded(fixture or default)
+
+            # --- ORCID: /v3.0/{orcid}/works ---
+
+            def _orcid(self, rest: str) -> None:
+                match = re.fullmatch(r"/v3\.0/([0-9X-]{19})/works", rest, re.IGNORECASE)
+                if match is None or match[1].upper() not in upstream.orcid:
+                    return self._recorded(ORCID_404)
+                status, body, headers = upstream.orcid[match[1].upper()]
+                self._send(status, body, headers)
 
             # --- faults ---
 

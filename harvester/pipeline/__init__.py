@@ -9,7 +9,9 @@ I/O of its own beyond calling the sources and the store.
 - `repec`: RePEc handles and series from an archive tree, and the DOIs they carry;
 - `feeds`: the feed driver (Crossref journals, OAI-PMH repositories), the one place a
   watermark moves, and `harvest oai`;
-- `nightly`: `harvest run`, what the watch list has due and the configured feeds, in one run;
+- `people`: the people followed, their person feeds (ORCID, RAS) into the claim queue;
+- `nightly`: `harvest run`, what the watch list has due, the configured feeds and the people,
+  in one run;
 - `local`: the user's own values (`import`, `set`, `unset`);
 - `match`: the DOI of a record that has none, found at Crossref, linked or kept for review;
 - `reparse`: works rebuilt from their stored payloads after a parser changed, asking nobody.
@@ -36,6 +38,7 @@ from harvester.pipeline.local import (
 )
 from harvester.pipeline.match import MatchResult, match_works, refusal, settle_matches
 from harvester.pipeline.nightly import Plan, harvest_due, plan_run
+from harvester.pipeline.people import harvest_people
 from harvester.pipeline.reparse import reparse
 from harvester.pipeline.repec import harvest_repec
 from harvester.sources import connect
@@ -57,6 +60,7 @@ __all__ = [
     "harvest_due",
     "harvest_feed",
     "harvest_oai",
+    "harvest_people",
     "harvest_repec",
     "import_records",
     "local_observation",

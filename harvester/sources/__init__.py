@@ -8,12 +8,13 @@ described for Datasette and replayed by the test upstream.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from harvester.config import Config
 from harvester.http import HttpClient, RateLimiter, make_session
-from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex, repec
-from harvester.sources.base import DoiSource, Feed, Source
+from harvester.sources import crossref, datacite, doiorg, oaipmh, openalex, orcid, ras, repec
+from harvester.sources.base import DoiSource, Feed, FeedState, PersonPage, Source
 
 #: Every source, in the order `[merge] precedence` ranks them by default (after `local`).
 SOURCES: Mapping[str, Source] = {
@@ -22,6 +23,32 @@ SOURCES: Mapping[str, Source] = {
 
 #: Every feed, by its `[[feeds]] kind`.
 FEEDS: Mapping[str, Feed] = {f.FEED_KIND: f for f in (crossref, repec, oaipmh)}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFeed:
+    """A feed of the works of a person (or institution) by one of their ids (issue 21):
+    `pages(id value, config, client, state)` yields PersonPages lazily, as `Feed.feed_pages`
+    does, pulled by `pipeline.people.harvest_person`, which alone moves its watermark (the
+    last page's, once the listing ended and every page is stored). `name` is the claims'
+    `found_by`; `scheme` the kind of id it follows (harvester.people.SCHEMES). A feed that
+    cannot be read raises (UpstreamError, BadPayload)."""
+
+    name: str
+    scheme: str
+    pages: Callable[[str, Config, HttpClient, FeedState], Iterator[PersonPage]]
+
+
+#: Every person feed, by name; each follows one scheme of id, and a scheme may have several
+#: (Crossref's filter=orcid beside ORCID's own record). A new one (OpenAlex by author id or by
+#: ROR, Crossref by ORCID) is one line here.
+PERSON_FEEDS: Mapping[str, PersonFeed] = {
+    f.name: f
+    for f in (
+        PersonFeed("orcid", "orcid", orcid.person_pages),
+        PersonFeed("ras", "ras", ras.person_pages),
+    )
+}
 
 #: Sources asked about DOIs, by name.
 DOI_SOURCES: Mapping[str, DoiSource] = {

@@ -13,19 +13,24 @@ tests/fixtures/orcid/ (see PROVENANCE.tsv).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import structlog
 from stdnum.iso7064 import mod_11_2
 
 from harvester import jsontext
 from harvester.config import Config, PoolLimit
 from harvester.errors import BadIdentifier, BadPayload, ClientError, NotFound
-from harvester.http import HttpClient, RateLimiter
-from harvester.identifiers import Doi, parse_doi
+from harvester.http import HttpClient, RateLimiter, RedirectRefused
+from harvester.identifiers import Doi, RepecHandle, parse_doi, parse_repec, parse_repec_url
+from harvester.sources.base import Candidate, FeedState, PersonPage
 from harvester.sources.fields import describe_json, stripped_text
+
+log = structlog.get_logger(__name__)
 
 SOURCE = "orcid"
 #: Its section of config/harvester.toml.
@@ -37,6 +42,12 @@ ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 410})
 #: ORCID's error code for a deactivated record (`apiError.9044` in ORCID-Source's
 #: api_en.properties), answered with HTTP 409 since ORCID-Source#7000/#7004 (2024).
 DEACTIVATED = 9044
+#: ORCID's error code for a deprecated record, one merged into another (`apiError.9007`):
+#: answered with a 301 to the primary record, its text naming it ("Please refer to account:
+#: https://orcid.org/<primary iD>").
+DEPRECATED = 9007
+#: The evidence of a candidate the person's own ORCID record lists (sources.base.Candidate).
+EVIDENCE = "orcid-listed"
 
 
 # --- ORCID iDs ---
@@ -83,6 +94,15 @@ class RecordUnavailable(NotFound):
         return self.code in (DEACTIVATED, None)
 
 
+class RecordDeprecated(NotFound):
+    """HTTP 301 / error 9007: the iD was merged into another ORCID record, its `primary` (None
+    when ORCID's answer does not say which). The person should be given the primary iD."""
+
+    def __init__(self, message: str, *, primary: str | None, **kw: Any) -> None:
+        self.primary = primary
+        super().__init__(message, **kw)
+
+
 @dataclass(frozen=True, slots=True)
 class WorksAnswer:
     """What `/works` answered for an iD: the body as sent, checked to be a works list of it."""
@@ -102,20 +122,66 @@ def fetch_works(orcid: str, client: HttpClient, config: Config) -> WorksAnswer:
     if config.orcid.token:
         headers["Authorization"] = f"Bearer {config.orcid.token}"
     url = f"{config.orcid.url.rstrip('/')}/v3.0/{orcid}/works"
-    answer = client.get_bytes(
-        url,
-        pool=POOL,
-        source=SOURCE,
-        headers=headers,
-        identifier=orcid,
-        answer_statuses=ERROR_STATUSES,
-    )
+    try:
+        answer = client.get_bytes(
+            url,
+            pool=POOL,
+            source=SOURCE,
+            headers=headers,
+            identifier=orcid,
+            answer_statuses=ERROR_STATUSES,
+        )
+    except RedirectRefused as exc:
+        if exc.status != 301:
+            raise
+        # A 301 to the primary record on another host (https://orcid.org/<iD>): deprecated.
+        primary = next((i for i in _ORCID_IN.findall(str(exc)) if i.upper() != orcid), None)
+        raise _deprecated(orcid, primary.upper() if primary else None) from None
     body = _json(answer.content)
     context = {"source": SOURCE, "identifier": orcid, "status": answer.status}
+    error = parse_error(body)
+    if answer.redirected_from is not None or (error is not None and error.code == DEPRECATED):
+        # The client follows ORCID's 301 to the primary record (same host): its answer is
+        # another iD's works (or error), never to be stored under this one. Refused, naming it.
+        primary = _primary_of(error, answer.url if answer.redirected_from else None, orcid)
+        raise _deprecated(orcid, primary)
     if answer.status in ERROR_STATUSES:
         raise _error_for(orcid, answer.status, body, context)
     check_answer(body, orcid)
     return WorksAnswer(orcid, body)
+
+
+def _deprecated(orcid: str, primary: str | None) -> RecordDeprecated:
+    refer = f"; ORCID's primary record for it is {primary}" if primary else ""
+    return RecordDeprecated(
+        f"orcid: the ORCID record {orcid} is deprecated (merged into another record, HTTP "
+        f"301){refer}: give the person the primary iD (harvest person set PERSON --orcid "
+        f"{primary or 'ID'})",
+        primary=primary,
+        source=SOURCE,
+        identifier=orcid,
+        status=301,
+    )
+
+
+_ORCID_IN = re.compile(r"(?i)[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X]")
+_PRIMARY = re.compile(
+    r"(?i)refer to account:?\s*(?:https?://[^\s/]+/)?(" + _ORCID_IN.pattern[4:] + ")"
+)
+
+
+def _primary_of(error: OrcidError | None, url: str | None, orcid: str) -> str | None:
+    """The primary iD of a deprecated record: from ORCID's error text (apiError.9007: "This
+    account is deprecated. Please refer to account: https://orcid.org/<iD>"), else from the
+    path the 301 led to (/v3.0/<iD>/works)."""
+    for text in (error.developer_message, error.user_message) if error else ():
+        if text and (found := _PRIMARY.search(text)):
+            return found[1].upper()
+    if url:
+        for part in urlsplit(url).path.split("/"):
+            if _ORCID_SHAPE.fullmatch(part.upper()) and part.upper() != orcid:
+                return part.upper()
+    return None
 
 
 def _ensure_pool(client: HttpClient, config: Config) -> None:
@@ -178,6 +244,69 @@ def check_answer(body: Any, orcid: str) -> None:
             source=SOURCE,
             identifier=orcid,
         )
+
+
+# --- the person feed (issue 21) ---
+
+
+def person_pages(
+    orcid: str, config: Config, client: HttpClient, state: FeedState
+) -> Iterator[PersonPage]:
+    """The person feed of an ORCID iD: one `/works` request, one page. Its watermark is the
+    record's last-modified-date: when that has not moved since `state.since`, the page holds no
+    candidate (nothing else is asked); when it has, only the works ORCID changed since (each
+    group's own last-modified-date) are candidates. Raises what `fetch_works` raises."""
+    answer = fetch_works(orcid, client, config)
+    modified = parse_last_modified(answer.payload)
+    if state.since is not None and modified is not None and modified <= state.since:
+        log.info("orcid.unchanged", orcid=answer.orcid, last_modified=modified)
+        yield PersonPage(candidates=[], watermark=state.since)
+        return
+    works = parse_works(answer.payload)
+    changed = [w for w in works if state.since is None or not _seen(w, state.since)]
+    candidates, without_ids = work_candidates(changed)
+    log.info(
+        "orcid.works_listed",
+        orcid=answer.orcid,
+        works=len(works),
+        changed=len(changed),
+        candidates=len(candidates),
+        without_ids=without_ids,
+    )
+    yield PersonPage(candidates=candidates, watermark=modified or state.since)
+
+
+def _seen(work: OrcidWork, since: str) -> bool:
+    """Whether ORCID last changed this work at or before `since` (a work with no date of its
+    own is taken as changed)."""
+    return work.last_modified is not None and work.last_modified <= since
+
+
+def work_candidates(works: Iterable[OrcidWork]) -> tuple[list[Candidate], int]:
+    """The candidates of an ORCID record's works (pure): each work's own DOIs and RePEc handles
+    (a `handle`, `uri` or other id that reads as one: RePEc:..., an IDEAS/EconPapers link),
+    evidence "orcid-listed", the person's own record; and how many works carry no id a work can
+    be found by (a title alone: counted, never a candidate)."""
+    candidates: list[Candidate] = []
+    without_ids = 0
+    for work in works:
+        found: list[Doi | RepecHandle] = list(work.dois)
+        found += [h for value in work.handles if (h := _repec_in(value)) is not None]
+        found += [h for _, value in work.other_ids if (h := _repec_in(value)) is not None]
+        if not found:
+            without_ids += 1
+        candidates += [Candidate(i, EVIDENCE, own=True) for i in dict.fromkeys(found)]
+    return candidates, without_ids
+
+
+def _repec_in(value: str) -> RepecHandle | None:
+    """The RePEc handle an external id's value is or links to, else None."""
+    for parse in (parse_repec, parse_repec_url):
+        try:
+            return parse(value)
+        except BadIdentifier:
+            continue
+    return None
 
 
 # --- parse (pure) ---

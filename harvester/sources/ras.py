@@ -16,8 +16,10 @@ your copy holds. Written against tests/fixtures/redif/ras_*.redif (see PROVENANC
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -25,14 +27,17 @@ from urllib.parse import quote, unquote, urlsplit
 from harvester.config import Config, PoolLimit
 from harvester.errors import BadIdentifier, BadPayload, ConfigError, NotFound
 from harvester.http import HttpClient, RateLimiter
-from harvester.identifiers import Doi, parse_doi, parse_repec
+from harvester.identifiers import Doi, RepecHandle, parse_doi, parse_repec
 from harvester.sources import redif
+from harvester.sources.base import Candidate, FeedState, PersonPage
 
 SOURCE = "ras"
 #: Its section of config/harvester.toml.
 CONFIG_SECTION = "ras"
 #: The rate-limiter pool of requests for person files over http(s).
 POOL = "ras:files"
+#: The evidence of a candidate the person claimed in RAS (sources.base.Candidate).
+EVIDENCE = "ras-claimed"
 #: Largest person file read: the real ones are a few KB (141 claims: 7 KB).
 MAX_FILE_BYTES = 4 * 2**20
 
@@ -249,7 +254,38 @@ def fetch_person(short_id: str, client: HttpClient, config: Config) -> PersonFil
 
 def read_person(short_id: str, client: HttpClient, config: Config) -> RasPerson:
     """`fetch_person`, then `parse_person`, checked to be the person asked (its Short-Id)."""
+    return person_in(fetch_person(short_id, client, config))
+
+
+def person_pages(
+    short_id: str, config: Config, client: HttpClient, state: FeedState
+) -> Iterator[PersonPage]:
+    """The person feed of a RAS short-id: their file, read once, one page. Its watermark is the
+    file's content hash: when that has not moved since `state.since`, the page holds no
+    candidate and the file is not parsed. Otherwise each claimed handle is a candidate, and the
+    DOI a handle's item names, evidence "ras-claimed", the person's own record."""
     file = fetch_person(short_id, client, config)
+    digest = "sha256:" + hashlib.sha256(file.content).hexdigest()
+    if state.since == digest:
+        yield PersonPage(candidates=[], watermark=digest)
+        return
+    yield PersonPage(candidates=claim_candidates(person_in(file)), watermark=digest)
+
+
+def claim_candidates(person: RasPerson) -> list[Candidate]:
+    """A candidate for each handle the person claimed, then the DOI its item names, if any
+    (pure; a work found by both is one claim)."""
+    candidates = []
+    for claim in person.claims:
+        found: list[Doi | RepecHandle] = [parse_repec(claim.handle)]
+        if claim.doi is not None:
+            found.append(claim.doi)
+        candidates += [Candidate(i, EVIDENCE, own=True) for i in found]
+    return candidates
+
+
+def person_in(file: PersonFile) -> RasPerson:
+    """The person a file read holds, checked to be the one asked for (its Short-Id)."""
     person = parse_person(file.content, file.location)
     if person.short_id != file.short_id:
         raise BadPayload(

@@ -13,6 +13,7 @@ from typing import Any
 
 from harvester.people import PersonId, PersonRefused, read_person_id
 from harvester.store.base import Part
+from harvester.store.watch import watch_rows
 
 
 class People(Part):
@@ -58,6 +59,11 @@ class People(Part):
         with self.transaction() as conn:
             removed = [self.get(person_id) for person_id in person_ids]
             for person_id in person_ids:
+                # Their feeds' watermarks go with them: someone added again starts afresh.
+                conn.executemany(
+                    "DELETE FROM feeds WHERE feed LIKE 'person:%' AND endpoint = ?",
+                    [(followed(i["scheme"], i["key"]),) for i in self._ids(person_id)],
+                )
                 conn.execute("DELETE FROM claims WHERE person_id = ?", (person_id,))
                 conn.execute("DELETE FROM person_ids WHERE person_id = ?", (person_id,))
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
@@ -134,6 +140,17 @@ class People(Part):
         )
 
 
+def person_feed_key(feed: str, scheme: str, key: str) -> str:
+    """The `feeds` row of a person feed (`sources.PERSON_FEEDS`) of one of their ids:
+    "person:orcid:0000-0002-1825-0097"; its `endpoint` is what it follows (`followed`)."""
+    return f"person:{feed}:{key}" if feed == scheme else f"person:{feed}:{scheme}:{key}"
+
+
+def followed(scheme: str, key: str) -> str:
+    """The `endpoint` of a person feed's row: the id it follows, "orcid:0000-..."."""
+    return f"{scheme}:{key}"
+
+
 #: What a claim can be: waiting for a person, or settled by one.
 CLAIM_STATUSES = ("pending", "accepted", "rejected")
 
@@ -201,7 +218,33 @@ class Claims(Part):
                 "UPDATE claims SET status = ?, reason = ?, settled_at = ? WHERE id = ?",
                 [(status, reason, now, c) for c in claim_ids],
             )
+            if status == "accepted":
+                for claim_id in claim_ids:
+                    self.watch_work(claim_id, now)
             return [claim for c in claim_ids if (claim := self.get(c)) is not None]
+
+    def accept_own(self, claim_id: int, reason: str) -> None:
+        """Accept a pending claim the person's own record backs (`[people] auto_accept_own`),
+        its work watched, in the caller's transaction (the feed's page)."""
+        now = self.now()
+        self.conn.execute(
+            """UPDATE claims SET status = 'accepted', reason = ?, settled_at = ?
+               WHERE id = ? AND status = 'pending'""",
+            (reason, now, claim_id),
+        )
+        self.watch_work(claim_id, now)
+
+    def watch_work(self, claim_id: int, now: str) -> None:
+        """An accepted work is tracked and harvested like any other: its DOI and handle go on
+        the watch list (again: an identifier it gained since, say its RePEc handle, joins),
+        in the caller's transaction."""
+        rows = self.conn.execute(
+            """SELECT i.scheme, i.key, i.value FROM claims c
+                 JOIN identifiers i ON i.work_id = c.work_id
+                WHERE c.id = ? AND i.scheme IN ('doi', 'repec')""",
+            (claim_id,),
+        ).fetchall()
+        watch_rows(self.conn, rows, now)
 
     def get(self, claim_id: int) -> dict[str, Any] | None:
         found = self.listing(claim_id=claim_id, statuses=CLAIM_STATUSES)

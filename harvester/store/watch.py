@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,28 +13,35 @@ from harvester.models import DueItem, Tried
 from harvester.store.base import Part
 
 
+def watch_rows(
+    conn: sqlite3.Connection, identifiers: Iterable[tuple[str, str, str]], now: str
+) -> int:
+    """`Watch.track` inside the caller's transaction (a claim accepted with its work watched in
+    the same commit). Returns how many were new."""
+    new = 0
+    for scheme, key, value in identifiers:
+        cur = conn.execute(
+            """INSERT INTO watchlist (scheme, key, value, added_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT DO NOTHING""",
+            (scheme, key, value, now),
+        )
+        new += cur.rowcount
+        conn.executemany(
+            """INSERT INTO watch_due (scheme, key, source, next_due_at)
+               VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [(scheme, key, source, now) for source in sources.due_slots()[scheme]],
+        )
+    return new
+
+
 class Watch(Part):
     """The `watchlist` and `watch_due` tables, and the temporary `due_now` of a run."""
 
     def track(self, identifiers: Iterable[tuple[str, str, str]]) -> int:
         """Watch (scheme, key, value) identifiers; new ones are due at once at each of their
         sources. Returns how many were new."""
-        now = self.now()
-        new = 0
         with self.transaction() as conn:
-            for scheme, key, value in identifiers:
-                cur = conn.execute(
-                    """INSERT INTO watchlist (scheme, key, value, added_at) VALUES (?, ?, ?, ?)
-                       ON CONFLICT DO NOTHING""",
-                    (scheme, key, value, now),
-                )
-                new += cur.rowcount
-                conn.executemany(
-                    """INSERT INTO watch_due (scheme, key, source, next_due_at)
-                       VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
-                    [(scheme, key, source, now) for source in sources.due_slots()[scheme]],
-                )
-        return new
+            return watch_rows(conn, identifiers, self.now())
 
     def untrack(self, identifiers: Iterable[tuple[str, str]]) -> int:
         """Stop watching (scheme, key) identifiers; their works stay. Returns how many were watched."""
