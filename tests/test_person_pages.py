@@ -218,3 +218,49 @@ def test_crossref_resumes_the_orcid_walk_it_was_in(rsps, client):
     [call] = rsps.calls
     assert asked(call)["cursor"] == "CURSOR123"
     assert asked(call)["filter"] == f"orcid:{FENNER_ORCID}"
+
+
+# --- against the local upstream (tests/upstream.py): the author and ROR filters it replays ---
+
+
+def test_the_replay_upstream_walks_an_institution_and_an_author_page_by_page(monkeypatch):
+    """Two recorded works, at Lausanne (eLife) and elsewhere (Springer), one work a page: the
+    institution's walk ends after its one work; an author's walks both of their ids' works,
+    page by page with the cursor, and with a key only those updated since the watermark."""
+    from upstream import ReplayUpstream
+
+    monkeypatch.setattr(openalex, "WORKS_PER_PAGE", 1)
+    with ReplayUpstream() as upstream:
+        upstream.add_openalex(
+            "10.7554_elife.01567", "10.1007_978-3-662-46370-3_13", "10.1101_097196"
+        )
+        replay = upstream.config()
+        client = fake_client(replay)
+        people = [person(1, "M. Sankar")]
+        pages = list(
+            openalex.institution_pages(LAUSANNE, people, FeedState(since=None), client, replay)
+        )
+        elife = _doi(load_json(ELIFE)["doi"])
+        assert [[a.identifier for a in p.page.answers] for p in pages] == [[elife.key]]
+        assert pages[-1].page.resume is None
+        assert [claims for p in pages for claims in p.claims] == [
+            (1, Candidate(elife, "affiliation name-match:0.92"))
+        ]
+
+        # One person with two OpenAlex ids (a split profile): two works, a page each.
+        both = person(1, "Martial Sankar", openalex="A5044224796|A5021980337")
+        both["ids"] = [
+            {"scheme": "openalex", "key": key, "value": key}
+            for key in ("A5044224796", "A5021980337")
+        ]
+        walked = list(openalex.person_pages(both, FeedState(since=None), client, replay))
+        springer = _doi(load_json("openalex/10.1007_978-3-662-46370-3_13.json")["doi"])
+        assert [[c.identifier for c in p.candidates] for p in walked] == [[elife], [springer]]
+        assert [p.resume for p in walked] == ["1", None]
+        # With a key, only what OpenAlex updated since the watermark (Springer's 22 July).
+        keyed = dataclasses.replace(
+            replay, openalex=dataclasses.replace(replay.openalex, api_key="k3y")
+        )
+        since = FeedState(since="2026-07-20")
+        changed = list(openalex.person_pages(both, since, fake_client(keyed), keyed))
+        assert [c.identifier for p in changed for c in p.candidates] == [springer]
