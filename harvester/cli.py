@@ -1890,7 +1890,8 @@ def _person_text(person: Mapping[str, Any]) -> str:
 def person_group() -> None:
     """The people the harvester follows (their works are harvested from their ids: a later
     step). A person has a name and any number of ids: ORCID iDs, RePEc author short-ids,
-    OpenAlex author ids, the ROR id of their institution. No two people share an id.
+    OpenAlex author ids, the ROR id of their institution. No two people share an id
+    but a ROR id (`harvest institution`).
 
     PERSON is a person's number (`harvest person list`) or any id they carry. To give an
     existing person another id: `harvest person set PERSON --orcid ID`."""
