@@ -264,3 +264,19 @@ def test_the_replay_upstream_walks_an_institution_and_an_author_page_by_page(mon
         since = FeedState(since="2026-07-20")
         changed = list(openalex.person_pages(both, since, fake_client(keyed), keyed))
         assert [c.identifier for p in changed for c in p.candidates] == [springer]
+
+
+def test_by_one_id_the_feeds_walk_as_for_a_person_who_carries_only_it(rsps, client):
+    """The shape `sources.PERSON_FEEDS` pulls a feed in: (id value, config, client, state)."""
+    from harvester.sources.person_feeds import ID_PAGES, PERSON_PAGES
+
+    assert {"openalex": openalex.person_pages, "crossref": crossref.orcid_pages} == PERSON_PAGES
+    by_id = {name: (scheme, pages) for name, scheme, pages in ID_PAGES}
+    two_pages(rsps)
+    scheme, pages = by_id["openalex"]
+    walked = list(pages("A5069389160", config(), client, FeedState(since=None)))
+    assert scheme == "openalex"
+    assert asked(rsps.calls[0])["filter"] == "author.id:A5069389160"
+    # Their ORCID iD is not known by the id alone: the evidence is the author id.
+    assert {c.evidence for p in walked for c in p.candidates} == {"openalex-author"}
+    assert by_id["crossref"][0] == "orcid"
