@@ -81,6 +81,7 @@ from harvester.pipeline import (
     reparse,
     settle_matches,
 )
+from harvester.pipeline.institutions import harvest_institutions
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.pipeline.retractions import LoadResult, load_retractions, notices_text
@@ -2156,6 +2157,24 @@ def institution_show_command(app: App, ror: str, as_json: bool) -> int:
     if not people:
         echo(f"  no people yet: harvest person set PERSON --ror {institution['key']}")
     return EXIT_OK
+
+
+@institution_group.command("harvest")
+@click.argument("rors", nargs=-1, metavar="[ROR...]")
+@_json_option()
+@click.pass_obj
+def institution_harvest_command(app: App, rors: tuple[str, ...], as_json: bool) -> int:
+    """Harvest the works of institutions followed (ROR...; none given: every one) from
+    OpenAlex's listing by ROR id, since the last complete harvest (with an API key; without
+    one OpenAlex lists them whole). A work whose byline names one of its people beside it (by
+    ORCID iD, or by name) is a claim for them, pending until accepted or rejected."""
+    app.setup_logging()
+    keys = [parse_person_id("ror", text).key for text in rors]
+    if keys:
+        with _reading(app) as store:
+            for text in rors:
+                _find_institution(store, text)
+    return _run_and_report(app, as_json, harvest_institutions, keys or None)
 
 
 @institution_group.command("remove")

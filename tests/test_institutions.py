@@ -103,3 +103,66 @@ def test_every_other_id_is_still_held_by_one_person(harvest):
         "held by person 1",
     )
     assert dump(harvest) == before
+
+
+# --- harvest institution harvest: against the local upstream (tests/upstream.py) ---
+
+
+def claims_rows(harvest: HarvestCommand) -> list[tuple]:
+    conn = sqlite3.connect(harvest.db_path)
+    try:
+        return conn.execute(
+            "SELECT c.person_id, w.doi, c.status, c.found_by, c.evidence FROM claims c "
+            "JOIN works w ON w.id = c.work_id ORDER BY c.id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_an_institutions_works_are_stored_and_its_named_people_get_pending_claims(tmp_path):
+    """eLife 10.7554/eLife.01567 lists four authors at Lausanne: Martial Sankar, followed as
+    "M. Sankar" of Lausanne, gets a claim by name, pending; Jane Ragni (another first name) and
+    a person of another institution get none. Springer's chapter, elsewhere, is not listed. A
+    rerun asks the listing again (no key: OpenAlex allows no from_updated_date) and offers
+    nothing twice."""
+    from conftest import QUICK_RETRIES
+    from upstream import ReplayUpstream
+
+    with ReplayUpstream() as upstream:
+        upstream.add_crossref("10.7554_elife.01567", "10.1007_978-3-662-46370-3_13")
+        upstream.add_openalex("10.7554_elife.01567", "10.1007_978-3-662-46370-3_13")
+        harvest = HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES)
+        harvest("institution", "add", LAUSANNE, "--name", "University of Lausanne")
+        harvest("person", "add", "M. Sankar", "--ror", LAUSANNE)
+        harvest("person", "add", "Jane Ragni", "--ror", LAUSANNE)
+        harvest("person", "add", "Ron Diercks", "--ror", "05gq02987")
+
+        first = harvest("institution", "harvest")
+        assert first.returncode == 0, first.stderr
+        assert claims_rows(harvest) == [
+            (
+                1,
+                "10.7554/elife.01567",
+                "pending",
+                "openalex",
+                json.dumps({"openalex": "affiliation name-match:0.92"}),
+            ),
+        ]
+        conn = sqlite3.connect(harvest.db_path)
+        try:
+            dois = [r[0] for r in conn.execute("SELECT doi FROM works ORDER BY doi")]
+            feed = conn.execute(
+                "SELECT watermark, error FROM feeds WHERE feed = ?",
+                (f"institution:openalex:{LAUSANNE}",),
+            ).fetchone()
+        finally:
+            conn.close()
+        assert dois == ["10.7554/elife.01567"]
+        assert feed[0] and feed[1] is None
+        lists = [r for r in upstream.requests if r.startswith("/openalex/works?")]
+        assert len(lists) == 1 and "authorships.institutions.ror" in lists[0]
+
+        again = harvest("institution", "harvest", f"https://ror.org/{LAUSANNE}")
+        assert again.returncode == 0, again.stderr
+        assert len(claims_rows(harvest)) == 1
+        refused(harvest("institution", "harvest", "05gq02987"), "no such institution")
