@@ -539,9 +539,9 @@ def institution_pages(
 
 def author_evidence(work: Mapping[str, Any], authors: set[str], orcids: set[str]) -> str:
     """Why a work listed for the author ids `authors` is the person's (pure): their ORCID iD
-    (`orcids`, bare) on the authorship of one of those ids, or on any authorship, is
-    EVIDENCE_ORCID; otherwise EVIDENCE_AUTHOR (OpenAlex lists it for the id, even where its
-    byline, cut at 100 authors, no longer shows them)."""
+    (`orcids`, bare) on one of its authorships is EVIDENCE_ORCID; otherwise EVIDENCE_AUTHOR
+    (OpenAlex lists it for the id, even where its byline, cut at 100 authors, no longer shows
+    them). `authors` is not read: the listing asked for them already."""
     for entry in objects_in(work.get("authorships")):
         author = as_mapping(entry.get("author")) or {}
         orcid = bare_orcid(author.get("orcid"))
@@ -556,7 +556,8 @@ def member_evidence(
     """(person number, evidence) for each of `people` an author of `work` affiliated with the
     institution `ror_key` (bare) is (pure): by ORCID iD, else by the best name match at least
     NAME_MATCH_MIN (the author's display name or the name as the work wrote it)."""
-    found: dict[int, str] = {}
+    by_orcid: set[int] = set()
+    scores: dict[int, float] = {}
     for entry in objects_in(work.get("authorships")):
         institutions = objects_in(entry.get("institutions"))
         if not any(_ror_key(i.get("ror")) == ror_key for i in institutions):
@@ -564,23 +565,24 @@ def member_evidence(
         author = as_mapping(entry.get("author")) or {}
         orcid = bare_orcid(author.get("orcid"))
         names = [
-            n
-            for n in (
+            name
+            for name in (
                 inline_text(author.get("display_name")),
                 inline_text(entry.get("raw_author_name")),
             )
-            if n
+            if name
         ]
         for person in people:
             person_id = int(person["id"])
             orcids = {i["key"] for i in person.get("ids", ()) if i["scheme"] == "orcid"}
             if orcid and orcid in orcids:
-                found[person_id] = EVIDENCE_ORCID
+                by_orcid.add(person_id)
                 continue
             score = max((name_match(person["name"], name) for name in names), default=0.0)
-            if score >= NAME_MATCH_MIN and found.get(person_id) != EVIDENCE_ORCID:
-                evidence = f"{EVIDENCE_AFFILIATION} name-match:{score:.2f}"
-                found[person_id] = max(found.get(person_id, evidence), evidence)
+            if score >= NAME_MATCH_MIN:
+                scores[person_id] = max(score, scores.get(person_id, 0.0))
+    found = {n: f"{EVIDENCE_AFFILIATION} name-match:{score:.2f}" for n, score in scores.items()}
+    found.update(dict.fromkeys(by_orcid, EVIDENCE_ORCID))
     return sorted(found.items())
 
 
