@@ -495,7 +495,7 @@ def person_pages(
     orcids = {i["key"] for i in person.get("ids", ()) if i["scheme"] == "orcid"}
 
     def candidates(work: Mapping[str, Any], doi: Doi) -> list[Candidate]:
-        return [Candidate(doi, author_evidence(work, authors, orcids))]
+        return [Candidate(doi, author_evidence(work, orcids))]
 
     yield from (
         listing.page
@@ -537,11 +537,11 @@ def institution_pages(
     )
 
 
-def author_evidence(work: Mapping[str, Any], authors: set[str], orcids: set[str]) -> str:
-    """Why a work listed for the author ids `authors` is the person's (pure): their ORCID iD
+def author_evidence(work: Mapping[str, Any], orcids: set[str]) -> str:
+    """Why a work listed for a person's OpenAlex author ids is theirs (pure): their ORCID iD
     (`orcids`, bare) on one of its authorships is EVIDENCE_ORCID; otherwise EVIDENCE_AUTHOR
     (OpenAlex lists it for the id, even where its byline, cut at 100 authors, no longer shows
-    them). `authors` is not read: the listing asked for them already."""
+    them)."""
     for entry in objects_in(work.get("authorships")):
         author = as_mapping(entry.get("author")) or {}
         orcid = bare_orcid(author.get("orcid"))
