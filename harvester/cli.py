@@ -81,6 +81,7 @@ from harvester.pipeline import (
     reparse,
     settle_matches,
 )
+from harvester.pipeline.institutions import harvest_institutions
 from harvester.pipeline.local import check_edit, check_field, find_work, find_works, parse_edits
 from harvester.pipeline.match import Decisions, check_decisions, is_doi_harvest
 from harvester.pipeline.people import harvest_people
@@ -1896,7 +1897,8 @@ def _person_text(person: Mapping[str, Any]) -> str:
 def person_group() -> None:
     """The people the harvester follows (their works are harvested from their ids: a later
     step). A person has a name and any number of ids: ORCID iDs, RePEc author short-ids,
-    OpenAlex author ids, the ROR id of their institution. No two people share an id.
+    OpenAlex author ids, the ROR id of their institution. No two people share an id
+    but a ROR id (`harvest institution`).
 
     PERSON is a person's number (`harvest person list`) or any id they carry. To give an
     existing person another id: `harvest person set PERSON --orcid ID`."""
@@ -2117,6 +2119,134 @@ def _claims_summary(store: Store, person: Mapping[str, Any]) -> str:
     }
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
     return f"person {person['id']} ({person['name']}): {len(claims)} claim(s): {said}"
+
+
+# --- harvest institution: the institutions followed by ROR id (issue 21) ---
+
+
+def _institution_line(institution: Mapping[str, Any]) -> str:
+    name = f"  {institution['name']}" if institution["name"] else ""
+    people = institution["people"]
+    return f"institution {institution['ror']}{name}  ({people} {'person' if people == 1 else 'people'})"
+
+
+def _find_institution(store: Store, text: str) -> dict[str, Any]:
+    """The institution followed under the ROR id `text` (checked first), or PersonRefused."""
+    ror = parse_person_id("ror", text)
+    found = store.institutions.get(ror.key)
+    if found is None:
+        raise PersonRefused(
+            f"no such institution: {ror.value} (harvest institution list shows those followed)"
+        )
+    return found
+
+
+@cli.group("institution", cls=_Group, params=_also_after_the_command())
+def institution_group() -> None:
+    """The institutions the harvester follows, by ROR id (https://ror.org/05gq02987 or bare).
+    Their people are those whose ids carry that ROR id (`harvest person set PERSON --ror ID`);
+    a work of the institution becomes a claim for one of them only when its byline names them
+    (their ORCID iD, or their name beside the institution)."""
+
+
+@institution_group.command("add")
+@click.argument("ror", metavar="ROR")
+@click.option("--name", help="What to call it (ROR's own name, if you like).")
+@_json_option("Print the institution as JSON.")
+@click.pass_obj
+def institution_add_command(app: App, ror: str, name: str | None, as_json: bool) -> int:
+    """Follow the institution ROR (its check digits checked first: a wrong one is refused and
+    nothing is written). Added again, it is renamed to --name, if given."""
+    app.setup_logging()
+    checked, checked_name = parse_person_id("ror", ror), (check_name(name) if name else None)
+    with app.writing() as store:
+        institution, new = store.institutions.add(checked, checked_name)
+    if as_json:
+        echo(render.json_text(institution))
+    else:
+        echo(f"{'added' if new else 'already followed'}  {_institution_line(institution)}")
+    return EXIT_OK
+
+
+@institution_group.command("list")
+@_json_option("Print every institution as JSON.")
+@click.pass_obj
+def institution_list_command(app: App, as_json: bool) -> int:
+    """The institutions followed, in the order they were added, with how many people each."""
+    app.setup_logging()
+    with _reading(app) as store:
+        listing = store.institutions.listing()
+    if as_json:
+        echo(render.json_text({"institutions": listing}))
+    elif not listing:
+        echo("No institutions followed yet: harvest institution add ROR --name NAME")
+    for institution in [] if as_json else listing:
+        echo(_institution_line(institution))
+    return EXIT_OK
+
+
+@institution_group.command("show")
+@click.argument("ror", metavar="ROR")
+@_json_option("Print the institution, with its people, as JSON.")
+@click.pass_obj
+def institution_show_command(app: App, ror: str, as_json: bool) -> int:
+    """One institution followed, and its people (those whose ids carry its ROR id)."""
+    app.setup_logging()
+    with _reading(app) as store:
+        institution = _find_institution(store, ror)
+        people = store.people.of_institution(institution["key"])
+    if as_json:
+        echo(render.json_text({**institution, "members": people}))
+        return EXIT_OK
+    echo(f"{_institution_line(institution)}\n  followed since {institution['added_at']}")
+    for person in people:
+        echo(f"  {_person_line(person)}")
+    if not people:
+        echo(f"  no people yet: harvest person set PERSON --ror {institution['key']}")
+    return EXIT_OK
+
+
+@institution_group.command("harvest")
+@click.argument("rors", nargs=-1, metavar="[ROR...]")
+@_json_option()
+@click.pass_obj
+def institution_harvest_command(app: App, rors: tuple[str, ...], as_json: bool) -> int:
+    """Harvest the works of institutions followed (ROR...; none given: every one) from
+    OpenAlex's listing by ROR id, since the last complete harvest (with an API key; without
+    one OpenAlex lists them whole). A work whose byline names one of its people beside it (by
+    ORCID iD, or by name) is a claim for them, pending until accepted or rejected."""
+    app.setup_logging()
+    keys = [parse_person_id("ror", text).key for text in rors]
+    if keys:
+        with _reading(app) as store:
+            for text in rors:
+                _find_institution(store, text)
+    return _run_and_report(app, as_json, harvest_institutions, keys or None)
+
+
+@institution_group.command("remove")
+@click.argument("rors", nargs=-1, required=True, metavar="ROR...")
+@click.option("--yes", is_flag=True, help="Remove them (without it, only say which would go).")
+@_json_option("Print the institutions removed, as they were, as JSON.")
+@click.pass_obj
+def institution_remove_command(app: App, rors: tuple[str, ...], yes: bool, as_json: bool) -> int:
+    """Stop following institutions (their people, and their ROR ids, stay). Without --yes
+    nothing is removed (exit 2)."""
+    app.setup_logging()
+    with app.writing(create=False) as store:
+        found = list({i["key"]: i for i in (_find_institution(store, r) for r in rors)}.values())
+        if not yes:
+            for institution in found:
+                echo(f"would remove  {_institution_line(institution)}")
+            echo("nothing removed: add --yes to remove", err=True)
+            return EXIT_BAD_INPUT
+        removed = store.institutions.remove([i["key"] for i in found])
+    if as_json:
+        echo(render.json_text({"removed": removed}))
+        return EXIT_OK
+    for institution in removed:
+        echo(f"removed  {_institution_line(institution)}")
+    return EXIT_OK
 
 
 # --- entry point -------------------------------------------------------------------------------

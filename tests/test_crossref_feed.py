@@ -145,7 +145,7 @@ def test_feed_params_without_from_index_date(query: FeedQuery, expected: str) ->
     ],
 )
 def test_feed_query_needs_exactly_one_kind(fields: dict) -> None:
-    with pytest.raises(ValueError, match="exactly one of issn, prefix or member"):
+    with pytest.raises(ValueError, match="exactly one of issn, prefix, member or orcid"):
         FeedQuery(**fields)
 
 

@@ -201,7 +201,7 @@ def test_every_table_and_view_renders_as_html_and_json(db):
 def test_every_canned_query_runs_as_html_and_json(db, built):
     since = built[1][2].date().isoformat()
     names = list(HARVEST["queries"])
-    assert len(names) == 10
+    assert len(names) == 11
     responses = browse(
         db,
         *(f"/harvest/{name}?since={since}" for name in names),
@@ -671,3 +671,32 @@ def test_what_a_person_published_and_what_is_still_unclaimed(built, tmp_path):
     year = found[0]["year"]
     in_year = rows(path, "/harvest/person_works", person=ada, year=str(year))
     assert [r["work_id"] for r in in_year] == [r["work_id"] for r in found if r["year"] == year]
+
+
+def test_the_claims_waiting_for_someone_with_whose_they_are_and_why(built, tmp_path):
+    """The claim queue across people: pending claims only, oldest first, with the person's
+    name and the evidence each feed gave; `person` narrows it to one of them."""
+    path = tmp_path / "harvest.db"
+    path.write_bytes(built[0].read_bytes())
+    store = open_store(path)
+    try:
+        ada = store.people.add("Ada Lovelace", [])
+        other = store.people.add("Charles Babbage", [])
+        elife, pone, ppat = (work_id(path, doi) for doi in (ELIFE, PONE, PPAT))
+        with store.transaction():
+            store.claims.offer(ada, elife, "openalex", "affiliation name-match:0.92")
+            store.claims.offer(ada, ppat, "crossref", "crossref-orcid")
+            store.claims.offer(other, pone, "openalex", "openalex-author")
+        [settled] = [c["id"] for c in store.claims.listing(ada) if c["work_id"] == ppat]
+        store.claims.settle([settled], "rejected", "not hers")
+    finally:
+        store.close()
+    every = rows(path, "/harvest/pending_claims", person="")
+    assert [(r["person"], r["work_id"]) for r in every] == [
+        ("Ada Lovelace", elife),
+        ("Charles Babbage", pone),
+    ]
+    assert json.loads(every[0]["evidence"]) == {"openalex": "affiliation name-match:0.92"}
+    assert every[0]["doi"] == parse_doi(ELIFE).key
+    hers = rows(path, "/harvest/pending_claims", person=str(other))
+    assert [r["work_id"] for r in hers] == [pone]

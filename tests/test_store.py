@@ -614,6 +614,12 @@ EXPECTED_COLUMNS = {
         "key": str,
         "added_at": str,
     },
+    "institutions": {
+        "key": str,
+        "ror": str,
+        "name": str,
+        "added_at": str,
+    },
     "integrity_notices": {
         "id": int,
         "work_id": int,
@@ -787,7 +793,9 @@ EXPECTED_INDEXES = {
     "claims_person_work": ("claims", ("person_id", "work_id")),
     "idx_claims_status_person_id": ("claims", ("status", "person_id")),
     "idx_person_ids_person_id": ("person_ids", ("person_id",)),
-    "sqlite_autoindex_person_ids_1": ("person_ids", ("scheme", "key")),
+    "sqlite_autoindex_person_ids_1": ("person_ids", ("person_id", "scheme", "key")),
+    "person_ids_held": ("person_ids", ("scheme", "key")),
+    "sqlite_autoindex_institutions_1": ("institutions", ("key",)),
     "sqlite_autoindex_repec_files_1": ("repec_files", ("path",)),
     "sqlite_autoindex_repec_handles_1": ("repec_handles", ("key",)),
     "sqlite_autoindex_run_failures_1": ("run_failures", ("run_id", "kind")),

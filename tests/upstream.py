@@ -118,6 +118,12 @@ QUERY_LIST = "crossref/list_works_query-global-state_filter-has-orcid_rows3.json
 QUERY_EMPTY = "crossref/list_works_query-adfaaf_empty.json"
 #: The recorded list answer whose envelope (meta, group_by) OpenAlex list answers are built in.
 OPENALEX_LIST = "openalex/list_works_sample-5.json"
+#: The recorded envelope of a person's or an institution's listing (kept in tests/fixtures).
+OPENALEX_AUTHOR_LIST = (
+    "openalex/list_works_filter-author.id-A5017898742_select-display_name-id.json"
+)
+#: The filters of those listings (issue 21), answered by `_openalex_people_list`.
+OPENALEX_PEOPLE_FILTERS = ("author.id:", "authorships.institutions.ror:")
 #: The JSON doi.org's /ra answers are served as (csl/doiorg-ra_10.5061.meta.json).
 RA_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 #: OpenAlex takes at most 100 values in one OR filter (as harvester.sources.openalex says).
@@ -684,8 +690,11 @@ class ReplayUpstream:
                     # missing or wrong key. The status is the test's choice (401 by default).
                     body = {"error": "API key required", "message": "Pass a valid api_key."}
                     return self._json(body, status=upstream.openalex_key_status)
+                filters = ",".join(query.get("filter", [])).split(",")
+                if any(f.startswith(OPENALEX_PEOPLE_FILTERS) for f in filters):
+                    return self._openalex_people_list(query, filters)
                 wanted: list[str] = []
-                for part in ",".join(query.get("filter", [])).split(","):
+                for part in filters:
                     if part.startswith("doi:"):
                         wanted += [_bare(v) for v in part[len("doi:") :].split("|") if v]
                 if len(wanted) > OPENALEX_MAX_OR_VALUES:
@@ -718,6 +727,57 @@ class ReplayUpstream:
                 )
                 body["results"] = results[:per_page]
                 self._json(body, headers)
+
+            def _openalex_people_list(
+                self, query: dict[str, list[str]], filters: list[str]
+            ) -> None:
+                """A person's or an institution's works (issue 21): `author.id:A1|A2` or
+                `authorships.institutions.ror:R` over the served works' authorships, and
+                `from_updated_date:D` over their `updated_date`, walked with `cursor=*`. The
+                envelope is the recorded author listing's; the cursor (not recorded: OpenAlex's
+                is opaque) is the offset of the next page, and null once the walk ends."""
+                authors: set[str] = set()
+                rors: set[str] = set()
+                since = ""
+                for part in filters:
+                    name, _, value = part.partition(":")
+                    if name == "author.id":
+                        authors |= {v.rsplit("/", 1)[-1].upper() for v in value.split("|")}
+                    elif name == "authorships.institutions.ror":
+                        rors |= {v.rstrip("/").rsplit("/", 1)[-1].lower() for v in value.split("|")}
+                    elif name == "from_updated_date":
+                        since = value
+
+                def listed(work: dict) -> bool:
+                    for entry in work.get("authorships") or []:
+                        author = (entry.get("author") or {}).get("id") or ""
+                        if authors and author.rsplit("/", 1)[-1].upper() in authors:
+                            return True
+                        for institution in entry.get("institutions") or []:
+                            ror = (institution.get("ror") or "").rsplit("/", 1)[-1].lower()
+                            if rors and ror in rors:
+                                return True
+                    return False
+
+                works = [
+                    parsed(relative)
+                    for relative in dict.fromkeys(upstream.openalex.values())
+                    if listed(parsed(relative))
+                    and str(parsed(relative).get("updated_date") or "")[:10] >= since[:10]
+                ]
+                per_page = int(query.get("per_page", query.get("per-page", ["25"]))[0])
+                cursor = query.get("cursor", [None])[0]
+                start = 0 if cursor in (None, "*") else int(cursor)
+                shown = works[start : start + per_page]
+                body = copy.deepcopy(parsed(OPENALEX_AUTHOR_LIST))
+                body["meta"].update(count=len(works), per_page=per_page)
+                if cursor is not None:
+                    more = start + per_page < len(works)
+                    body["meta"].update(
+                        page=None, next_cursor=str(start + per_page) if more else None
+                    )
+                body["results"] = shown
+                self._json(body, {"Content-Type": "application/json"})
 
             # --- doi.org: /ra/{prefix}, /{doi} (content negotiation) ---
 

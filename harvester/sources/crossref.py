@@ -378,6 +378,8 @@ class FeedQuery:
     issn: str | None = None
     prefix: str | None = None
     member: str | None = None
+    #: A person's ORCID iD ("0000-0002-1825-0097"): the works whose byline carries it (issue 21).
+    orcid: str | None = None
 
     def __post_init__(self) -> None:
         given = [
@@ -386,12 +388,15 @@ class FeedQuery:
                 ("issn", self.issn),
                 ("prefix", self.prefix),
                 ("member", self.member),
+                ("orcid", self.orcid),
             )
             if value is not None
         ]
         if len(given) != 1:
             got = " and ".join(name for name, _ in given) or "none of them"
-            raise ValueError(f"FeedQuery needs exactly one of issn, prefix or member, got {got}")
+            raise ValueError(
+                f"FeedQuery needs exactly one of issn, prefix, member or orcid, got {got}"
+            )
         name, value = given[0]
         if not isinstance(value, str) or not value or value != value.strip() or "," in value:
             raise ValueError(
@@ -401,11 +406,14 @@ class FeedQuery:
 
     @property
     def filter(self) -> str:
-        """The filter naming the feed: "issn:0950-0170", "prefix:10.5555" or "member:98"."""
+        """The filter naming the feed: "issn:0950-0170", "prefix:10.5555", "member:98" or
+        "orcid:0000-0002-1825-0097"."""
         if self.issn is not None:
             return f"issn:{self.issn}"
         if self.prefix is not None:
             return f"prefix:{self.prefix}"
+        if self.orcid is not None:
+            return f"orcid:{self.orcid}"
         return f"member:{self.member}"
 
 
@@ -543,6 +551,70 @@ def feed_pages(
             log.info("feed.cursor_dropped", feed=feed.label, reason=str(exc), restart=since)
             cursor = "*"
     yield base.FeedPage(scheme="doi", answers=[], resume=None, watermark=began)
+
+
+# --- person feed: the works whose byline carries a person's ORCID iD (issue 21) ---
+
+#: The evidence of a work Crossref lists under a person's ORCID iD: a publisher deposited the
+#: iD with the work, a second opinion beside the person's own ORCID record (own=False).
+EVIDENCE_ORCID = "crossref-orcid"
+
+
+def orcid_pages(
+    person: Mapping[str, Any], state: base.FeedState, client: HttpClient, config: Config
+) -> Iterator[base.PersonPage]:
+    """The works Crossref lists for each of a person's ORCID iDs (`filter=orcid:...`), indexed
+    since the watermark (`from-index-date`, as the journal feeds ask: a work re-deposited, or
+    indexed again, since then), walked with a cursor like `feed_pages`, MAX_ROWS a page. Each
+    work is an answer (Crossref's record of it) and a candidate, EVIDENCE_ORCID. Nothing for a
+    person without an ORCID iD.
+
+    `person` is as `Store.people.get` gives it. A person with several iDs has them walked one
+    after the other; the resume point names the iD it is of ("0000-... CURSOR"), and a cursor
+    Crossref has forgotten starts that iD's walk again, once. The walk ends with the empty page
+    Crossref ends it with, so a walk that found nothing still moves the watermark."""
+    orcids = sorted(i["key"] for i in person.get("ids", ()) if i["scheme"] == "orcid")
+    if not orcids:
+        return
+    began = datetime.now(UTC).strftime("%Y-%m-%d")
+    resumed_orcid, _, resumed_cursor = (state.resume or "").partition(" ")
+    if resumed_orcid in orcids:
+        orcids = orcids[orcids.index(resumed_orcid) :]
+    for orcid in orcids:
+        cursor = resumed_cursor if orcid == resumed_orcid and resumed_cursor else "*"
+        yield from _orcid_walk(FeedQuery(orcid=orcid), state.since, cursor, began, client, config)
+    yield base.PersonPage(candidates=[], answers=[], resume=None, watermark=began)
+
+
+def _orcid_walk(
+    query: FeedQuery,
+    since: str | None,
+    cursor: str,
+    began: str,
+    client: HttpClient,
+    config: Config,
+) -> Iterator[base.PersonPage]:
+    while True:
+        try:
+            for page in iter_feed(
+                client, config.crossref.url, query, from_index_date=since, cursor=cursor
+            ):
+                answers = [a for a in map(_feed_answer, page.items) if a is not None]
+                yield base.PersonPage(
+                    candidates=[
+                        base.Candidate(parse_doi(a.display or a.identifier), EVIDENCE_ORCID)
+                        for a in answers
+                    ],
+                    answers=answers,
+                    resume=f"{query.orcid} {page.next_cursor}" if page.next_cursor else None,
+                    watermark=began,
+                )
+            return
+        except UpstreamError as exc:
+            if cursor == "*":
+                raise
+            log.info("feed.cursor_dropped", feed=query.filter, reason=str(exc), restart=since)
+            cursor = "*"
 
 
 def _feed_answer(item: dict) -> Fetched | None:

@@ -11,8 +11,9 @@ import html
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ import structlog
 
 from harvester.config import Config, PoolLimit
 from harvester.errors import (
+    BadIdentifier,
     BadPayload,
     ClientError,
     NotFound,
@@ -28,9 +30,13 @@ from harvester.errors import (
     UpstreamError,
 )
 from harvester.http import HttpClient, JsonResponse
-from harvester.identifiers import Doi, ascii_key, issn, quote_doi, quote_doi_query
+from harvester.identifiers import Doi, ascii_key, issn, parse_doi, quote_doi, quote_doi_query
+from harvester.matching import NAME_MATCH_MIN, name_match
 from harvester.models import Author, Fetched, Funder, Record
 from harvester.sources.base import (
+    Candidate,
+    FeedState,
+    PersonPage,
     SplitBudget,
     failed,
     fetch_one,
@@ -411,11 +417,16 @@ def fetch_single(doi: Doi, client: HttpClient, base_url: str, api_key: str = "")
 
 
 def _get_json(
-    client: HttpClient, url: str, *, pool: str, identifier: str | None = None
+    client: HttpClient,
+    url: str,
+    *,
+    pool: str,
+    identifier: str | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> JsonResponse:
     """client.get_json, with a final 429 turned into DailyLimitReached (see its docstring)."""
     try:
-        return client.get_json(url, pool=pool, source=SOURCE, identifier=identifier)
+        return client.get_json(url, pool=pool, source=SOURCE, identifier=identifier, params=params)
     except RateLimited as exc:
         raise DailyLimitReached(
             f"OpenAlex daily allowance reached: {exc}",
@@ -440,6 +451,228 @@ def _singles(batch: list[Doi], client: HttpClient, base_url: str, api_key: str) 
 
 def _not_asked(batch: list[Doi]) -> list[Fetched]:
     return [Fetched(SOURCE, doi.key, "failed", error=NOT_ASKED) for doi in batch]
+
+
+# --- person and institution feeds: a person's or an institution's works (issue 21; I/O) ---
+
+#: Works per page of a person's or institution's listing: the most both OpenAlex's older docs
+#: (1-200) and developers.openalex.org (1-100) allow, so a page is never refused for its size.
+WORKS_PER_PAGE = 100
+
+#: The evidence of each kind of candidate these feeds offer (none is the person's own record).
+EVIDENCE_ORCID = "orcid-in-authorship"
+EVIDENCE_AUTHOR = "openalex-author"
+EVIDENCE_AFFILIATION = "affiliation"
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionPage:
+    """One page of an institution's listing: its works (`page.answers`; `page.candidates` is
+    empty, since a work of an institution is no one's until a byline says whose), and the
+    claims for the institution's people an author of the work was matched to by name or ORCID
+    (person number, candidate)."""
+
+    page: PersonPage
+    claims: list[tuple[int, Candidate]]
+
+
+def person_pages(
+    person: Mapping[str, Any], state: FeedState, client: HttpClient, config: Config
+) -> Iterator[PersonPage]:
+    """The works of a person's OpenAlex author ids (`filter=author.id:A1|A2`), walked with a
+    cursor (`cursor=*`, then `meta.next_cursor`, resumed from `state.resume`); nothing for a
+    person without one. Each work with a DOI is an answer (stored as OpenAlex's record of it)
+    and a candidate: "orcid-in-authorship" when the authorship that is theirs carries their
+    ORCID iD, else "openalex-author"; neither is their own record (own=False).
+
+    `person` is as `Store.people.get` gives it. Since the watermark only with an API key
+    (`from_updated_date`, which OpenAlex allows only to a key holder); without one, the whole
+    listing every time (what did not change is stored unchanged) within the keyless allowance
+    of list calls. Raises DailyLimitReached (the day's allowance spent), UpstreamError."""
+    authors = {i["key"] for i in person.get("ids", ()) if i["scheme"] == "openalex"}
+    if not authors:
+        return
+    orcids = {i["key"] for i in person.get("ids", ()) if i["scheme"] == "orcid"}
+
+    def candidates(work: Mapping[str, Any], doi: Doi) -> list[Candidate]:
+        return [Candidate(doi, author_evidence(work, orcids))]
+
+    yield from (
+        listing.page
+        for listing in _listing(
+            "author.id:" + "|".join(sorted(authors)),
+            state,
+            client,
+            config,
+            candidates,
+            lambda _work, _doi: [],
+        )
+    )
+
+
+def institution_pages(
+    institution: Mapping[str, Any],
+    people: Sequence[Mapping[str, Any]],
+    state: FeedState,
+    client: HttpClient,
+    config: Config,
+) -> Iterator[InstitutionPage]:
+    """The works of an institution (`filter=authorships.institutions.ror:https://ror.org/...`),
+    walked and dated as `person_pages`. `institution` has its `ror` (the URL form) and `key`
+    (the bare id); `people` are the people of that institution (as `Store.people.get` gives
+    them). A work is a claim for one of them only where an author affiliated with the
+    institution is theirs: their ORCID iD on the authorship ("orcid-in-authorship"), or a
+    name that fits theirs ("affiliation name-match:0.92", at least NAME_MATCH_MIN); the
+    rest are only works of the institution."""
+    ror, key = institution["ror"], institution["key"]
+
+    def claims(work: Mapping[str, Any], doi: Doi) -> list[tuple[int, Candidate]]:
+        return [
+            (person_id, Candidate(doi, evidence))
+            for person_id, evidence in member_evidence(work, key, people)
+        ]
+
+    yield from _listing(
+        f"authorships.institutions.ror:{ror}", state, client, config, lambda _w, _d: [], claims
+    )
+
+
+def author_evidence(work: Mapping[str, Any], orcids: set[str]) -> str:
+    """Why a work listed for a person's OpenAlex author ids is theirs (pure): their ORCID iD
+    (`orcids`, bare) on one of its authorships is EVIDENCE_ORCID; otherwise EVIDENCE_AUTHOR
+    (OpenAlex lists it for the id, even where its byline, cut at 100 authors, no longer shows
+    them)."""
+    for entry in objects_in(work.get("authorships")):
+        author = as_mapping(entry.get("author")) or {}
+        orcid = bare_orcid(author.get("orcid"))
+        if orcid and orcid in orcids:
+            return EVIDENCE_ORCID
+    return EVIDENCE_AUTHOR
+
+
+def member_evidence(
+    work: Mapping[str, Any], ror_key: str, people: Sequence[Mapping[str, Any]]
+) -> list[tuple[int, str]]:
+    """(person number, evidence) for each of `people` an author of `work` affiliated with the
+    institution `ror_key` (bare) is (pure): by ORCID iD, else by the best name match at least
+    NAME_MATCH_MIN (the author's display name or the name as the work wrote it)."""
+    by_orcid: set[int] = set()
+    scores: dict[int, float] = {}
+    for entry in objects_in(work.get("authorships")):
+        institutions = objects_in(entry.get("institutions"))
+        if not any(_ror_key(i.get("ror")) == ror_key for i in institutions):
+            continue
+        author = as_mapping(entry.get("author")) or {}
+        orcid = bare_orcid(author.get("orcid"))
+        names = [
+            name
+            for name in (
+                inline_text(author.get("display_name")),
+                inline_text(entry.get("raw_author_name")),
+            )
+            if name
+        ]
+        for person in people:
+            person_id = int(person["id"])
+            orcids = {i["key"] for i in person.get("ids", ()) if i["scheme"] == "orcid"}
+            if orcid and orcid in orcids:
+                by_orcid.add(person_id)
+                continue
+            score = max((name_match(person["name"], name) for name in names), default=0.0)
+            if score >= NAME_MATCH_MIN:
+                scores[person_id] = max(score, scores.get(person_id, 0.0))
+    found = {n: f"{EVIDENCE_AFFILIATION} name-match:{score:.2f}" for n, score in scores.items()}
+    found.update(dict.fromkeys(by_orcid, EVIDENCE_ORCID))
+    return sorted(found.items())
+
+
+def _ror_key(value: Any) -> str | None:
+    """ "https://ror.org/05gq02987" (as OpenAlex writes an institution's ror) -> "05gq02987"."""
+    text = stripped_text(value)
+    return text.rstrip("/").rsplit("/", 1)[-1].lower() if text else None
+
+
+def _listing(
+    filter_value: str,
+    state: FeedState,
+    client: HttpClient,
+    config: Config,
+    candidates: Callable[[Mapping[str, Any], Doi], list[Candidate]],
+    claims: Callable[[Mapping[str, Any], Doi], list[tuple[int, Candidate]]],
+) -> Iterator[InstitutionPage]:
+    """Walk `/works?filter=...` with a cursor, one page per request, lazily (a page is asked
+    only once the one before is stored). A cursor kept from an earlier run that OpenAlex
+    refuses (400) starts the walk again from "*", once. Every page's watermark is the day the
+    walk began; OpenAlex ends a walk with next_cursor null."""
+    settings = config.openalex
+    api_key = settings.api_key
+    url = f"{settings.url.rstrip('/')}/works"
+    began = datetime.now(UTC).strftime("%Y-%m-%d")
+    filters = [filter_value]
+    if state.since and api_key:
+        filters.append(f"from_updated_date:{state.since[:10]}")
+    elif state.since:
+        log.info(
+            "openalex.listing_whole",
+            filter=filter_value,
+            reason="from_updated_date needs an API key",
+        )
+    allowance = None if api_key else keyless_allowance(client)
+    cursor = state.resume or "*"
+    while True:
+        if allowance is not None and not allowance.take():
+            raise DailyLimitReached(
+                f"OpenAlex: the {allowance.calls} list calls a run may send without an API key "
+                "are spent",
+                source=SOURCE,
+            )
+        params = {"filter": ",".join(filters), "per_page": str(WORKS_PER_PAGE), "cursor": cursor}
+        if api_key:
+            params["api_key"] = api_key
+        try:
+            response = _get_json(
+                client, url, pool="openalex:list", identifier=filter_value, params=params
+            )
+        except ClientError as exc:
+            if exc.status == 401 and not api_key:
+                raise DailyLimitReached(
+                    f"OpenAlex refuses lists without an API key: {exc}",
+                    source=SOURCE,
+                    status=exc.status,
+                    url=exc.url,
+                ) from None
+            if cursor != "*" and exc.status == 400:
+                log.info("feed.cursor_dropped", filter=filter_value, reason=str(exc))
+                cursor = "*"
+                continue
+            raise
+        page = parse_work_list(response.data)
+        answers: list[Fetched] = []
+        found: list[Candidate] = []
+        matched: list[tuple[int, Candidate]] = []
+        for work in page.items:
+            doi = _listed_doi(work)
+            if doi is None:
+                continue
+            answers.append(Fetched(SOURCE, doi.key, "ok", payload=work, display=doi.value))
+            found.extend(candidates(work, doi))
+            matched.extend(claims(work, doi))
+        yield InstitutionPage(
+            PersonPage(found, answers, resume=page.next_cursor, watermark=began), matched
+        )
+        if page.next_cursor is None or (not page.items and page.next_cursor == cursor):
+            return
+        cursor = page.next_cursor
+
+
+def _listed_doi(work: Mapping[str, Any]) -> Doi | None:
+    """The DOI of a listed work; None (logged) for a work without one (OpenAlex lists many:
+    a repository's copy, a work known only by its title), which no claim can name."""
+    try:
+        return parse_doi(check_answer(work))
+    except (BadPayload, BadIdentifier) as exc:
+        log.info("openalex.listed_work_skipped", work=str(work.get("id"))[:60], reason=str(exc))
+        return None
 
 
 # --- parse (pure) ---

@@ -6,7 +6,7 @@ keep reading the last committed state throughout.
 
 `Store` is a facade over its parts, one per family of tables, all on the one connection:
 `store.works`, `.runs`, `.watch`, `.links`, `.feeds`, `.repec`, `.matches`, `.agencies`,
-`.integrity`, `.retraction_sets`, `.digests`, `.people` and `.claims`
+`.integrity`, `.retraction_sets`, `.digests`, `.people`, `.claims` and `.institutions`
 (`store.feeds.completed(...)`, `store.watch.track(...)`). The types that flow in and out live
 in `harvester.models` and are re-exported here for the callers that import them from the store.
 """
@@ -50,7 +50,7 @@ from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
 from harvester.store.payloads import attach
-from harvester.store.people import Claims, People
+from harvester.store.people import Claims, Institutions, People
 from harvester.store.repec_index import RepecIndex
 from harvester.store.retraction_sets import RetractionSets
 from harvester.store.runs import Runs
@@ -97,6 +97,7 @@ class Store:
     digests: Digests = field(init=False, repr=False, compare=False)
     people: People = field(init=False, repr=False, compare=False)
     claims: Claims = field(init=False, repr=False, compare=False)
+    institutions: Institutions = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -113,6 +114,7 @@ class Store:
         self.digests = Digests(*shared, integrity=self.integrity)
         self.people = People(*shared)
         self.claims = Claims(*shared)
+        self.institutions = Institutions(*shared)
         self.works.payloads = attach(self.conn)
 
     @property

@@ -813,6 +813,24 @@ def m0021_people(db: sqlite_utils.Database) -> None:
     db["claims"].create_index(["status", "person_id"])
 
 
+def m0022_institutions(db: sqlite_utils.Database) -> None:
+    """The institutions the harvester follows (issue 21): `institutions`, one row per ROR id
+    (`key` the bare id, `ror` its URL, a name), in a table of their own rather than as people:
+    an institution has no claims of its own, and many people belong to one. So a person's ROR
+    id (person_ids, scheme "ror") is one that several people may carry: `person_ids` is keyed
+    by (person_id, scheme, key) from now on, and every other identifier stays held by one
+    person at most (a unique index on (scheme, key) for every scheme but "ror")."""
+    db["institutions"].create(
+        {"key": str, "ror": str, "name": str, "added_at": str},
+        pk="key",
+        not_null={"key", "ror", "added_at"},
+    )
+    db["person_ids"].transform(pk=("person_id", "scheme", "key"))
+    db.conn.execute(
+        "CREATE UNIQUE INDEX person_ids_held ON person_ids (scheme, key) WHERE scheme != 'ror'"
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -836,6 +854,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0019_retraction_sets", m0019_retraction_sets),
     ("0020_digests", m0020_digests),
     ("0021_people", m0021_people),
+    ("0022_institutions", m0022_institutions),
 ]
 
 

@@ -15,6 +15,9 @@ from harvester.people import PersonId, PersonRefused, read_person_id
 from harvester.store.base import Part
 from harvester.store.watch import watch_rows
 
+#: The identifiers several people may carry: their institution's ROR id (migration 0022).
+SHARED_SCHEMES = frozenset({"ror"})
+
 
 class People(Part):
     """The `people` and `person_ids` tables."""
@@ -81,15 +84,34 @@ class People(Part):
         person_id = read_person_id(cleaned)
         if person_id is None:
             return None
-        return self.holder(person_id)
+        holders = self.holders(person_id)
+        if len(holders) > 1:  # a ROR id: the institution of several people
+            raise PersonRefused(
+                f"{len(holders)} people carry {person_id.label} {person_id.value} (people "
+                f"{', '.join(map(str, holders))}): name one by their number"
+            )
+        return holders[0] if holders else None
 
     def holder(self, person_id: PersonId) -> int | None:
-        """Who holds this identifier, if anyone."""
-        row = self.conn.execute(
-            "SELECT person_id FROM person_ids WHERE scheme = ? AND key = ?",
-            (person_id.scheme, person_id.key),
-        ).fetchone()
-        return row[0] if row else None
+        """Who holds this identifier, if anyone (the first of them, for a ROR id)."""
+        holders = self.holders(person_id)
+        return holders[0] if holders else None
+
+    def holders(self, person_id: PersonId) -> list[int]:
+        """Who holds this identifier, in the order they were added: one person at most, but
+        for a ROR id (their institution's, which many people share)."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT person_id FROM person_ids WHERE scheme = ? AND key = ? ORDER BY person_id",
+                (person_id.scheme, person_id.key),
+            )
+        ]
+
+    def of_institution(self, ror_key: str) -> list[dict[str, Any]]:
+        """The people whose ids carry the ROR id `ror_key` (bare), as `get` gives them."""
+        numbers = self.holders(PersonId("ror", ror_key, ror_key))
+        return [person for n in numbers if (person := self.get(n)) is not None]
 
     def get(self, person_id: int) -> dict[str, Any] | None:
         """A person as `harvest person show --json` gives them: their row and their ids."""
@@ -124,6 +146,8 @@ class People(Part):
         """PersonRefused naming who holds the first of `ids` that a person other than
         `person_id` holds."""
         for wanted in ids:
+            if wanted.scheme in SHARED_SCHEMES:
+                continue
             holder = self.holder(wanted)
             if holder is not None and holder != person_id:
                 raise PersonRefused(
@@ -277,3 +301,48 @@ class Claims(Part):
             claim["found_by"] = claim["found_by"].split(",")
             claim["evidence"] = json.loads(claim["evidence"])
         return claims
+
+
+class Institutions(Part):
+    """The `institutions` table (migration 0022): the institutions followed by ROR id. Their
+    people are the people whose ids carry that ROR id (People.of_institution)."""
+
+    def add(self, ror: PersonId, name: str | None) -> tuple[dict[str, Any], bool]:
+        """Follow an institution (a name given again renames it); returns it and whether it
+        is new."""
+        with self.transaction() as conn:
+            known = self.get(ror.key)
+            if known is None:
+                conn.execute(
+                    "INSERT INTO institutions (key, ror, name, added_at) VALUES (?, ?, ?, ?)",
+                    (ror.key, ror.value, name, self.now()),
+                )
+            elif name is not None and name != known["name"]:
+                conn.execute("UPDATE institutions SET name = ? WHERE key = ?", (name, ror.key))
+            found = self.get(ror.key)
+        assert found is not None
+        return found, known is None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        found = self.listing(key=key)
+        return found[0] if found else None
+
+    def listing(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Every institution followed, in the order added, with how many people carry its ROR."""
+        cursor = self.conn.execute(
+            """SELECT i.key, i.ror, i.name, i.added_at,
+                      (SELECT count(*) FROM person_ids p
+                        WHERE p.scheme = 'ror' AND p.key = i.key) AS people
+                 FROM institutions i WHERE :key IS NULL OR i.key = :key
+                ORDER BY i.added_at, i.key""",
+            {"key": key},
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def remove(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Stop following institutions, each as it was; their people keep their ROR ids."""
+        with self.transaction() as conn:
+            removed = [found for key in keys if (found := self.get(key)) is not None]
+            conn.executemany("DELETE FROM institutions WHERE key = ?", [(k,) for k in keys])
+        return removed
