@@ -171,11 +171,15 @@ def test_a_person_is_harvested_linked_claimed_and_a_rerun_asks_only_what_changed
     [line] = pending.stdout.splitlines()
     assert line.startswith("claim 1  pending  person 1 (A. Researcher)  10.6084/")
 
-    # A rerun with nothing changed asks ORCID's /works alone (the RAS file is read, unchanged).
+    # A rerun with nothing changed asks ORCID's /works, and Crossref's second opinion only for
+    # what it indexed since the last walk (the RAS file is read, unchanged).
     upstream.requests.clear()
     second = harvest("person", "harvest", "pry2")
     assert second.returncode == 0, second.stdout + second.stderr
-    assert upstream.requests == [f"/orcid/v3.0/{ORCID}/works"]
+    orcid_works, crossref_since = upstream.requests
+    assert orcid_works == f"/orcid/v3.0/{ORCID}/works"
+    assert crossref_since.startswith("/crossref/works?filter=from-index-date%3A2")
+    assert f"orcid%3A{ORCID}" in crossref_since
     assert claims(db) == found
 
     # A claim rejected stays rejected, even when the person's record lists it again.

@@ -268,15 +268,16 @@ def test_the_replay_upstream_walks_an_institution_and_an_author_page_by_page(mon
 
 def test_by_one_id_the_feeds_walk_as_for_a_person_who_carries_only_it(rsps, client):
     """The shape `sources.PERSON_FEEDS` pulls a feed in: (id value, config, client, state)."""
-    from harvester.sources.person_feeds import ID_PAGES, PERSON_PAGES
+    from harvester.sources import PERSON_FEEDS
 
-    assert {"openalex": openalex.person_pages, "crossref": crossref.orcid_pages} == PERSON_PAGES
-    by_id = {name: (scheme, pages) for name, scheme, pages in ID_PAGES}
+    assert (PERSON_FEEDS["openalex"].scheme, PERSON_FEEDS["crossref"].scheme) == (
+        "openalex",
+        "orcid",
+    )
     two_pages(rsps)
-    scheme, pages = by_id["openalex"]
-    walked = list(pages("A5069389160", config(), client, FeedState(since=None)))
-    assert scheme == "openalex"
+    walked = list(
+        PERSON_FEEDS["openalex"].pages("A5069389160", config(), client, FeedState(since=None))
+    )
     assert asked(rsps.calls[0])["filter"] == "author.id:A5069389160"
     # Their ORCID iD is not known by the id alone: the evidence is the author id.
     assert {c.evidence for p in walked for c in p.candidates} == {"openalex-author"}
-    assert by_id["crossref"][0] == "orcid"

@@ -23,7 +23,14 @@ import structlog
 
 from harvester import sources
 from harvester.config import Config
-from harvester.errors import BadIdentifier, BadPayload, ConfigError, UpstreamError, failure_kind
+from harvester.errors import (
+    BadIdentifier,
+    BadPayload,
+    ConfigError,
+    NotFound,
+    UpstreamError,
+    failure_kind,
+)
 from harvester.http import HttpClient
 from harvester.identifiers import Doi, RepecHandle
 from harvester.models import Failed
@@ -109,7 +116,9 @@ def harvest_person(
     handles: HandleReader | None = None,
 ) -> str:
     """Every person feed of every id of one person (`People.get`'s shape): "complete",
-    "stopped" (between two pages) or "failed" (some feed failed; the others went on)."""
+    "stopped" (between two pages) or "failed" (some feed failed; the others went on). An id
+    whose own record is refused (an ORCID iD deactivated, deprecated or unknown) is not
+    followed by the feeds after it either (Crossref's second opinion on a dead iD is no news)."""
     handles = handles or HandleReader(run.store, client, config, None)
     ended = "complete"
     for person_id in person["ids"]:
@@ -121,8 +130,10 @@ def harvest_person(
             )
             if outcome == "stopped":
                 return "stopped"
-            if outcome == "failed":
+            if outcome in ("failed", "refused"):
                 ended = "failed"
+            if outcome == "refused":
+                break
     return ended
 
 
@@ -137,7 +148,8 @@ def harvest_person_feed(
     stopping: Callable[[], bool],
     handles: HandleReader,
 ) -> str:
-    """One feed of one id of a person, pulled page by page; its watermark moved here alone."""
+    """One feed of one id of a person, pulled page by page; its watermark moved here alone.
+    "complete", "stopped", "failed", or "refused" (the id's record is not there to read)."""
     store = run.store
     key = person_feed_key(feed.name, person_id["scheme"], person_id["key"])
     row = {
@@ -175,7 +187,7 @@ def harvest_person_feed(
             error_kind=failure_kind(exc),
         )
         run.write([failure])
-        return "failed"
+        return "refused" if isinstance(exc, NotFound) else "failed"
     if not complete:
         why = "a work it lists could not be harvested; asked again next run"
         store.feeds.failed(key, **row, error=why)

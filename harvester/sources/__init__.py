@@ -47,6 +47,8 @@ PERSON_FEEDS: Mapping[str, PersonFeed] = {
     for f in (
         PersonFeed("orcid", "orcid", orcid.person_pages),
         PersonFeed("ras", "ras", ras.person_pages),
+        PersonFeed("openalex", "openalex", openalex.author_pages),
+        PersonFeed("crossref", "orcid", crossref.orcid_id_pages),  # a second opinion
     )
 }
 

@@ -586,6 +586,13 @@ def orcid_pages(
     yield base.PersonPage(candidates=[], answers=[], resume=None, watermark=began)
 
 
+def orcid_id_pages(
+    orcid: str, config: Config, client: HttpClient, state: base.FeedState
+) -> Iterator[base.PersonPage]:
+    """`orcid_pages` for one ORCID iD, as `sources.PERSON_FEEDS` pulls a feed (by one id)."""
+    return orcid_pages({"ids": [{"scheme": "orcid", "key": orcid}]}, state, client, config)
+
+
 def _orcid_walk(
     query: FeedQuery,
     since: str | None,

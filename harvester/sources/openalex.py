@@ -510,6 +510,15 @@ def person_pages(
     )
 
 
+def author_pages(
+    author_id: str, config: Config, client: HttpClient, state: FeedState
+) -> Iterator[PersonPage]:
+    """`person_pages` for one OpenAlex author id, as `sources.PERSON_FEEDS` pulls a feed (by
+    one id): the person's ORCID iD is not known here, so the evidence is "openalex-author"."""
+    person = {"ids": [{"scheme": "openalex", "key": author_id, "value": author_id}]}
+    return person_pages(person, state, client, config)
+
+
 def institution_pages(
     institution: Mapping[str, Any],
     people: Sequence[Mapping[str, Any]],
