@@ -166,3 +166,32 @@ def test_an_institutions_works_are_stored_and_its_named_people_get_pending_claim
         assert again.returncode == 0, again.stderr
         assert len(claims_rows(harvest)) == 1
         refused(harvest("institution", "harvest", "05gq02987"), "no such institution")
+
+
+def test_the_nightly_run_pulls_the_institutions_followed(tmp_path):
+    """`harvest run` (cron's command) takes the institutions in after the people: the listing
+    is asked, its works stored, the claim offered, the feed's watermark set."""
+    from conftest import QUICK_RETRIES
+    from upstream import ReplayUpstream
+
+    with ReplayUpstream() as upstream:
+        upstream.add_crossref("10.7554_elife.01567")
+        upstream.add_openalex("10.7554_elife.01567")
+        harvest = HarvestCommand(tmp_path, upstream.env(), QUICK_RETRIES)
+        harvest("institution", "add", LAUSANNE, "--name", "University of Lausanne")
+        harvest("person", "add", "M. Sankar", "--ror", LAUSANNE)
+        run = harvest("run")
+        assert run.returncode == 0, run.stderr
+        assert [(doi, status) for _, doi, status, *_ in claims_rows(harvest)] == [
+            ("10.7554/elife.01567", "pending")
+        ]
+        lists = [r for r in upstream.requests if "authorships.institutions.ror" in r]
+        assert len(lists) == 1
+        conn = sqlite3.connect(harvest.db_path)
+        try:
+            [(watermark,)] = conn.execute(
+                "SELECT watermark FROM feeds WHERE feed = ?", (f"institution:openalex:{LAUSANNE}",)
+            ).fetchall()
+        finally:
+            conn.close()
+        assert watermark

@@ -1,6 +1,7 @@
 """`harvest run`, the cron entry point (and what each `harvest schedule` job calls): everything due
 on the watch list, the longest due first, then the configured feeds, then the people followed
-(their person feeds, into the claim queue), all in one run.
+(their person feeds, into the claim queue) and the institutions followed (their OpenAlex
+listing), all in one run.
 
 Bounded by `max_items` (identifiers) and a deadline (`--time-budget`); what is not reached stays
 due for the next run. A stop request (SIGTERM, Ctrl-C) ends the run after the batch in hand.
@@ -27,6 +28,7 @@ from harvester.models import Failed
 from harvester.pipeline.common import RunResult, chunks
 from harvester.pipeline.dois import resolve_due_links, resolving_run
 from harvester.pipeline.feeds import feed_key, harvest_feed
+from harvester.pipeline.institutions import harvest_institution
 from harvester.pipeline.people import harvest_people_in
 from harvester.pipeline.repec import RepecReader, harvest_repec_in
 from harvester.sources import repec
@@ -75,7 +77,7 @@ def harvest_due(
     retry_failed: bool = False,
 ) -> RunResult:
     """One `harvest run`: the watch list's due identifiers, then the feeds, then the people's
-    feeds, in one `runs` row.
+    feeds and the institutions', in one `runs` row.
     What failed waits out its back-off, and the result says how many so wait and until when;
     `retry_failed` asks them now."""
     now = store.now()
@@ -124,6 +126,10 @@ def harvest_due(
             harvest_feed(feed, run, resolver, client, config, stopping=out_of_time)
         if not out_of_time():
             harvest_people_in(run, resolver, client, config, stopping=out_of_time, tree=tree)
+        for institution in store.institutions.listing():
+            if out_of_time():
+                break
+            harvest_institution(institution, run, resolver, client, config, out_of_time)
         left = total - done
         if left:
             log.warning(
