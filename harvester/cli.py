@@ -833,20 +833,21 @@ def _harvest_run(
 
 
 def _print_plan(app: App, max_items: int | None, as_json: bool, retry_failed: bool) -> int:
-    """`harvest run --dry-run`: what is due, at which sources, and each feed from where."""
+    """`harvest run --dry-run`: what is due, at which sources, and each feed from where (those
+    of the people and institutions followed too)."""
     if not Path(app.database).exists():  # nothing harvested yet: every feed from the start
-        plan_due, plan_feeds = [], [(f, "", None) for f in app.config.feeds]
+        plan_due, plan_feeds, followed = [], [(f, "", None) for f in app.config.feeds], []
     else:
         store = app.open_store(create=False)  # a broken database says so (its exit code)
         try:
             plan = plan_run(store, app.config, store.now(), max_items, retry_failed=retry_failed)
-            plan_due, plan_feeds = plan.due, plan.feeds
+            plan_due, plan_feeds, followed = plan.due, plan.feeds, plan.followed
         finally:
             store.close()
     if as_json:
-        echo(render.json_text(render.plan_document(plan_due, plan_feeds)))
+        echo(render.json_text(render.plan_document(plan_due, plan_feeds, followed)))
     else:
-        echo(render.plan_text(plan_due, plan_feeds))
+        echo(render.plan_text(plan_due, plan_feeds, followed))
     return EXIT_OK
 
 

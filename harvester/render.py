@@ -556,15 +556,21 @@ def tracked_text(watched: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def plan_text(due: Sequence[DueItem], feeds: Sequence[tuple[FeedConfig, str, str | None]]) -> str:
-    """`harvest run --dry-run`: what is due at which sources, and each feed from where."""
+def plan_text(
+    due: Sequence[DueItem],
+    feeds: Sequence[tuple[FeedConfig, str, str | None]],
+    followed: Sequence[tuple[str, str, str | None]] = (),
+) -> str:
+    """`harvest run --dry-run`: what is due at which sources, each feed from where, and each
+    feed of the people and institutions followed from where."""
     out = [
         f"due   {item.value}  at {', '.join(item.sources)}  (since {item.due_at})" for item in due
     ]
-    for feed, _, watermark in feeds:
+    for label, watermark in [(f.label, w) for f, _, w in feeds] + [(w, m) for w, _, m in followed]:
         since = f"changed since {watermark}" if watermark else "everything (first harvest)"
-        out.append(f"feed  {feed.label}: {since}")
-    out.append(f"{len(due)} identifier(s) due, {len(feeds)} feed(s); nothing fetched")
+        out.append(f"feed  {label}: {since}")
+    people = f", {len(followed)} of people and institutions" if followed else ""
+    out.append(f"{len(due)} identifier(s) due, {len(feeds)} feed(s){people}; nothing fetched")
     return "\n".join(out)
 
 
@@ -658,10 +664,14 @@ def history_document(work: Mapping[str, Any], changes: Sequence[Mapping[str, Any
 
 
 def plan_document(
-    due: Sequence[DueItem], feeds: Sequence[tuple[FeedConfig, str, str | None]]
+    due: Sequence[DueItem],
+    feeds: Sequence[tuple[FeedConfig, str, str | None]],
+    followed: Sequence[tuple[str, str, str | None]] = (),
 ) -> dict[str, Any]:
-    """`harvest run --dry-run --json`: what is due, and each feed from where."""
+    """`harvest run --dry-run --json`: what is due, each feed from where, and each feed of the
+    people and institutions followed."""
     return {
         "due": [asdict(d) for d in due],
         "feeds": [{"feed": f.label, "key": key, "from": watermark} for f, key, watermark in feeds],
+        "followed": [{"feed": what, "key": key, "from": mark} for what, key, mark in followed],
     }

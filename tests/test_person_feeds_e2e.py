@@ -296,3 +296,27 @@ def test_a_deprecated_orcid_record_names_the_primary_and_nothing_is_written(harv
     assert f"the ORCID record {deprecated} is deprecated" in failed
     assert f"primary record for it is {primary}" in failed
     assert nothing_written(harvest.db_path)
+
+
+def test_the_dry_run_lists_each_feed_of_the_people_and_institutions_and_from_where(harvest):
+    """`harvest run --dry-run` shows what a nightly would ask of the people followed: each feed
+    of each id, from the start first, then since its watermark; nothing fetched."""
+    assert (
+        harvest("person", "add", "A. Researcher", "--orcid", ORCID, "--ras", "pry2").returncode == 0
+    )
+    assert harvest("institution", "add", "019whta54", "--name", "Lausanne").returncode == 0
+    plan = harvest("run", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines() == [
+        f"feed  person 1 (A. Researcher) orcid {ORCID}: everything (first harvest)",
+        f"feed  person 1 (A. Researcher) crossref {ORCID}: everything (first harvest)",
+        "feed  person 1 (A. Researcher) ras pry2: everything (first harvest)",
+        "feed  institution https://ror.org/019whta54 openalex: everything (first harvest)",
+        "0 identifier(s) due, 0 feed(s), 4 of people and institutions; nothing fetched",
+    ]
+    assert harvest("person", "harvest").returncode == 0
+    document = json.loads(harvest("run", "--dry-run", "--json").stdout)
+    marks = {f["key"]: f["from"] for f in document["followed"]}
+    assert marks[f"person:orcid:{ORCID}"]  # the record's last-modified date
+    assert marks["person:ras:pry2"] and marks[f"person:crossref:orcid:{ORCID}"]
+    assert marks["institution:openalex:019whta54"] is None  # not harvested yet

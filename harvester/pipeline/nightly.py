@@ -13,10 +13,11 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
+from harvester import sources
 from harvester.config import Config, FeedConfig
 from harvester.errors import ConfigError
 from harvester.http import HttpClient
@@ -28,11 +29,13 @@ from harvester.models import Failed
 from harvester.pipeline.common import RunResult, chunks
 from harvester.pipeline.dois import resolve_due_links, resolving_run
 from harvester.pipeline.feeds import feed_key, harvest_feed
-from harvester.pipeline.institutions import harvest_institution
+from harvester.pipeline.institutions import FEED_NAME as INSTITUTION_FEED
+from harvester.pipeline.institutions import harvest_institution, institution_feed_key
 from harvester.pipeline.people import harvest_people_in
 from harvester.pipeline.repec import RepecReader, harvest_repec_in
 from harvester.sources import repec
 from harvester.store import DueItem, Outcome, Store
+from harvester.store.people import person_feed_key
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +46,8 @@ class Plan:
 
     due: list[DueItem]
     feeds: list[tuple[FeedConfig, str, str | None]]  # (feed, key in `feeds`, its watermark)
+    #: The feeds of the people and institutions followed: (what it is, key in `feeds`, watermark).
+    followed: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 def plan_run(
@@ -59,7 +64,27 @@ def plan_run(
         key = feed_key(feed, config)
         state = store.feeds.get(key) or {}
         feeds.append((feed, key, state.get("watermark")))
-    return Plan(store.watch.due_items(now, max_items, retry_failed=retry_failed), feeds)
+    due = store.watch.due_items(now, max_items, retry_failed=retry_failed)
+    return Plan(due, feeds, followed_feeds(store))
+
+
+def followed_feeds(store: Store) -> list[tuple[str, str, str | None]]:
+    """Every person feed of every id of the people followed, then each institution's listing,
+    as `harvest_due` pulls them: (what it is, its key in `feeds`, its watermark)."""
+    followed: list[tuple[str, str]] = []
+    for person in store.people.listing():
+        for person_id in person["ids"]:
+            for feed in sources.PERSON_FEEDS.values():
+                if feed.scheme == person_id["scheme"]:
+                    key = person_feed_key(feed.name, person_id["scheme"], person_id["key"])
+                    what = (
+                        f"person {person['id']} ({person['name']}) {feed.name} {person_id['value']}"
+                    )
+                    followed.append((what, key))
+    for institution in store.institutions.listing():
+        what = f"institution {institution['ror']} {INSTITUTION_FEED}"
+        followed.append((what, institution_feed_key(institution["key"])))
+    return [(what, key, (store.feeds.get(key) or {}).get("watermark")) for what, key in followed]
 
 
 def harvest_due(
