@@ -128,7 +128,17 @@ values = (
     )
     .map(str.strip)
     .filter(bool)
+    # "Ã " after a lower-case letter or a hyphen is a lost "à" the parser repairs by design
+    # (redif._restore_a_grave): what is written then is not meant to come back unchanged.
+    .filter(lambda text: not _lost_a_grave(text))
 )
+
+
+def _lost_a_grave(text: str) -> bool:
+    return any(
+        text[i : i + 2] == "Ã " and (text[i - 1] == "-" or text[i - 1].islower())
+        for i in range(1, len(text) - 1)
+    )
 
 
 @settings(max_examples=200)
