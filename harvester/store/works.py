@@ -502,6 +502,8 @@ class Works(Part):
         read of its keys, and that `_create_works` can write with the run in `new`."""
         if not isinstance(obs, Merged | LocalEdit) or obs.work_id is not None or self._absorbed:
             return False
+        if not self.conn.in_transaction:  # the bylines' keys are checked at the commit
+            return False
         if getattr(obs, "absorbs", ()) or getattr(obs, "rekeyed", ()):
             return False
         pairs = _lookup_pairs(obs) if obs.key else []
