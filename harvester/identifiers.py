@@ -8,6 +8,7 @@ parsing a parsed value gives the same value back, which keeps keys stable across
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -389,6 +390,7 @@ def _unbalanced_closer(text: str) -> bool:
 # --- ISO standards' (and keep up with the ISBN agency's ranges), rather than our own copy ----
 
 
+@functools.lru_cache(maxsize=4096)  # a journal's or a series' numbers recur in every work of it
 def isbn13(text: str | None) -> str | None:
     """An ISBN as its 13 digits, or None when `text` is not a valid ISBN (wrong length or
     check digit): "0-306-40615-2" and "978-0-306-40615-7" both give "9780306406157"."""
@@ -400,6 +402,7 @@ def isbn13(text: str | None) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def issn(text: str | None) -> str | None:
     """An ISSN in its printed form ("0950-0170"), or None when `text` is not one (wrong length
     or check digit)."""

@@ -203,3 +203,109 @@ def test_an_unchanged_work_whose_key_an_earlier_write_moved_is_found_where_it_we
     outcomes = store.write_batch(store.runs.start("t"), [absorbing, unchanged(2)])
     assert [o.work_id for o in outcomes] == [a.work_id, a.work_id]
     assert store.works.get(b.work_id) is None
+
+
+def _contents(store) -> dict[str, list]:
+    """Every row a write leaves behind, table by table (the search index as its text)."""
+    tables = {
+        "works": "SELECT * FROM works ORDER BY id",
+        "authors": "SELECT * FROM authors ORDER BY work_id, position",
+        "identifiers": "SELECT * FROM identifiers ORDER BY scheme, key",
+        "source_records": "SELECT * FROM source_records ORDER BY id",
+        "changes": "SELECT * FROM changes ORDER BY id",
+        "conflicts": "SELECT * FROM conflicts ORDER BY work_id, field, source",
+        "local_fields": "SELECT * FROM local_fields ORDER BY work_id, field",
+        "works_fts": "SELECT rowid, title, abstract, authors FROM works_fts ORDER BY rowid",
+        "fts_deferred": "SELECT * FROM fts_deferred",
+    }
+    return {name: store.conn.execute(sql).fetchall() for name, sql in tables.items()}
+
+
+def _new_works_chunk() -> list:
+    from harvester.merge import Conflict
+    from harvester.models import LocalEdit
+
+    byline = tuple(Author(given=f"Given{i}", family=f"Family{i}") for i in range(120))
+    big = Record(source="crossref", doi=doi(7), title="A collaboration", authors=byline)
+    local = Record(source="local", doi=doi(8), title="My own record")
+    return [
+        merged(1),
+        merged(2),
+        # Asked as an alias of a DOI the chunk has just stored: written after the run before.
+        Merged(
+            source="crossref",
+            key="10.1000/alias",
+            display="10.1000/alias",
+            aliases=(doi(1),),
+            work=merged(1).work,
+            answers=(Answer("crossref", "10.1000/alias", "ok", "{}", "hash alias"),),
+        ),
+        merged(3),
+        Merged(
+            source="crossref",
+            key=doi(7),
+            display=doi(7),
+            work=build_work([big]),
+            answers=(Answer("crossref", doi(7), "ok", '{"big": 1}', "hash 7"),),
+            conflicts=(Conflict("title", "openalex", "Another title"),),
+        ),
+        LocalEdit(
+            key=doi(8),
+            display=doi(8),
+            work=build_work([local]),
+            local={"title": "My own record", "volume": None},
+            origin="import",
+        ),
+        merged(2, title="Again"),  # the same DOI twice in one chunk: the second finds the first
+        merged(9),
+    ]
+
+
+def test_a_chunk_of_new_works_is_stored_as_writing_each_alone_stores_it(tmp_path):
+    """The fast path for new works (a table at a time) leaves every row, history, provenance
+    and search text exactly as `Works.write` one observation at a time does."""
+    batched = open_store(tmp_path / "batched.db", now=lambda: "2026-11-23T00:00:00Z")
+    alone = open_store(tmp_path / "alone.db", now=lambda: "2026-11-23T00:00:00Z")
+    chunk = _new_works_chunk()
+
+    outcomes = batched.write_batch(batched.runs.start("t"), chunk)
+    run = alone.runs.start("t")
+    with alone.transaction():
+        one_by_one = [alone.works.write(run, obs, "2026-11-23T00:00:00Z") for obs in chunk]
+
+    assert outcomes == one_by_one
+    assert [o.status for o in outcomes] == [
+        "created", "created", "unchanged", "created", "created", "created", "changed", "created",
+    ]  # fmt: skip
+    assert _contents(batched) == _contents(alone)
+    assert batched.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    batched.close()
+    alone.close()
+
+
+def test_new_works_are_found_by_the_search_index_by_title_and_author(store):
+    outcomes = store.write_batch(store.runs.start("t"), _new_works_chunk())
+    ids = {o.identifier: o.work_id for o in outcomes}
+
+    def search(query: str) -> list[int]:
+        sql = "SELECT rowid FROM works_fts WHERE works_fts MATCH ? ORDER BY rowid"
+        return [row[0] for row in store.conn.execute(sql, (query,))]
+
+    assert search("lovelace") == sorted({ids[doi(n)] for n in (1, 2, 3, 9)})
+    assert search("collaboration AND family99") == [ids[doi(7)]]
+    assert search("family101") == []  # the index holds the first 100 authors of a byline
+
+
+def test_each_new_work_of_a_chunk_is_indexed_for_search_once(store):
+    """The byline goes in before the work, so the work's search row is made once, whole, not
+    made with the title and made again with the authors (FTS5 says each row it writes)."""
+    written: list[str] = []
+    store.conn.set_trace_callback(written.append)
+    try:
+        outcomes = store.write_batch(store.runs.start("t"), [merged(n) for n in range(20)])
+    finally:
+        store.conn.set_trace_callback(None)
+    assert [o.status for o in outcomes] == ["created"] * 20
+    rows = [s for s in written if "INSERT INTO 'main'.'works_fts_content'" in s]
+    assert len(rows) == 20
+    assert not [s for s in written if "DELETE FROM 'main'.'works_fts_content'" in s]

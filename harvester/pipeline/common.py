@@ -239,8 +239,9 @@ def payload_hash(payload: dict, volatile: Iterable[str] = (), parser_version: in
     parsed again. The parser version is part of the hash, so that a parser that learnt to read more
     parses every payload again once.
     """
-    stable_text = canonical_json(_without(payload, volatile))
-    return hashlib.sha256(f"{parser_version}\n{stable_text}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{parser_version}\n".encode())
+    digest.update(jsontext.canonical_bytes(_without(payload, volatile)))  # canonical_json's bytes
+    return digest.hexdigest()
 
 
 def _without(payload: dict, paths: Iterable[str]) -> dict:

@@ -280,11 +280,11 @@ def as_mapping(value: Any) -> Mapping | None:
 
 def objects_in(value: Any) -> Iterator[Mapping]:
     """The objects of a list of objects; a single object counts as a list of one."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):  # dict first: Mapping's own check is slow
         value = [value]
     if isinstance(value, list):
         for item in value:
-            if isinstance(item, Mapping):
+            if isinstance(item, dict | Mapping):
                 yield item
 
 
@@ -466,16 +466,26 @@ def references_of(value: Any) -> tuple[Reference, ...]:
     """Crossref's `reference` list: each entry's DOI, its text as printed (markup dropped) and
     the publisher's key. An entry deposited only in parts (author, year, article-title, ...;
     a third of the recorded ones) gets those parts, in that order, as its text, so that no
-    reference is lost; entries with neither DOI nor any text are dropped."""
+    reference is lost; entries with neither DOI nor any text are dropped.
+
+    The commonest entries (plain strings, no markup) are read inline: a work cites dozens, and
+    this list was half of a Crossref record's parse."""
     out: list[Reference] = []
     for entry in objects_in(value):
-        reference = Reference(
-            doi=stripped_text(entry.get("DOI")),
-            unstructured=inline_text(entry.get("unstructured")) or _reference_parts(entry),
-            key=stripped_text(entry.get("key")),
-        )
-        if reference.doi or reference.unstructured:
-            out.append(reference)
+        doi = entry.get("DOI")
+        doi = (doi.strip() or None) if isinstance(doi, str) else None
+        text = entry.get("unstructured")
+        if isinstance(text, str) and "<" not in text and "&" not in text and _BOUNDARY not in text:
+            text = " ".join(text.split()) or None  # inline_text's plain-text case
+        else:
+            text = inline_text(text)
+        if not text and doi is None:
+            text = _reference_parts(entry)
+        if doi or text:
+            key = entry.get("key")
+            out.append(
+                Reference(doi, text, (key.strip() or None) if isinstance(key, str) else None)
+            )
     return tuple(out)
 
 
@@ -499,9 +509,20 @@ def _reference_parts(entry: Mapping) -> str | None:
     the Future ..., 1"."""
     if stripped_text(entry.get("DOI")):
         return None
-    parts = [scalar_text(entry.get(name)) for name in _REFERENCE_PARTS]
-    text = ", ".join(inline_text(p) or "" for p in parts if p)
-    return text or None
+    texts = []
+    for name in _REFERENCE_PARTS:
+        part = entry.get(name)
+        if part is None:
+            continue
+        if isinstance(part, str) and "<" not in part and "&" not in part and _BOUNDARY not in part:
+            part = " ".join(part.split())  # scalar_text, then inline_text, of plain text
+            if part:
+                texts.append(part)
+            continue
+        part = scalar_text(part)
+        if part:
+            texts.append(inline_text(part) or "")
+    return ", ".join(texts) or None
 
 
 _DOI_LINK = re.compile(r"(?i)^https?://(?:dx\.)?doi\.org/")

@@ -18,9 +18,11 @@ A payload of `source_records` is one of three forms (migration 0016):
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import zstandard
 
@@ -37,6 +39,17 @@ DELTA_SHARE = 0.5
 CONVERT_BATCH = 500
 
 _ROW = "SELECT payload, payload_z, payload_dict, payload_base FROM source_records WHERE id = ?"
+
+#: The latest whole payload of each [source, identifier] of the JSON array bound to it (what
+#: `encode` reads for one), for `encode_many`.
+_BASES = """SELECT r.source, r.identifier, r.id, r.payload, r.payload_z, r.payload_dict
+            FROM json_each(?) AS k
+            JOIN source_records r ON r.id = (
+              SELECT id FROM source_records
+              WHERE source = json_extract(k.value, '$[0]')
+                AND identifier = json_extract(k.value, '$[1]')
+                AND payload_base IS NULL AND (payload_z IS NOT NULL OR payload IS NOT NULL)
+              ORDER BY id DESC LIMIT 1)"""
 
 
 class Payloads:
@@ -167,7 +180,6 @@ class Payloads:
         `identifier`: a delta against the latest whole payload of the same (older than row
         `before`, when given), when there is one and the delta is small, else the whole text
         with the source's dictionary."""
-        data = text.encode()
         base = self.conn.execute(
             """SELECT id, payload, payload_z, payload_dict FROM source_records
                WHERE source = ? AND identifier = ? AND payload_base IS NULL
@@ -175,6 +187,31 @@ class Payloads:
                ORDER BY id DESC LIMIT 1""",
             (source, identifier, before if before is not None else 2**62),
         ).fetchone()
+        return self._encoded(source, text.encode(), base)
+
+    def encode_many(
+        self, items: Sequence[tuple[str, str, str | None]]
+    ) -> list[tuple[bytes | None, int | None, int | None]]:
+        """`encode` of each (source, identifier, text), the bases of all of them read in one
+        query (a text of None: no payload, three NULLs). The (source, identifier) pairs must
+        be distinct: the new row of one is not the base of another."""
+        pairs = sorted({(source, identifier) for source, identifier, text in items if text})
+        bases: dict[tuple[str, str], tuple[Any, ...]] = {}
+        if pairs:
+            rows = self.conn.execute(_BASES, (json.dumps(pairs),))
+            bases = {(source, identifier): base for source, identifier, *base in rows}
+        return [
+            (None, None, None)
+            if text is None
+            else self._encoded(source, text.encode(), bases.get((source, identifier)))
+            for source, identifier, text in items
+        ]
+
+    def _encoded(
+        self, source: str, data: bytes, base: Sequence[Any] | None
+    ) -> tuple[bytes, int | None, int | None]:
+        """`data` as a delta against `base` (id, payload, payload_z, payload_dict) when that is
+        small, else whole with the source's dictionary."""
         if base is not None:
             base_id, base_text, base_z, base_dict = base
             reference = self._base_bytes(base_id, base_text, base_z, base_dict)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,46 @@ _WORK_IDS_OF_PAIRS = """SELECT i.scheme, i.key, i.work_id
 
 #: The work ids of the JSON array bound to it, for `IN ({ids})`.
 _JSON_IDS = "SELECT value FROM json_each(?)"
+
+#: A key that names a work from now on (moved to it from any work it named before).
+_LINK_IDENTIFIER = """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
+                      ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id"""
+
+#: An answer kept: a new row, or (the same payload seen again) its last_seen_at moved.
+_KEEP_ANSWER = """INSERT INTO source_records
+                    (source, identifier, work_id, status, fetched_at, last_seen_at, payload_z,
+                     payload_dict, payload_base, payload_hash)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  ON CONFLICT (source, identifier, payload_hash) DO UPDATE SET
+                    last_seen_at = excluded.last_seen_at,
+                    work_id = coalesce(excluded.work_id, work_id)"""
+
+#: One history row.
+_CHANGE = """INSERT INTO changes
+               (work_id, run_id, field, old_value, new_value, source, changed_at, kind)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+#: One conflict of a work as it is now.
+_CONFLICT = """INSERT OR REPLACE INTO conflicts (work_id, field, source, value, run_id, seen_at)
+               VALUES (?, ?, ?, ?, ?, ?)"""
+
+#: A new work's row (its id the next after the highest).
+_INSERT_WORK = (
+    f"INSERT INTO works ({', '.join([*WORK_FIELDS, 'provenance', 'version', 'created_at', 'updated_at'])}) "
+    f"VALUES ({', '.join('?' * (len(WORK_FIELDS) + 4))})"
+)
+
+#: One author of a byline.
+_AUTHOR = """INSERT INTO authors
+               (work_id, position, given, family, name, orcid, affiliation, repec_id)
+             VALUES
+               (:work_id, :position, :given, :family, :name, :orcid, :affiliation, :repec_id)"""
+
+#: One value of the user's own.
+_LOCAL_VALUE = """INSERT INTO local_fields (work_id, field, value, origin, updated_at)
+                  VALUES (?, ?, ?, ?, ?)
+                  ON CONFLICT (work_id, field) DO UPDATE SET value = excluded.value,
+                    origin = excluded.origin, updated_at = excluded.updated_at"""
 
 
 class Works(Part):
@@ -395,23 +436,30 @@ class Works(Part):
         on_written: Callable[[int], None] | None = None,
     ) -> list[Outcome]:
         """Write a batch's observations in order (inside the caller's transaction) and say what
-        became of each, as `write` one by one would. Unchanged works take a fast path: the
-        works every key of the batch finds are read in one query, and the last-seen times of
-        a run of unchanged answers move in one `executemany`, so an unchanged chunk costs a
-        few statements, not a few per work. An unchanged work whose keys another write of
-        the batch may have moved (a key it linked, a work it absorbed), or whose keys find
-        two works (to be merged), is written the one-by-one way. `on_written(done)` follows a
-        big batch (`harvest import`'s whole file) every `PROGRESS_EVERY` observations."""
+        became of each, as `write` one by one would. The works every key of the batch finds are
+        read in one query, and two kinds of observation take a fast path from there:
+
+        - unchanged works: the last-seen times of a run of unchanged answers move in one
+          `executemany`, so an unchanged chunk costs a few statements, not a few per work;
+        - new works (keys that find no work): a run of them is written a table at a time
+          (`_create_works`), one `executemany` per table for the run.
+
+        A work whose keys another write of the batch may have moved (a key it linked, a work it
+        absorbed), or whose keys find two works (to be merged), and every change to a stored
+        work, is written the one-by-one way, after the runs before it. `on_written(done)`
+        follows a big batch (`harvest import`'s whole file) every `PROGRESS_EVERY`
+        observations."""
         found = self._works_of_keys(observations)
         self._linked, self._absorbed = set(), False
         outcomes: list[Outcome] = []
         seen: list[tuple[Answer, int | None]] = []
+        new = _NewWorks()
         try:
             for done, obs in enumerate(observations):
                 if on_written is not None and done % PROGRESS_EVERY == 0:
                     on_written(done)
                 work_id = self._unchanged_work(obs, found)
-                if work_id is not _SLOW:
+                if work_id is not _SLOW and not new.holds_answer_of(obs):
                     assert isinstance(obs, Unchanged)
                     seen.extend((answer, work_id) for answer in obs.answers)
                     display = obs.display or obs.key
@@ -419,26 +467,137 @@ class Works(Part):
                         Outcome(display, "unchanged", work_id=work_id, source=obs.source)  # type: ignore[arg-type]
                     )
                     continue
+                if self._new_work(obs, found, new):
+                    assert isinstance(obs, Merged | LocalEdit)
+                    outcomes.append(self._add_new_work(new, obs))
+                    continue
+                self._create_works(run_id, new, now)
                 self._keep_seen(seen, now)
                 seen = []
                 outcomes.append(self.write(run_id, obs, now))
+            self._create_works(run_id, new, now)
             self._keep_seen(seen, now)
         finally:
             self._linked, self._absorbed = None, False
         return outcomes
 
     def _works_of_keys(self, observations: Sequence[Observation]) -> dict[tuple[str, str], int]:
-        """The work each key of the batch's unchanged observations finds now, in one query."""
+        """The work each key of the batch's unchanged and not yet stored observations finds
+        now, in one query."""
         pairs = {
             pair
             for obs in observations
-            if isinstance(obs, Unchanged) and obs.work_id is None and obs.key
+            if isinstance(obs, Unchanged | Merged | LocalEdit) and obs.work_id is None and obs.key
             for pair in _lookup_pairs(obs)
         }
         if not pairs:
             return {}
         rows = self.conn.execute(_WORK_IDS_OF_PAIRS, (json.dumps(sorted(pairs)),))
         return {(scheme, key): work_id for scheme, key, work_id in rows}
+
+    def _new_work(
+        self, obs: Observation, found: Mapping[tuple[str, str], int], new: _NewWorks
+    ) -> bool:
+        """Whether `obs` is a work `_resolve_work` would find none for, from the batch's one
+        read of its keys, and that `_create_works` can write with the run in `new`."""
+        if not isinstance(obs, Merged | LocalEdit) or obs.work_id is not None or self._absorbed:
+            return False
+        if not self.conn.in_transaction:  # the bylines' keys are checked at the commit
+            return False
+        if getattr(obs, "absorbs", ()) or getattr(obs, "rekeyed", ()):
+            return False
+        pairs = _lookup_pairs(obs) if obs.key else []
+        if any(pair in found for pair in pairs):
+            return False
+        if self._linked and not self._linked.isdisjoint(pairs):
+            return False
+        return not new.holds_answer_of(obs)
+
+    def _add_new_work(self, new: _NewWorks, obs: Merged | LocalEdit) -> Outcome:
+        """Put `obs` in the run of new works, with the id SQLite will give it (the next after
+        the highest: the run is written before any other work of the batch)."""
+        if not new.works:
+            new.next_id = self.conn.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM works"
+            ).fetchone()[0]
+        work_id = new.next_id
+        new.next_id += 1
+        new.works.append((work_id, obs))
+        new.answers.update((a.source, a.identifier) for a in getattr(obs, "answers", ()))
+        value = obs.identifier_value if isinstance(obs, LocalEdit) else ""
+        aliases = obs.aliases if isinstance(obs, Merged) else ()
+        assert self._linked is not None
+        self._linked.update(_identifier_pairs(obs, value, aliases))
+        self._linked.update(_lookup_pairs(obs) if obs.key else [])
+        display = obs.display or obs.key
+        return Outcome(
+            display or f"work {work_id}",
+            "created",
+            work_id=work_id,
+            version=1,
+            title=obs.work.values.get("title"),  # type: ignore[arg-type]
+            source=obs.source,
+        )
+
+    def _create_works(self, run_id: int, new: _NewWorks, now: str) -> None:
+        """Write the run of new works in `new` as `_write_work` would write each, a table at a
+        time, and empty it. The bylines go in before the works (their foreign keys checked at
+        the batch's commit), so that each work's search row is made once, whole, by the works
+        insert trigger, instead of once for the work and again for its byline."""
+        if not new.works:
+            return
+        conn, works = self.conn, new.works
+        ids = json.dumps([work_id for work_id, _ in works])
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.executemany(
+            "INSERT OR IGNORE INTO fts_deferred (work_id) VALUES (?)",
+            [(work_id,) for work_id, _ in works],
+        )
+        conn.execute(f"DELETE FROM authors WHERE work_id IN ({_JSON_IDS})", (ids,))
+        conn.executemany(
+            _AUTHOR, [row for work_id, obs in works for row in _author_rows_of(work_id, obs.work)]
+        )
+        conn.execute(f"DELETE FROM fts_deferred WHERE work_id IN ({_JSON_IDS})", (ids,))
+        for work_id, obs in works:
+            if self._insert_work(obs.work, now) != work_id:  # only past 2**63 - 1 works
+                raise sqlite3.IntegrityError(f"work {work_id} got another id")
+        conn.execute("PRAGMA defer_foreign_keys = OFF")
+        local: list[tuple[Any, ...]] = []
+        answers: list[tuple[Answer, int]] = []
+        links: list[tuple[Any, ...]] = []
+        changes: list[tuple[Any, ...]] = []
+        conflicts: list[tuple[Any, ...]] = []
+        for work_id, obs in works:
+            if isinstance(obs, LocalEdit):
+                local.extend(
+                    (work_id, name, str(value), obs.origin, now)
+                    for name, value in obs.local.items()
+                    if value is not None  # unsetting a value of a new work: there is none
+                )
+                pairs = _identifier_pairs(obs, obs.identifier_value)
+            else:
+                answers.extend((answer, work_id) for answer in obs.answers)
+                pairs = _identifier_pairs(obs, aliases=obs.aliases)
+            links.extend((scheme, key, value, work_id) for (scheme, key), value in pairs.items())
+            first = diff({}, comparable(obs.work))
+            changes.extend(_change_rows(work_id, run_id, first, obs, now, first=True))
+            if obs.conflicts is not None:
+                conflicts.extend(_conflict_rows(work_id, run_id, obs.conflicts, now))
+        conn.executemany(_LOCAL_VALUE, local)
+        encoded = self.payloads.encode_many(
+            [(a.source, a.identifier, a.text()) for a, _ in answers]
+        )
+        conn.executemany(
+            _KEEP_ANSWER,
+            [
+                (a.source, a.identifier, work_id, a.status, now, now, *z, a.fingerprint)
+                for (a, work_id), z in zip(answers, encoded, strict=True)
+            ],
+        )
+        conn.executemany(_LINK_IDENTIFIER, links)
+        conn.executemany(_CHANGE, changes)
+        conn.executemany(_CONFLICT, conflicts)
+        new.works, new.answers = [], set()
 
     def _unchanged_work(self, obs: Observation, found: Mapping[tuple[str, str], int]) -> object:
         """The work an unchanged observation is about, as `_resolve_work` would find it, from
@@ -522,6 +681,7 @@ class Works(Part):
         gave: dict[str, str] = {}  # who gave each value until now: blamed for taking it away
         if work_id is None:
             work_id = self._insert_work(obs.work, now)
+            self._replace_authors(work_id, obs.work)
             changes = diff({}, new)
             status, version = "created", 1
         else:
@@ -640,15 +800,10 @@ class Works(Part):
         )
 
     def _insert_work(self, work: WorkValues, now: str) -> int:
-        columns = [*WORK_FIELDS, "provenance", "version", "created_at", "updated_at"]
+        """The `works` row of a new work (its byline is the caller's), and the id it got."""
         values = [*(work.values[f] for f in WORK_FIELDS), to_json(work.provenance), 1, now, now]
-        cur = self.conn.execute(
-            f"INSERT INTO works ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            values,
-        )
-        work_id = int(cur.lastrowid)
-        self._replace_authors(work_id, work)
-        return work_id
+        cur = self.conn.execute(_INSERT_WORK, values)
+        return int(cur.lastrowid)
 
     def _update_work(
         self, work_id: int, work: WorkValues, version: int, changes: Sequence[FieldChange], now: str
@@ -673,16 +828,7 @@ class Works(Part):
         (migration 0009's `fts_deferred`)."""
         self.conn.execute("INSERT OR IGNORE INTO fts_deferred (work_id) VALUES (?)", (work_id,))
         self.conn.execute("DELETE FROM authors WHERE work_id = ?", (work_id,))
-        self.conn.executemany(
-            """INSERT INTO authors
-                 (work_id, position, given, family, name, orcid, affiliation, repec_id)
-               VALUES
-                 (:work_id, :position, :given, :family, :name, :orcid, :affiliation, :repec_id)""",
-            [
-                {"work_id": work_id, "position": i, **author_row(a)}
-                for i, a in enumerate(work.authors, start=1)
-            ],
-        )
+        self.conn.executemany(_AUTHOR, _author_rows_of(work_id, work))
         self.conn.execute("DELETE FROM fts_deferred WHERE work_id = ?", (work_id,))
 
     def _link_identifiers(
@@ -694,22 +840,11 @@ class Works(Part):
     ) -> None:
         """Every key that named this work (as asked, shown as `value`; as answered, `aliases`;
         its DOI and RePEc handle as merged) finds it from now on."""
-        pairs: dict[tuple[str, str], str] = {}
-        if obs.key:
-            pairs[(obs.scheme, obs.key)] = value or obs.display or obs.key
-        for alias in aliases:
-            pairs.setdefault((obs.scheme, alias), alias)
-        values = obs.work.values
-        doi, handle = values.get("doi"), values.get("repec_handle")
-        if isinstance(doi, str):
-            pairs.setdefault(("doi", ascii_key(doi)), doi)
-        if isinstance(handle, str):
-            pairs.setdefault(("repec", ascii_key(handle)), handle)
+        pairs = _identifier_pairs(obs, value, aliases)
         if self._linked is not None:
             self._linked.update(pairs)
         self.conn.executemany(
-            """INSERT INTO identifiers (scheme, key, value, work_id) VALUES (?, ?, ?, ?)
-               ON CONFLICT (scheme, key) DO UPDATE SET work_id = excluded.work_id""",
+            _LINK_IDENTIFIER,
             [(scheme, key, value, work_id) for (scheme, key), value in pairs.items()],
         )
 
@@ -741,13 +876,7 @@ class Works(Part):
             else self.payloads.encode(answer.source, answer.identifier, text)
         )
         self.conn.execute(
-            """INSERT INTO source_records
-                 (source, identifier, work_id, status, fetched_at, last_seen_at, payload_z,
-                  payload_dict, payload_base, payload_hash)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (source, identifier, payload_hash) DO UPDATE SET
-                 last_seen_at = excluded.last_seen_at,
-                 work_id = coalesce(excluded.work_id, work_id)""",
+            _KEEP_ANSWER,
             (
                 answer.source,
                 answer.identifier,
@@ -770,24 +899,14 @@ class Works(Part):
                     "DELETE FROM local_fields WHERE work_id = ? AND field = ?", (work_id, name)
                 )
             else:
-                self.conn.execute(
-                    """INSERT INTO local_fields (work_id, field, value, origin, updated_at)
-                       VALUES (?, ?, ?, ?, ?)
-                       ON CONFLICT (work_id, field) DO UPDATE SET value = excluded.value,
-                         origin = excluded.origin, updated_at = excluded.updated_at""",
-                    (work_id, name, str(value), origin, now),
-                )
+                self.conn.execute(_LOCAL_VALUE, (work_id, name, str(value), origin, now))
 
     def _replace_conflicts(
         self, work_id: int, run_id: int, conflicts: Sequence[Conflict], now: str
     ) -> None:
         """The work's conflicts are what its sources disagree on now: older ones are dropped."""
         self.conn.execute("DELETE FROM conflicts WHERE work_id = ?", (work_id,))
-        self.conn.executemany(
-            """INSERT OR REPLACE INTO conflicts (work_id, field, source, value, run_id, seen_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            [(work_id, c.field, c.source, c.value, run_id, now) for c in conflicts],
-        )
+        self.conn.executemany(_CONFLICT, _conflict_rows(work_id, run_id, conflicts, now))
 
     def _record_changes(
         self,
@@ -803,29 +922,8 @@ class Works(Part):
         """One history row per changed field, blamed on the source whose value the field now
         holds, or, for a field no source gives any more, on the one that gave it (`gave`: the
         provenance before), not on the source the identifier was asked of."""
-        provenance = {**(gave or {}), **obs.work.provenance}
-        reparsed = isinstance(obs, Merged) and obs.reparsed
-        kind = "first" if first else "reparse" if reparsed else "update"
-        # A new work's long first values (a reference list, a byline, an abstract) are its row
-        # in `works` already: the history row leaves them out (`history` fills them in).
-        shown = _short if first else _text
         self.conn.executemany(
-            """INSERT INTO changes
-                 (work_id, run_id, field, old_value, new_value, source, changed_at, kind)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            [
-                (
-                    work_id,
-                    run_id,
-                    c.field,
-                    _text(c.old),
-                    shown(c.new),
-                    "local" if _by_hand(obs) else provenance.get(c.field, obs.source),
-                    now,
-                    kind,
-                )
-                for c in changes
-            ],
+            _CHANGE, _change_rows(work_id, run_id, changes, obs, now, first=first, gave=gave)
         )
 
 
@@ -833,8 +931,91 @@ class Works(Part):
 _SLOW = object()
 
 
-def _lookup_pairs(obs: Unchanged) -> list[tuple[str, str]]:
-    """Every (scheme, key) `_resolve_work` may look up for an unchanged observation."""
+def _identifier_pairs(
+    obs: Merged | LocalEdit, value: str = "", aliases: tuple[str, ...] = ()
+) -> dict[tuple[str, str], str]:
+    """The (scheme, key) -> value of every key `_link_identifiers` links to a work."""
+    pairs: dict[tuple[str, str], str] = {}
+    if obs.key:
+        pairs[(obs.scheme, obs.key)] = value or obs.display or obs.key
+    for alias in aliases:
+        pairs.setdefault((obs.scheme, alias), alias)
+    values = obs.work.values
+    doi, handle = values.get("doi"), values.get("repec_handle")
+    if isinstance(doi, str):
+        pairs.setdefault(("doi", ascii_key(doi)), doi)
+    if isinstance(handle, str):
+        pairs.setdefault(("repec", ascii_key(handle)), handle)
+    return pairs
+
+
+def _author_rows_of(work_id: int, work: WorkValues) -> list[dict[str, Any]]:
+    return [
+        {"work_id": work_id, "position": i, **author_row(a)}
+        for i, a in enumerate(work.authors, start=1)
+    ]
+
+
+def _conflict_rows(
+    work_id: int, run_id: int, conflicts: Sequence[Conflict], now: str
+) -> list[tuple[Any, ...]]:
+    return [(work_id, c.field, c.source, c.value, run_id, now) for c in conflicts]
+
+
+def _change_rows(
+    work_id: int,
+    run_id: int,
+    changes: Sequence[FieldChange],
+    obs: Merged | LocalEdit,
+    now: str,
+    *,
+    first: bool,
+    gave: Mapping[str, str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The rows of `Works._record_changes`."""
+    provenance = {**(gave or {}), **obs.work.provenance}
+    reparsed = isinstance(obs, Merged) and obs.reparsed
+    kind = "first" if first else "reparse" if reparsed else "update"
+    # A new work's long first values (a reference list, a byline, an abstract) are its row
+    # in `works` already: the history row leaves them out (`history` fills them in).
+    shown = _short if first else _text
+    by_hand = _by_hand(obs)
+    return [
+        (
+            work_id,
+            run_id,
+            c.field,
+            _text(c.old),
+            shown(c.new),
+            "local" if by_hand else provenance.get(c.field, obs.source),
+            now,
+            kind,
+        )
+        for c in changes
+    ]
+
+
+class _NewWorks:
+    """A run of new works `Works.write_many` has yet to write (`Works._create_works`): each
+    with its id, and the (source, identifier) of their answers (a second answer of one of those
+    in the batch is written after the run, as `_keep_answer` would find the first's row)."""
+
+    def __init__(self) -> None:
+        self.works: list[tuple[int, Merged | LocalEdit]] = []
+        self.answers: set[tuple[str, str]] = set()
+        self.next_id = 0
+
+    def holds_answer_of(self, obs: Observation) -> bool:
+        return bool(self.answers) and any(
+            (a.source, a.identifier) in self.answers for a in getattr(obs, "answers", ())
+        )
+
+
+def _lookup_pairs(obs: Unchanged | Merged | LocalEdit) -> list[tuple[str, str]]:
+    """Every (scheme, key) `_resolve_work` may look up for an observation (a user's edit names
+    its work by its key alone)."""
+    if isinstance(obs, LocalEdit):
+        return [(obs.scheme, obs.key)]
     return [
         (obs.scheme, obs.key),
         *((obs.scheme, alias) for alias in obs.aliases),
