@@ -158,8 +158,11 @@ async def _refused(datasette, request, exc: Refused) -> Response:
     log.info("console.refused", status=exc.status, reason=str(exc), actor=request.actor)
     body = await datasette.render_template(
         "harvester/refused.html",
-        {"message": str(exc), "status": exc.status,
-         "back": datasette.urls.path("/-/harvester/review")},
+        {
+            "message": str(exc),
+            "status": exc.status,
+            "back": datasette.urls.path("/-/harvester/review"),
+        },
         request=request,
     )
     return Response.html(body, status=exc.status)
@@ -259,7 +262,11 @@ def _conflict(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Stor
             )
         checked = check_edit(store, work_id, {field: said[source][field]})
         outcome = edit_work(
-            work_id, checked.edits, store=store, config=config, command=command,
+            work_id,
+            checked.edits,
+            store=store,
+            config=config,
+            command=command,
             display=f"work {work_id}",
         )
         return f"work {work_id}: {field} is now {source}'s value, kept as yours ({outcome.status})"

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from datasette.utils.asgi import Response
 
 from harvester import feed
-from harvester.due import parse_since
 from harvester.datasette_plugin.common import BadRequest, harvest_database
+from harvester.due import parse_since
 from harvester.store import changefeed
 
 #: The most entries one page of the route holds, whatever `limit` asks.

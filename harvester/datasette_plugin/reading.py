@@ -15,6 +15,7 @@ from harvester.config import Config
 from harvester.identifiers import ascii_key, parse_identifier
 from harvester.merge import contribution
 from harvester.models import NOTICE_KINDS
+from harvester.people import read_person_id
 from harvester.pipeline.local import EDITABLE_FIELDS
 from harvester.store import Store
 
@@ -56,7 +57,9 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def marked(old: str | None, new: str | None) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+def marked(
+    old: str | None, new: str | None
+) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
     """Old and new text cut into (text, changed) parts, word by word: what the timeline marks,
     so a corrected page range or one changed word stands out of a long title."""
     old_words = (old or "").split(" ") if old else []
@@ -130,10 +133,11 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
             "editable": name in EDITABLE_FIELDS,
         }
         for name in work
-        if name not in (*_BOOKKEEPING, "authors", "identifiers") and work[name] not in (None, "")
+        if name not in (*_BOOKKEEPING, "authors", "identifiers") and shown(work[name])
     ]
     side_by_side = sorted(
-        {name for values in said.values() for name in values} | (conflicted - {"authors"})
+        {name for values in said.values() for name, value in values.items() if shown(value)}
+        | (conflicted - {"authors"})
     )
     return {
         "work": work,
@@ -170,8 +174,11 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
         "conflicts": conflicts,
         "notices": store.integrity.for_work(work_id),
         "matches": store.matches.candidates([work_id]).get(work_id, []),
-        "claims": [c for c in store.claims.listing(statuses=("pending", "accepted", "rejected"))
-                   if c["work_id"] == work_id],
+        "claims": [
+            c
+            for c in store.claims.listing(statuses=("pending", "accepted", "rejected"))
+            if c["work_id"] == work_id
+        ],
         "history": [
             {**row, "old_parts": parts[0], "new_parts": parts[1]}
             for row in _rows(
@@ -229,8 +236,9 @@ def review_queues(store: Store) -> dict[str, list[dict[str, Any]]]:
                 "values": [],
             },
         )
-        item["values"].append({"source": row["source"], "value": row["value"],
-                               "shown": shown(row["value"])})
+        item["values"].append(
+            {"source": row["source"], "value": row["value"], "shown": shown(row["value"])}
+        )
     return {
         "matches": store.matches.pending(),
         "claims": store.claims.listing(statuses=("pending",)),
@@ -287,6 +295,11 @@ def search(store: Store, text: str) -> dict[str, list[dict[str, Any]]]:
             named.add(row["work_id"])
             works.insert(0, {**store.works.get(row["work_id"]), "authors": None})
     found["works"] = works[:SEARCH_LIMIT]
+    try:
+        person_id = read_person_id(text)
+    except ValueError:
+        person_id = None
+    person_keys = [*keys, *([person_id.key] if person_id is not None else [])]
     found["people"] = _rows(
         conn,
         """SELECT DISTINCT p.id, p.name,
@@ -296,7 +309,7 @@ def search(store: Store, text: str) -> dict[str, list[dict[str, Any]]]:
              FROM people p LEFT JOIN person_ids i ON i.person_id = p.id
             WHERE p.name LIKE ? OR i.value LIKE ? OR i.key IN (SELECT value FROM json_each(?))
             ORDER BY p.name LIMIT ?""",
-        (like, like, json.dumps(keys), SEARCH_LIMIT),
+        (like, like, json.dumps(person_keys), SEARCH_LIMIT),
     )
     return found
 
