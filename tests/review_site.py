@@ -1,12 +1,14 @@
 """A harvest database with something in every review queue, built through the library from the
-kept fixtures (tests/fixtures): the blog post harvested from Crossref and OpenAlex, whose year the
-user then set to one the sources do not give (a conflict); a BibTeX record of the ESMO Open paper
+kept fixtures (tests/fixtures): the blog post harvested from Crossref and OpenAlex, Crossref's
+record carrying the Wakefield paper's real `updated-by` (kept; as test_digest.py replays a
+retraction) so that the work has integrity notices, whose year the user then set to one the sources do not give (a conflict); a BibTeX record of the ESMO Open paper
 without its DOI, with that DOI kept as a pending match candidate; Martin Fenner followed by his
 ORCID iD, with a pending claim on the blog post. Used by test_review_console.py (the browser) and
 test_review_actions.py (Datasette's test client)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from upstream import ReplayUpstream
@@ -35,10 +37,22 @@ BIB = f"""@article{{iwasa2020,
 FENNER_ORCID = "0000-0003-1419-2405"
 
 
+WAKEFIELD = (
+    Path(__file__).parent
+    / "fixtures"
+    / "crossref"
+    / "updated-by_10.1016_s0140-6736-97-11096-0.jsonl"
+)
+RETRACTION = "10.1016/s0140-6736(10)60175-4"  # Retraction Watch's record 4036
+
+
 def serve_kept(upstream: ReplayUpstream) -> None:
-    """What the site's upstream answers: the two kept Crossref records, OpenAlex's of the blog."""
+    """What the site's upstream answers: the two kept Crossref records (the blog's with the
+    kept `updated-by`), OpenAlex's of the blog."""
     upstream.add_crossref("10.53731_ybhah-9jy85", "10.1136_esmoopen-2020-000776")
     upstream.add_openalex("10.53731_ybhah-9jy85")
+    updates = [json.loads(line) for line in WAKEFIELD.read_text().splitlines()]
+    upstream.change(BLOG, **{"updated-by": updates})
 
 
 def build(db: Path, config: Config) -> dict[str, int]:
