@@ -19,6 +19,7 @@ from fakes import query
 from review_site import BLOG, ESMO, FENNER_ORCID, build, serve_kept
 from upstream import ReplayUpstream
 
+from harvester.datasette_plugin.reading import marked, shown
 from harvester.lock import WriterLock
 
 datasette_app = pytest.importorskip("datasette.app", reason="datasette is not installed")
@@ -260,3 +261,19 @@ def test_the_build_carries_the_plugins_templates_and_static_files(tmp_path):
         "static/console.css",
     ):
         assert (package / name).is_file(), name
+
+
+def test_the_timeline_marks_the_changed_words_and_not_the_rest():
+    old, new = marked("The rise of the newsletter", "The rise of the science newsletter")
+    assert old == [("The rise of the", False), ("newsletter", False)]
+    assert new == [("The rise of the", False), ("science", True), ("newsletter", False)]
+    assert marked("624-640", "624-40") == ([("624-640", True)], [("624-40", True)])
+    assert marked(None, "10.1136/x") == ([], [("10.1136/x", True)])
+
+
+def test_json_values_read_as_lines_of_text():
+    funders = '[{"name": "AMED", "doi": "10.13039/100009619", "awards": ["JP18", "JP19"]}]'
+    assert shown(funders) == "AMED · 10.13039/100009619 · JP18, JP19"
+    assert shown('{"crossref": 0, "openalex": 2}') == "crossref: 0\nopenalex: 2"
+    assert shown("[not json") == "[not json"
+    assert shown(None) == "" and shown(2024) == "2024"

@@ -57,7 +57,10 @@ class Refused(Exception):
 async def work_page(datasette, request) -> Response:
     """`/-/harvester/work/ID`: a work as a record, its sources side by side, its history."""
     database = await _database(datasette, request)
-    config = harvester_config(datasette)
+    try:
+        config = harvester_config(datasette)
+    except HarvesterError as exc:  # a broken harvester.toml: said, as `harvest` says it
+        return Response.text(f"{exc}\n", status=500)
     work_id = int(request.url_vars["work_id"])
     page = await database.execute_fn(
         lambda conn: reading.work_page(reading_store(conn, database.path), work_id, config)

@@ -47,13 +47,22 @@ def shown(value: Any) -> str:
             return value
     if isinstance(value, list):
         return "\n".join(
-            " · ".join(str(v) for v in item.values() if v not in (None, "", [], {}))
+            " · ".join(_flat(v) for v in item.values() if v not in (None, "", [], {}))
             if isinstance(item, dict)
-            else str(item)
+            else _flat(item)
             for item in value
         )
     if isinstance(value, dict):
         return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _flat(value: Any) -> str:
+    """A value inside a list's item, on its one line (award numbers, a byline's names)."""
+    if isinstance(value, list):
+        return ", ".join(_flat(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_flat(v)}" for k, v in value.items() if v not in (None, ""))
     return str(value)
 
 
