@@ -206,6 +206,19 @@ def test_a_refused_decision_says_why_and_writes_nothing(site):
     assert query(db, "SELECT count(*) FROM runs") == before
 
 
+def test_a_form_that_is_not_whole_or_names_nothing_is_refused(site):
+    db, ids = site
+    reviewer = Visitor(datasette(db, allow={"id": "alice"}), "alice")
+    before = query(db, "SELECT count(*) FROM runs")
+    lacking = reviewer.post("match", {"work_id": ids["record"], "decision": "accept"})
+    assert lacking.status_code == 400 and "the form lacks &#39;doi&#39;" in lacking.text
+    typo = reviewer.post("claim", {"claim_id": "twelve", "decision": "reject"})
+    assert typo.status_code == 400
+    absent = reviewer.post("claim", {"claim_id": 99, "decision": "reject"})
+    assert absent.status_code == 409 and "no such claim: 99" in absent.text
+    assert query(db, "SELECT count(*) FROM runs") == before
+
+
 def test_an_action_waits_briefly_for_the_writer_lock_then_names_who_holds_it(site):
     db, ids = site
     reviewer = Visitor(datasette(db, allow={"id": "alice"}, lock_wait=0.3), "alice")

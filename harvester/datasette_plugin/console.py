@@ -135,15 +135,19 @@ async def action(datasette, request) -> Response:
         database = await harvest_database(datasette, form.get("db") or None)
         if not database.path:
             raise Refused(400, f"database {database.name} is not a file the harvester can write")
-        kind = request.url_vars["kind"]
         who = (request.actor or {}).get("id", "someone")
-        write, command = _ACTIONS[kind](datasette, form, who)
+        try:
+            write, command = _ACTIONS[request.url_vars["kind"]](datasette, form, who)
+        except KeyError as exc:
+            raise Refused(400, f"the form lacks {exc}") from None
+        except ValueError as exc:  # BadRequest, BadIdentifier, a claim that is no number
+            raise Refused(400, f"bad form: {exc}") from None
         wait = float(plugin_config(datasette).get("lock_wait", LOCK_WAIT))
         done = await asyncio.to_thread(_locked, database.path, command, write, wait)
     except Refused as exc:
         return await _refused(datasette, request, exc)
-    except (BadRequest, ValueError, KeyError) as exc:
-        return await _refused(datasette, request, Refused(400, f"bad form: {exc}"))
+    except BadRequest as exc:
+        return await _refused(datasette, request, Refused(404, str(exc)))
     except HarvesterError as exc:
         return await _refused(datasette, request, Refused(409, str(exc)))
     datasette.add_message(request, done, datasette.INFO)
@@ -240,6 +244,8 @@ def _claim(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Store],
     command = f"datasette {who}: claims {decision} {claim}"
 
     def write(store: Store) -> str:
+        if store.claims.get(claim) is None:  # refused before a run is recorded for it
+            raise Refused(409, f"no such claim: {claim}; nothing was written")
         with Run(store, command) as run:
             [settled] = store.claims.settle([claim], status, reason)
         return (
