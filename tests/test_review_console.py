@@ -166,6 +166,8 @@ def test_the_work_page_shows_the_record_its_sources_side_by_side_and_its_history
     assert last.find_element(By.CSS_SELECTOR, ".old del").text == "2023"
     assert last.find_element(By.CSS_SELECTOR, ".new ins").text == "2024"
     assert "(harvest set)" in last.text
+    claims = texts(browser, "#claims tbody tr")
+    assert claims == [f"{site['claim']} Martin Fenner pending orcid"]
     assert not browser.find_elements(By.CSS_SELECTOR, "form")  # a visitor reads only
     screenshot(browser, tmp_path, "console-work.png")
 

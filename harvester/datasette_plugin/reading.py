@@ -184,9 +184,15 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
         "notices": store.integrity.for_work(work_id),
         "matches": store.matches.candidates([work_id]).get(work_id, []),
         "claims": [
-            c
-            for c in store.claims.listing(statuses=("pending", "accepted", "rejected"))
-            if c["work_id"] == work_id
+            {**claim, "found_by": claim["found_by"].split(",")}
+            for claim in _rows(
+                conn,
+                """SELECT c.id, c.person_id, p.name AS person, c.status, c.found_by, c.reason,
+                          c.found_at, c.settled_at
+                     FROM claims c JOIN people p ON p.id = c.person_id
+                    WHERE c.work_id = ? ORDER BY c.id""",
+                (work_id,),
+            )
         ],
         "history": [
             {**row, "old_parts": parts[0], "new_parts": parts[1]}
