@@ -196,6 +196,35 @@ def test_a_reviewer_rejects_a_match_and_it_is_never_offered_again(site):
     assert query(db, "SELECT doi FROM works WHERE id = ?", ids["record"]) == [(None,)]
 
 
+def test_a_disputed_notice_leaves_the_queue_and_stays_on_record(site):
+    db, ids = site
+    [(retraction,)] = query(db, "SELECT id FROM integrity_notices WHERE kind = 'retraction'")
+    notices = query(db, "SELECT * FROM integrity_notices ORDER BY id")
+    reviewer = Visitor(datasette(db, allow={"id": "alice"}), "alice")
+    assert f'data-notice="{retraction}"' in reviewer.get("/-/harvester/review").text
+    response = reviewer.post(
+        "notice", {"notice_id": retraction, "decision": "reject", "reason": "wrong paper"}
+    )
+    assert response.status_code == 302
+    [(decision, reason, command)] = query(
+        db,
+        """SELECT r.decision, r.reason, runs.command FROM notice_reviews r
+             JOIN runs ON runs.id = r.run_id WHERE r.kind = 'retraction'""",
+    )
+    assert (decision, reason) == ("disputed", "wrong paper")
+    assert command == f"datasette alice: notice disputed {retraction}"
+    assert query(db, "SELECT * FROM integrity_notices ORDER BY id") == notices  # kept as it was
+    queue = reviewer.get("/-/harvester/review").text
+    assert (
+        f'data-notice="{retraction}"' not in queue
+        and "Integrity notices not yet reviewed (1)" in queue
+    )
+    work = reviewer.get(f"/-/harvester/work/{ids['blog']}").text
+    assert "disputed: wrong paper" in work  # the work's page says what you made of it
+    absent = reviewer.post("notice", {"notice_id": 999, "decision": "accept"})
+    assert absent.status_code == 409 and "no such notice: 999" in absent.text
+
+
 def test_a_refused_decision_says_why_and_writes_nothing(site):
     db, ids = site
     reviewer = Visitor(datasette(db, allow={"id": "alice"}), "alice")

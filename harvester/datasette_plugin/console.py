@@ -35,6 +35,7 @@ from harvester.pipeline.common import Run
 from harvester.pipeline.local import check_edit
 from harvester.pipeline.match import check_decisions
 from harvester.store import Store, open_store
+from harvester.store.notice_reviews import NoticeReviews
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +120,7 @@ async def _database(datasette, request):
 
 
 async def action(datasette, request) -> Response:
-    """POST `/-/harvester/review/{match,claim,conflict}`: one decision, written by the library,
+    """POST `/-/harvester/review/{match,claim,conflict,notice}`: one decision, written by the library,
     then back to the page it was taken on (`next`), with what was done as a message."""
     if request.method != "POST":
         return Response.text("POST a form here (the review page has them)\n", status=405)
@@ -283,10 +284,38 @@ def _conflict(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Stor
     return write, command
 
 
+def _notice(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Store], str], str]:
+    """Acknowledge a notice (seen, it stands) or dispute it, with the reason: it leaves the
+    queue; the notice itself, what a source asserted, is kept as it was."""
+    notice, decision = int(form["notice_id"]), form["decision"]
+    verdict = {"accept": "acknowledged", "reject": "disputed"}.get(decision)
+    if verdict is None:
+        raise BadRequest(f"decision={decision!r}: accept or reject")
+    reason = (form.get("reason") or "").strip() or None
+    command = f"datasette {who}: notice {verdict} {notice}"
+
+    def write(store: Store) -> str:
+        reviews = NoticeReviews(store.db, store.now, store.path)
+        if (
+            store.conn.execute("SELECT 1 FROM integrity_notices WHERE id = ?", (notice,)).fetchone()
+            is None
+        ):
+            raise Refused(409, f"no such notice: {notice}; nothing was written")
+        with Run(store, command) as run:
+            reviewed = reviews.review(notice, verdict, reason, run.result.run_id)
+        return (
+            f"notice {notice} ({reviewed['kind']} of work {reviewed['work_id']}) {verdict} "
+            f"(run {run.result.run_id})"
+        )
+
+    return write, command
+
+
 _ACTIONS: dict[str, Callable[..., tuple[Callable[[Store], str], str]]] = {
     "match": _match,
     "claim": _claim,
     "conflict": _conflict,
+    "notice": _notice,
 }
 
 
@@ -294,6 +323,6 @@ def routes() -> list[tuple[str, Any]]:
     return [
         (r"^/-/harvester/work/(?P<work_id>[0-9]{1,18})$", work_page),
         (r"^/-/harvester/review$", review_page),
-        (r"^/-/harvester/review/(?P<kind>match|claim|conflict)$", action),
+        (r"^/-/harvester/review/(?P<kind>match|claim|conflict|notice)$", action),
         (r"^/-/harvester/search$", search_page),
     ]

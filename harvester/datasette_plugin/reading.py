@@ -18,6 +18,7 @@ from harvester.models import NOTICE_KINDS
 from harvester.people import read_person_id
 from harvester.pipeline.local import EDITABLE_FIELDS
 from harvester.store import Store
+from harvester.store.notice_reviews import NoticeReviews
 
 #: Columns of `works` that describe the record rather than say something of the work.
 _BOOKKEEPING = ("id", "provenance", "version", "created_at", "updated_at")
@@ -124,6 +125,7 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
     if work is None:
         return None
     conn = store.conn
+    reviews = NoticeReviews(store.db, store.now, store.path)
     provenance = json.loads(work.get("provenance") or "{}")
     conflicts = _rows(
         conn,
@@ -181,7 +183,10 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
             ],
         },
         "conflicts": conflicts,
-        "notices": store.integrity.for_work(work_id),
+        "notices": [
+            {**notice, "review": reviews.of(notice["id"])}
+            for notice in store.integrity.for_work(work_id)
+        ],
         "matches": store.matches.candidates([work_id]).get(work_id, []),
         "claims": [
             {**claim, "found_by": claim["found_by"].split(",")}
@@ -229,8 +234,8 @@ def said_by_source(store: Store, work_id: int, config: Config) -> dict[str, dict
 
 
 def review_queues(store: Store) -> dict[str, list[dict[str, Any]]]:
-    """What waits for a person: DOI matches, claims, conflicts between sources, and integrity
-    notices (worst first)."""
+    """What waits for a person: DOI matches, claims, conflicts between sources, and the
+    integrity notices nobody has reviewed yet (worst first)."""
     conn = store.conn
     conflicts: dict[tuple[int, str], dict[str, Any]] = {}
     for row in _rows(
@@ -261,6 +266,7 @@ def review_queues(store: Store) -> dict[str, list[dict[str, Any]]]:
         "notices": _rows(
             conn,
             f"""SELECT n.*, w.title, w.doi FROM integrity_notices n JOIN works w ON w.id = n.work_id
+                 WHERE {NoticeReviews(store.db, store.now, store.path).unreviewed_sql()}
                  ORDER BY {_NOTICE_ORDER}, coalesce(n.notice_date, '') DESC, n.id""",
         ),
     }
