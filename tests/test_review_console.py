@@ -230,6 +230,14 @@ def test_a_librarian_accepts_a_match_and_rejects_a_claim(site, browser, tmp_path
     claim_row.find_element(By.CSS_SELECTOR, 'button[value="reject"]').click()
     WebDriverWait(browser, 15).until(lambda b: f"claim {claim} rejected" in b.page_source)
     assert not browser.find_elements(By.CSS_SELECTOR, f'#claim-queue tr[data-claim="{claim}"]')
+
+    [(correction,)] = query(db, "SELECT id FROM integrity_notices WHERE kind = 'correction'")
+    notice_row = browser.find_element(
+        By.CSS_SELECTOR, f'#notice-queue tr[data-notice="{correction}"]'
+    )
+    notice_row.find_element(By.CSS_SELECTOR, 'button[value="accept"]').click()
+    WebDriverWait(browser, 15).until(lambda b: f"notice {correction} (correction" in b.page_source)
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-notice="{correction}"]')
     screenshot(browser, tmp_path, "console-settled.png")
 
     # the match: linked by you, its history row, and the DOI's record harvested onto the work
@@ -254,6 +262,11 @@ def test_a_librarian_accepts_a_match_and_rejects_a_claim(site, browser, tmp_path
     ]
     assert query(db, "SELECT status FROM runs WHERE command = ?",
                  f"datasette {REVIEWER}: claims reject {claim}") == [("ok",)]  # fmt: skip
+    # the notice: acknowledged, off the queue, and still on record
+    assert query(db, "SELECT decision FROM notice_reviews WHERE kind = 'correction'") == [
+        ("acknowledged",)
+    ]
+    assert query(db, "SELECT count(*) FROM integrity_notices") == [(2,)]
 
     # and the work's page says so: the DOI's link in its history
     browser.get(f"{site['base']}/-/harvester/work/{record}")

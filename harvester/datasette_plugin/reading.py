@@ -20,8 +20,9 @@ from harvester.pipeline.local import EDITABLE_FIELDS
 from harvester.store import Store
 from harvester.store.notice_reviews import NoticeReviews
 
-#: Columns of `works` that describe the record rather than say something of the work.
-_BOOKKEEPING = ("id", "provenance", "version", "created_at", "updated_at")
+#: Columns of `works` that describe the record rather than say something of the work (its
+#: `conflicts` are the side-by-side table).
+_BOOKKEEPING = ("id", "provenance", "version", "created_at", "updated_at", "conflicts")
 
 #: Worst first, as `harvest show` and the digest list notices.
 _NOTICE_ORDER = (
