@@ -1,5 +1,6 @@
 """A work's page in Datasette, as a person sees it in a browser: the real Datasette with
-config/datasette.yml and config/templates, serving a database built by a harvest of the kept
+config/datasette.yml and the harvester's plugin as installed (its row template in the package,
+no --template-dir), serving a database built by a harvest of the kept
 fixtures, read by headless Chromium (Debian's chromium and chromium-driver, through selenium).
 The page reads as a record: its fields with the source of each, the sources' disagreements, the
 authors, identifiers, sources and the history in time order. Skipped, with one line, where no
@@ -68,7 +69,6 @@ def site(tmp_path_factory):
     command = [
         sys.executable, "-m", "datasette", "serve", str(db),
         "-m", str(ROOT / "config" / "datasette.yml"),
-        "--template-dir", str(ROOT / "config" / "templates"),
         "-p", str(port),
     ]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -635,6 +635,17 @@ EXPECTED_COLUMNS = {
         "last_seen_run": int,
         "last_seen_at": str,
     },
+    "notice_reviews": {
+        "work_id": int,
+        "kind": str,
+        "asserted_by": str,
+        "notice_doi": str,
+        "record_id": str,
+        "decision": str,
+        "reason": str,
+        "run_id": int,
+        "reviewed_at": str,
+    },
     "retraction_sets": {
         "id": int,
         "origin": str,
@@ -801,6 +812,10 @@ EXPECTED_INDEXES = {
     "sqlite_autoindex_run_failures_1": ("run_failures", ("run_id", "kind")),
     "sqlite_autoindex_watch_due_1": ("watch_due", ("scheme", "key", "source")),
     "sqlite_autoindex_watchlist_1": ("watchlist", ("scheme", "key")),
+    "sqlite_autoindex_notice_reviews_1": (
+        "notice_reviews",
+        ("work_id", "kind", "asserted_by", "notice_doi", "record_id"),
+    ),
 }
 EXPECTED_TRIGGERS = {
     "authors_fts_delete": "authors",

@@ -831,6 +831,39 @@ def m0022_institutions(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0023_notice_reviews(db: sqlite_utils.Database) -> None:
+    """A person's review of an integrity notice in the review console (issue 22): seen and let
+    stand (`acknowledged`) or `disputed`, with the reason and the run it was recorded in. The
+    notice itself never changes (what a source asserts stays on record, in exports and
+    digests); a reviewed notice only leaves the queue. Keyed as `integrity_notices` is, by what
+    the notice is ('' for no notice DOI or record id), not by its row number: a number a deleted
+    notice freed is not another notice's review, and no foreign key holds back a work's deletion."""
+    db["notice_reviews"].create(
+        {
+            "work_id": int,
+            "kind": str,
+            "asserted_by": str,
+            "notice_doi": str,
+            "record_id": str,
+            "decision": str,  # acknowledged | disputed
+            "reason": str,
+            "run_id": int,
+            "reviewed_at": str,
+        },
+        pk=("work_id", "kind", "asserted_by", "notice_doi", "record_id"),
+        not_null={
+            "work_id",
+            "kind",
+            "asserted_by",
+            "notice_doi",
+            "record_id",
+            "decision",
+            "reviewed_at",
+        },
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -855,6 +888,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0020_digests", m0020_digests),
     ("0021_people", m0021_people),
     ("0022_institutions", m0022_institutions),
+    ("0023_notice_reviews", m0023_notice_reviews),
 ]
 
 
