@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from browser import datasette, headless_chromium, require_browser
 from upstream import ReplayUpstream
 
 from harvester.identifiers import parse_doi
@@ -24,24 +21,11 @@ from harvester.pipeline import connect, edit_work, harvest
 from harvester.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-if not (CHROMIUM and CHROMEDRIVER):
-    pytest.skip(
-        "no browser: Debian's chromium and chromium-driver are not installed (make test "
-        "installs them as root): the Datasette page tests are skipped",
-        allow_module_level=True,
-    )
+require_browser("the Datasette page tests")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 BLOG = "10.53731/ybhah-9jy85"  # Crossref and OpenAlex, kept
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,37 +49,14 @@ def site(tmp_path_factory):
             edit_work(1, {"pages": "1-9"}, store=store, config=config, command="harvest set")
         finally:
             store.close()
-    port = free_port()
-    command = [
-        sys.executable, "-m", "datasette", "serve", str(db),
-        "-m", str(ROOT / "config" / "datasette.yml"),
-        "-p", str(port),
-    ]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
+    with datasette(db, ROOT / "config" / "datasette.yml") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1800"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 def rows_of(browser, table: str) -> list[str]:

@@ -11,39 +11,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from browser import datasette, headless_chromium, require_browser
 from fakes import query
 from review_site import BLOG, ESMO, RETRACTION, build, serve_kept
 from upstream import ReplayUpstream
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-if not (CHROMIUM and CHROMEDRIVER):
-    pytest.skip(
-        "no browser: Debian's chromium and chromium-driver are not installed (make test "
-        "installs them as root): the review console's browser tests are skipped",
-        allow_module_level=True,
-    )
+require_browser("the review console's browser tests")
 from datasette.app import Datasette  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SECRET = "review-console-browser"
 REVIEWER = "librarian"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,42 +42,17 @@ def site(tmp_path_factory):
     with ReplayUpstream() as upstream:
         serve_kept(upstream)
         ids = build(db, upstream.config())
-        port = free_port()
-        command = [
-            sys.executable, "-m", "datasette", "serve", str(db),
-            "-m", str(folder / "datasette.yml"), "--secret", SECRET, "-p", str(port),
-        ]  # fmt: skip
+        extra = ["--secret", SECRET]
         env = {**os.environ, **upstream.env(), "HARVEST_MAILTO": "tests@example.org"}
         env.pop("HARVEST_CONFIG", None)
-        server = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        try:
-            yield {"base": f"http://127.0.0.1:{port}", "db": db, **ids}
-        finally:
-            server.terminate()
-            _, stderr = server.communicate(timeout=10)
-    assert b"Traceback" not in stderr, stderr.decode()
+        with datasette(db, folder / "datasette.yml", extra=extra, cwd=folder, env=env) as base:
+            yield {"base": base, "db": db, **ids}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1800"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 def sign_in(browser, site, actor_id: str | None) -> None:
