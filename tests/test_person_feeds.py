@@ -237,6 +237,34 @@ def test_a_lookup_that_failed_keeps_the_watermark_and_the_next_run_asks_again(up
     assert store.feeds.get(f"person:orcid:{ID}")["watermark"] == "2018-08-10T20:50:43.573Z"
 
 
+def two_pages(value, config, client, state):
+    """A person feed of two pages with a cursor; page 1 names the blog post, page 2 the
+    dataset. Resumed at "c1", it gives page 2 alone."""
+    if state.resume != "c1":
+        yield PersonPage(candidates=[Candidate(parse_doi(BLOG), "name-match:0.9")], resume="c1")
+    yield PersonPage(candidates=[Candidate(parse_doi(DATASET), "name-match:0.9")], watermark="w")
+
+
+def test_a_page_whose_work_failed_is_read_again_not_resumed_past(upstream, store, monkeypatch):
+    """Page 1's work cannot be harvested (Crossref answers 500), page 2's can: the feed keeps
+    no cursor past page 1, so the next run reads page 1 again and offers its claim."""
+    feed = sources.PersonFeed("paged", "orcid", two_pages)
+    monkeypatch.setattr(sources, "PERSON_FEEDS", {"paged": feed})
+    person = a_person(store, orcid=ID)
+    upstream.fail("/crossref/works", 500, times=None)
+    config = upstream.config()
+    result, _ = run_pipeline(harvest_people, None, store=store, config=config)
+    assert result.exit_code == 1
+    row = store.feeds.get(f"person:paged:orcid:{ID}")
+    assert row["watermark"] is None and row["cursor"] is None
+    upstream.faults.clear()
+    result, _ = run_pipeline(harvest_people, None, store=store, config=config)
+    assert result.exit_code == 0
+    claims = {c["doi"].lower() for c in store.claims.listing(person, CLAIM_STATUSES)}
+    assert claims == {BLOG, DATASET}
+    assert store.feeds.get(f"person:paged:orcid:{ID}")["watermark"] == "w"
+
+
 def test_the_nightly_run_harvests_the_people_after_the_feeds(upstream, store):
     person = a_person(store, orcid=ID)
     result, outcomes = run_pipeline(harvest_due, store=store, config=upstream.config())

@@ -169,7 +169,9 @@ def harvest_person_feed(
             stored = store_person_page(run, resolver, handles, person, feed, page, config)
             complete = complete and stored.complete
             candidates += len(page.candidates)
-            if page.resume is not None:
+            # Resume after a page only while every page so far is stored whole: a page with a
+            # work that could not be harvested is read again on the next run.
+            if page.resume is not None and complete:
                 store.feeds.progress(key, **row, cursor=page.resume)
             last = page
             if stopping():
