@@ -107,6 +107,30 @@ def test_read_only_by_default_an_action_is_refused_403_and_nothing_is_written(si
     assert query(db, "SELECT count(*) FROM runs") == before
 
 
+def test_a_database_the_visitor_may_not_view_is_not_shown_by_the_console_or_the_feed(site):
+    """`allow` of the metadata hides the served database from Datasette's own pages: the
+    console's pages, its actions and the change feed are refused alike (403)."""
+    db, ids = site
+    metadata = copy.deepcopy(METADATA)
+    metadata["plugins"]["harvester"]["review_allow"] = {"id": "alice"}
+    metadata["databases"] = {db.stem: {**metadata.get("databases", {}).get(db.stem, {}),
+                                       "allow": {"id": "root"}}}  # fmt: skip
+    ds = datasette_app.Datasette([str(db)], metadata=metadata, secret=SECRET)
+    alice = Visitor(ds, "alice")
+    assert alice.get(f"/{db.stem}").status_code == 403  # Datasette's own page
+    for path in (
+        "/-/harvester/review",
+        f"/-/harvester/work/{ids['blog']}",
+        "/-/harvester/search?q=newsletter",
+        "/-/harvester/changes.json",
+        "/-/harvester/changes.atom",
+    ):
+        assert alice.get(path).status_code == 403, path
+    assert alice.post("claim", {"claim_id": ids["claim"], "decision": "reject"}).status_code == 403
+    assert claim_row(db, ids["claim"]) == ("pending", None, None)
+    assert Visitor(ds, "root").get("/-/harvester/review").status_code == 200
+
+
 def test_the_shipped_metadata_lets_root_act_and_nobody_else(site):
     db, ids = site
     ds = datasette_app.Datasette([str(db)], metadata=copy.deepcopy(METADATA), secret=SECRET)

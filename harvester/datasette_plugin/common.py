@@ -20,8 +20,17 @@ class BadRequest(ValueError):
     """A parameter a route cannot use: answered 400 with its message."""
 
 
-async def harvest_database(datasette, name: str | None):
-    """The database named `db`, else the first served one that a harvester wrote."""
+async def harvest_database(datasette, name: str | None, actor: dict | None):
+    """The database named `db`, else the first served one that a harvester wrote, once the
+    actor may view it: the console and the feed show what its tables hold, so Datasette's
+    `view-instance` and `view-database` rules apply to them as to its own pages (Forbidden,
+    a 403, otherwise)."""
+    database = await _harvest_database(datasette, name)
+    await datasette.ensure_permissions(actor, [("view-database", database.name), "view-instance"])
+    return database
+
+
+async def _harvest_database(datasette, name: str | None):
     if name is not None:
         if name not in datasette.databases:
             raise BadRequest(f"db={name!r}: no such database here")

@@ -111,7 +111,7 @@ async def _render(datasette, request, template: str, database, context: dict) ->
 
 async def _database(datasette, request):
     try:
-        return await harvest_database(datasette, request.args.get("db"))
+        return await harvest_database(datasette, request.args.get("db"), request.actor)
     except BadRequest as exc:
         raise NotFound(str(exc)) from None
 
@@ -133,7 +133,7 @@ async def action(datasette, request) -> Response:
                 f"{REVIEW_PERMISSION} permission (plugins.harvester.review_allow in the "
                 "metadata names who has it).",
             )
-        database = await harvest_database(datasette, form.get("db") or None)
+        database = await harvest_database(datasette, form.get("db") or None, request.actor)
         if not database.path:
             raise Refused(400, f"database {database.name} is not a file the harvester can write")
         who = (request.actor or {}).get("id", "someone")

@@ -26,7 +26,7 @@ async def changes_feed(datasette, request) -> Response:
     """The change feed of the served harvest database, a page per request."""
     fmt = _ENDINGS[request.url_vars["ending"]]
     try:
-        database = await harvest_database(datasette, request.args.get("db"))
+        database = await harvest_database(datasette, request.args.get("db"), request.actor)
         query = _query(request.args)
     except BadRequest as exc:
         return Response.text(f"{exc}\n", status=400)
