@@ -72,3 +72,22 @@ def test_deleting_a_work_deletes_its_notices(tmp_path):
     with store.transaction():
         store.works.delete(work, run, "now")
     assert store.conn.execute("SELECT count(*) FROM integrity_notices").fetchone()[0] == 0
+
+
+def test_a_review_follows_its_notice_into_the_merged_work_and_goes_with_a_deleted_one(tmp_path):
+    """A notice reviewed in the console stays reviewed when its work is merged into another
+    (it does not come back to the queue), and a deleted work leaves no review behind for a
+    new work to inherit under a reused id."""
+    store = open_store(tmp_path / "h.db")
+    kept, absorbed = _work(store, "10.1000/a"), _work(store, "10.1000/b")
+    run = _run(store)
+    store.integrity.record(absorbed, [RETRACTION], run, "now")
+    [(notice,)] = store.conn.execute("SELECT id FROM integrity_notices").fetchall()
+    store.notice_reviews.review(notice, "disputed", "not this paper", run)
+    with store.transaction():
+        store.works._absorb(absorbed, kept, run, "local", "now")
+    [(notice,)] = store.conn.execute("SELECT id FROM integrity_notices WHERE work_id = ?", (kept,))
+    assert store.notice_reviews.of(notice)["decision"] == "disputed"
+    with store.transaction():
+        store.works.delete(kept, run, "now")
+    assert store.conn.execute("SELECT count(*) FROM notice_reviews").fetchone()[0] == 0

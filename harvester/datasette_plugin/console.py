@@ -35,7 +35,6 @@ from harvester.pipeline.common import Run
 from harvester.pipeline.local import check_edit
 from harvester.pipeline.match import check_decisions
 from harvester.store import Store, open_store
-from harvester.store.notice_reviews import NoticeReviews
 
 log = structlog.get_logger(__name__)
 
@@ -295,7 +294,7 @@ def _notice(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Store]
     command = f"datasette {who}: notice {verdict} {notice}"
 
     def write(store: Store) -> str:
-        reviews = NoticeReviews(store.db, store.now, store.path)
+        reviews = store.notice_reviews
         if (
             store.conn.execute("SELECT 1 FROM integrity_notices WHERE id = ?", (notice,)).fetchone()
             is None

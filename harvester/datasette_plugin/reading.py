@@ -18,7 +18,6 @@ from harvester.models import NOTICE_KINDS
 from harvester.people import read_person_id
 from harvester.pipeline.local import EDITABLE_FIELDS
 from harvester.store import Store
-from harvester.store.notice_reviews import NoticeReviews
 
 #: Columns of `works` that describe the record rather than say something of the work (its
 #: `conflicts` are the side-by-side table).
@@ -126,7 +125,7 @@ def work_page(store: Store, work_id: int, config: Config) -> dict[str, Any] | No
     if work is None:
         return None
     conn = store.conn
-    reviews = NoticeReviews(store.db, store.now, store.path)
+    reviews = store.notice_reviews
     provenance = json.loads(work.get("provenance") or "{}")
     conflicts = _rows(
         conn,
@@ -267,7 +266,7 @@ def review_queues(store: Store) -> dict[str, list[dict[str, Any]]]:
         "notices": _rows(
             conn,
             f"""SELECT n.*, w.title, w.doi FROM integrity_notices n JOIN works w ON w.id = n.work_id
-                 WHERE {NoticeReviews(store.db, store.now, store.path).unreviewed_sql()}
+                 WHERE {store.notice_reviews.unreviewed_sql()}
                  ORDER BY {_NOTICE_ORDER}, coalesce(n.notice_date, '') DESC, n.id""",
         ),
     }

@@ -49,6 +49,7 @@ from harvester.store.integrity import Integrity
 from harvester.store.links import LinkedDois
 from harvester.store.matches import Matches
 from harvester.store.migrations import migrate
+from harvester.store.notice_reviews import NoticeReviews
 from harvester.store.payloads import attach
 from harvester.store.people import Claims, Institutions, People
 from harvester.store.repec_index import RepecIndex
@@ -98,6 +99,7 @@ class Store:
     people: People = field(init=False, repr=False, compare=False)
     claims: Claims = field(init=False, repr=False, compare=False)
     institutions: Institutions = field(init=False, repr=False, compare=False)
+    notice_reviews: NoticeReviews = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shared = (self.db, self.now, self.path)
@@ -115,6 +117,7 @@ class Store:
         self.people = People(*shared)
         self.claims = Claims(*shared)
         self.institutions = Institutions(*shared)
+        self.notice_reviews = NoticeReviews(*shared)
         self.works.payloads = attach(self.conn)
 
     @property

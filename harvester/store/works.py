@@ -417,6 +417,7 @@ class Works(Part):
         )
         for table in (
             "integrity_notices",
+            "notice_reviews",
             "local_fields",
             "conflicts",
             "authors",
@@ -784,12 +785,19 @@ class Works(Part):
                SELECT ?, field, value, origin, updated_at FROM local_fields WHERE work_id = ?""",
             (survivor, orphan),
         )
-        conn.execute(
-            "UPDATE OR IGNORE integrity_notices SET work_id = ? WHERE work_id = ?",
-            (survivor, orphan),
-        )
+        for table in ("integrity_notices", "notice_reviews"):  # a review follows its notice
+            conn.execute(
+                f"UPDATE OR IGNORE {table} SET work_id = ? WHERE work_id = ?", (survivor, orphan)
+            )
         self._move_claims(orphan, survivor)
-        for table in ("integrity_notices", "local_fields", "conflicts", "authors", "claims"):
+        for table in (
+            "integrity_notices",
+            "notice_reviews",
+            "local_fields",
+            "conflicts",
+            "authors",
+            "claims",
+        ):
             conn.execute(f"DELETE FROM {table} WHERE work_id = ?", (orphan,))
         conn.execute("DELETE FROM works WHERE id = ?", (orphan,))
         conn.execute(
