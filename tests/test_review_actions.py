@@ -131,6 +131,23 @@ def test_a_database_the_visitor_may_not_view_is_not_shown_by_the_console_or_the_
     assert Visitor(ds, "root").get("/-/harvester/review").status_code == 200
 
 
+def test_a_crafted_form_cannot_choose_a_field_harvest_set_may_not_set(site):
+    """ "Choose this value" takes only what `harvest set` may set: a form naming another field
+    a source gives (its relations, its updates) is refused 400 and nothing is written."""
+    db, ids = site
+    reviewer = Visitor(datasette(db, allow={"id": "alice"}), "alice")
+    before = query(db, "SELECT count(*) FROM runs")
+    local = query(db, "SELECT * FROM local_fields ORDER BY work_id, field")
+    for field in ("relations", "updates", "provenance"):
+        response = reviewer.post(
+            "conflict", {"work_id": ids["blog"], "field": field, "source": "crossref"}
+        )
+        assert response.status_code == 400, field
+        assert "unknown field" in response.text
+    assert query(db, "SELECT count(*) FROM runs") == before
+    assert query(db, "SELECT * FROM local_fields ORDER BY work_id, field") == local
+
+
 def test_the_shipped_metadata_lets_root_act_and_nobody_else(site):
     db, ids = site
     ds = datasette_app.Datasette([str(db)], metadata=copy.deepcopy(METADATA), secret=SECRET)

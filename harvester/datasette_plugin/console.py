@@ -28,11 +28,11 @@ from harvester.datasette_plugin.common import (
     plugin_config,
     reading_store,
 )
-from harvester.errors import HarvesterError, LockHeld
+from harvester.errors import BadEdit, ConfigError, HarvesterError, LockHeld
 from harvester.lock import WriterLock
 from harvester.pipeline import connect, edit_work, settle_matches
 from harvester.pipeline.common import Run
-from harvester.pipeline.local import check_edit
+from harvester.pipeline.local import check_edit, check_field
 from harvester.pipeline.match import check_decisions
 from harvester.store import Store, open_store
 
@@ -148,6 +148,8 @@ async def action(datasette, request) -> Response:
         return await _refused(datasette, request, exc)
     except BadRequest as exc:
         return await _refused(datasette, request, Refused(404, str(exc)))
+    except ConfigError as exc:  # the harvester's configuration, not the form: the server's
+        return await _refused(datasette, request, Refused(500, str(exc)))
     except HarvesterError as exc:
         return await _refused(datasette, request, Refused(409, str(exc)))
     datasette.add_message(request, done, datasette.INFO)
@@ -260,6 +262,10 @@ def _conflict(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Stor
     """Choose one source's value of a field the sources disagree on: it becomes yours
     (`harvest set`), winning until you unset it."""
     work_id, field, source = int(form["work_id"]), form["field"], form["source"]
+    try:
+        check_field(field)  # what `harvest set` may set, and nothing a crafted form names
+    except BadEdit as exc:
+        raise Refused(400, f"bad form: {exc}") from None
     config = harvester_config(datasette)
     command = f"datasette {who}: set work {work_id} {field} from {source}"
 
