@@ -195,3 +195,11 @@ def test_the_nightly_run_pulls_the_institutions_followed(tmp_path):
         finally:
             conn.close()
         assert watermark
+        # Unfollowed, its listing's watermark goes too: followed again, it starts afresh.
+        assert harvest("institution", "remove", LAUSANNE, "--yes").returncode == 0
+        conn = sqlite3.connect(harvest.db_path)
+        try:
+            left = conn.execute("SELECT feed FROM feeds WHERE feed LIKE 'institution:%'")
+            assert left.fetchall() == []
+        finally:
+            conn.close()

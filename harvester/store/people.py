@@ -341,8 +341,13 @@ class Institutions(Part):
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def remove(self, keys: Sequence[str]) -> list[dict[str, Any]]:
-        """Stop following institutions, each as it was; their people keep their ROR ids."""
+        """Stop following institutions, each as it was; their people keep their ROR ids. Their
+        listings' watermarks go with them ("institution:FEED:KEY" in `feeds`): one added again
+        starts afresh, as a person does."""
         with self.transaction() as conn:
             removed = [found for key in keys if (found := self.get(key)) is not None]
             conn.executemany("DELETE FROM institutions WHERE key = ?", [(k,) for k in keys])
+            conn.executemany(
+                "DELETE FROM feeds WHERE feed GLOB 'institution:*:' || ?", [(k,) for k in keys]
+            )
         return removed
