@@ -601,6 +601,11 @@ class HttpClient:
         self._stop_at: float | None = None
         self._stop_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Close the connections of the session: a long-lived process (Datasette serving the
+        review console) makes a client per action and must not keep each one's sockets."""
+        self._session.close()
+
     def stop_when(self, stop: threading.Event) -> None:
         """Once `stop` is set (SIGTERM, Ctrl-C), the run has STOP_GRACE seconds more to finish
         the batch in hand; then whatever still waits is cut and nothing more is asked

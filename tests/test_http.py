@@ -795,3 +795,17 @@ def test_a_json_answer_over_the_configured_cap_is_refused_not_read(clock, waits,
     with pytest.raises(BodyTooLarge, match="over the cap of 1024 bytes"):
         small.get_json(URL, pool=POOL, source="crossref")
     assert len(mocked.calls) == 1 and waits == []
+
+
+def test_close_closes_the_sessions_connections():
+    """A client made per action in a long-lived process (the review console) is closed."""
+    closed = []
+
+    class Session(requests.Session):
+        def close(self):
+            closed.append(True)
+            super().close()
+
+    client = HttpClient(Session(), HttpConfig())
+    client.close()
+    assert closed == [True]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 import structlog
@@ -222,14 +223,15 @@ def _match(datasette, form: dict[str, str], who: str) -> tuple[Callable[[Store],
         decisions = check_decisions(
             store, pairs if decision == "accept" else [], pairs if decision == "reject" else []
         )
-        result = settle_matches(
-            decisions.accepts,
-            decisions.rejects,
-            store=store,
-            client=connect(config),
-            config=config,
-            command=command,
-        )
+        with closing(connect(config)) as client:
+            result = settle_matches(
+                decisions.accepts,
+                decisions.rejects,
+                store=store,
+                client=client,
+                config=config,
+                command=command,
+            )
         verb = "linked to" if decision == "accept" else "rejected for"
         return f"{doi} {verb} work {work} (run {result.run_id}, {result.status})"
 
