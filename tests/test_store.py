@@ -803,7 +803,7 @@ EXPECTED_INDEXES = {
     "sqlite_autoindex_match_candidates_1": ("match_candidates", ("work_id", "doi")),
     "claims_person_work": ("claims", ("person_id", "work_id")),
     "idx_claims_status_person_id": ("claims", ("status", "person_id")),
-    "idx_person_ids_person_id": ("person_ids", ("person_id",)),
+    "person_ids_scheme_key": ("person_ids", ("scheme", "key")),
     "sqlite_autoindex_person_ids_1": ("person_ids", ("person_id", "scheme", "key")),
     "person_ids_held": ("person_ids", ("scheme", "key")),
     "sqlite_autoindex_institutions_1": ("institutions", ("key",)),

@@ -864,6 +864,15 @@ def m0023_notice_reviews(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0024_person_ids_by_scheme(db: sqlite_utils.Database) -> None:
+    """Who carries an id, looked up by (scheme, key) for every scheme: 0022's unique index
+    leaves out "ror", so the people of an institution were found by reading every id on record.
+    The index on `person_id` alone goes: the primary key (person_id, scheme, key) begins with
+    it."""
+    db.conn.execute("DROP INDEX IF EXISTS idx_person_ids_person_id")
+    db.conn.execute("CREATE INDEX person_ids_scheme_key ON person_ids (scheme, key)")
+
+
 #: In order. Append new migrations; never edit or reorder one that has shipped.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", m0001_initial),
@@ -889,6 +898,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0021_people", m0021_people),
     ("0022_institutions", m0022_institutions),
     ("0023_notice_reviews", m0023_notice_reviews),
+    ("0024_person_ids_by_scheme", m0024_person_ids_by_scheme),
 ]
 
 
