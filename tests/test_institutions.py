@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 from conftest import HarvestCommand
+from test_people import refused
 
 #: The University of Lausanne, as OpenAlex's recorded eLife work 10.7554/eLife.01567 names it.
 LAUSANNE = "019whta54"
@@ -25,14 +26,6 @@ def dump(harvest: HarvestCommand) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
-
-
-def refused(proc, *words: str) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_add_list_and_show_an_institution_with_the_people_who_carry_its_ror(harvest):
